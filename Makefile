@@ -1,0 +1,43 @@
+# imunifyemail — developer entry points. Everything runs as root on Debian 12.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd
+STAMP := $(VENV)/.installed
+
+.PHONY: deps venv run test bench lint clean
+
+# System packages the product and its tests run on (real Exim, Rspamd, PHP).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# The product on this machine: Rspamd + imunifyemaild against .sandbox/root.
+run: deps venv
+	$(PY) -m devtools.sandbox run
+
+test: deps venv
+	$(PY) -m pytest -q
+
+bench: deps venv
+	$(PY) -m bench
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .sandbox .pytest_cache

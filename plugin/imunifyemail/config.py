@@ -1,0 +1,123 @@
+"""``/etc/imunifyemail/config.yaml``: one schema declares every key, its default and its meaning.
+
+The file is optional; a missing key takes its default. A bad file is a
+:class:`ConfigError` whose one-line message names the file and the key, and
+the daemon refuses to start on it (never a silent default).
+"""
+import copy
+from dataclasses import dataclass
+from typing import Any, Dict
+
+import jsonschema
+import yaml
+
+from . import paths
+
+
+def _obj(properties: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "default": {},
+    }
+
+
+SCHEMA: Dict[str, Any] = _obj({
+    "rspamd": _obj({
+        "url": {"type": "string", "pattern": "^https?://[^/]+/?$", "default": "http://127.0.0.1:11333",
+                "description": "Rspamd normal worker; /checkv2 is posted here"},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600, "default": 20,
+                    "description": "seconds before a scan counts as failed (mail then passes unscanned)"},
+    }),
+    "reinject": _obj({
+        "sendmail": {"type": "string", "pattern": "^/", "default": "/usr/sbin/sendmail",
+                     "description": "sendmail-compatible command that re-injects passed and released mail"},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600, "default": 120,
+                    "description": "seconds before a re-inject attempt is abandoned (the message is kept)"},
+    }),
+    "quarantine": _obj({
+        "default_limit_bytes": {"type": "integer", "minimum": 0, "default": 104857600,
+                                "description": "quarantine space of a new account subspace"},
+    }),
+    "lmtp": _obj({
+        "socket": {"type": "string", "pattern": "^/", "default": paths.FILTER_SOCKET,
+                   "description": "LMTP socket Exim delivers to (resolved under $IMUNIFYEMAIL_ROOT)"},
+        "socket_group": {"type": "string", "minLength": 1, "default": "mail",
+                         "description": "group of the Exim user: the only one, besides the owner, allowed in"},
+        "max_message_bytes": {"type": "integer", "minimum": 1024, "default": 104857600,
+                              "description": "larger messages are refused with 552"},
+        "max_recipients": {"type": "integer", "minimum": 1, "default": 1000},
+    }),
+    "daemon": _obj({
+        "user": {"type": "string", "minLength": 1, "default": "_imunifyemail",
+                 "description": "the daemon drops to this user when started as root"},
+        "extra_groups": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": ["mail"],
+                         "description": "supplementary groups kept after the drop (cPanel's "
+                                        "/etc/userdomains is root:mail 0640)"},
+        "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"], "default": "INFO"},
+    }),
+    "filter": _obj({
+        "spam_actions": {"type": "array", "minItems": 1, "uniqueItems": True,
+                         "items": {"enum": ["reject", "rewrite subject", "add header", "greylist",
+                                            "soft reject"]},
+                         "default": ["reject"],
+                         "description": "Rspamd actions that send a message to the quarantine as spam"},
+    }),
+})
+
+
+class ConfigError(Exception):
+    """A bad configuration file; the message is one line naming file and key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    raw: Dict[str, Any]
+
+    def __getitem__(self, section: str) -> Dict[str, Any]:
+        return self.raw[section]
+
+
+def _fill_defaults(schema: Dict[str, Any], value: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(value)
+    for key, sub in schema.get("properties", {}).items():
+        if key not in out and "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        if sub.get("type") == "object" and isinstance(out.get(key), dict):
+            out[key] = _fill_defaults(sub, out[key])
+    return out
+
+
+def validate(data: Any, source: str) -> Config:
+    if data is None:
+        data = {}
+    errors = sorted(jsonschema.Draft7Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        if err.validator == "additionalProperties":
+            key = ".".join([*(str(p) for p in err.absolute_path), *sorted(
+                set(err.instance) - set(err.schema.get("properties", {})))]) or key
+            raise ConfigError(f"{source}: {key}: unknown key")
+        raise ConfigError(f"{source}: {key}: {err.message}")
+    return Config(_fill_defaults(SCHEMA, data))
+
+
+def load(path=None) -> Config:
+    """Load and validate the config file (missing file = all defaults)."""
+    file = path or paths.system_path(paths.CONFIG_FILE)
+    try:
+        with open(file, "rb") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return validate({}, str(file))
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{file}: not valid YAML{where}") from None
+    return validate(data, str(file))

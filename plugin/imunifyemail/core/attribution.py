@@ -1,0 +1,118 @@
+"""Who sent a message: cPanel account, domain, sender email, PHP script.
+
+Trusted facts come first (the metadata header that our Exim transport adds
+after removing any copy the sender supplied); the envelope sender's domain is
+the fallback, and mail nobody can be blamed for belongs to ``root``.
+
+The metadata header (see ``exim_conf/README.md``)::
+
+    X-ImunifyEmail-Meta: v=1; uid=<originator uid>; auth=<base64 authenticated id>;
+        proto=<base64 received protocol>; host=<sender host address>; id=<Exim message id>
+"""
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Optional
+
+try:
+    from typing import Protocol
+except ImportError:  # Python < 3.8 has no Protocol; 3.9 is the floor, kept for linters
+    Protocol = object  # type: ignore
+
+from .message import ScriptHeader
+
+META_HEADER = "X-ImunifyEmail-Meta"
+ROOT_ACCOUNT = "root"
+
+
+@dataclass(frozen=True)
+class Meta:
+    uid: Optional[int] = None
+    auth: str = ""
+    proto: str = ""
+    host: str = ""
+    exim_id: str = ""
+
+
+def _b64(value: str) -> str:
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return ""
+
+
+def parse_meta(value: Optional[str]) -> Meta:
+    """Parse the transport's metadata header; unknown or malformed parts are
+    ignored rather than trusted."""
+    if not value:
+        return Meta()
+    parts = {}
+    for item in value.split(";"):
+        key, sep, val = item.strip().partition("=")
+        if sep:
+            parts[key.strip().lower()] = val.strip()
+    uid = parts.get("uid", "")
+    return Meta(
+        uid=int(uid) if uid.isdigit() else None,
+        auth=_b64(parts.get("auth", "")),
+        proto=_b64(parts.get("proto", "")),
+        host=parts.get("host", ""),
+        exim_id=parts.get("id", ""),
+    )
+
+
+class Directory(Protocol):
+    """The cPanel account map, read by an adapter (``imunifyemail.cpanel``)."""
+
+    def account_for_domain(self, domain: str) -> Optional[str]: ...
+
+    def account_for_uid(self, uid: int) -> Optional[str]: ...
+
+    def is_account(self, name: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Attribution:
+    account: str
+    domain: str          # envelope sender's domain ("" for the null sender)
+    sender_email: str    # envelope sender, lower-cased ("" for the null sender)
+    auth_user: str       # authenticated id from the trusted metadata ("" if none)
+    script: ScriptHeader
+
+
+def split_address(address: str):
+    local, sep, domain = address.rpartition("@")
+    return (local, domain.lower()) if sep else (address, "")
+
+
+def account_of(meta: Meta, sender_domain: str, directory: Directory) -> str:
+    auth = meta.auth.strip()
+    if auth:
+        _, auth_domain = split_address(auth)
+        if auth_domain:
+            owner = directory.account_for_domain(auth_domain)
+            if owner:
+                return owner
+        elif directory.is_account(auth):
+            return auth
+    if meta.uid is not None:
+        owner = directory.account_for_uid(meta.uid)
+        if owner:
+            return owner
+    if sender_domain:
+        owner = directory.account_for_domain(sender_domain)
+        if owner:
+            return owner
+    return ROOT_ACCOUNT
+
+
+def attribute(envelope_sender: str, meta: Meta, script: ScriptHeader, directory: Directory) -> Attribution:
+    sender = (envelope_sender or "").strip().strip("<>").lower()
+    _, domain = split_address(sender)
+    return Attribution(
+        account=account_of(meta, domain, directory),
+        domain=domain,
+        sender_email=sender,
+        auth_user=meta.auth.strip().lower(),
+        script=script,
+    )

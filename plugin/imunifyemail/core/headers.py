@@ -1,0 +1,72 @@
+"""Byte-exact header surgery on raw messages.
+
+The quarantine keeps "the exact bytes received", so removing the trusted
+metadata header or adding the Filter-* headers must not re-serialise the
+message through ``email`` (that would rewrap lines and touch the body).
+"""
+import re
+from typing import Iterable, List, Tuple
+
+_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+
+
+def split(raw: bytes) -> Tuple[List[bytes], bytes]:
+    """Split into header fields (each with its continuation lines and line
+    ending) and the rest (blank separator line + body, as received)."""
+    fields: List[bytes] = []
+    pos = 0
+    n = len(raw)
+    while pos < n:
+        end = raw.find(b"\n", pos)
+        line_end = n if end < 0 else end + 1
+        line = raw[pos:line_end]
+        if line in (b"\r\n", b"\n"):
+            break
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += line
+        elif _FIELD_NAME.match(line):
+            fields.append(line)
+        else:
+            # Not a header line (malformed message): the body starts here.
+            break
+        pos = line_end
+    return fields, raw[pos:]
+
+
+def field_name(field: bytes) -> str:
+    m = _FIELD_NAME.match(field)
+    return m.group(1).decode("ascii").lower() if m else ""
+
+
+def field_value(field: bytes) -> str:
+    value = field.split(b":", 1)[1] if b":" in field else b""
+    text = value.decode("utf-8", "replace")
+    return re.sub(r"\r?\n[ \t]", " ", text).strip()
+
+
+def values(raw: bytes, name: str) -> List[str]:
+    fields, _ = split(raw)
+    want = name.lower()
+    return [field_value(f) for f in fields if field_name(f) == want]
+
+
+def remove(raw: bytes, names: Iterable[str] = (), prefixes: Iterable[str] = ()) -> bytes:
+    """Drop every field whose name is in ``names`` or starts with a prefix
+    (case-insensitive); everything else stays byte for byte."""
+    drop = {n.lower() for n in names}
+    pre = tuple(p.lower() for p in prefixes)
+    fields, rest = split(raw)
+    kept = [f for f in fields
+            if not (field_name(f) in drop or (pre and field_name(f).startswith(pre)))]
+    if len(kept) == len(fields):
+        return raw
+    return b"".join(kept) + rest
+
+
+def prepend(raw: bytes, new_fields: Iterable[Tuple[str, str]]) -> bytes:
+    """Add fields at the top, using the message's own line ending."""
+    eol = b"\r\n" if raw[:raw.find(b"\n") + 1].endswith(b"\r\n") else b"\n"
+    block = b"".join(f"{name}: {value}".encode("utf-8") + eol for name, value in new_fields)
+    if not raw:
+        return block + eol
+    return block + raw

@@ -1,0 +1,92 @@
+"""The verdict: pass or quarantine, and why.
+
+Order (DESIGN §2): a blocked account is held whatever else is true; a
+whitelisted sender passes without scanning; otherwise Rspamd's action,
+the executable check and (later) the sender limits decide.
+"""
+import base64
+from dataclasses import dataclass, field
+from typing import FrozenSet, List, Optional, Sequence, Tuple
+
+from .attribution import Attribution
+
+BLOCKED = "blocked"
+SPAM = "spam"
+WINEXEC = "winexec"
+RATELIMIT = "ratelimit"
+
+UNSCANNED = "unscanned"
+WHITELISTED = "whitelisted"
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    allow_winexec: bool = False
+    spam_filter: bool = True
+    spam_actions: Tuple[str, ...] = ("reject",)
+
+
+@dataclass(frozen=True)
+class Whitelist:
+    sender_emails: FrozenSet[str] = frozenset()
+    sender_domains: FrozenSet[str] = frozenset()
+    authusers: FrozenSet[str] = frozenset()
+
+    def allows(self, who: Attribution) -> bool:
+        return (who.sender_email in self.sender_emails
+                or (who.domain != "" and who.domain in self.sender_domains)
+                or (who.auth_user != "" and who.auth_user in self.authusers))
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Rspamd's answer; ``None`` in its place means Rspamd could not be asked."""
+    action: str
+    score: float
+    symbols: Tuple[str, ...] = ()
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    quarantine: bool
+    reasons: Tuple[str, ...] = ()
+    action: str = ""            # what X-ImunifyEmail-Filter-Action says
+    score: Optional[float] = None
+    findings: Tuple[str, ...] = field(default=())
+
+
+def before_scan(who: Attribution, account_blocked: bool, whitelist: Whitelist) -> Optional[Verdict]:
+    """A verdict that needs no scan, or None when the message must be scanned."""
+    if account_blocked:
+        return Verdict(quarantine=True, reasons=(BLOCKED,), action=BLOCKED)
+    if whitelist.allows(who):
+        return Verdict(quarantine=False, action=WHITELISTED)
+    return None
+
+
+def decide(settings: FilterSettings, scan: Optional[Scan], executables: Sequence[str]) -> Verdict:
+    reasons: List[str] = []
+    if scan is not None and settings.spam_filter and scan.action in settings.spam_actions:
+        reasons.append(SPAM)
+    if executables and not settings.allow_winexec:
+        reasons.append(WINEXEC)
+    return Verdict(
+        quarantine=bool(reasons),
+        reasons=tuple(reasons),
+        action=scan.action if scan is not None else UNSCANNED,
+        score=scan.score if scan is not None else None,
+        findings=tuple(executables),
+    )
+
+
+def filter_headers(verdict: Verdict, scan: Optional[Scan], product_version: str) -> List[Tuple[str, str]]:
+    """The X-ImunifyEmail-Filter-* headers a passed message leaves with."""
+    out = [("X-ImunifyEmail-Filter-Action", verdict.action)]
+    if verdict.score is not None:
+        out.append(("X-ImunifyEmail-Filter-Score", f"{verdict.score:.2f}"))
+    if scan is not None:
+        out.append(("X-ImunifyEmail-Filter-Version", f"{scan.version or 'unknown'}/{product_version}"))
+        info = ",".join(scan.symbols)
+        out.append(("X-ImunifyEmail-Filter-Info", base64.b64encode(info.encode()).decode("ascii")))
+    return out

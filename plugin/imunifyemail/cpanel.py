@@ -1,0 +1,90 @@
+"""cPanel's account map, read from its files (CPANEL.md, "Account mapping files").
+
+``/etc/userdomains`` (``domain: user``, root:mail 0640) maps every domain to
+its account; it is re-read when it changes. The daemon reaches it through
+the ``mail`` group it keeps after dropping privileges.
+"""
+import logging
+import os
+import pwd
+import re
+from typing import Dict, Optional, Set
+
+from . import paths
+
+log = logging.getLogger(__name__)
+_SEP = re.compile(r"\s*:\s*")
+_NOBODY = "nobody"
+
+
+def parse_map(text: str) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = _SEP.split(line, maxsplit=1)
+        if len(parts) == 2 and parts[0] and parts[1]:
+            out[parts[0].lower()] = parts[1]
+    return out
+
+
+class AccountDirectory:
+    """Implements :class:`imunifyemail.core.attribution.Directory` from cPanel's files."""
+
+    def __init__(self):
+        self._file = paths.system_path(paths.USERDOMAINS)
+        self._stamp = None
+        self._domains: Dict[str, str] = {}
+        self._accounts: Set[str] = set()
+
+    def _refresh(self) -> None:
+        try:
+            st = os.stat(self._file)
+        except FileNotFoundError:
+            stamp = None
+        except OSError as exc:
+            log.error("cannot stat %s: %s", self._file, exc.strerror)
+            return
+        else:
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp == self._stamp:
+            return
+        try:
+            text = self._file.read_text("utf-8", "replace") if stamp else ""
+        except OSError as exc:  # keep the last good map rather than attributing everything to root
+            log.error("cannot read %s: %s", self._file, exc.strerror)
+            return
+        domains = {d: u for d, u in parse_map(text).items() if d != "*" and u != _NOBODY}
+        self._domains, self._accounts, self._stamp = domains, set(domains.values()), stamp
+
+    def account_for_domain(self, domain: str) -> Optional[str]:
+        self._refresh()
+        return self._domains.get(domain.lower())
+
+    def is_account(self, name: str) -> bool:
+        self._refresh()
+        return name in self._accounts
+
+    def account_for_uid(self, uid: int) -> Optional[str]:
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            return None
+        return name if self.is_account(name) else None
+
+
+def known_accounts() -> Set[str]:
+    """Every cPanel account: /var/cpanel/users/* plus the owners in /etc/userdomains."""
+    names: Set[str] = set()
+    users_dir = paths.system_path(paths.CPANEL_USERS_DIR)
+    try:
+        names.update(e.name for e in os.scandir(users_dir) if e.is_file() and not e.name.startswith("."))
+    except OSError:
+        pass
+    try:
+        text = paths.system_path(paths.USERDOMAINS).read_text("utf-8", "replace")
+    except OSError:
+        text = ""
+    names.update(u for d, u in parse_map(text).items() if d != "*" and u != _NOBODY)
+    return names

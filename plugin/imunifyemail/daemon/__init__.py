@@ -1,0 +1,1 @@
+"""The filter daemon ``imunifyemaild``: LMTP intake, scan, verdict, store or re-inject."""

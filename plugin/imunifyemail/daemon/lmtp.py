@@ -1,0 +1,45 @@
+"""LMTP intake on a unix socket, answering once per accepted recipient.
+
+aiosmtpd's LMTP class answers DATA once (aio-libs/aiosmtpd#517); RFC 2033
+wants one reply per accepted RCPT. ``push`` writes the status it is given
+followed by CRLF, so the DATA hook returns the per-recipient replies joined
+by CRLF and they reach the client as separate lines (tests read them back).
+"""
+import logging
+from typing import Sequence
+
+from aiosmtpd.lmtp import LMTP
+
+from .pipeline import Filter
+
+log = logging.getLogger(__name__)
+
+
+class FilterHandler:
+    def __init__(self, flt: Filter, max_recipients: int):
+        self.filter = flt
+        self.max_recipients = max_recipients
+
+    async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options: Sequence[str]) -> str:
+        if not address or any(c in address for c in "\r\n\0 "):
+            return "553 5.1.3 Bad recipient address syntax"
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        replies = await self.filter.handle(envelope.mail_from or "", envelope.rcpt_tos,
+                                           envelope.original_content or b"")
+        return "\r\n".join(replies)
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("LMTP session error: %s", type(error).__name__)
+        return "451 4.3.0 Temporary failure in the outbound filter"
+
+
+def protocol_factory(handler: FilterHandler, max_message_bytes: int):
+    def make() -> LMTP:
+        return LMTP(handler, decode_data=False, enable_SMTPUTF8=True, data_size_limit=max_message_bytes,
+                    hostname="imunifyemail", ident="imunifyemail LMTP")
+    return make

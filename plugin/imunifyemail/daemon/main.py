@@ -1,0 +1,163 @@
+"""``imunifyemaild``: the filter daemon (foreground; systemd supervises it).
+
+Started as root it prepares its directories, opens its socket, then drops to
+``_imunifyemail`` (keeping the ``mail`` group to read cPanel's map) before it
+opens the database, so every file it creates belongs to that user.
+"""
+import argparse
+import asyncio
+import grp
+import logging
+import os
+import pwd
+import signal
+import socket
+import stat
+import sys
+from pathlib import Path
+
+from .. import __version__, config, paths
+from ..cpanel import AccountDirectory
+from ..store import db
+from ..store.quarantine import Quarantine
+from ..store.settings import SettingsCache
+from .lmtp import FilterHandler, protocol_factory
+from .pipeline import Filter, ReinjectSettings, StoreWorker
+from .rspamd import RspamdClient
+
+log = logging.getLogger("imunifyemaild")
+
+
+class StartupError(Exception):
+    pass
+
+
+def _gid(name: str, key: str) -> int:
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise StartupError(f"config {key}: no such group {name!r}") from None
+
+
+def _prepare_dir(path: Path, mode: int, uid: int, gid: int) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, uid, gid)
+    os.chmod(path, mode)
+
+
+def _open_socket(path: Path, uid: int, gid: int) -> socket.socket:
+    if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(path.lstat().st_mode):
+            raise StartupError(f"{path} exists and is not a socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()   # stale socket of a dead daemon
+        else:
+            raise StartupError(f"{path}: another imunifyemaild is already listening")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old)
+    if os.geteuid() == 0:
+        os.chown(path, uid, gid)
+    os.chmod(path, 0o660)
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def prepare(cfg: config.Config) -> socket.socket:
+    """Directories and socket; drops root when started as root."""
+    daemon_cfg, lmtp_cfg = cfg["daemon"], cfg["lmtp"]
+    socket_gid = _gid(lmtp_cfg["socket_group"], "lmtp.socket_group")
+    socket_path = paths.system_path(lmtp_cfg["socket"])
+    storage = paths.system_path(paths.STORAGE_DIR)
+    if os.geteuid() != 0:
+        storage.mkdir(parents=True, exist_ok=True)
+        socket_path.parent.mkdir(parents=True, exist_ok=True)
+        return _open_socket(socket_path, os.getuid(), socket_gid)
+    try:
+        user = pwd.getpwnam(daemon_cfg["user"])
+    except KeyError:
+        raise StartupError(f"config daemon.user: no such user {daemon_cfg['user']!r}") from None
+    extra = [_gid(name, "daemon.extra_groups") for name in daemon_cfg["extra_groups"]]
+    state = paths.system_path(paths.STATE_DIR)
+    _prepare_dir(state, 0o755, 0, 0)
+    _prepare_dir(paths.system_path(paths.QUARANTINE_DIR), 0o755, 0, 0)
+    _prepare_dir(storage, 0o700, user.pw_uid, user.pw_gid)
+    database = paths.system_path(paths.DATABASE)
+    for suffix in ("", "-wal", "-shm"):   # a root-run ie-cli may have created them first
+        f = Path(str(database) + suffix)
+        if f.exists():
+            os.chown(f, user.pw_uid, user.pw_gid)
+    _prepare_dir(socket_path.parent, 0o750, user.pw_uid, socket_gid)
+    sock = _open_socket(socket_path, user.pw_uid, socket_gid)
+    os.setgroups(sorted(set(extra)))
+    os.setgid(user.pw_gid)
+    os.setuid(user.pw_uid)
+    os.environ["HOME"] = "/"
+    return sock
+
+
+async def serve(cfg: config.Config, sock: socket.socket) -> None:
+    conn = db.connect(paths.system_path(paths.DATABASE))
+    quarantine = Quarantine(conn, paths.system_path(paths.STORAGE_DIR),
+                            cfg["quarantine"]["default_limit_bytes"])
+    files, rows = quarantine.reconcile()
+    log.info("quarantine reconciled: %d orphan file(s), %d orphan row(s)", files, rows)
+    store = StoreWorker(quarantine, SettingsCache(conn, cfg["filter"]["spam_actions"]))
+    rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"])
+    flt = Filter(store, rspamd, AccountDirectory(),
+                 ReinjectSettings(cfg["reinject"]["sendmail"], cfg["reinject"]["timeout"]))
+    handler = FilterHandler(flt, cfg["lmtp"]["max_recipients"])
+    loop = asyncio.get_running_loop()
+    server = await loop.create_unix_server(protocol_factory(handler, cfg["lmtp"]["max_message_bytes"]),
+                                           sock=sock)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("imunifyemaild %s listening on %s", __version__, sock.getsockname())
+    await stop.wait()
+    log.info("stopping: no new connections; finishing messages in flight")
+    server.close()
+    try:
+        await asyncio.wait_for(server.wait_closed(), 30)
+    except asyncio.TimeoutError:
+        log.warning("messages still in flight after 30s: Exim will retry them")
+    await rspamd.close()
+    store.shutdown()
+    conn.close()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="imunifyemaild", description="imunifyemail outbound filter daemon")
+    parser.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
+    parser.add_argument("--version", action="version", version=f"imunifyemaild {__version__}")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config.load()
+    except config.ConfigError as exc:
+        print(f"imunifyemaild: {exc}", file=sys.stderr)
+        return 1
+    if args.check_config:
+        print("configuration OK")
+        return 0
+    logging.basicConfig(level=cfg["daemon"]["log_level"], stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        sock = prepare(cfg)
+        asyncio.run(serve(cfg, sock))
+    except (StartupError, db.DatabaseError) as exc:
+        print(f"imunifyemaild: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""One message through the filter: attribute → whitelist → scan → winexec →
+verdict → quarantine or re-inject (DESIGN §2).
+
+The answer for the message is returned once it is final: "250" only when
+the message is durably in the quarantine or the re-inject command exited 0;
+any failure is a 4xx and Exim keeps the message for a retry.
+"""
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, TypeVar
+
+from .. import __version__
+from ..core import headers
+from ..core.attribution import META_HEADER, Directory, attribute, parse_meta
+from ..core.message import summarize
+from ..core.verdict import Verdict, before_scan, decide, filter_headers
+from ..core.winexec import find_executables
+from ..store.quarantine import NewMessage, Quarantine
+from ..store.settings import SettingsCache
+from .reinject import SCANNED, reinject
+from .rspamd import RspamdClient
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+OURS = "X-ImunifyEmail-"
+FILTER_PREFIX = "X-ImunifyEmail-Filter-"
+INLINE_WINEXEC_BYTES = 256 * 1024   # larger messages are parsed off the event loop
+
+TEMPFAIL = "451 4.3.0 Temporary failure in the outbound filter, try again later"
+
+
+class StoreWorker:
+    """Runs every database and quarantine-file operation on one thread: SQLite
+    wants a single writer, and fsync must not block the event loop."""
+
+    def __init__(self, quarantine: Quarantine, settings: SettingsCache):
+        self.quarantine = quarantine
+        self.settings = settings
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def call(self, fn: Callable[..., T], *args) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+@dataclass
+class ReinjectSettings:
+    sendmail: str
+    timeout: float
+
+
+class Filter:
+    def __init__(self, store: StoreWorker, rspamd: RspamdClient, directory: Directory,
+                 reinject_settings: ReinjectSettings):
+        self.store = store
+        self.rspamd = rspamd
+        self.directory = directory
+        self.reinject = reinject_settings
+
+    async def handle(self, mail_from: str, recipients: Sequence[str], raw: bytes) -> List[str]:
+        """One LMTP reply per recipient (the message is one unit: all share it)."""
+        started = time.monotonic()
+        try:
+            reply = await self._process(mail_from, list(recipients), raw, started)
+        except Exception:
+            log.exception("message from <%s> to %d recipient(s) deferred", mail_from, len(recipients))
+            reply = TEMPFAIL
+        return [reply] * len(recipients)
+
+    async def _executables(self, raw: bytes) -> List[str]:
+        if len(raw) <= INLINE_WINEXEC_BYTES:
+            found = find_executables(raw)
+        else:
+            found = await asyncio.get_running_loop().run_in_executor(None, find_executables, raw)
+        return [f"{f.location} ({f.why})" for f in found]
+
+    async def _process(self, mail_from: str, recipients: List[str], raw: bytes, started: float) -> str:
+        metas = headers.values(raw, META_HEADER)
+        meta = parse_meta(metas[-1] if metas else None)
+        received = headers.remove(raw, names=[META_HEADER])
+        summary = summarize(received)
+        who = attribute(mail_from, meta, summary.script, self.directory)
+        snap = await self.store.call(self.store.settings.get)
+
+        verdict: Optional[Verdict] = before_scan(who, who.account in snap.blocked_accounts, snap.whitelist)
+        scan = None
+        if verdict is None:
+            scan, executables = await asyncio.gather(
+                self.rspamd.scan(received, mail_from, recipients, user=who.account, ip=meta.host,
+                                 queue_id=meta.exim_id),
+                self._executables(received))
+            verdict = decide(snap.filter, scan, executables)
+
+        if verdict.quarantine:
+            stored = await self.store.call(self.store.quarantine.add, NewMessage(
+                account=who.account, sender=who.sender_email, recipients=tuple(recipients),
+                subject=summary.subject, reasons=verdict.reasons, header_from=summary.header_from,
+                filter_score=verdict.score, filter_action=verdict.action, script=summary.script,
+                exim_id=meta.exim_id), received)
+            outcome, reply = f"quarantined {stored.email_id}", f"250 2.0.0 Ok: held in quarantine as {stored.email_id}"
+        else:
+            outgoing = headers.prepend(headers.remove(received, prefixes=[FILTER_PREFIX]),
+                                       filter_headers(verdict, scan, __version__))
+            await reinject(self.reinject.sendmail, outgoing, mail_from, recipients, SCANNED,
+                           self.reinject.timeout)
+            outcome, reply = "passed", "250 2.0.0 Ok: scanned and passed on"
+        log.info("id=%s account=%s sender=<%s> rcpts=%d size=%d action=%s score=%s reasons=%s "
+                 "findings=%s -> %s (%.0f ms)",
+                 meta.exim_id or "-", who.account, who.sender_email, len(recipients), len(received),
+                 verdict.action, "-" if verdict.score is None else f"{verdict.score:.2f}",
+                 ",".join(verdict.reasons) or "-", ";".join(verdict.findings) or "-", outcome,
+                 (time.monotonic() - started) * 1000)
+        return reply

@@ -1,0 +1,31 @@
+"""The filesystem root contract (DESIGN §6).
+
+Every absolute system path the product touches is resolved under
+``$IMUNIFYEMAIL_ROOT`` (default ``/``), so tests, the sandbox and the RPM
+scriptlet tests run against a cPanel-shaped tree without touching the host.
+"""
+import os
+from pathlib import Path
+
+ROOT_ENV = "IMUNIFYEMAIL_ROOT"
+
+CONFIG_FILE = "/etc/imunifyemail/config.yaml"
+USERDOMAINS = "/etc/userdomains"
+CPANEL_USERS_DIR = "/var/cpanel/users"
+RUN_DIR = "/var/run/imunifyemail"
+FILTER_SOCKET = "/var/run/imunifyemail/filter.sock"
+STATE_DIR = "/var/imunifyemail"
+QUARANTINE_DIR = "/var/imunifyemail/quarantine"
+STORAGE_DIR = "/var/imunifyemail/quarantine/storage"
+DATABASE = "/var/imunifyemail/quarantine/storage/quarantine.db"
+
+
+def root() -> Path:
+    return Path(os.environ.get(ROOT_ENV) or "/")
+
+
+def system_path(path: str) -> Path:
+    """Resolve an absolute system path under the configured root."""
+    if not path.startswith("/"):
+        raise ValueError(f"system path must be absolute: {path!r}")
+    return root() / path.lstrip("/")

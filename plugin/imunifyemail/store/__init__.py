@@ -1,0 +1,2 @@
+"""Durable state: the quarantine (message files + SQLite metadata) and the
+runtime settings (whitelist, filter settings, account states)."""

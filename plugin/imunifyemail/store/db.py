@@ -1,0 +1,128 @@
+"""The SQLite database: connection settings and versioned migrations.
+
+One file holds the quarantine metadata and the runtime settings, so a
+setting changed by ``ie-cli`` is seen by the daemon at its next message
+(``PRAGMA data_version`` tells a connection that someone else committed).
+Durability stays on: WAL with ``synchronous=FULL``. A migration never drops
+quarantined mail, and a database that fails to open is never recreated.
+"""
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable, List
+
+MIGRATIONS: List[str] = [
+    # 1: the quarantine and the settings
+    """
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        limit_bytes INTEGER NOT NULL CHECK (limit_bytes >= 0),
+        used_bytes INTEGER NOT NULL DEFAULT 0,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'block')),
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        email_id TEXT NOT NULL UNIQUE,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        received_at INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        header_from TEXT NOT NULL DEFAULT '',
+        size_bytes INTEGER NOT NULL,
+        reasons TEXT NOT NULL,
+        filter_score REAL,
+        filter_action TEXT NOT NULL DEFAULT '',
+        script_raw TEXT NOT NULL DEFAULT '',
+        script_domain TEXT NOT NULL DEFAULT '',
+        script_path TEXT NOT NULL DEFAULT '',
+        exim_id TEXT NOT NULL DEFAULT '',
+        file TEXT NOT NULL
+    );
+    CREATE INDEX messages_by_account ON messages (account_id, received_at, id);
+    CREATE INDEX messages_by_time ON messages (received_at, id);
+    CREATE TABLE evictions (
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        count INTEGER NOT NULL
+    );
+    CREATE INDEX evictions_by_account ON evictions (account_id, at);
+    CREATE TABLE whitelist (
+        list TEXT NOT NULL CHECK (list IN ('authuser', 'sender')),
+        kind TEXT NOT NULL CHECK (kind IN ('email', 'domain')),
+        value TEXT NOT NULL,
+        PRIMARY KEY (list, value)
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+
+
+class DatabaseError(Exception):
+    pass
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open the database (creating and migrating it unless ``readonly``)."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if not readonly:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise DatabaseError(f"{path}: cannot switch to WAL journal mode (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+        migrate(conn)
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    current = schema_version(conn)
+    if current > len(MIGRATIONS):
+        raise DatabaseError(
+            f"database schema {current} is newer than this imunifyemail ({len(MIGRATIONS)}): "
+            "refusing to touch it")
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        with transaction(conn):
+            if schema_version(conn) >= version:  # another process migrated meanwhile
+                continue
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+
+
+class transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``: short write transactions."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+
+
+Clock = Callable[[], float]
+system_clock: Clock = time.time

@@ -1,0 +1,400 @@
+"""The quarantine: one file per message, metadata in SQLite.
+
+Write order, so that a crash at any instant leaves no half-visible message:
+the file is written under a temporary name, fsynced, renamed into place and
+its directory fsynced; only then is the row committed, and only then is the
+message acknowledged. Deletion is the reverse: rows first, files after.
+:meth:`Quarantine.reconcile` (run at daemon start) removes files without a
+row (never acknowledged: Exim still holds those messages) and rows whose
+file vanished.
+
+Paths are built from the account's numeric id and the UUID we generated —
+never from a name or id taken from input.
+"""
+import json
+import logging
+import os
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+from ..core.message import ScriptHeader
+from .db import Clock, system_clock, transaction
+
+log = logging.getLogger(__name__)
+
+ALL_ACCOUNTS = None
+STATES = ("active", "block")
+_TMP_PREFIX = ".tmp-"
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    account: str
+    sender: str
+    recipients: Tuple[str, ...]
+    subject: str
+    reasons: Tuple[str, ...]
+    header_from: str = ""
+    filter_score: Optional[float] = None
+    filter_action: str = ""
+    script: ScriptHeader = ScriptHeader()
+    exim_id: str = ""
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    email_id: str
+    account: str
+    received_at: int
+    sender: str
+    recipients: List[str]
+    subject: str
+    size_bytes: int
+    reasons: List[str]
+    filter_score: Optional[float]
+    filter_action: str
+    script: ScriptHeader
+    header_from: str
+    file: str
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    name: str
+    limit_bytes: int
+    used_bytes: int
+    state: str
+    message_count: int
+    deleted_last_hour: int
+
+
+@dataclass
+class ListQuery:
+    account: Optional[str] = ALL_ACCOUNTS
+    sender: Optional[str] = None       # substring of the envelope sender
+    recipient: Optional[str] = None    # substring of any recipient
+    subject: Optional[str] = None      # substring of the subject
+    reason: Optional[str] = None       # exact reason
+    since: Optional[int] = None        # received_at >= since (unix seconds)
+    until: Optional[int] = None        # received_at < until
+    limit: int = 25
+    offset: int = 0
+    ids: Sequence[str] = field(default_factory=tuple)
+
+    def has_filters(self) -> bool:
+        return any(v is not None for v in (self.sender, self.recipient, self.subject, self.reason,
+                                           self.since, self.until)) or bool(self.ids)
+
+
+_COLUMNS = ("m.email_id, a.name AS account, m.received_at, m.sender, m.recipients, m.subject, "
+            "m.size_bytes, m.reasons, m.filter_score, m.filter_action, m.script_raw, m.script_domain, "
+            "m.script_path, m.header_from, m.file")
+
+
+def _row_to_message(row: sqlite3.Row) -> StoredMessage:
+    return StoredMessage(
+        email_id=row["email_id"], account=row["account"], received_at=row["received_at"],
+        sender=row["sender"], recipients=json.loads(row["recipients"]), subject=row["subject"],
+        size_bytes=row["size_bytes"], reasons=[r for r in row["reasons"].split(",") if r],
+        filter_score=row["filter_score"], filter_action=row["filter_action"],
+        script=ScriptHeader(row["script_raw"], row["script_domain"], row["script_path"]),
+        header_from=row["header_from"], file=row["file"],
+    )
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Quarantine:
+    def __init__(self, conn: sqlite3.Connection, storage_dir: Path, default_limit_bytes: int,
+                 clock: Clock = system_clock):
+        self.conn = conn
+        self.storage = Path(storage_dir)
+        self.default_limit_bytes = default_limit_bytes
+        self.clock = clock
+
+    # -- writing ---------------------------------------------------------
+
+    def _write_file(self, account_id: int, email_id: str, raw: bytes) -> str:
+        rel = f"{account_id}/{email_id[:2]}/{email_id}.eml"
+        final = self.storage / rel
+        directory = final.parent
+        if not directory.is_dir():
+            directory.mkdir(parents=True, mode=0o700, exist_ok=True)
+            _fsync_dir(directory.parent)
+            _fsync_dir(directory.parent.parent)
+        tmp = directory / f"{_TMP_PREFIX}{email_id}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(raw)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, final)
+        _fsync_dir(directory)
+        return rel
+
+    def _ensure_account(self, name: str) -> sqlite3.Row:
+        row = self.conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            self.conn.execute(
+                "INSERT INTO accounts (name, limit_bytes, state, created_at) VALUES (?, ?, 'active', ?)",
+                (name, self.default_limit_bytes, int(self.clock())))
+            row = self.conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+        return row
+
+    def account_id(self, name: str) -> int:
+        """The account's id, creating its subspace (committed) if needed."""
+        row = self.conn.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            return row["id"]
+        with transaction(self.conn):
+            return self._ensure_account(name)["id"]
+
+    def add(self, msg: NewMessage, raw: bytes) -> StoredMessage:
+        """Store durably; returns only once file and row are both on disk."""
+        email_id = str(uuid.uuid4())
+        account_id = self.account_id(msg.account)
+        rel = self._write_file(account_id, email_id, raw)
+        size = len(raw)
+        now = int(self.clock())
+        evicted: List[str] = []
+        try:
+            with transaction(self.conn):
+                acct = self._ensure_account(msg.account)
+                evicted = self._evict_for(acct, size, now)
+                self.conn.execute(
+                    "INSERT INTO messages (email_id, account_id, received_at, sender, recipients, subject,"
+                    " header_from, size_bytes, reasons, filter_score, filter_action, script_raw,"
+                    " script_domain, script_path, exim_id, file)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (email_id, acct["id"], now, msg.sender, json.dumps(list(msg.recipients)), msg.subject,
+                     msg.header_from, size, ",".join(msg.reasons), msg.filter_score, msg.filter_action,
+                     msg.script.raw, msg.script.domain, msg.script.path, msg.exim_id, rel))
+                self.conn.execute(
+                    "UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1"
+                    " WHERE id = ?", (size, acct["id"]))
+        except BaseException:
+            self._unlink([rel])
+            raise
+        self._unlink(evicted)
+        return StoredMessage(email_id, msg.account, now, msg.sender, list(msg.recipients), msg.subject,
+                             size, list(msg.reasons), msg.filter_score, msg.filter_action, msg.script,
+                             msg.header_from, rel)
+
+    def _evict_for(self, acct: sqlite3.Row, incoming: int, now: int) -> List[str]:
+        """Delete the account's oldest messages until the new one fits (a message
+        larger than the whole limit is still kept: mail is never dropped on arrival)."""
+        excess = acct["used_bytes"] + incoming - acct["limit_bytes"]
+        if excess <= 0:
+            return []
+        victims, freed = [], 0
+        cursor = self.conn.execute(
+            "SELECT id, size_bytes, file FROM messages WHERE account_id = ? ORDER BY received_at, id",
+            (acct["id"],))
+        for row in cursor:
+            victims.append(row)
+            freed += row["size_bytes"]
+            if freed >= excess:
+                break
+        cursor.close()
+        if not victims:
+            return []
+        self.conn.executemany("DELETE FROM messages WHERE id = ?", [(v["id"],) for v in victims])
+        self.conn.execute(
+            "UPDATE accounts SET used_bytes = used_bytes - ?, message_count = message_count - ? WHERE id = ?",
+            (freed, len(victims), acct["id"]))
+        self.conn.execute("INSERT INTO evictions (account_id, at, count) VALUES (?, ?, ?)",
+                          (acct["id"], now, len(victims)))
+        self.conn.execute("DELETE FROM evictions WHERE at < ?", (now - 86400,))
+        log.info("quarantine of %s full: deleted %d oldest message(s), %d bytes",
+                 acct["name"], len(victims), freed)
+        return [v["file"] for v in victims]
+
+    def _unlink(self, files: Iterable[str]) -> None:
+        for rel in files:
+            try:
+                os.unlink(self.storage / rel)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # reconcile() collects it at the next start
+                log.error("cannot delete quarantine file %s: %s", rel, exc.strerror)
+
+    # -- reading ---------------------------------------------------------
+
+    def _scope(self, account: Optional[str]) -> Tuple[str, list]:
+        if account is ALL_ACCOUNTS:
+            return "1", []
+        return "m.account_id = (SELECT id FROM accounts WHERE name = ?)", [account]
+
+    def list(self, q: ListQuery) -> Tuple[List[StoredMessage], int]:
+        where, args = self._scope(q.account)
+        clauses, params = [where], list(args)
+        for column, value in (("m.sender", q.sender), ("m.recipients", q.recipient),
+                              ("m.subject", q.subject)):
+            if value is not None:
+                clauses.append(f"{column} LIKE ? ESCAPE '\\'")
+                params.append(_like(value))
+        if q.reason is not None:
+            clauses.append("(',' || m.reasons || ',') LIKE ?")
+            params.append(f"%,{q.reason},%")
+        if q.since is not None:
+            clauses.append("m.received_at >= ?")
+            params.append(q.since)
+        if q.until is not None:
+            clauses.append("m.received_at < ?")
+            params.append(q.until)
+        if q.ids:
+            clauses.append(f"m.email_id IN ({','.join('?' * len(q.ids))})")
+            params.extend(q.ids)
+        cond = " AND ".join(clauses)
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.account_id WHERE {cond}"
+            " ORDER BY m.received_at DESC, m.id DESC LIMIT ? OFFSET ?",
+            (*params, q.limit, q.offset)).fetchall()
+        if q.has_filters():
+            total = self.conn.execute(f"SELECT COUNT(*) FROM messages m WHERE {cond}", params).fetchone()[0]
+        elif q.account is ALL_ACCOUNTS:
+            total = self.conn.execute("SELECT COALESCE(SUM(message_count), 0) FROM accounts").fetchone()[0]
+        else:
+            row = self.conn.execute("SELECT message_count FROM accounts WHERE name = ?", args).fetchone()
+            total = row[0] if row else 0
+        return [_row_to_message(r) for r in rows], total
+
+    def get(self, email_id: str, account: Optional[str] = ALL_ACCOUNTS) -> StoredMessage:
+        where, args = self._scope(account)
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.account_id"
+            f" WHERE m.email_id = ? AND {where}", (email_id, *args)).fetchone()
+        if row is None:
+            raise NotFound(email_id)
+        return _row_to_message(row)
+
+    def read(self, msg: StoredMessage) -> bytes:
+        with open(self.storage / msg.file, "rb") as fh:
+            return fh.read()
+
+    # -- removing --------------------------------------------------------
+
+    def remove(self, email_ids: Sequence[str], account: Optional[str] = ALL_ACCOUNTS) -> None:
+        """Delete messages; if any id is not found (in scope), nothing is deleted."""
+        where, args = self._scope(account)
+        files = []
+        with transaction(self.conn):
+            rows = []
+            for email_id in dict.fromkeys(email_ids):
+                row = self.conn.execute(
+                    f"SELECT m.id, m.account_id, m.size_bytes, m.file FROM messages m"
+                    f" WHERE m.email_id = ? AND {where}", (email_id, *args)).fetchone()
+                if row is None:
+                    raise NotFound(email_id)
+                rows.append(row)
+            for row in rows:
+                self.conn.execute("DELETE FROM messages WHERE id = ?", (row["id"],))
+                self.conn.execute(
+                    "UPDATE accounts SET used_bytes = used_bytes - ?, message_count = message_count - 1"
+                    " WHERE id = ?", (row["size_bytes"], row["account_id"]))
+                files.append(row["file"])
+        self._unlink(files)
+
+    # -- accounts --------------------------------------------------------
+
+    def _account_info(self, row: sqlite3.Row) -> AccountInfo:
+        deleted = self.conn.execute(
+            "SELECT COALESCE(SUM(count), 0) FROM evictions WHERE account_id = ? AND at > ?",
+            (row["id"], int(self.clock()) - 3600)).fetchone()[0]
+        return AccountInfo(row["name"], row["limit_bytes"], row["used_bytes"], row["state"],
+                           row["message_count"], deleted)
+
+    def accounts(self) -> List[AccountInfo]:
+        rows = self.conn.execute("SELECT * FROM accounts ORDER BY name").fetchall()
+        return [self._account_info(r) for r in rows]
+
+    def account(self, name: str) -> Optional[AccountInfo]:
+        row = self.conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+        return self._account_info(row) if row is not None else None
+
+    def edit_account(self, name: str, state: Optional[str] = None, limit_bytes: Optional[int] = None) -> AccountInfo:
+        if state is not None and state not in STATES:
+            raise ValueError(f"invalid state {state!r}: use active or block")
+        if limit_bytes is not None and limit_bytes < 0:
+            raise ValueError(f"invalid limit {limit_bytes}: must be 0 or more bytes")
+        with transaction(self.conn):
+            row = self._ensure_account(name)
+            if state is not None:
+                self.conn.execute("UPDATE accounts SET state = ? WHERE id = ?", (state, row["id"]))
+            if limit_bytes is not None:
+                self.conn.execute("UPDATE accounts SET limit_bytes = ? WHERE id = ?", (limit_bytes, row["id"]))
+        return self.account(name)
+
+    def blocked(self, name: str) -> bool:
+        row = self.conn.execute("SELECT state FROM accounts WHERE name = ?", (name,)).fetchone()
+        return row is not None and row["state"] == "block"
+
+    def purge_account(self, name: Optional[str]) -> int:
+        """Delete every message of an account (of all accounts for ``None``)."""
+        where, args = self._scope(name)
+        with transaction(self.conn):
+            rows = self.conn.execute(f"SELECT m.file FROM messages m WHERE {where}", args).fetchall()
+            self.conn.execute(f"DELETE FROM messages AS m WHERE {where}", args)
+            if name is ALL_ACCOUNTS:
+                self.conn.execute("UPDATE accounts SET used_bytes = 0, message_count = 0")
+            else:
+                self.conn.execute("UPDATE accounts SET used_bytes = 0, message_count = 0 WHERE name = ?",
+                                  (name,))
+        self._unlink(r["file"] for r in rows)
+        return len(rows)
+
+    # -- crash recovery --------------------------------------------------
+
+    def reconcile(self) -> Tuple[int, int]:
+        """Make files and rows agree after a crash; returns (files removed, rows removed)."""
+        known = {r[0] for r in self.conn.execute("SELECT file FROM messages")}
+        seen = set()
+        orphan_files = 0
+        if self.storage.is_dir():
+            for dirpath, _dirs, names in os.walk(self.storage):
+                base = Path(dirpath)
+                if base == self.storage:
+                    continue
+                for name in names:
+                    rel = str((base / name).relative_to(self.storage))
+                    if rel in known:
+                        seen.add(rel)
+                        continue
+                    if name.startswith(_TMP_PREFIX) or name.endswith(".eml"):
+                        self._unlink([rel])
+                        orphan_files += 1
+        missing = known - seen
+        if missing:
+            with transaction(self.conn):
+                for rel in missing:
+                    row = self.conn.execute("SELECT id, account_id, size_bytes FROM messages WHERE file = ?",
+                                            (rel,)).fetchone()
+                    self.conn.execute("DELETE FROM messages WHERE id = ?", (row["id"],))
+                    self.conn.execute(
+                        "UPDATE accounts SET used_bytes = used_bytes - ?, message_count = message_count - 1"
+                        " WHERE id = ?", (row["size_bytes"], row["account_id"]))
+            log.error("quarantine: %d message row(s) had no file and were removed", len(missing))
+        if orphan_files:
+            log.warning("quarantine: removed %d file(s) of unacknowledged messages", orphan_files)
+        return orphan_files, len(missing)

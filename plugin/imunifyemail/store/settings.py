@@ -1,0 +1,113 @@
+"""Runtime settings kept in the database: whitelist and filter settings.
+
+Changed by ``ie-cli`` (later the web UI), read by the daemon for every
+message. :class:`SettingsCache` re-reads them only when another connection
+has committed since the last read (``PRAGMA data_version``), so a change
+applies to the very next message and an unchanged database costs one pragma.
+"""
+import json
+import sqlite3
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..core.verdict import FilterSettings, Whitelist
+from .db import transaction
+
+LISTS = ("authuser", "sender")
+
+# Filter settings as ie-cli shows them: name -> (FilterSettings field, help)
+FILTER_SETTINGS: Dict[str, Tuple[str, str]] = {
+    "allow_winexec": ("allow_winexec", "let messages with Windows executable attachments through"),
+    "spam_filter": ("spam_filter", "quarantine messages Rspamd classifies as spam"),
+}
+
+
+def whitelist_entries(conn: sqlite3.Connection, list_name: str) -> Dict[str, List[str]]:
+    rows = conn.execute("SELECT kind, value FROM whitelist WHERE list = ? ORDER BY rowid",
+                        (list_name,)).fetchall()
+    return {"emails": [r["value"] for r in rows if r["kind"] == "email"],
+            "domains": [r["value"] for r in rows if r["kind"] == "domain"]}
+
+
+def whitelist_add(conn: sqlite3.Connection, list_name: str, entries: Sequence[Tuple[str, str]]) -> None:
+    """Add (kind, value) pairs, all or nothing; already present entries are kept."""
+    with transaction(conn):
+        conn.executemany("INSERT OR IGNORE INTO whitelist (list, kind, value) VALUES (?, ?, ?)",
+                         [(list_name, kind, value) for kind, value in entries])
+
+
+def whitelist_remove(conn: sqlite3.Connection, list_name: str, values: Sequence[str]) -> List[str]:
+    """Remove values, all or nothing; returns the values that were not listed
+    (and then removes none)."""
+    with transaction(conn):
+        missing = [v for v in values if conn.execute(
+            "SELECT 1 FROM whitelist WHERE list = ? AND value = ?", (list_name, v)).fetchone() is None]
+        if missing:
+            return missing
+        conn.executemany("DELETE FROM whitelist WHERE list = ? AND value = ?",
+                         [(list_name, v) for v in values])
+    return []
+
+
+def load_whitelist(conn: sqlite3.Connection) -> Whitelist:
+    rows = conn.execute("SELECT list, kind, value FROM whitelist").fetchall()
+    return Whitelist(
+        sender_emails=frozenset(r["value"] for r in rows if r["list"] == "sender" and r["kind"] == "email"),
+        sender_domains=frozenset(r["value"] for r in rows if r["list"] == "sender" and r["kind"] == "domain"),
+        authusers=frozenset(r["value"] for r in rows if r["list"] == "authuser"),
+    )
+
+
+def load_filter_settings(conn: sqlite3.Connection, spam_actions: Sequence[str]) -> FilterSettings:
+    row = conn.execute("SELECT value FROM settings WHERE key = 'filter'").fetchone()
+    stored = json.loads(row["value"]) if row else {}
+    base = FilterSettings(spam_actions=tuple(spam_actions))
+    return replace(base, **{FILTER_SETTINGS[k][0]: bool(v) for k, v in stored.items() if k in FILTER_SETTINGS})
+
+
+def filter_settings_dict(settings: FilterSettings) -> Dict[str, bool]:
+    return {name: getattr(settings, attr) for name, (attr, _) in FILTER_SETTINGS.items()}
+
+
+def save_filter_settings(conn: sqlite3.Connection, changes: Dict[str, bool]) -> None:
+    unknown = set(changes) - set(FILTER_SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown filter setting: {sorted(unknown)[0]}")
+    with transaction(conn):
+        row = conn.execute("SELECT value FROM settings WHERE key = 'filter'").fetchone()
+        stored = json.loads(row["value"]) if row else {}
+        stored.update(changes)
+        conn.execute("INSERT INTO settings (key, value) VALUES ('filter', ?)"
+                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (json.dumps(stored),))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    whitelist: Whitelist
+    filter: FilterSettings
+    blocked_accounts: frozenset
+
+
+class SettingsCache:
+    """The daemon's view of the runtime settings, refreshed on change."""
+
+    def __init__(self, conn: sqlite3.Connection, spam_actions: Sequence[str]):
+        self.conn = conn
+        self.spam_actions = tuple(spam_actions)
+        self._version: Optional[int] = None
+        self._snapshot: Optional[Snapshot] = None
+
+    def invalidate(self) -> None:
+        self._version = None
+
+    def get(self) -> Snapshot:
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._snapshot is None or version != self._version:
+            self._snapshot = Snapshot(
+                whitelist=load_whitelist(self.conn),
+                filter=load_filter_settings(self.conn, self.spam_actions),
+                blocked_accounts=frozenset(r[0] for r in self.conn.execute(
+                    "SELECT name FROM accounts WHERE state = 'block'")),
+            )
+            self._version = version
+        return self._snapshot

@@ -1,0 +1,49 @@
+"""Test messages built with the stdlib, as a hosted site would send them."""
+import io
+import struct
+import zipfile
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+def pe_blob(size: int = 2048) -> bytes:
+    """A minimal Windows PE file: MZ header pointing at a PE signature."""
+    head = b"MZ" + b"\0" * 0x3A + struct.pack("<I", 0x80)
+    return (head + b"\0" * (0x80 - len(head)) + b"PE\0\0" + b"\x4c\x01").ljust(size, b"\0")
+
+
+def build(sender="alice@demo1.test", to=("bob@remote.example",), subject="Quarterly report",
+          body="Hello Bob,\n\nthe figures are attached as discussed.\n\nAlice\n", extra_headers=()) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
+    for name, value in extra_headers:
+        msg[name] = value
+    msg.set_content(body)
+    return msg
+
+
+def ham(**kw) -> bytes:
+    return bytes(build(**kw))
+
+
+def gtube(**kw) -> bytes:
+    kw.setdefault("subject", "Test spam")
+    return bytes(build(body=f"This is spam.\n\n{GTUBE}\n", **kw))
+
+
+def with_exe(zipped: bool = False, **kw) -> bytes:
+    msg = build(**kw)
+    if zipped:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("setup.exe", pe_blob())
+        msg.add_attachment(buf.getvalue(), maintype="application", subtype="zip", filename="invoice.zip")
+    else:
+        msg.add_attachment(pe_blob(), maintype="application", subtype="octet-stream", filename="setup.exe")
+    return bytes(msg)

@@ -1,0 +1,182 @@
+"""A temporary cPanel-shaped ``$IMUNIFYEMAIL_ROOT`` with a running filter daemon."""
+import grp
+import json
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import yaml
+
+from imunifyemail.store import db
+from imunifyemail.store.quarantine import ListQuery, Quarantine, StoredMessage
+
+from . import lmtp_client
+
+ACCOUNTS = {"demo1": ["demo1.test", "shop.demo1.test"], "demo2": ["demo2.test"]}
+
+RECORDER = """#!/bin/bash
+# Stand-in for Exim's sendmail: records each call (argv + message) and
+# exits 0, or fails like a broken MTA while the flag file exists.
+if [ -e "{fail}" ]; then echo "sendmail: cannot write spool (simulated)" >&2; exit 75; fi
+id="$(date +%s%N)-$$"
+tmp="{outbox}/.tmp-$id"
+mkdir "$tmp" || exit 75
+printf '%s\\n' "$@" > "$tmp/argv"
+cat > "$tmp/message" || exit 75
+mv "$tmp" "{outbox}/$id"
+"""
+
+
+@dataclass
+class Reinjected:
+    argv: List[str]
+    message: bytes
+
+    @property
+    def recipients(self) -> List[str]:
+        return self.argv[self.argv.index("--") + 1:]
+
+    @property
+    def sender(self) -> str:
+        return self.argv[self.argv.index("-f") + 1]
+
+    @property
+    def protocol(self) -> str:
+        return self.argv[self.argv.index("-oMr") + 1]
+
+    def header(self, name: str) -> Optional[str]:
+        from imunifyemail.core import headers
+        found = headers.values(self.message, name)
+        return found[0] if found else None
+
+
+class TestRoot:
+    def __init__(self, path: Path, daemon_user: str):
+        self.path = path
+        self.daemon_user = daemon_user
+        self.proc: Optional[subprocess.Popen] = None
+        self.log = path / "daemon.log"
+        self.outbox = path / "outbox"
+        self.fail_flag = path / "sendmail.fail"
+        self.sendmail = path / "usr/sbin/sendmail"
+        self._conn = None
+
+    @classmethod
+    def create(cls, rspamd_url: str, daemon_user: str, **config) -> "TestRoot":
+        path = Path(tempfile.mkdtemp(prefix="ie-root-", dir="/tmp"))
+        path.chmod(0o755)   # the daemon runs as _imunifyemail and must reach its files
+        r = cls(path, daemon_user)
+        user = pwd.getpwnam(daemon_user)
+        r.outbox.mkdir()
+        os.chown(r.outbox, user.pw_uid, user.pw_gid)
+        r.sendmail.parent.mkdir(parents=True)
+        r.sendmail.write_text(RECORDER.format(fail=r.fail_flag, outbox=r.outbox))
+        r.sendmail.chmod(0o755)
+        r.write_accounts(ACCOUNTS)
+        r.write_config({"rspamd": {"url": rspamd_url, "timeout": 10},
+                        "reinject": {"sendmail": str(r.sendmail), "timeout": 30}, **config})
+        return r
+
+    # -- cPanel files and config -----------------------------------------
+
+    def write_accounts(self, accounts) -> None:
+        etc = self.path / "etc"
+        etc.mkdir(exist_ok=True)
+        lines = [f"{d}: {user}" for user, domains in accounts.items() for d in domains]
+        userdomains = etc / "userdomains"
+        userdomains.write_text("\n".join(lines + ["*: nobody"]) + "\n")
+        os.chown(userdomains, 0, grp.getgrnam("mail").gr_gid)   # as cPanel: root:mail 0640
+        userdomains.chmod(0o640)
+        users = self.path / "var/cpanel/users"
+        users.mkdir(parents=True, exist_ok=True)
+        for user, domains in accounts.items():
+            (users / user).write_text(f"DNS={domains[0]}\nOWNER=root\n")
+            (users / user).chmod(0o600)
+
+    def write_config(self, data: dict) -> None:
+        cfg = self.path / "etc/imunifyemail/config.yaml"
+        cfg.parent.mkdir(parents=True, exist_ok=True)
+        cfg.write_text(yaml.safe_dump(data))
+
+    @property
+    def socket(self) -> str:
+        return str(self.path / "var/run/imunifyemail/filter.sock")
+
+    # -- the daemon ---------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> None:
+        env = dict(os.environ, IMUNIFYEMAIL_ROOT=str(self.path))
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "imunifyemail.daemon.main"], env=env,
+                                     stdout=logf, stderr=logf, cwd="/")
+        logf.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(self.socket)
+                    if s.recv(200).startswith(b"220"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"daemon not ready:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._conn is not None:
+            self._conn.close()
+
+    # -- talking to it ----------------------------------------------------
+
+    def send(self, raw: bytes, sender: str = "alice@demo1.test", recipients=("bob@remote.example",)):
+        return lmtp_client.send(self.socket, sender, list(recipients), raw)
+
+    def reinjected(self) -> List[Reinjected]:
+        out = []
+        for entry in sorted(p for p in self.outbox.iterdir() if not p.name.startswith(".")):
+            out.append(Reinjected((entry / "argv").read_text().splitlines(), (entry / "message").read_bytes()))
+        return out
+
+    # -- the store, read as root ------------------------------------------
+
+    def quarantine(self) -> Quarantine:
+        if self._conn is None:
+            self._conn = db.connect(self.path / "var/imunifyemail/quarantine/storage/quarantine.db")
+        return Quarantine(self._conn, self.path / "var/imunifyemail/quarantine/storage", 104857600)
+
+    def held(self, account: Optional[str] = None, **filters) -> List[StoredMessage]:
+        items, _ = self.quarantine().list(ListQuery(account=account, limit=100000, **filters))
+        return items
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = dict(os.environ, IMUNIFYEMAIL_ROOT=str(self.path))
+        exe = Path(sys.executable).with_name("ie-cli")
+        proc = subprocess.run([str(exe), *args], env=env, capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"ie-cli {' '.join(args)} failed {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def cli_json(self, *args: str):
+        return json.loads(self.cli(*args, "--json").stdout)

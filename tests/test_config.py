@@ -1,0 +1,44 @@
+"""config.yaml: documented defaults, one-line errors naming file and key."""
+import pytest
+
+from imunifyemail import config
+
+
+def test_defaults_without_a_file(tmp_path):
+    cfg = config.load(tmp_path / "absent.yaml")
+    assert cfg["rspamd"]["url"] == "http://127.0.0.1:11333"
+    assert cfg["reinject"]["sendmail"] == "/usr/sbin/sendmail"
+    assert cfg["quarantine"]["default_limit_bytes"] == 104857600
+    assert cfg["filter"]["spam_actions"] == ["reject"]
+
+
+def test_partial_file_keeps_other_defaults(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("rspamd:\n  timeout: 3\n")
+    cfg = config.load(f)
+    assert cfg["rspamd"] == {"url": "http://127.0.0.1:11333", "timeout": 3}
+
+
+@pytest.mark.parametrize("text,key", [
+    ("rspamd:\n  timeout: -1\n", "rspamd.timeout"),
+    ("rspamd:\n  url: ftp://x\n", "rspamd.url"),
+    ("quarantine:\n  default_limit_bytes: lots\n", "quarantine.default_limit_bytes"),
+    ("reinject:\n  sendmail: sendmail\n", "reinject.sendmail"),
+    ("rspamd:\n  tiemout: 3\n", "rspamd.tiemout"),
+    ("filter:\n  spam_actions: [maybe]\n", "filter.spam_actions.0"),
+    ("- a list\n", "(top level)"),
+])
+def test_errors_name_file_and_key(tmp_path, text, key):
+    f = tmp_path / "config.yaml"
+    f.write_text(text)
+    with pytest.raises(config.ConfigError) as err:
+        config.load(f)
+    msg = str(err.value)
+    assert msg.startswith(f"{f}: {key}:") and "\n" not in msg
+
+
+def test_yaml_syntax_error_names_line(tmp_path):
+    f = tmp_path / "config.yaml"
+    f.write_text("rspamd:\n  url: [\n")
+    with pytest.raises(config.ConfigError, match=r"not valid YAML \(line \d+\)"):
+        config.load(f)

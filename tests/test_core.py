@@ -1,0 +1,124 @@
+"""The core (no I/O): headers, attribution, verdict, addresses."""
+import base64
+
+import pytest
+
+from imunifyemail.core import headers
+from imunifyemail.core.addresses import classify, normalize_domain, normalize_email
+from imunifyemail.core.attribution import Meta, attribute, parse_meta
+from imunifyemail.core.message import ScriptHeader, decode_words, parse_script_header, summarize
+from imunifyemail.core.verdict import (FilterSettings, Scan, Whitelist, before_scan, decide,
+                                       filter_headers)
+
+
+class Dir:
+    domains = {"demo1.test": "demo1", "demo2.test": "demo2"}
+    uids = {1001: "demo1"}
+
+    def account_for_domain(self, d):
+        return self.domains.get(d)
+
+    def account_for_uid(self, uid):
+        return self.uids.get(uid)
+
+    def is_account(self, name):
+        return name in self.domains.values()
+
+
+RAW = b"Subject: hi\r\nX-Meta: 1\r\nX-Long: a\r\n b\r\nFrom: x@y\r\n\r\nbody\r\nX-Meta: not a header\r\n"
+
+
+def test_headers_remove_keeps_every_other_byte():
+    out = headers.remove(RAW, names=["x-meta"])
+    assert out == b"Subject: hi\r\nX-Long: a\r\n b\r\nFrom: x@y\r\n\r\nbody\r\nX-Meta: not a header\r\n"
+    assert headers.remove(RAW, prefixes=["X-"]) == b"Subject: hi\r\nFrom: x@y\r\n\r\nbody\r\nX-Meta: not a header\r\n"
+    assert headers.remove(RAW, names=["absent"]) is RAW
+
+
+def test_headers_values_unfold_and_prepend_uses_message_eol():
+    assert headers.values(RAW, "x-long") == ["a b"]
+    assert headers.prepend(b"A: 1\nB: 2\n\nbody", [("X", "y")]) == b"X: y\nA: 1\nB: 2\n\nbody"
+    assert headers.prepend(RAW, [("X", "y")]).startswith(b"X: y\r\nSubject")
+
+
+def test_headerless_and_garbage_input():
+    assert headers.split(b"just a body line\r\n") == ([], b"just a body line\r\n")
+    assert headers.split(b"") == ([], b"")
+    assert summarize(b"\xff\xfe\x00garbage").subject == ""
+
+
+def test_decode_words():
+    assert decode_words("=?utf-8?B?0J/RgNC40LLQtdGC?=") == "Привет"
+    assert decode_words("=?utf-8?B?broken***?=") == "=?utf-8?B?broken***?="
+    assert decode_words("plain") == "plain"
+
+
+@pytest.mark.parametrize("header,expected", [
+    (b"X-PHP-Script: demo1.test/wp/x.php for 1.2.3.4, 5.6.7.8", ScriptHeader(
+        "demo1.test/wp/x.php for 1.2.3.4, 5.6.7.8", "demo1.test", "/wp/x.php")),
+    (b"X-PHP-Originating-Script: 1001:mailer.php", ScriptHeader("1001:mailer.php", "", "mailer.php")),
+    (b"X-Source-Dir: demo1.test:/public_html/shop", ScriptHeader(
+        "demo1.test:/public_html/shop", "demo1.test", "/public_html/shop")),
+])
+def test_script_headers(header, expected):
+    assert parse_script_header(header + b"\r\nSubject: x\r\n\r\nbody") == expected
+
+
+def test_meta_parsing_is_strict():
+    b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+    m = parse_meta(f"v=1; uid=1001; auth={b64('a;b=c')}; proto={b64('local')}; host=; id=1x-2y-3z")
+    assert m == Meta(uid=1001, auth="a;b=c", proto="local", host="", exim_id="1x-2y-3z")
+    assert parse_meta("uid=-1; auth=!!!") == Meta()
+    assert parse_meta(None) == Meta()
+
+
+def test_attribution_order():
+    d = Dir()
+    s = ScriptHeader()
+    assert attribute("x@demo2.test", Meta(auth="box@demo1.test"), s, d).account == "demo1"
+    assert attribute("x@demo2.test", Meta(auth="demo1"), s, d).account == "demo1"
+    assert attribute("x@demo2.test", Meta(uid=1001), s, d).account == "demo1"
+    assert attribute("x@Demo2.TEST", Meta(uid=0), s, d).account == "demo2"
+    assert attribute("x@elsewhere.example", Meta(), s, d).account == "root"
+    who = attribute("<Alice@Demo1.test>", Meta(auth="Alice@Demo1.test"), s, d)
+    assert (who.sender_email, who.domain, who.auth_user) == ("alice@demo1.test", "demo1.test", "alice@demo1.test")
+    assert attribute("", Meta(), s, d).account == "root"
+
+
+def test_verdict():
+    who = attribute("a@demo1.test", Meta(), ScriptHeader(), Dir())
+    assert before_scan(who, True, Whitelist(sender_emails=frozenset({"a@demo1.test"}))).reasons == ("blocked",)
+    assert before_scan(who, False, Whitelist(sender_domains=frozenset({"demo1.test"}))).quarantine is False
+    assert before_scan(who, False, Whitelist()) is None
+    spam = Scan("reject", 15.0, ("GTUBE",), "3.4")
+    assert decide(FilterSettings(), spam, []).reasons == ("spam",)
+    assert decide(FilterSettings(spam_filter=False), spam, []).quarantine is False
+    assert decide(FilterSettings(), None, ["x.exe"]).reasons == ("winexec",)
+    assert decide(FilterSettings(allow_winexec=True), None, ["x.exe"]).quarantine is False
+    v = decide(FilterSettings(spam_actions=("reject", "add header")), Scan("add header", 7.5), [])
+    assert v.reasons == ("spam",)
+    hdrs = dict(filter_headers(decide(FilterSettings(), Scan("no action", 1.25, ("A", "B"), "3.4"), []),
+                               Scan("no action", 1.25, ("A", "B"), "3.4"), "0.1.0"))
+    assert hdrs == {"X-ImunifyEmail-Filter-Action": "no action", "X-ImunifyEmail-Filter-Score": "1.25",
+                    "X-ImunifyEmail-Filter-Version": "3.4/0.1.0",
+                    "X-ImunifyEmail-Filter-Info": base64.b64encode(b"A,B").decode()}
+    assert dict(filter_headers(decide(FilterSettings(), None, []), None, "0.1.0")) == {
+        "X-ImunifyEmail-Filter-Action": "unscanned"}
+
+
+@pytest.mark.parametrize("bad", ["", "a", "a..b", "-a.com", "a.123", "x" * 64 + ".com", "a b.com"])
+def test_bad_domains(bad):
+    with pytest.raises(ValueError):
+        normalize_domain(bad)
+
+
+@pytest.mark.parametrize("bad", ["@x.com", "a@", "a@b", "a b@x.com", ".a@x.com", "a..b@x.com", "a@@x.com"])
+def test_bad_emails(bad):
+    with pytest.raises(ValueError):
+        normalize_email(bad)
+
+
+def test_good_addresses():
+    assert classify("Some.One+tag@Example.COM") == ("email", "some.one+tag@example.com")
+    assert classify("Sub.Example.com.") == ("domain", "sub.example.com")
+    assert classify("bücher.example") == ("domain", "xn--bcher-kva.example")

@@ -1,0 +1,133 @@
+"""The quarantine store on real SQLite and real files."""
+import sqlite3
+
+import pytest
+
+from imunifyemail.store import db
+from imunifyemail.store.quarantine import ListQuery, NewMessage, NotFound, Quarantine
+
+
+class Clock:
+    def __init__(self, t=1_700_000_000):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def store(tmp_path):
+    clock = Clock()
+    conn = db.connect(tmp_path / "q.db")
+    q = Quarantine(conn, tmp_path / "storage", default_limit_bytes=1000, clock=clock)
+    q.clock_obj = clock
+    yield q
+    conn.close()
+
+
+def msg(account="demo1", subject="s", reasons=("spam",), rcpts=("r@x.example",), sender="a@demo1.test"):
+    return NewMessage(account=account, sender=sender, recipients=tuple(rcpts), subject=subject, reasons=reasons)
+
+
+def test_add_stores_exact_bytes_and_counts(store):
+    raw = b"Subject: s\r\n\r\nbody\r\n"
+    m = store.add(msg(), raw)
+    assert store.read(store.get(m.email_id)) == raw
+    acct = store.account("demo1")
+    assert (acct.used_bytes, acct.message_count, acct.limit_bytes, acct.state) == (len(raw), 1, 1000, "active")
+    assert (store.storage / m.file).stat().st_mode & 0o777 == 0o600
+
+
+def test_oldest_deleted_when_full_and_counted_for_the_last_hour(store):
+    ids = []
+    for i in range(5):
+        store.clock_obj.t += 1
+        ids.append(store.add(msg(subject=f"m{i}"), b"x" * 300).email_id)
+    items, total = store.list(ListQuery(account="demo1"))
+    assert total == 3 and [m.subject for m in items] == ["m4", "m3", "m2"]
+    assert store.account("demo1").used_bytes == 900
+    assert store.account("demo1").deleted_last_hour == 2
+    with pytest.raises(NotFound):
+        store.get(ids[0])
+    assert not (store.storage / "1" / ids[0][:2] / f"{ids[0]}.eml").exists()
+    store.clock_obj.t += 3601
+    assert store.account("demo1").deleted_last_hour == 0
+
+
+def test_a_message_larger_than_the_limit_is_still_kept(store):
+    store.add(msg(subject="small"), b"x" * 100)
+    big = store.add(msg(subject="big"), b"x" * 5000)
+    items, _ = store.list(ListQuery(account="demo1"))
+    assert [m.email_id for m in items] == [big.email_id]
+
+
+def test_accounts_are_isolated(store):
+    a = store.add(msg(account="demo1"), b"a")
+    b = store.add(msg(account="demo2"), b"b")
+    with pytest.raises(NotFound):
+        store.get(b.email_id, account="demo1")
+    with pytest.raises(NotFound):
+        store.remove([a.email_id, b.email_id], account="demo1")
+    assert store.list(ListQuery())[1] == 2            # nothing removed
+    store.remove([a.email_id], account="demo1")
+    assert store.list(ListQuery())[1] == 1
+    assert store.account("demo1").used_bytes == 0
+
+
+def test_list_filters_and_total(store):
+    for i in range(30):
+        store.clock_obj.t += 10
+        store.add(msg(account="demo1", subject=f"subj {i}", reasons=("spam",) if i % 3 else ("winexec",),
+                      rcpts=(f"r{i}@x.example",)), b"x")
+    page, total = store.list(ListQuery(limit=5, offset=5))
+    assert total == 30 and len(page) == 5 and page[0].subject == "subj 24"
+    assert store.list(ListQuery(reason="winexec"))[1] == 10
+    assert store.list(ListQuery(recipient="r7@"))[1] == 1
+    assert store.list(ListQuery(subject="subj 2"))[1] == 11
+    assert store.list(ListQuery(subject="100%_"))[1] == 0
+    t0 = 1_700_000_000
+    assert store.list(ListQuery(since=t0 + 100, until=t0 + 200))[1] == 10
+
+
+def test_edit_validates_and_purge(store):
+    store.add(msg(account="demo1"), b"abc")
+    with pytest.raises(ValueError):
+        store.edit_account("demo1", state="frozen")
+    with pytest.raises(ValueError):
+        store.edit_account("demo1", limit_bytes=-1)
+    assert store.edit_account("demo1", state="block", limit_bytes=10).state == "block"
+    assert store.blocked("demo1")
+    assert store.purge_account("demo1") == 1
+    assert store.account("demo1").used_bytes == 0 and store.list(ListQuery())[1] == 0
+
+
+def test_reconcile_removes_orphans_both_ways(store):
+    kept = store.add(msg(), b"kept")
+    gone = store.add(msg(), b"gone")
+    (store.storage / gone.file).unlink()                      # row without file
+    orphan = store.storage / "1" / "ab" / "abcdef.eml"        # file without row (never acknowledged)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"x")
+    tmp = store.storage / "1" / "ab" / ".tmp-1234"
+    tmp.write_bytes(b"half")
+    assert store.reconcile() == (2, 1)
+    assert not orphan.exists() and not tmp.exists()
+    assert [m.email_id for m in store.list(ListQuery())[0]] == [kept.email_id]
+    assert store.account("demo1").used_bytes == 4
+
+
+def test_newer_schema_is_refused_not_recreated(tmp_path):
+    path = tmp_path / "q.db"
+    db.connect(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA user_version = 99")
+    raw.commit()
+    raw.close()
+    with pytest.raises(db.DatabaseError, match="newer"):
+        db.connect(path)
+
+
+def test_durability_settings(tmp_path):
+    conn = db.connect(tmp_path / "q.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2   # FULL
