@@ -1,9 +1,11 @@
 # imunifyemail — developer entry points. Everything runs as root on Debian 12.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Debian's Python: the daemon drops to _imunifyemail, which must be able to read the
+# interpreter and its stdlib (a Python under /root would break its lazy imports).
+PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd
+APT_PACKAGES := python3-venv exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd
 STAMP := $(VENV)/.installed
 
 .PHONY: deps venv run test bench lint clean

@@ -1,37 +1,41 @@
 """Fixtures that start the real parts: Rspamd, the filter daemon (as root,
 dropping to ``_imunifyemail``), SQLite, on a temporary ``$IMUNIFYEMAIL_ROOT``."""
 import os
-import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
 from devtools.rspamd import RspamdProcess, free_port
+from devtools.users import ensure_system_user
 from tests.sandbox_root import TestRoot
 
 DAEMON_USER = "_imunifyemail"
 
 
-def ensure_system_user(name: str) -> None:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--user-group", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", name], check=True)
-
-
 @pytest.fixture(scope="session")
 def daemon_user() -> str:
     ensure_system_user(DAEMON_USER)
+    # The daemon imports lazily after dropping to this user: the interpreter, the
+    # stdlib and this checkout must be readable by it, or detection degrades silently.
+    probe = subprocess.run(
+        ["setpriv", f"--reuid={DAEMON_USER}", f"--regid={DAEMON_USER}", "--clear-groups",
+         sys.executable, "-c", "import encodings.cp437, imunifyemail.daemon.main"],
+        cwd="/", capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.exit(f"{DAEMON_USER} cannot import the product from {sys.executable}: "
+                    f"{probe.stderr.strip().splitlines()[-1:]} (checkout or Python not world-readable?)",
+                    returncode=3)
     return DAEMON_USER
 
 
 @pytest.fixture(scope="session")
 def rspamd():
     workdir = tempfile.mkdtemp(prefix="ie-rspamd-", dir="/tmp")
-    proc = RspamdProcess(workdir=__import__("pathlib").Path(workdir), normal_port=free_port(),
+    proc = RspamdProcess(workdir=Path(workdir), normal_port=free_port(),
                          controller_port=free_port())
     proc.start()
     yield proc

@@ -18,21 +18,11 @@ import yaml
 from imunifyemail.store import db
 from imunifyemail.store.quarantine import ListQuery, Quarantine, StoredMessage
 
-from . import lmtp_client
+from devtools import lmtp_client
+from devtools.recorder import install_recorder
 
 ACCOUNTS = {"demo1": ["demo1.test", "shop.demo1.test"], "demo2": ["demo2.test"]}
 
-RECORDER = """#!/bin/bash
-# Stand-in for Exim's sendmail: records each call (argv + message) and
-# exits 0, or fails like a broken MTA while the flag file exists.
-if [ -e "{fail}" ]; then echo "sendmail: cannot write spool (simulated)" >&2; exit 75; fi
-id="$(date +%s%N)-$$"
-tmp="{outbox}/.tmp-$id"
-mkdir "$tmp" || exit 75
-printf '%s\\n' "$@" > "$tmp/argv"
-cat > "$tmp/message" || exit 75
-mv "$tmp" "{outbox}/$id"
-"""
 
 
 @dataclass
@@ -77,9 +67,7 @@ class TestRoot:
         user = pwd.getpwnam(daemon_user)
         r.outbox.mkdir()
         os.chown(r.outbox, user.pw_uid, user.pw_gid)
-        r.sendmail.parent.mkdir(parents=True)
-        r.sendmail.write_text(RECORDER.format(fail=r.fail_flag, outbox=r.outbox))
-        r.sendmail.chmod(0o755)
+        install_recorder(r.sendmail, r.outbox, r.fail_flag)
         r.write_accounts(ACCOUNTS)
         r.write_config({"rspamd": {"url": rspamd_url, "timeout": 10},
                         "reinject": {"sendmail": str(r.sendmail), "timeout": 30}, **config})

@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from . import lmtp_client, messages
+from devtools import lmtp_client
+from devtools import samples as messages
 
 
 def test_reinject_failure_defers_and_nothing_is_stored_twice(daemon):

@@ -5,7 +5,7 @@ import os
 
 from imunifyemail.core.attribution import META_HEADER
 
-from . import messages
+from devtools import samples as messages
 
 
 def meta_header(uid=None, auth="", proto="local", host="", exim_id="1tTest-000001-AB") -> bytes:

@@ -150,6 +150,8 @@ def main(argv=None) -> int:
         return 0
     logging.basicConfig(level=cfg["daemon"]["log_level"], stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs every connection at INFO; our own line per message says what matters.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         sock = prepare(cfg)
         asyncio.run(serve(cfg, sock))

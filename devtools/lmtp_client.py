@@ -3,6 +3,7 @@
 stdlib ``smtplib.LMTP.sendmail`` reads only the first reply, which would hide
 exactly the behaviour RFC 2033 requires, so the DATA step is done here.
 """
+import os
 import smtplib
 from typing import List, Sequence, Tuple
 
@@ -38,7 +39,7 @@ class LMTPClient(smtplib.LMTP):
 
 
 def send(socket_path: str, sender: str, recipients: Sequence[str], raw: bytes) -> List[Reply]:
-    client = LMTPClient(socket_path)
+    client = LMTPClient(os.path.abspath(socket_path))  # smtplib: a unix socket must start with "/"
     try:
         return client.deliver(sender, recipients, raw)
     finally:

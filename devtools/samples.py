@@ -1,4 +1,4 @@
-"""Test messages built with the stdlib, as a hosted site would send them."""
+"""Sample messages built with the stdlib, as a hosted site would send them (tests, sandbox, bench)."""
 import io
 import struct
 import zipfile
@@ -47,3 +47,11 @@ def with_exe(zipped: bool = False, **kw) -> bytes:
     else:
         msg.add_attachment(pe_blob(), maintype="application", subtype="octet-stream", filename="setup.exe")
     return bytes(msg)
+
+
+SAMPLES = {
+    "ham": ham,
+    "gtube": gtube,
+    "exe": with_exe,
+    "zip": lambda **kw: with_exe(zipped=True, **kw),
+}
