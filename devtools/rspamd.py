@@ -238,7 +238,8 @@ class RspamdProcess:
                 self.stop()
                 raise RuntimeError(f"rspamd exited with status {code} during startup\n{self.log_tail()}")
             try:
-                result = self.scan(GTUBE, IP="127.0.0.1", User="readiness", Hostname="localhost")
+                result = self._checkv2(GTUBE, {"IP": "127.0.0.1", "User": "readiness", "Hostname": "localhost"},
+                                       timeout=min(5.0, self.scan_timeout))
                 if result.get("action") == "reject":
                     return
                 last_error = f"GTUBE action {result.get('action')!r}"
@@ -294,7 +295,11 @@ class RspamdProcess:
         Keyword arguments become request headers (``Queue_Id`` -> ``Queue-Id``); a list or tuple value
         sends the header once per element (e.g. ``Rcpt=[...]``). Rspamd honours ``From``, ``Rcpt``,
         ``IP``, ``User``, ``Hostname``, ``Helo``, ``Queue-Id``, ... (see EXIM.md)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.normal_port, timeout=self.scan_timeout)
+        return self._checkv2(raw, headers, timeout=self.scan_timeout)
+
+    def _checkv2(self, raw: bytes, headers: dict, timeout: float) -> dict:
+        # http.client rather than urllib.request: urllib keeps headers in a dict, Rcpt must repeat.
+        conn = http.client.HTTPConnection("127.0.0.1", self.normal_port, timeout=timeout)
         try:
             conn.putrequest("POST", "/checkv2", skip_accept_encoding=True)
             for name, value in headers.items():

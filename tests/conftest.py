@@ -11,7 +11,7 @@ import pytest
 
 from devtools.rspamd import RspamdProcess, free_port
 from devtools.users import ensure_system_user
-from tests.sandbox_root import TestRoot
+from devtools.testroot import TestRoot
 
 DAEMON_USER = "_imunifyemail"
 

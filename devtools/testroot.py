@@ -1,4 +1,4 @@
-"""A temporary cPanel-shaped ``$IMUNIFYEMAIL_ROOT`` with a running filter daemon."""
+"""A temporary cPanel-shaped ``$IMUNIFYEMAIL_ROOT`` with a running filter daemon (tests, bench)."""
 import grp
 import json
 import os

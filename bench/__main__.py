@@ -1,0 +1,15 @@
+"""Run every benchmark and print the figures (``make bench``)."""
+import sys
+
+from bench import quarantine_bench, throughput_bench
+
+
+def main() -> int:
+    print("imunifyemail benchmarks (this machine, one run)\n")
+    quarantine_bench.run()
+    throughput_bench.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

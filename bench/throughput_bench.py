@@ -1,0 +1,128 @@
+"""LMTP → verdict throughput through the daemon with real Rspamd, against Rspamd's own
+scan rate of the same corpus; the daemon's idle RSS."""
+import asyncio
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.stats import line, pct
+from devtools import lmtp_client
+from devtools import samples
+from devtools.rspamd import RspamdProcess, free_port
+from devtools.testroot import TestRoot
+from devtools.users import ensure_system_user
+from imunifyemail.daemon.rspamd import RspamdClient
+
+CONCURRENCY = 8
+CORPUS_SIZE = 800
+
+
+def corpus():
+    out = []
+    for i in range(CORPUS_SIZE):
+        kind = i % 10
+        sender = f"user{i % 50}@demo{1 + i % 2}.test"
+        to = [f"rcpt{i}@remote{i % 7}.example"]
+        if kind < 7:
+            raw = samples.ham(sender=sender, to=to, subject=f"Report {i}",
+                              body=("Dear colleague,\n\nplease find the figures below.\n" * 20))
+        elif kind < 9:
+            raw = samples.gtube(sender=sender, to=to)
+        else:
+            raw = samples.with_exe(zipped=bool(i % 2), sender=sender, to=to)
+        out.append((sender, to, raw))
+    return out
+
+
+def rspamd_rate(url: str, items) -> float:
+    async def go():
+        client = RspamdClient(url, 30)
+        sem = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(sender, to, raw):
+            async with sem:
+                result = await client.scan(raw, sender, to, user="demo1", ip="127.0.0.1")
+                assert result is not None
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(*item) for item in items))
+        elapsed = time.perf_counter() - started
+        await client.close()
+        return len(items) / elapsed
+    return asyncio.run(go())
+
+
+def lmtp_rate(root: TestRoot, items):
+    latencies = []
+    lock = threading.Lock()
+    errors = []
+
+    def worker(chunk):
+        client = lmtp_client.LMTPClient(root.socket)
+        try:
+            for sender, to, raw in chunk:
+                t0 = time.perf_counter()
+                replies = client.deliver(sender, to, raw)
+                dt = time.perf_counter() - t0
+                if not replies or replies[0][0] != 250:
+                    errors.append(replies)
+                with lock:
+                    latencies.append(dt)
+        finally:
+            client.close()
+
+    chunks = [items[i::CONCURRENCY] for i in range(CONCURRENCY)]
+    threads = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} message(s) not accepted: {errors[:3]}")
+    return len(items) / elapsed, latencies
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for row in fh:
+            if row.startswith("VmRSS:"):
+                return int(row.split()[1]) / 1024
+    return float("nan")
+
+
+def run() -> None:
+    print(f"filter daemon (corpus: {CORPUS_SIZE} messages, 70% ham / 20% GTUBE / 10% executables; "
+          f"{CONCURRENCY} concurrent clients)")
+    ensure_system_user("_imunifyemail")
+    workdir = Path(tempfile.mkdtemp(prefix="ie-bench-rspamd-", dir="/tmp"))
+    rspamd = RspamdProcess(workdir, free_port(), free_port())
+    rspamd.start()
+    root = TestRoot.create(rspamd_url=rspamd.url, daemon_user="_imunifyemail")
+    # Re-injection is a fork+exec of a command that takes the message; /bin/true isolates the filter.
+    root.write_config({"rspamd": {"url": rspamd.url, "timeout": 30},
+                       "reinject": {"sendmail": "/bin/true"}, "daemon": {"log_level": "WARNING"}})
+    try:
+        items = corpus()
+        rspamd_rate(rspamd.url, items[:100])            # warm-up
+        direct = rspamd_rate(rspamd.url, items)
+        root.start()
+        time.sleep(1.0)
+        idle = rss_mb(root.proc.pid)
+        lmtp_rate(root, items[:100])                    # warm-up
+        through, latencies = lmtp_rate(root, items)
+        time.sleep(1.0)
+        after = rss_mb(root.proc.pid)
+        line("Rspamd /checkv2 alone, same corpus", f"{direct:.0f} msg/s")
+        line("LMTP -> verdict through imunifyemaild", f"{through:.0f} msg/s")
+        line("ratio daemon / Rspamd alone", f"{through / direct:.2f}", "(goal >= 0.8)")
+        line("LMTP latency per message", f"p50 {pct(latencies, 50) * 1000:.1f} ms  "
+             f"p99 {pct(latencies, 99) * 1000:.1f} ms")
+        line("daemon idle RSS (after start-up)", f"{idle:.1f} MB", "(goal <= 60 MB)")
+        line("daemon RSS after the corpus", f"{after:.1f} MB")
+    finally:
+        root.close()
+        rspamd.stop()
+    print()

@@ -1,0 +1,176 @@
+"""The shipped Rspamd config works offline: a private Rspamd (devtools.rspamd.RspamdProcess, the shipped
+rspamd-standalone.conf + local.d/override.d) rejects GTUBE, passes plain ham quickly, runs none of the
+network modules and listens on the requested 127.0.0.1 ports only.
+
+Needs root and Debian's rspamd (`apt-get install --no-install-recommends rspamd`)."""
+from __future__ import annotations
+
+import email.utils
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import time
+
+import pytest
+
+from devtools.rspamd import RspamdProcess, free_port
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("rspamd") is None,
+    reason="needs root and rspamd (apt-get install --no-install-recommends rspamd)",
+)
+
+# Symbols of the modules local.d disables (fuzzy_check, rbl/surbl/emails, dkim, spf, dmarc, arc, asn,
+# phishing, whitelist, mx_check, hfilter, greylist, neural, ratelimit, replies, reputation).
+FORBIDDEN = re.compile(
+    r"^(HFILTER_|R_SPF_|SPF_|R_DKIM_|DKIM_|DMARC_|ARC_|FUZZY_|RBL_|RWL_|RCVD_IN_|RECEIVED_|DWL_|"
+    r"SPAMHAUS|URIBL_|SURBL_|DBL_|SEM_|MSBL_|RSPAMD_URIBL|RSPAMD_EMAILBL|MAILSPIKE|BLOCKLISTDE|"
+    r"PHISH|ASN|WHITELIST_|BLACKLIST_|MX_|GREYLIST|NEURAL_|RATELIMIT|REPLY|SENDER_REP|"
+    r"FREEMAIL_|DISPOSABLE_)"
+)
+
+
+def _ham() -> bytes:
+    return (
+        "From: Sender <sender@example.com>\r\n"
+        "To: Recipient <recipient@example.org>\r\n"
+        "Subject: Lunch tomorrow\r\n"
+        f"Date: {email.utils.formatdate()}\r\n"
+        "Message-ID: <ham-offline-test@example.com>\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "\r\n"
+        "Hi,\r\n\r\nshall we meet for lunch tomorrow at noon, at the usual place?\r\n\r\nCheers\r\n"
+    ).encode()
+
+
+HAM_ENVELOPE = dict(From="sender@example.com", Rcpt="recipient@example.org", IP="127.0.0.1",
+                    User="demo1", Hostname="localhost")
+
+GTUBE = (
+    b"From: sender@example.com\r\nTo: recipient@example.org\r\nSubject: gtube\r\n"
+    b"Message-ID: <gtube-offline-test@example.com>\r\n\r\n"
+    b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n"
+)
+
+# Bait for the network modules: external relay IP and HELO, a DKIM signature, URLs, shorteners,
+# a freemail sender, a phishing-looking link.
+PROBE = (
+    b"Received: from mail.example.net (mail.example.net [203.0.113.5])\r\n"
+    b"\tby mx.example.org with ESMTP id 1abcde; Tue, 24 Nov 2026 10:00:00 +0000\r\n"
+    b"DKIM-Signature: v=1; a=rsa-sha256; d=gmail.com; s=20210112; c=relaxed/relaxed;\r\n"
+    b"\th=from:to:subject; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAA\r\n"
+    b"From: Alice <alice@gmail.com>\r\n"
+    b"To: bob@yahoo.com\r\n"
+    b"Subject: your account, see http://bit.ly/abc\r\n"
+    b"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n"
+    b"Message-ID: <probe-offline-test@gmail.com>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+    b'<html><body><a href="http://paypal.example.com.evil.example.ru/login">https://www.paypal.com/</a>'
+    b" and http://tinyurl.com/xyz and https://example.org/page</body></html>\r\n"
+)
+PROBE_ENVELOPE = dict(From="alice@gmail.com", Rcpt="bob@yahoo.com", IP="203.0.113.5",
+                      Helo="mail.example.net", Hostname="mail.example.net")
+
+
+@pytest.fixture(scope="module")
+def rspamd(tmp_path_factory):
+    proc = RspamdProcess(tmp_path_factory.mktemp("rspamd"), normal_port=free_port(),
+                         controller_port=free_port())
+    started = time.monotonic()
+    proc.start()
+    print(f"\nrspamd ready in {time.monotonic() - started:.2f} s at {proc.url} (log {proc.log_path})")
+    yield proc
+    proc.stop()
+
+
+def _log_line(rspamd: RspamdProcess, message_id: str) -> str:
+    """The task log line of a scanned message (written before the reply; retry briefly anyway)."""
+    deadline = time.monotonic() + 3
+    while True:
+        for line in rspamd.log_path.read_text(errors="replace").splitlines():
+            if "rspamd_task_write_log" in line and f"<{message_id}>" in line:
+                return line
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no task log line for {message_id}\n{rspamd.log_tail()}")
+        time.sleep(0.05)
+
+
+def test_gtube_is_rejected(rspamd):
+    result = rspamd.scan(GTUBE, **HAM_ENVELOPE)
+    assert result["action"] == "reject"
+    assert result["score"] >= 15
+
+
+def test_ham_is_not_actioned_and_fast(rspamd):
+    result = rspamd.scan(_ham(), **HAM_ENVELOPE)
+    assert result["action"] == "no action", result
+    latencies = []
+    for _ in range(30):
+        started = time.perf_counter()
+        rspamd.scan(_ham(), **HAM_ENVELOPE)
+        latencies.append((time.perf_counter() - started) * 1000)
+    print(f"\nham: score {result['score']} symbols {sorted(result['symbols'])}\n"
+          f"ham scan latency over {len(latencies)} requests (new connection each): "
+          f"median {statistics.median(latencies):.2f} ms, max {max(latencies):.2f} ms; "
+          f"rspamd time_real {result['time_real'] * 1000:.2f} ms")
+
+
+def test_no_symbols_from_disabled_modules(rspamd):
+    ham = rspamd.scan(_ham(), **HAM_ENVELOPE)
+    probe = rspamd.scan(PROBE, **PROBE_ENVELOPE)
+    print(f"\nprobe: {probe['action']} {probe['score']} {sorted(probe['symbols'])}")
+    for result in (ham, probe):
+        bad = sorted(s for s in result["symbols"] if FORBIDDEN.match(s))
+        assert not bad, f"symbols of disabled modules: {bad}"
+
+
+def test_no_dns_or_remote_maps(rspamd):
+    rspamd.scan(PROBE, **PROBE_ENVELOPE)
+    line = _log_line(rspamd, "probe-offline-test@gmail.com")
+    assert re.search(r"dns req: 0\b", line), line
+    log = rspamd.log_path.read_text(errors="replace")
+    for needle in ("maps.rspamd.com", "updates.rspamd.com", "cannot resolve", "fuzzy1.rspamd.com",
+                   "cannot connect to redis"):
+        assert needle not in log, f"{needle!r} in rspamd.log"
+
+
+def _group_pids(pgid: int) -> set[int]:
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:  # fields after "(comm)": state ppid pgrp ...
+                pids.add(int(entry))
+    return pids
+
+
+def test_listens_on_requested_loopback_ports_only(rspamd):
+    stat = rspamd.controller_get("/stat")
+    assert stat["version"].startswith("3.")
+
+    # Bound to 127.0.0.1 itself, not to a wildcard: another loopback address is refused.
+    for port in (rspamd.normal_port, rspamd.controller_port):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.2", port), timeout=2).close()
+
+    if shutil.which("ss") is None:
+        pytest.skip("ss (iproute2) not installed")
+    pids = _group_pids(rspamd.pid)
+    assert rspamd.pid in pids
+    out = subprocess.run(["ss", "-H", "-l", "-n", "-p", "-t", "-u", "-w"], capture_output=True, text=True,
+                         check=True).stdout
+    listening = set()
+    for line in out.splitlines():
+        if any(f"pid={pid}," in line for pid in pids):
+            listening.add(line.split()[4])  # Netid State Recv-Q Send-Q Local:Port Peer:Port Process
+    print(f"\nrspamd (pids {sorted(pids)}) listens on {sorted(listening)}")
+    assert listening == {f"127.0.0.1:{rspamd.normal_port}", f"127.0.0.1:{rspamd.controller_port}"}
