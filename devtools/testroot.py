@@ -15,6 +15,7 @@ from typing import List, Optional
 
 import yaml
 
+from imunifyemail.core import headers
 from imunifyemail.store import db
 from imunifyemail.store.quarantine import ListQuery, Quarantine, StoredMessage
 
@@ -27,23 +28,14 @@ ACCOUNTS = {"demo1": ["demo1.test", "shop.demo1.test"], "demo2": ["demo2.test"]}
 
 @dataclass
 class Reinjected:
+    """One message the stand-in sendmail accepted."""
     argv: List[str]
+    sender: str
+    recipients: List[str]
+    protocol: str
     message: bytes
 
-    @property
-    def recipients(self) -> List[str]:
-        return self.argv[self.argv.index("--") + 1:]
-
-    @property
-    def sender(self) -> str:
-        return self.argv[self.argv.index("-f") + 1]
-
-    @property
-    def protocol(self) -> str:
-        return self.argv[self.argv.index("-oMr") + 1]
-
     def header(self, name: str) -> Optional[str]:
-        from imunifyemail.core import headers
         found = headers.values(self.message, name)
         return found[0] if found else None
 
@@ -144,7 +136,9 @@ class TestRoot:
     def reinjected(self) -> List[Reinjected]:
         out = []
         for entry in sorted(p for p in self.outbox.iterdir() if not p.name.startswith(".")):
-            out.append(Reinjected((entry / "argv").read_text().splitlines(), (entry / "message").read_bytes()))
+            env = json.loads((entry / "envelope.json").read_text())
+            out.append(Reinjected(env["argv"], env["sender"], env["recipients"], env["protocol"],
+                                  (entry / "message").read_bytes()))
         return out
 
     # -- the store, read as root ------------------------------------------

@@ -22,7 +22,8 @@ from ..store import db
 from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
 from .lmtp import FilterHandler, protocol_factory
-from .pipeline import Filter, ReinjectSettings, StoreWorker
+from .pipeline import Filter, StoreWorker
+from .reinject import SCANNED, Reinjector
 from .rspamd import RspamdClient
 
 log = logging.getLogger("imunifyemaild")
@@ -113,8 +114,8 @@ async def serve(cfg: config.Config, sock: socket.socket) -> None:
     log.info("quarantine reconciled: %d orphan file(s), %d orphan row(s)", files, rows)
     store = StoreWorker(quarantine, SettingsCache(conn, cfg["filter"]["spam_actions"]))
     rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"])
-    flt = Filter(store, rspamd, AccountDirectory(),
-                 ReinjectSettings(cfg["reinject"]["sendmail"], cfg["reinject"]["timeout"]))
+    reinjector = Reinjector(cfg["reinject"]["sendmail"], SCANNED, cfg["reinject"]["timeout"])
+    flt = Filter(store, rspamd, AccountDirectory(), reinjector)
     handler = FilterHandler(flt, cfg["lmtp"]["max_recipients"])
     loop = asyncio.get_running_loop()
     server = await loop.create_unix_server(protocol_factory(handler, cfg["lmtp"]["max_message_bytes"]),
@@ -130,6 +131,7 @@ async def serve(cfg: config.Config, sock: socket.socket) -> None:
         await asyncio.wait_for(server.wait_closed(), 30)
     except asyncio.TimeoutError:
         log.warning("messages still in flight after 30s: Exim will retry them")
+    await reinjector.close()
     await rspamd.close()
     store.shutdown()
     conn.close()

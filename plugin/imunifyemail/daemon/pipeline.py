@@ -9,7 +9,6 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, TypeVar
 
 from .. import __version__
@@ -20,7 +19,7 @@ from ..core.verdict import Verdict, before_scan, decide, filter_headers
 from ..core.winexec import find_executables
 from ..store.quarantine import NewMessage, Quarantine
 from ..store.settings import SettingsCache
-from .reinject import SCANNED, reinject
+from .reinject import ReinjectError, Reinjector
 from .rspamd import RspamdClient
 
 log = logging.getLogger(__name__)
@@ -49,29 +48,25 @@ class StoreWorker:
         self._pool.shutdown(wait=True)
 
 
-@dataclass
-class ReinjectSettings:
-    sendmail: str
-    timeout: float
-
-
 class Filter:
-    def __init__(self, store: StoreWorker, rspamd: RspamdClient, directory: Directory,
-                 reinject_settings: ReinjectSettings):
+    def __init__(self, store: StoreWorker, rspamd: RspamdClient, directory: Directory, reinjector: Reinjector):
         self.store = store
         self.rspamd = rspamd
         self.directory = directory
-        self.reinject = reinject_settings
+        self.reinjector = reinjector
 
     async def handle(self, mail_from: str, recipients: Sequence[str], raw: bytes) -> List[str]:
-        """One LMTP reply per recipient (the message is one unit: all share it)."""
+        """One LMTP reply per recipient, in order. The message is one unit (stored
+        or re-injected once); only the MTA's answer may differ per recipient."""
         started = time.monotonic()
         try:
-            reply = await self._process(mail_from, list(recipients), raw, started)
-        except Exception:
-            log.exception("message from <%s> to %d recipient(s) deferred", mail_from, len(recipients))
-            reply = TEMPFAIL
-        return [reply] * len(recipients)
+            return await self._process(mail_from, list(recipients), raw, started)
+        except Exception as exc:
+            if isinstance(exc, ReinjectError):
+                log.error("message from <%s> deferred: re-inject failed: %s", mail_from, exc)
+            else:
+                log.exception("message from <%s> to %d recipient(s) deferred", mail_from, len(recipients))
+            return [TEMPFAIL] * len(recipients)
 
     async def _executables(self, raw: bytes) -> List[str]:
         if len(raw) <= INLINE_WINEXEC_BYTES:
@@ -80,7 +75,7 @@ class Filter:
             found = await asyncio.get_running_loop().run_in_executor(None, find_executables, raw)
         return [f"{f.location} ({f.why})" for f in found]
 
-    async def _process(self, mail_from: str, recipients: List[str], raw: bytes, started: float) -> str:
+    async def _process(self, mail_from: str, recipients: List[str], raw: bytes, started: float) -> List[str]:
         metas = headers.values(raw, META_HEADER)
         meta = parse_meta(metas[-1] if metas else None)
         received = headers.remove(raw, names=[META_HEADER])
@@ -103,17 +98,21 @@ class Filter:
                 subject=summary.subject, reasons=verdict.reasons, header_from=summary.header_from,
                 filter_score=verdict.score, filter_action=verdict.action, script=summary.script,
                 exim_id=meta.exim_id), received)
-            outcome, reply = f"quarantined {stored.email_id}", f"250 2.0.0 Ok: held in quarantine as {stored.email_id}"
+            outcome = f"quarantined {stored.email_id}"
+            replies = [f"250 2.0.0 Ok: held in quarantine as {stored.email_id}"] * len(recipients)
         else:
             outgoing = headers.prepend(headers.remove(received, prefixes=[FILTER_PREFIX]),
                                        filter_headers(verdict, scan, __version__))
-            await reinject(self.reinject.sendmail, outgoing, mail_from, recipients, SCANNED,
-                           self.reinject.timeout)
-            outcome, reply = "passed", "250 2.0.0 Ok: scanned and passed on"
+            answers = await self.reinjector.send(outgoing, mail_from, recipients)
+            replies = ["250 2.0.0 Ok: scanned and passed on" if answers[r] == "250" else answers[r]
+                       for r in recipients]
+            refused = [answers[r] for r in recipients if answers[r] != "250"]
+            outcome = "passed" + (f" ({len(refused)} recipient(s) refused by the MTA: "
+                                  f"{'; '.join(sorted(set(refused)))})" if refused else "")
         log.info("id=%s account=%s sender=<%s> rcpts=%d size=%d action=%s score=%s reasons=%s "
                  "findings=%s -> %s (%.0f ms)",
                  meta.exim_id or "-", who.account, who.sender_email, len(recipients), len(received),
                  verdict.action, "-" if verdict.score is None else f"{verdict.score:.2f}",
                  ",".join(verdict.reasons) or "-", ";".join(verdict.findings) or "-", outcome,
                  (time.monotonic() - started) * 1000)
-        return reply
+        return replies

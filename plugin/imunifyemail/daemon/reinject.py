@@ -1,14 +1,21 @@
-"""Hand passed or released mail back to Exim through a sendmail-compatible command.
+"""Hand passed or released mail back to Exim.
 
-Success means the command exited 0: only then is the message acknowledged
-(or removed from the quarantine). The received-protocol marker tells the
-Exim router not to scan the message again.
+The daemon keeps a few ``sendmail -bs`` sessions open (SMTP over the
+command's stdin and stdout, with the received-protocol marker that tells the
+Exim router not to scan again) and sends each passed message through one:
+no process per message, and the MTA's answer per recipient comes back to
+Exim's first pass through the LMTP replies. A message counts as re-injected
+only when the MTA answered 250 after DATA, i.e. has it on its spool.
+
+The CLIs release one message at a time with a plain ``sendmail`` command;
+success there means exit status 0.
 """
 import asyncio
 import logging
 import os
 import subprocess
-from typing import List, Sequence
+import time
+from typing import Dict, List, Optional, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +24,7 @@ RELEASED = "imunifyemail-released"
 
 
 class ReinjectError(Exception):
-    pass
+    """The message could not be handed over; it stays where it is."""
 
 
 def command(sendmail: str, sender: str, recipients: Sequence[str], protocol: str) -> List[str]:
@@ -25,9 +32,13 @@ def command(sendmail: str, sender: str, recipients: Sequence[str], protocol: str
     return [sendmail, "-oi", "-oMr", protocol, "-f", sender or "<>", "--", *recipients]
 
 
+def session_command(sendmail: str, protocol: str) -> List[str]:
+    return [sendmail, "-bs", "-oMr", protocol]
+
+
 def _message_fd(raw: bytes) -> int:
     """The message in an in-memory file for the command's stdin. Were it fed
-    through a pipe, a daemon killed mid-write would close the pipe early and
+    through a pipe, a process killed mid-write would close the pipe early and
     ``sendmail -oi`` would take EOF as the end: a truncated message sent."""
     fd = os.memfd_create("imunifyemail-message", os.MFD_CLOEXEC)
     try:
@@ -46,30 +57,9 @@ def _describe(code: int, stderr: bytes) -> str:
     return f"exit status {code}" + (f": {detail[-1][:300]}" if detail else "")
 
 
-async def reinject(sendmail: str, raw: bytes, sender: str, recipients: Sequence[str], protocol: str,
-                   timeout: float) -> None:
-    argv = command(sendmail, sender, recipients, protocol)
-    fd = _message_fd(raw)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=fd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    except OSError as exc:
-        raise ReinjectError(f"cannot run {sendmail}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    try:
-        _, stderr = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise ReinjectError(f"{sendmail} did not finish within {timeout:g}s") from None
-    if proc.returncode != 0:
-        raise ReinjectError(f"{sendmail}: {_describe(proc.returncode, stderr)}")
-
-
 def reinject_sync(sendmail: str, raw: bytes, sender: str, recipients: Sequence[str], protocol: str,
                   timeout: float) -> None:
-    """The same, for the CLIs (release)."""
+    """One message through one ``sendmail`` run (the CLIs' release)."""
     fd = _message_fd(raw)
     try:
         proc = subprocess.run(command(sendmail, sender, recipients, protocol), stdin=fd,
@@ -82,3 +72,180 @@ def reinject_sync(sendmail: str, raw: bytes, sender: str, recipients: Sequence[s
         os.close(fd)
     if proc.returncode != 0:
         raise ReinjectError(f"{sendmail}: {_describe(proc.returncode, proc.stderr)}")
+
+
+# -- SMTP sessions over a sendmail -bs pipe ------------------------------------------------
+
+class SessionLost(Exception):
+    """The session died or spoke nonsense; nothing was accepted on it."""
+
+
+def _stuff(raw: bytes) -> bytes:
+    """CRLF line endings, dot-stuffing and the end-of-data line (RFC 5321 4.5.2)."""
+    data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\r\n.", b"\r\n..")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+class Session:
+    def __init__(self, proc: asyncio.subprocess.Process, timeout: float):
+        self.proc = proc
+        self.timeout = timeout
+        self.sent = 0
+        self.last_used = time.monotonic()
+        self.extensions: set = set()
+
+    @classmethod
+    async def open(cls, argv: List[str], timeout: float) -> "Session":
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL)
+        except OSError as exc:
+            raise ReinjectError(f"cannot run {argv[0]}: {exc.strerror}") from None
+        session = cls(proc, timeout)
+        try:
+            code, _ = await session.reply()
+            if code != 220:
+                raise SessionLost(f"greeting {code}")
+            code, lines = await session.command(b"EHLO imunifyemail")
+            if code != 250:
+                raise SessionLost(f"EHLO answered {code}")
+            session.extensions = {line.split(" ", 1)[0].upper() for line in lines[1:]}
+        except BaseException:
+            session.kill()
+            raise
+        return session
+
+    async def reply(self):
+        lines = []
+        while True:
+            try:
+                line = await asyncio.wait_for(self.proc.stdout.readline(), self.timeout)
+            except asyncio.TimeoutError:
+                raise SessionLost("no answer in time") from None
+            if not line.endswith(b"\n") or len(line) < 4 or not line[:3].isdigit():
+                raise SessionLost("connection closed" if not line else "malformed reply")
+            lines.append(line[4:].decode("utf-8", "replace").strip())
+            if line[3:4] != b"-":
+                return int(line[:3]), lines
+
+    async def command(self, line: bytes):
+        try:
+            self.proc.stdin.write(line + b"\r\n")
+            await self.proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            raise SessionLost("connection closed") from None
+        return await self.reply()
+
+    async def transaction(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Dict[str, str]:
+        """MAIL, RCPT..., DATA. Returns the final reply per recipient."""
+        self.last_used = time.monotonic()
+        params = " BODY=8BITMIME" if "8BITMIME" in self.extensions and not raw.isascii() else ""
+        code, lines = await self.command(f"MAIL FROM:<{sender}>{params}".encode("utf-8"))
+        if code != 250:
+            if code == 421:
+                raise SessionLost("service closing")
+            return {r: f"{code} {' '.join(lines)}" for r in recipients}
+        results: Dict[str, str] = {}
+        accepted = []
+        for rcpt in recipients:
+            code, lines = await self.command(f"RCPT TO:<{rcpt}>".encode("utf-8"))
+            if code in (250, 251):
+                accepted.append(rcpt)
+            else:
+                results[rcpt] = f"{code} {' '.join(lines)}"
+        if not accepted:
+            await self.command(b"RSET")
+            return results
+        code, lines = await self.command(b"DATA")
+        if code != 354:
+            await self.command(b"RSET")
+            return {**results, **{r: f"{code} {' '.join(lines)}" for r in accepted}}
+        try:
+            self.proc.stdin.write(_stuff(raw))
+            await self.proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            raise SessionLost("connection closed during DATA") from None
+        code, lines = await self.reply()
+        self.sent += 1
+        final = "250" if code == 250 else f"{code} {' '.join(lines)}"
+        return {**results, **{r: final for r in accepted}}
+
+    def alive(self) -> bool:
+        return self.proc.returncode is None
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+    async def quit(self) -> None:
+        try:
+            self.proc.stdin.write(b"QUIT\r\n")
+            await self.proc.stdin.drain()
+            self.proc.stdin.close()
+            await asyncio.wait_for(self.proc.wait(), 5)
+        except (OSError, asyncio.TimeoutError):
+            self.kill()
+
+
+class Reinjector:
+    """A small pool of ``sendmail -bs`` sessions shared by concurrent messages."""
+
+    MAX_SESSIONS = 8
+    MAX_MESSAGES_PER_SESSION = 200   # below Exim's smtp_accept_max_per_connection (1000)
+    MAX_IDLE_SECONDS = 30.0          # well below Exim's smtp_receive_timeout (5 min)
+
+    def __init__(self, sendmail: str, protocol: str, timeout: float):
+        self.argv = session_command(sendmail, protocol)
+        self.timeout = timeout
+        self._idle: List[Session] = []
+        self._slots = asyncio.Semaphore(self.MAX_SESSIONS)
+
+    async def _take(self) -> Session:
+        now = time.monotonic()
+        while self._idle:
+            session = self._idle.pop()
+            if session.alive() and now - session.last_used < self.MAX_IDLE_SECONDS:
+                return session
+            await session.quit()
+        return await Session.open(self.argv, self.timeout)
+
+    def _give_back(self, session: Session) -> None:
+        if session.alive() and session.sent < self.MAX_MESSAGES_PER_SESSION:
+            self._idle.append(session)
+        else:
+            asyncio.ensure_future(session.quit())
+
+    async def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Dict[str, str]:
+        """Per-recipient final replies ("250" when accepted); ReinjectError when the
+        outcome is unknown or the MTA could not be reached (the caller defers)."""
+        async with self._slots:
+            for attempt in (1, 2):
+                try:
+                    session = await self._take()
+                except SessionLost as exc:
+                    raise ReinjectError(f"{self.argv[0]} -bs: {exc}") from None
+                try:
+                    result = await session.transaction(raw, sender, recipients)
+                except SessionLost as exc:
+                    session.kill()
+                    # A stale session fails before DATA; only then is a second try safe.
+                    if attempt == 1 and session.sent == 0 and "DATA" not in str(exc):
+                        log.info("re-inject session lost (%s): retrying on a new one", exc)
+                        continue
+                    raise ReinjectError(f"{self.argv[0]} -bs: {exc}") from None
+                except BaseException:
+                    session.kill()
+                    raise
+                self._give_back(session)
+                return result
+        raise ReinjectError("unreachable")
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(s.quit() for s in idle), return_exceptions=True)

@@ -187,7 +187,7 @@ class Quarantine:
                     " header_from, size_bytes, reasons, filter_score, filter_action, script_raw,"
                     " script_domain, script_path, exim_id, file)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (email_id, acct["id"], now, msg.sender, json.dumps(list(msg.recipients)), msg.subject,
+                    (email_id, acct["id"], now, msg.sender, json.dumps(list(msg.recipients), ensure_ascii=False), msg.subject,
                      msg.header_from, size, ",".join(msg.reasons), msg.filter_score, msg.filter_action,
                      msg.script.raw, msg.script.domain, msg.script.path, msg.exim_id, rel))
                 self.conn.execute(
@@ -249,11 +249,13 @@ class Quarantine:
     def list(self, q: ListQuery) -> Tuple[List[StoredMessage], int]:
         where, args = self._scope(q.account)
         clauses, params = [where], list(args)
-        for column, value in (("m.sender", q.sender), ("m.recipients", q.recipient),
-                              ("m.subject", q.subject)):
+        for column, value in (("m.sender", q.sender), ("m.subject", q.subject)):
             if value is not None:
                 clauses.append(f"{column} LIKE ? ESCAPE '\\'")
                 params.append(_like(value))
+        if q.recipient is not None:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(m.recipients) AS r WHERE r.value LIKE ? ESCAPE '\\')")
+            params.append(_like(q.recipient))
         if q.reason is not None:
             clauses.append("(',' || m.reasons || ',') LIKE ?")
             params.append(f"%,{q.reason},%")

@@ -1,0 +1,363 @@
+"""``ie-cli``: the quarantine, accounts, whitelist and filter settings from a root shell.
+
+Commands, flags, texts and JSON follow the seed document. The commands are
+thin: rules live in :mod:`imunifyemail.actions` and the stores, output in
+:mod:`.output`. Every expected failure (bad flag or value, unknown id or
+account, bad config, failed release) is translated in one place,
+:func:`run`, into one ``Error: ...`` line on stderr and exit status 1.
+"""
+import logging
+import logging.handlers
+import os
+import sqlite3
+import sys
+from typing import Iterable, List, Optional, Sequence
+
+import click
+
+from .. import __version__, actions, config, paths
+from ..store import db
+from ..store import settings as store_settings
+from ..store.quarantine import ListQuery, Quarantine
+from . import output
+from .cobra import CONTEXT_SETTINGS, Group
+
+PROG = "ie-cli"
+REASONS = ("spam", "winexec", "ratelimit", "blocked")
+SYSLOG_SOCKET = "/dev/log"   # the host's syslog, not under $IMUNIFYEMAIL_ROOT
+
+
+class Env:
+    """Configuration, database and quarantine, opened on first use."""
+
+    def __init__(self):
+        self._config: Optional[config.Config] = None
+        self._conn: Optional[sqlite3.Connection] = None
+        self._quarantine: Optional[Quarantine] = None
+
+    @property
+    def config(self) -> config.Config:
+        if self._config is None:
+            self._config = config.load()
+        return self._config
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            _ = self.config   # a bad config file is reported before the database is touched
+            paths.system_path(paths.STORAGE_DIR).mkdir(parents=True, exist_ok=True)
+            self._conn = db.connect(paths.system_path(paths.DATABASE))
+        return self._conn
+
+    @property
+    def quarantine(self) -> Quarantine:
+        if self._quarantine is None:
+            self._quarantine = Quarantine(self.conn, paths.system_path(paths.STORAGE_DIR),
+                                          self.config["quarantine"]["default_limit_bytes"])
+        return self._quarantine
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+def emit(text: str) -> None:
+    click.echo(text)
+
+
+def emit_json(obj, indent: int = 2) -> None:
+    click.echo(output.to_json(obj, indent=indent))
+
+
+def account_option(fn):
+    return click.option("-a", "--account", default=actions.ROOT, help="Account name; root means all accounts")(fn)
+
+
+def json_option(fn):
+    return click.option("--json", "as_json", is_flag=True, help="Output in JSON format")(fn)
+
+
+class Count(click.IntRange):
+    """A bounded integer that SQLite can store; says "'x' is not a valid integer"."""
+    name = "integer"
+
+    def __init__(self, min: int = 0, max: int = 2**63 - 1):
+        super().__init__(min=min, max=max)
+
+
+def split_ids(values: Iterable[str]) -> List[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@click.group(cls=Group, context_settings=CONTEXT_SETTINGS, help="Imunify Email quarantine CLI application")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    ctx.obj = Env()
+    ctx.call_on_close(ctx.obj.close)
+
+
+# -- emails -----------------------------------------------------------------
+
+@cli.group(short_help="interaction with emails in the quarantine",
+           help="Interaction with emails in the quarantine: list, show, release and remove them.\n"
+                "The root account sees the emails of all accounts.")
+def emails() -> None:
+    pass
+
+
+@emails.command("list", short_help="list emails in the quarantine",
+                help="List emails in the quarantine, newest first.")
+@account_option
+@json_option
+@click.option("--limit", type=Count(min=1), default=25,
+              help="How many results to return (pagination)")
+@click.option("--offset", type=Count(min=0), default=0,
+              help="From which offset results to return (pagination)")
+@click.option("--sender", help="Envelope sender to filter (part of the address)")
+@click.option("--recipient", help="Recipient to filter (part of the address)")
+@click.option("--subject", help="Subject to filter (part of the subject)")
+@click.option("--reason", type=click.Choice(REASONS), help=f"Reason to filter, one of: [{' '.join(REASONS)}]")
+@click.option("--since", type=Count(), help="Only emails received at or after this time (unix seconds)")
+@click.option("--until", type=Count(), help="Only emails received before this time (unix seconds)")
+@pass_env
+def emails_list(env: Env, account: str, as_json: bool, limit: int, offset: int, sender: Optional[str],
+                recipient: Optional[str], subject: Optional[str], reason: Optional[str],
+                since: Optional[int], until: Optional[int]) -> None:
+    scope = actions.account_scope(env.quarantine, account)
+    items, total = env.quarantine.list(ListQuery(
+        account=scope, sender=sender, recipient=recipient, subject=subject, reason=reason,
+        since=since, until=until, limit=limit, offset=offset))
+    if as_json:
+        emit_json(output.emails_list_json(items, total))
+    else:
+        emit(output.emails_list_text(items, total))
+
+
+@emails.command("show", short_help="show an email held in the quarantine",
+                help="Show an email held in the quarantine: its details, headers and body (base64).")
+@click.option("--id", "email_id", required=True, help="The email id (see emails list)")
+@account_option
+@json_option
+@pass_env
+def emails_show(env: Env, email_id: str, account: str, as_json: bool) -> None:
+    view = actions.show(env.quarantine, email_id, account)
+    if as_json:
+        emit_json(output.email_show_json(view))
+    else:
+        emit(output.email_show_text(view))
+
+
+@emails.command("release", short_help="release emails and send them to their recipients",
+                help="Release emails from the quarantine and send them to their original recipients.\n"
+                     "Each email leaves the quarantine only once the mail server accepted it.")
+@click.option("--ids", multiple=True, required=True, metavar="strings",
+              help="Comma-separated email ids to release")
+@account_option
+@pass_env
+def emails_release(env: Env, ids: Sequence[str], account: str) -> None:
+    reinject = env.config["reinject"]
+    actions.release(env.quarantine, split_ids(ids), account, reinject["sendmail"], reinject["timeout"],
+                    as_user=False)
+    emit("OK")
+
+
+@emails.command("remove", short_help="remove emails from the quarantine",
+                help="Remove emails from the quarantine permanently.")
+@click.option("--ids", multiple=True, required=True, metavar="strings",
+              help="Comma-separated email ids to remove")
+@account_option
+@pass_env
+def emails_remove(env: Env, ids: Sequence[str], account: str) -> None:
+    actions.remove(env.quarantine, split_ids(ids), account)
+    emit("OK")
+
+
+# -- accounts ---------------------------------------------------------------
+
+@cli.group(short_help="interaction with accounts in the quarantine",
+           help="Interaction with accounts in the quarantine: space limits, states and purging.")
+def accounts() -> None:
+    pass
+
+
+@accounts.command("list", short_help="list all accounts in the quarantine",
+                  help="List all accounts in the quarantine with their space limit, used space and state.")
+@json_option
+@pass_env
+def accounts_list(env: Env, as_json: bool) -> None:
+    found = env.quarantine.accounts()
+    if as_json:
+        emit_json(output.accounts_list_json(found))
+    else:
+        emit(output.accounts_list_text(found))
+
+
+@accounts.command("edit", short_help="edit the quarantine space limit and state of an account",
+                  help="Edit the quarantine space limit and the state of an account.\n"
+                       "A blocked account has all its outgoing mail held in the quarantine.")
+@click.option("-a", "--account", required=True, help="Account name")
+@click.option("--state", type=click.Choice(("active", "block")), help="New state: active or block")
+@click.option("--limit", type=Count(min=0), help="New quarantine space limit in bytes")
+@json_option
+@pass_env
+def accounts_edit(env: Env, account: str, state: Optional[str], limit: Optional[int], as_json: bool) -> None:
+    if state is None and limit is None:
+        raise click.UsageError("nothing to change: use --state or --limit")
+    info = actions.edit_account(env.quarantine, account, state=state, limit_bytes=limit)
+    if as_json:
+        emit_json(output.account_json(info))
+    else:
+        emit(output.accounts_table([info]))
+
+
+@accounts.command("remove", short_help="clean all quarantine of an account",
+                  help="Clean all quarantine of an account (of every account with -a root).")
+@click.option("-a", "--account", required=True, help="Account name; root means all accounts")
+@pass_env
+def accounts_remove(env: Env, account: str) -> None:
+    actions.purge_account(env.quarantine, account)
+    emit("OK")
+
+
+# -- whitelist --------------------------------------------------------------
+
+@cli.group(short_help="interaction with the whitelist of authenticated users, senders and recipients",
+           help="List/Add/Delete authenticated users, senders and recipients to/from whitelist.\n"
+                "Where :\n"
+                "    - authenticated user could be only an email address\n"
+                "    - sender and recipient could be one of domain or email address")
+def whitelist() -> None:
+    pass
+
+
+_WHO = {
+    "authuser": ("operation with the whitelist of the authenticated users (email addresses)",
+                 "authenticated user(s)", "email addresses"),
+    "sender": ("operation with the whitelist of senders (email addresses and domains)",
+               "sender(s)", "email addresses and domains"),
+}
+
+
+def _whitelist_group(list_name: str) -> click.Group:
+    short, plural, accepted = _WHO[list_name]
+    group = Group(list_name, short_help=short, help=short)
+
+    @group.command("add", short_help=f"add {plural} to the whitelist", args_usage="[value1 value2 ... valueN]",
+                   help=f"Add {plural} to the whitelist ({accepted}).")
+    @click.argument("values", nargs=-1)
+    @pass_env
+    def add(env: Env, values: Sequence[str]) -> None:
+        entries = actions.whitelist_add(env.conn, list_name, values)
+        emit(output.whitelist_change_text(f"Adding {plural} to the whitelist:", entries))
+
+    @group.command("remove", short_help=f"remove {plural} from the whitelist",
+                   args_usage="[value1 value2 ... valueN]", help=f"Remove {plural} from the whitelist.")
+    @click.argument("values", nargs=-1)
+    @pass_env
+    def remove(env: Env, values: Sequence[str]) -> None:
+        entries = actions.whitelist_remove(env.conn, list_name, values)
+        emit(output.whitelist_change_text(f"Removing {plural} from the whitelist:", entries))
+
+    @group.command("list", short_help=f"list the whitelisted {plural}", help=f"List the whitelisted {plural}.")
+    @json_option
+    @pass_env
+    def list_(env: Env, as_json: bool) -> None:
+        entries = store_settings.whitelist_entries(env.conn, list_name)
+        if as_json:
+            emit_json(output.whitelist_list_json(entries))
+        else:
+            emit(output.whitelist_list_text(entries))
+
+    return group
+
+
+for _name in store_settings.LISTS:
+    whitelist.add_command(_whitelist_group(_name))
+
+
+# -- filter settings and version --------------------------------------------
+
+@cli.command("filter-settings",
+             short_help="toggle the filter settings, without any parameters - returns the current settings",
+             help="Toggle the filter settings; without any parameters - returns the current settings.")
+@click.option("--allow-winexec", is_flag=True, help="Let emails with Windows executable attachments through")
+@click.option("--disallow-winexec", is_flag=True,
+              help="Hold emails with Windows executable attachments in the quarantine")
+@click.option("--spam-filter", is_flag=True, help="Hold emails classified as spam in the quarantine")
+@click.option("--no-spam-filter", is_flag=True, help="Let emails classified as spam through")
+@pass_env
+def filter_settings(env: Env, allow_winexec: bool, disallow_winexec: bool, spam_filter: bool,
+                    no_spam_filter: bool) -> None:
+    changes = {}
+    for name, on, off, flags in (
+            ("allow_winexec", allow_winexec, disallow_winexec, "--allow-winexec and --disallow-winexec"),
+            ("spam_filter", spam_filter, no_spam_filter, "--spam-filter and --no-spam-filter")):
+        if on and off:
+            raise click.UsageError(f"{flags} cannot be used together")
+        if on or off:
+            changes[name] = on
+    if changes:
+        store_settings.save_filter_settings(env.conn, changes)
+    current = store_settings.load_filter_settings(env.conn, env.config["filter"]["spam_actions"])
+    emit(output.filter_settings_text(store_settings.filter_settings_dict(current)))
+
+
+@cli.command(short_help="print the ImunifyEmail CLI version", help="Print the ImunifyEmail CLI version.")
+def version() -> None:
+    emit(f"{PROG} version {__version__}")
+
+
+# -- the one place errors become "Error: ..." -------------------------------
+
+def _error(message: str) -> int:
+    click.echo(f"Error: {' '.join(output.oneline(message).split())}", err=True)
+    return 1
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; returns the exit status."""
+    try:
+        result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.exceptions.Abort:
+        return _error("aborted")
+    except click.ClickException as exc:
+        return _error(exc.format_message())
+    except (actions.ActionError, config.ConfigError, db.DatabaseError) as exc:
+        return _error(str(exc))
+    except sqlite3.Error as exc:
+        return _error(f"database {paths.system_path(paths.DATABASE)}: {exc}")
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        return _error(f"{exc.strerror or exc}{where}")
+    return result if isinstance(result, int) else 0
+
+
+def _configure_logging() -> None:
+    """Actions are logged to syslog (mail facility), never to the terminal."""
+    logging.raiseExceptions = False   # a syslog hiccup must not print a traceback
+    logger = logging.getLogger("imunifyemail")
+    if logger.handlers:
+        return
+    handler: logging.Handler = logging.NullHandler()
+    if os.path.exists(SYSLOG_SOCKET):
+        handler = logging.handlers.SysLogHandler(SYSLOG_SOCKET, logging.handlers.SysLogHandler.LOG_MAIL)
+        handler.setFormatter(logging.Formatter(f"{PROG}[%(process)d]: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The console script: root only, actions logged to syslog, errors as one line."""
+    if os.geteuid() != 0:
+        return _error(f"{PROG} must be run as root")
+    _configure_logging()
+    return run(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""ie-cli as a whole: help texts, version, filter settings, the error contract."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from imunifyemail import __version__
+from tests.cli_helpers import assert_error, ie_root
+
+
+ROOT_HELP = """\
+Imunify Email quarantine CLI application
+
+Usage:
+  ie-cli [command]
+
+Available Commands:
+  accounts        interaction with accounts in the quarantine
+  emails          interaction with emails in the quarantine
+  filter-settings toggle the filter settings, without any parameters - returns the current settings
+  version         print the ImunifyEmail CLI version
+  whitelist       interaction with the whitelist of authenticated users, senders and recipients
+
+Flags:
+  -h, --help   help for ie-cli
+
+Use "ie-cli [command] --help" for more information about a command.
+"""
+
+WHITELIST_HELP = """\
+List/Add/Delete authenticated users, senders and recipients to/from whitelist.
+Where :
+    - authenticated user could be only an email address
+    - sender and recipient could be one of domain or email address
+
+Usage:
+  ie-cli whitelist [command]
+
+Available Commands:
+  authuser    operation with the whitelist of the authenticated users (email addresses)
+  sender      operation with the whitelist of senders (email addresses and domains)
+
+Flags:
+  -h, --help   help for whitelist
+
+Use "ie-cli whitelist [command] --help" for more information about a command.
+"""
+
+
+@pytest.fixture
+def ie(tmp_path, monkeypatch):
+    yield from ie_root(tmp_path, monkeypatch)
+
+
+# -- help -------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_root_help(ie, flag):
+    result = ie.invoke(flag)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, ROOT_HELP, "")
+
+
+def test_no_command_prints_help(ie):
+    assert ie.invoke().stdout == ROOT_HELP
+
+
+def test_whitelist_help_is_the_seed_text(ie):
+    assert ie.invoke("whitelist", "--help").stdout == WHITELIST_HELP
+    assert ie.invoke("whitelist", "-h").stdout == WHITELIST_HELP
+
+
+def test_emails_list_help(ie):
+    out = ie.invoke("emails", "list", "--help").stdout
+    usage, flags = out.split("\n\nUsage:\n", 1)[1].split("\n\nFlags:\n")
+    assert usage == "  ie-cli emails list [flags]"
+    lines = flags.rstrip("\n").splitlines()
+    assert lines[0].startswith("  -a, --account string   ") and lines[0].endswith('(default "root")')
+    assert lines[1].startswith("  -h, --help ") and lines[1].endswith("help for list")
+    assert lines[2].startswith("      --json ")
+    assert lines[3].startswith("      --limit int ") and lines[3].endswith("(default 25)")
+    assert lines[4].startswith("      --offset int ") and "(default" not in lines[4]
+    names = [line.split()[1] if line.startswith("  -") else line.split()[0] for line in lines]
+    assert names == sorted(names)
+    starts = {re.match(r"^ +(?:-\w, )?--[\w-]+(?: \w+)? +", line).end() for line in lines}
+    assert starts == {len("      --recipient string   ")}, "help texts start in one column"
+
+
+def test_accounts_edit_help(ie):
+    out = ie.invoke("accounts", "edit", "-h").stdout
+    assert "\n\nUsage:\n  ie-cli accounts edit [flags]\n\nFlags:\n" in out
+    assert "  -a, --account string   " in out
+    assert "      --limit int        " in out
+    assert "      --state string     " in out
+    assert "  -h, --help             help for edit\n" in out
+
+
+def test_leaf_help_with_values(ie):
+    out = ie.invoke("whitelist", "sender", "add", "--help").stdout
+    assert "Usage:\n  ie-cli whitelist sender add [value1 value2 ... valueN] [flags]\n" in out
+    assert out.endswith("Flags:\n  -h, --help   help for add\n")
+
+
+def test_help_needs_neither_config_nor_database(ie):
+    ie.write_config("rspamd: [broken\n")
+    assert ie.invoke("emails", "--help").exit_code == 0
+    assert ie.invoke("version").exit_code == 0
+
+
+# -- version and filter settings --------------------------------------------
+
+def test_version(ie):
+    result = ie.invoke("version")
+    assert (result.exit_code, result.stdout) == (0, f"ie-cli version {__version__}\n")
+
+
+def test_filter_settings_show_and_toggle(ie):
+    assert ie.invoke("filter-settings").stdout == '{\n    "allow_winexec": false,\n    "spam_filter": true\n}\n'
+    assert ie.invoke("filter-settings", "--allow-winexec").json() == {"allow_winexec": True, "spam_filter": True}
+    assert ie.invoke("filter-settings", "--no-spam-filter").json() == {"allow_winexec": True, "spam_filter": False}
+    assert ie.invoke("filter-settings").json() == {"allow_winexec": True, "spam_filter": False}
+    both = ie.invoke("filter-settings", "--disallow-winexec", "--spam-filter").json()
+    assert both == {"allow_winexec": False, "spam_filter": True}
+
+
+def test_filter_settings_conflicting_flags_change_nothing(ie):
+    assert_error(ie.invoke("filter-settings", "--spam-filter", "--no-spam-filter", "--allow-winexec"),
+                 "--spam-filter and --no-spam-filter")
+    assert ie.invoke("filter-settings").json() == {"allow_winexec": False, "spam_filter": True}
+
+
+# -- errors -----------------------------------------------------------------
+
+def test_usage_errors_are_one_line_exit_1(ie):
+    assert_error(ie.invoke("nonsense"), 'unknown command "nonsense" for "ie-cli"')
+    assert_error(ie.invoke("emails", "list", "--bogus"), "--bogus")
+    assert_error(ie.invoke("emails", "list", "extra"), "extra")
+    assert_error(ie.invoke("emails", "show", "--id"), "--id")
+
+
+def test_broken_config_names_the_key(ie):
+    ie.write_config("reinject:\n  timeout: -5\n")
+    assert_error(ie.invoke("emails", "list"), "config.yaml", "reinject.timeout")
+    ie.write_config("quarantine:\n  default_limt_bytes: 5\n")
+    assert_error(ie.invoke("accounts", "list"), "quarantine.default_limt_bytes", "unknown key")
+    ie.write_config("rspamd: [broken\n")
+    assert_error(ie.invoke("whitelist", "sender", "list"), "not valid YAML")
+
+
+def test_console_script_errors(ie):
+    result = ie.run_script("emails", "show", "--id", "not-a-uuid")
+    assert_error(result, 'invalid email id "not-a-uuid"')
+    assert "Traceback" not in result.stderr
+    assert_error(ie.run_script("emails", "list", "--limit"), "--limit")
+    ie.write_config("reinject:\n  sendmail: relative/path\n")
+    assert_error(ie.run_script("emails", "release", "--ids", "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"),
+                 "reinject.sendmail")
+    ok = ie.run_script("version")
+    assert (ok.exit_code, ok.stdout, ok.stderr) == (0, f"ie-cli version {__version__}\n", "")
+
+
+def _can_drop_to_nobody() -> bool:
+    if os.geteuid() != 0:
+        return False
+    probe = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            sys.executable, "-c", "import imunifyemail.cli.ie_cli"],
+                           cwd="/", capture_output=True)
+    return probe.returncode == 0
+
+
+def test_refuses_to_run_as_non_root(ie):
+    if os.geteuid() != 0:
+        result = ie.run_script("version")
+    elif _can_drop_to_nobody():
+        result = ie.run_script("emails", "list",
+                               prefix=["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+    else:
+        pytest.skip("cannot run the console script as nobody here")
+    assert_error(result, "ie-cli must be run as root")

@@ -1,0 +1,345 @@
+"""ie-cli emails list|show|release|remove against a real quarantine."""
+import base64
+import uuid
+
+import pytest
+
+from imunifyemail import actions
+from imunifyemail.cli.output import DASHES
+from imunifyemail.core.message import ScriptHeader
+from tests.cli_helpers import T0, assert_error, ie_root, make_raw
+
+SEED_LIST_KEYS = ["email_id", "size_bytes", "account_name", "recipients", "subject", "script_header"]
+EXTRA_LIST_KEYS = ["received_date", "sender", "reasons", "filter_score", "filter_action"]
+
+
+@pytest.fixture
+def ie(tmp_path, monkeypatch):
+    yield from ie_root(tmp_path, monkeypatch)
+
+
+def _pad(key, value, width=18):
+    return f"{key:<{width}}{value}"
+
+
+# -- list -------------------------------------------------------------------
+
+def test_list_text_has_the_seed_layout(ie):
+    old = ie.add("demo1", recipients=("a@remote.example", "b@remote.example"), subject="Old one", at=T0)
+    new = ie.add("demo2", sender="x@demo2.test", subject="New one", at=T0 + 60)
+    result = ie.invoke("emails", "list", "-a", "root")
+    assert result.exit_code == 0, result
+    expected = [
+        DASHES,
+        _pad("Email_ID", new.email_id),
+        _pad("Size_Bytes", new.size_bytes),
+        _pad("Account_Name", "demo2"),
+        _pad("Recipients", "friend@remote.example"),
+        _pad("Subject", "New one"),
+        "",
+        DASHES,
+        _pad("Email_ID", old.email_id),
+        _pad("Size_Bytes", old.size_bytes),
+        _pad("Account_Name", "demo1"),
+        _pad("Recipients", "a@remote.example, b@remote.example"),
+        _pad("Subject", "Old one"),
+        "",
+        DASHES,
+        _pad("Max Count", 2),
+    ]
+    assert result.stdout.splitlines() == expected
+    assert "\t" not in result.stdout
+
+
+def test_list_defaults_to_root_and_empty_quarantine(ie):
+    result = ie.invoke("emails", "list")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [DASHES, _pad("Max Count", 0)]
+    assert ie.invoke("emails", "list", "--json").json() == {"items": [], "max_count": 0}
+
+
+def test_list_json_keys_in_seed_order_then_extras(ie):
+    script = ScriptHeader("demo1.test/wp/mail.php for 1.2.3.4", "demo1.test", "/wp/mail.php")
+    msg = ie.add("demo1", sender="wp@demo1.test", recipients=("me@somehost.com",), subject="Buy now",
+                 reasons=("spam", "winexec"), score=12.5, action="reject", script=script)
+    data = ie.invoke("emails", "list", "-a", "root", "--json").json()
+    assert list(data) == ["items", "max_count"]
+    assert data["max_count"] == 1
+    item = data["items"][0]
+    assert list(item) == SEED_LIST_KEYS + EXTRA_LIST_KEYS
+    assert list(item["script_header"]) == ["raw", "domain", "path"]
+    assert item == {
+        "email_id": msg.email_id, "size_bytes": msg.size_bytes, "account_name": "demo1",
+        "recipients": ["me@somehost.com"], "subject": "Buy now",
+        "script_header": {"raw": "demo1.test/wp/mail.php for 1.2.3.4", "domain": "demo1.test",
+                          "path": "/wp/mail.php"},
+        "received_date": T0, "sender": "wp@demo1.test", "reasons": ["spam", "winexec"],
+        "filter_score": 12.5, "filter_action": "reject",
+    }
+
+
+def test_list_filter_score_is_null_when_unscanned(ie):
+    ie.add(score=None, action="", reasons=("blocked",))
+    item = ie.invoke("emails", "list", "--json").json()["items"][0]
+    assert item["filter_score"] is None and item["reasons"] == ["blocked"]
+
+
+def test_max_count_is_the_total_not_the_page(ie):
+    added = [ie.add(subject=f"n{i}", at=T0 + i) for i in range(5)]
+    page = ie.invoke("emails", "list", "--json", "--limit", "2", "--offset", "1").json()
+    assert page["max_count"] == 5
+    assert [i["email_id"] for i in page["items"]] == [added[3].email_id, added[2].email_id]
+    text = ie.invoke("emails", "list", "--limit", "2").stdout
+    assert text.count("Email_ID") == 2 and text.splitlines()[-1] == _pad("Max Count", 5)
+    filtered = ie.invoke("emails", "list", "--json", "--limit", "1", "--subject", "n").json()
+    assert filtered["max_count"] == 5 and len(filtered["items"]) == 1
+
+
+def test_list_filters(ie):
+    a = ie.add("demo1", sender="alice@demo1.test", recipients=("x@remote.example",), subject="Invoice 1",
+               reasons=("spam",), at=T0)
+    b = ie.add("demo1", sender="bob@demo1.test", recipients=("y@other.example",), subject="Photos",
+               reasons=("winexec",), at=T0 + 100)
+    c = ie.add("demo2", sender="carol@demo2.test", recipients=("x@remote.example", "z@z.example"),
+               subject="Invoice 2", reasons=("ratelimit", "spam"), at=T0 + 200)
+
+    def ids(*flags):
+        data = ie.invoke("emails", "list", "--json", *flags).json()
+        assert data["max_count"] == len(data["items"])
+        return {i["email_id"] for i in data["items"]}
+
+    assert ids("--sender", "bob") == {b.email_id}
+    assert ids("--recipient", "x@remote") == {a.email_id, c.email_id}
+    assert ids("--subject", "invoice") == {a.email_id, c.email_id}
+    assert ids("--reason", "spam") == {a.email_id, c.email_id}
+    assert ids("--reason", "ratelimit") == {c.email_id}
+    assert ids("--reason", "blocked") == set()
+    assert ids("--since", str(T0 + 100)) == {b.email_id, c.email_id}
+    assert ids("--until", str(T0 + 100)) == {a.email_id}
+    assert ids("--since", str(T0 + 50), "--until", str(T0 + 150)) == {b.email_id}
+    assert ids("-a", "demo2", "--subject", "Invoice") == {c.email_id}
+
+
+def test_list_is_scoped_to_the_account(ie):
+    mine = ie.add("demo1")
+    ie.add("demo2")
+    data = ie.invoke("emails", "list", "-a", "demo1", "--json").json()
+    assert [i["email_id"] for i in data["items"]] == [mine.email_id] and data["max_count"] == 1
+    # a cPanel account without a quarantine subspace simply has nothing held
+    assert ie.invoke("emails", "list", "-a", "demo3", "--json").json() == {"items": [], "max_count": 0}
+
+
+def test_list_bad_input(ie):
+    assert_error(ie.invoke("emails", "list", "-a", "ghost"), 'account "ghost" not found')
+    assert_error(ie.invoke("emails", "list", "--reason", "virus"), "--reason", "virus")
+    assert_error(ie.invoke("emails", "list", "--limit", "0"), "--limit")
+    assert_error(ie.invoke("emails", "list", "--limit", "many"), "--limit", "'many' is not a valid integer")
+    assert_error(ie.invoke("emails", "list", "--offset", "-1"), "--offset")
+    assert_error(ie.invoke("emails", "list", "--since", "yesterday"), "--since")
+
+
+def test_list_text_neutralises_control_characters(ie):
+    ie.add(subject="Hi\x1b[2J\nFAKE: line")
+    lines = ie.invoke("emails", "list").stdout.splitlines()
+    assert _pad("Subject", "Hi [2J FAKE: line") in lines
+    assert "\x1b" not in "".join(lines)
+
+
+# -- show -------------------------------------------------------------------
+
+RAW_SHOW = (
+    b"Received: from [10.0.0.1] (port=56330 helo=pc)\r\n\tby host.example with esmtpsa\r\n"
+    b"Received: from localhost by pc\r\n"
+    b"From: =?utf-8?B?w4lsb2RpZQ==?= <elodie@demo1.test>\r\n"
+    b"To: <abazis@remote.example>\r\n"
+    b"Subject: =?iso-8859-1?Q?caf=E9?=\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"X-Priority: 3\r\n"
+    b"X-ImunifyEmail-Filter-Action: reject\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"Body line 1\r\nBody line 2\r\n"
+)
+
+
+def test_show_text_layout(ie):
+    msg = ie.add("demo1", sender="elodie@demo1.test", recipients=("abazis@remote.example",
+                                                                 "cc@remote.example"),
+                 subject="café", reasons=("spam", "winexec"), raw=RAW_SHOW)
+    result = ie.invoke("emails", "show", "--id", msg.email_id, "-a", "root")
+    assert result.exit_code == 0, result
+    body = base64.b64encode(b"Body line 1\r\nBody line 2\r\n").decode()
+    assert result.stdout.splitlines() == [
+        f"EmailID:                      {msg.email_id}",
+        f"SizeBytes:                    {len(RAW_SHOW)}",
+        "AccountName:                  demo1",
+        "Sender:                       elodie@demo1.test",
+        "Recipients:                   abazis@remote.example, cc@remote.example",
+        f"ReceivedDate:                 {T0}",
+        "Subject:                      café",
+        "Reasons:                      spam, winexec",
+        "",
+        "Content-Type:                 text/plain; charset=utf-8",
+        "From:                         Élodie <elodie@demo1.test>",
+        "MIME-Version:                 1.0",
+        "Received:                     from [10.0.0.1] (port=56330 helo=pc) by host.example with esmtpsa",
+        "Received:                     from localhost by pc",
+        "Subject:                      café",
+        "To:                           <abazis@remote.example>",
+        "",
+        "X-ImunifyEmail-Filter-Action: reject",
+        "X-Priority:                   3",
+        "",
+        f"Body: {body}",
+    ]
+
+
+def test_show_json(ie):
+    msg = ie.add("demo1", sender="elodie@demo1.test", subject="café", raw=RAW_SHOW, score=7.25)
+    data = ie.invoke("emails", "show", "--id", msg.email_id, "--json").json()
+    assert list(data) == ["email_id", "size_bytes", "account_name", "sender", "recipients", "received_date",
+                          "subject", "reasons", "filter_score", "filter_action", "script_header", "headers",
+                          "body"]
+    assert data["email_id"] == msg.email_id and data["size_bytes"] == len(RAW_SHOW)
+    assert data["received_date"] == T0 and data["filter_score"] == 7.25 and data["reasons"] == ["spam"]
+    assert data["script_header"] == {"raw": "", "domain": "", "path": ""}
+    assert data["headers"]["Received"] == ("from [10.0.0.1] (port=56330 helo=pc) by host.example with esmtpsa"
+                                           "\nfrom localhost by pc")
+    assert data["headers"]["From"] == "Élodie <elodie@demo1.test>"
+    assert data["headers"]["X-ImunifyEmail-Filter-Action"] == "reject"
+    assert base64.b64decode(data["body"]) == b"Body line 1\r\nBody line 2\r\n"
+
+
+def test_show_malformed_mail_never_fails(ie):
+    raw = b"Subject: =?utf-8?B?broken?=\nthis is not a header\n\xff\xfe binary\n"
+    msg = ie.add(raw=raw, subject="x")
+    result = ie.invoke("emails", "show", "--id", msg.email_id)
+    assert result.exit_code == 0, result
+    assert "Subject:                      =?utf-8?B?broken?=" in result.stdout
+    body = result.stdout.splitlines()[-1]
+    assert base64.b64decode(body[len("Body: "):]) == b"this is not a header\n\xff\xfe binary\n"
+    assert ie.invoke("emails", "show", "--id", ie.add(raw=b"", subject="").email_id).exit_code == 0
+
+
+def test_show_errors_and_scoping(ie):
+    other = ie.add("demo2")
+    assert_error(ie.invoke("emails", "show", "--id", "nope"), 'invalid email id "nope"')
+    missing = str(uuid.uuid4())
+    assert_error(ie.invoke("emails", "show", "--id", missing), f'email "{missing}" not found')
+    assert_error(ie.invoke("emails", "show", "--id", other.email_id, "-a", "demo1"),
+                 f'email "{other.email_id}" not found')
+    assert ie.invoke("emails", "show", "--id", other.email_id, "-a", "demo2").exit_code == 0
+    assert ie.invoke("emails", "show", "--id", other.email_id.upper()).exit_code == 0
+    assert_error(ie.invoke("emails", "show"), "--id")
+
+
+# -- release ----------------------------------------------------------------
+
+def test_release_reinjects_to_the_original_envelope_then_removes(ie):
+    raw = make_raw("Quarterly report", "boss@demo1.test", "a@remote.example")
+    msg = ie.add("demo1", sender="boss@demo1.test", recipients=("a@remote.example", "bcc@hidden.example"),
+                 raw=raw)
+    keep = ie.add("demo1")
+    result = ie.invoke("emails", "release", "--ids", msg.email_id, "-a", "root")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "OK\n", "")
+    [(argv, stdin)] = ie.sent()
+    assert argv == ["-oi", "-oMr", "imunifyemail-released", "-f", "boss@demo1.test", "--",
+                    "a@remote.example", "bcc@hidden.example"]
+    assert stdin == raw
+    assert ie.ids() == [keep.email_id]
+    assert not (ie.storage / msg.file).exists()
+    used = ie.conn.execute("SELECT used_bytes, message_count FROM accounts WHERE name='demo1'").fetchone()
+    assert tuple(used) == (keep.size_bytes, 1)
+
+
+def test_release_several_ids_and_null_sender(ie):
+    a = ie.add("demo1", sender="", recipients=("x@remote.example",))
+    b = ie.add("demo2", sender="y@demo2.test", recipients=("y@remote.example",))
+    result = ie.invoke("emails", "release", "--ids", f"{a.email_id},{b.email_id}")
+    assert result.exit_code == 0, result
+    sent = ie.sent()
+    assert [argv[argv.index("-f") + 1] for argv, _ in sent] == ["<>", "y@demo2.test"]
+    assert ie.ids() == []
+
+
+def test_release_with_an_unknown_id_sends_nothing(ie):
+    good = ie.add("demo1")
+    missing = str(uuid.uuid4())
+    assert_error(ie.invoke("emails", "release", "--ids", f"{good.email_id},{missing}"),
+                 f'email "{missing}" not found')
+    assert_error(ie.invoke("emails", "release", "--ids", f"{good.email_id},bad-id"), 'invalid email id "bad-id"')
+    assert ie.sent() == [] and ie.ids() == [good.email_id]
+
+
+def test_release_is_scoped_to_the_account(ie):
+    theirs = ie.add("demo2")
+    assert_error(ie.invoke("emails", "release", "--ids", theirs.email_id, "-a", "demo1"),
+                 f'email "{theirs.email_id}" not found')
+    assert ie.sent() == [] and ie.ids() == [theirs.email_id]
+    assert ie.invoke("emails", "release", "--ids", theirs.email_id, "-a", "demo2").exit_code == 0
+    assert len(ie.sent()) == 1 and ie.ids() == []
+
+
+def test_release_failure_keeps_the_message_and_says_why(ie):
+    msg = ie.add("demo1")
+    ie.fail_sendmail()
+    result = ie.invoke("emails", "release", "--ids", msg.email_id)
+    assert_error(result, msg.email_id, "not released", "exit status 1", "queue directory not writable")
+    assert ie.ids() == [msg.email_id]
+    assert (ie.storage / msg.file).exists()
+
+
+def test_release_stops_at_the_first_failure(ie):
+    first = ie.add("demo1", at=T0)
+    second = ie.add("demo1", at=T0 + 1)
+    ie.fail_sendmail(after=1)
+    result = ie.invoke("emails", "release", "--ids", f"{first.email_id},{second.email_id}")
+    assert_error(result, f'email "{second.email_id}" not released', f"released before it: {first.email_id}")
+    assert len(ie.sent()) == 1 and ie.ids() == [second.email_id]
+
+
+def test_release_of_a_blocked_account_by_root_is_allowed(ie):
+    msg = ie.add("demo1")
+    assert ie.invoke("accounts", "edit", "-a", "demo1", "--state", "block").exit_code == 0
+    assert ie.invoke("emails", "release", "--ids", msg.email_id, "-a", "demo1").exit_code == 0
+    assert len(ie.sent()) == 1
+
+
+def test_a_blocked_accounts_own_user_may_not_release(ie):
+    msg = ie.add("demo1")
+    quarantine = ie.quarantine()
+    quarantine.edit_account("demo1", state="block")
+    with pytest.raises(actions.Forbidden, match='account "demo1" is blocked'):
+        actions.release(quarantine, [msg.email_id], "demo1", str(ie.sendmail), 10, as_user=True)
+    assert ie.sent() == [] and ie.ids() == [msg.email_id]
+    quarantine.edit_account("demo1", state="active")
+    assert actions.release(quarantine, [msg.email_id], "demo1", str(ie.sendmail), 10, as_user=True) \
+        == [msg.email_id]
+    assert len(ie.sent()) == 1 and ie.ids() == []
+
+
+def test_release_needs_ids(ie):
+    assert_error(ie.invoke("emails", "release"), "--ids")
+    assert_error(ie.invoke("emails", "release", "--ids", ","), "no email id given")
+
+
+# -- remove -----------------------------------------------------------------
+
+def test_remove(ie):
+    a, b, c = ie.add("demo1"), ie.add("demo1"), ie.add("demo2")
+    result = ie.invoke("emails", "remove", "--ids", f"{a.email_id},{b.email_id}", "-a", "demo1")
+    assert (result.exit_code, result.stdout) == (0, "OK\n")
+    assert ie.ids() == [c.email_id] and ie.sent() == []
+    assert not (ie.storage / a.file).exists()
+
+
+def test_remove_is_all_or_nothing_and_scoped(ie):
+    mine, theirs = ie.add("demo1"), ie.add("demo2")
+    assert_error(ie.invoke("emails", "remove", "--ids", f"{mine.email_id},{theirs.email_id}", "-a", "demo1"),
+                 f'email "{theirs.email_id}" not found')
+    assert_error(ie.invoke("emails", "remove", "--ids", "x"), 'invalid email id "x"')
+    assert_error(ie.invoke("emails", "remove", "--ids", mine.email_id, "-a", "ghost"),
+                 'account "ghost" not found')
+    assert sorted(ie.ids()) == sorted([mine.email_id, theirs.email_id])
+    assert ie.invoke("emails", "remove", "--ids", theirs.email_id, "--ids", mine.email_id).exit_code == 0
+    assert ie.ids() == []
