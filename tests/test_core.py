@@ -122,3 +122,13 @@ def test_good_addresses():
     assert classify("Some.One+tag@Example.COM") == ("email", "some.one+tag@example.com")
     assert classify("Sub.Example.com.") == ("domain", "sub.example.com")
     assert classify("bücher.example") == ("domain", "xn--bcher-kva.example")
+
+
+@pytest.mark.parametrize("arg", ["<>", "<a@b.c>", "<a@b.c> SIZE=100", "< a@b.c >", '<"x y"@b.c>',
+                                 "<@route:a@b.c>", "a@b.c", "<a.b+c@d-e.f> BODY=8BITMIME", "<a..b@c.d>",
+                                 "<a@b.c>  SIZE=1 BODY=8BITMIME", "<bad", "<a@-b>"])
+def test_lmtp_address_fast_path_agrees_with_aiosmtpd(arg):
+    from aiosmtpd.smtp import SMTP
+
+    from imunifyemail.daemon.lmtp import FilterLMTP
+    assert FilterLMTP(None)._getaddr(arg) == SMTP(None)._getaddr(arg)

@@ -10,7 +10,7 @@ from devtools import samples as messages
 
 def meta_header(uid=None, auth="", proto="local", host="", exim_id="1tTest-000001-AB") -> bytes:
     b64 = lambda v: base64.b64encode(v.encode()).decode()  # noqa: E731
-    parts = [f"v=1", f"uid={'' if uid is None else uid}", f"auth={b64(auth)}", f"proto={b64(proto)}",
+    parts = ["v=1", f"uid={'' if uid is None else uid}", f"auth={b64(auth)}", f"proto={b64(proto)}",
              f"host={host}", f"id={exim_id}"]
     return f"{META_HEADER}: {'; '.join(parts)}\r\n".encode()
 

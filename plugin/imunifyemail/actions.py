@@ -18,7 +18,7 @@ from . import cpanel
 from .core import headers
 from .core.addresses import classify, normalize_email
 from .core.message import decode_words
-from .daemon.reinject import RELEASED, ReinjectError, reinject_sync
+from .reinject import RELEASED, ReinjectError, reinject_sync
 from .store import settings
 from .store.quarantine import ALL_ACCOUNTS, STATES, AccountInfo, NotFound, Quarantine, StoredMessage
 

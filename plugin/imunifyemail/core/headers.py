@@ -5,7 +5,7 @@ metadata header or adding the Filter-* headers must not re-serialise the
 message through ``email`` (that would rewrap lines and touch the body).
 """
 import re
-from typing import Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 
@@ -44,10 +44,25 @@ def field_value(field: bytes) -> str:
     return re.sub(r"\r?\n[ \t]", " ", text).strip()
 
 
+class Fields:
+    """A message's header block, split once and indexed by lower-case name."""
+
+    def __init__(self, raw: bytes):
+        self.raw = raw
+        self.fields, _ = split(raw)
+        self._index: Optional[Dict[str, List[bytes]]] = None
+
+    def values(self, name: str) -> List[str]:
+        if self._index is None:
+            index: Dict[str, List[bytes]] = {}
+            for f in self.fields:
+                index.setdefault(field_name(f), []).append(f)
+            self._index = index
+        return [field_value(f) for f in self._index.get(name.lower(), ())]
+
+
 def values(raw: bytes, name: str) -> List[str]:
-    fields, _ = split(raw)
-    want = name.lower()
-    return [field_value(f) for f in fields if field_name(f) == want]
+    return Fields(raw).values(name)
 
 
 def remove(raw: bytes, names: Iterable[str] = (), prefixes: Iterable[str] = ()) -> bytes:

@@ -5,7 +5,7 @@ never raise: the worst case is the raw text.
 """
 from dataclasses import dataclass
 from email.header import decode_header, make_header
-from typing import Optional
+from typing import Optional, Union
 
 from . import headers
 
@@ -28,11 +28,12 @@ class ScriptHeader:
         return {"raw": self.raw, "domain": self.domain, "path": self.path}
 
 
-def parse_script_header(raw: bytes) -> ScriptHeader:
+def parse_script_header(msg: Union[bytes, headers.Fields]) -> ScriptHeader:
     """The PHP script that sent the message, from the first header present of
     X-PHP-Script (``host/path for ip``), X-PHP-Originating-Script (``uid:file``)
     or cPanel's X-Source-Dir (``domain:/path``)."""
-    php = headers.values(raw, "X-PHP-Script")
+    fields = msg if isinstance(msg, headers.Fields) else headers.Fields(msg)
+    php = fields.values("X-PHP-Script")
     if php:
         value = php[0]
         target = value.split(" for ", 1)[0].strip()
@@ -40,12 +41,12 @@ def parse_script_header(raw: bytes) -> ScriptHeader:
         if slash > 0:
             return ScriptHeader(value, target[:slash].lower(), target[slash:])
         return ScriptHeader(value, "", target)
-    origin = headers.values(raw, "X-PHP-Originating-Script")
+    origin = fields.values("X-PHP-Originating-Script")
     if origin:
         value = origin[0]
         _, _, file = value.partition(":")
         return ScriptHeader(value, "", (file or value).strip())
-    source = headers.values(raw, "X-Source-Dir")
+    source = fields.values("X-Source-Dir")
     if source:
         value = source[0]
         domain, sep, path = value.partition(":")
@@ -63,15 +64,17 @@ class Summary:
     message_id: Optional[str]
 
 
-def summarize(raw: bytes) -> Summary:
+def summarize(msg: Union[bytes, headers.Fields]) -> Summary:
+    fields = msg if isinstance(msg, headers.Fields) else headers.Fields(msg)
+
     def first(name: str) -> str:
-        found = headers.values(raw, name)
+        found = fields.values(name)
         return decode_words(found[0]) if found else ""
 
-    mid = headers.values(raw, "Message-ID")
+    mid = fields.values("Message-ID")
     return Summary(
         subject=first("Subject"),
         header_from=first("From"),
-        script=parse_script_header(raw),
+        script=parse_script_header(fields),
         message_id=mid[0] if mid else None,
     )

@@ -23,7 +23,8 @@ from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
 from .lmtp import FilterHandler, protocol_factory
 from .pipeline import Filter, StoreWorker
-from .reinject import SCANNED, Reinjector
+from ..reinject import SCANNED
+from .reinject import Reinjector
 from .rspamd import RspamdClient
 
 log = logging.getLogger("imunifyemaild")

@@ -19,7 +19,8 @@ from ..core.verdict import Verdict, before_scan, decide, filter_headers
 from ..core.winexec import find_executables
 from ..store.quarantine import NewMessage, Quarantine
 from ..store.settings import SettingsCache
-from .reinject import ReinjectError, Reinjector
+from ..reinject import ReinjectError
+from .reinject import Reinjector
 from .rspamd import RspamdClient
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,14 @@ class Filter:
         return [f"{f.location} ({f.why})" for f in found]
 
     async def _process(self, mail_from: str, recipients: List[str], raw: bytes, started: float) -> List[str]:
-        metas = headers.values(raw, META_HEADER)
+        fields = headers.Fields(raw)
+        metas = fields.values(META_HEADER)
         meta = parse_meta(metas[-1] if metas else None)
-        received = headers.remove(raw, names=[META_HEADER])
-        summary = summarize(received)
+        received = raw
+        if metas:
+            received = headers.remove(raw, names=[META_HEADER])
+            fields = headers.Fields(received)
+        summary = summarize(fields)
         who = attribute(mail_from, meta, summary.script, self.directory)
         snap = await self.store.call(self.store.settings.get)
 

@@ -1,0 +1,65 @@
+"""Handing mail back to the MTA: the command line, and one-shot re-injection.
+
+Mail the daemon passes is re-injected with the received-protocol marker
+``imunifyemail-scanned``, released mail with ``imunifyemail-released``; the
+Exim router skips both. The CLIs (and the web app) release one message at a
+time with a plain ``sendmail`` run; success there means exit status 0. The
+daemon keeps ``sendmail -bs`` sessions instead (``daemon/reinject.py``).
+"""
+import os
+import subprocess
+from typing import List, Sequence
+
+SCANNED = "imunifyemail-scanned"
+RELEASED = "imunifyemail-released"
+
+
+class ReinjectError(Exception):
+    """The message could not be handed over; it stays where it is."""
+
+
+def command(sendmail: str, sender: str, recipients: Sequence[str], protocol: str) -> List[str]:
+    # -oi: a lone "." line is data; "--" ends options so no recipient can pose as one.
+    return [sendmail, "-oi", "-oMr", protocol, "-f", sender or "<>", "--", *recipients]
+
+
+def session_command(sendmail: str, protocol: str) -> List[str]:
+    return [sendmail, "-bs", "-oMr", protocol]
+
+
+def _message_fd(raw: bytes) -> int:
+    """The message in an in-memory file for the command's stdin. Were it fed
+    through a pipe, a process killed mid-write would close the pipe early and
+    ``sendmail -oi`` would take EOF as the end: a truncated message sent."""
+    fd = os.memfd_create("imunifyemail-message", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(raw)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _describe(code: int, stderr: bytes) -> str:
+    detail = stderr.decode("utf-8", "replace").strip().splitlines()
+    return f"exit status {code}" + (f": {detail[-1][:300]}" if detail else "")
+
+
+def reinject_sync(sendmail: str, raw: bytes, sender: str, recipients: Sequence[str], protocol: str,
+                  timeout: float) -> None:
+    """One message through one ``sendmail`` run (the CLIs' release)."""
+    fd = _message_fd(raw)
+    try:
+        proc = subprocess.run(command(sendmail, sender, recipients, protocol), stdin=fd,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+    except OSError as exc:
+        raise ReinjectError(f"cannot run {sendmail}: {exc.strerror}") from None
+    except subprocess.TimeoutExpired:
+        raise ReinjectError(f"{sendmail} did not finish within {timeout:g}s") from None
+    finally:
+        os.close(fd)
+    if proc.returncode != 0:
+        raise ReinjectError(f"{sendmail}: {_describe(proc.returncode, proc.stderr)}")
