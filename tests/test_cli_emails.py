@@ -343,3 +343,12 @@ def test_remove_is_all_or_nothing_and_scoped(ie):
     assert sorted(ie.ids()) == sorted([mine.email_id, theirs.email_id])
     assert ie.invoke("emails", "remove", "--ids", theirs.email_id, "--ids", mine.email_id).exit_code == 0
     assert ie.ids() == []
+
+
+def test_release_refuses_a_message_another_release_holds(ie):
+    import time
+    msg = ie.add(subject="held")
+    ie.quarantine(at=int(time.time())).claim([msg.email_id], ttl=600)
+    assert_error(ie.invoke("emails", "release", "--ids", msg.email_id, "-a", "root"),
+                 "is being released by another request")
+    assert ie.sent() == [] and ie.ids() == [msg.email_id]

@@ -187,3 +187,23 @@ def test_settings_apply_to_the_next_message_without_restart(daemon):
     daemon.cli("filter-settings", "--disallow-winexec")
     daemon.send(messages.with_exe())
     assert len(daemon.held()) == 2 and len(daemon.reinjected()) == 1
+
+
+def test_lmtp_socket_refuses_other_users(daemon):
+    """A hosted user can neither open the socket (mode 0660) nor, given a copy
+    of the descriptor's path through a world-open directory, pass the peer check."""
+    import subprocess
+    import sys
+    probe = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(5)\n"
+             "try:\n s.connect(sys.argv[1]); print('reply', s.recv(100))\n"
+             "except OSError as e: print('refused', e.errno)")
+    out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                          sys.executable, "-c", probe, daemon.socket], capture_output=True, text=True, cwd="/")
+    assert out.stdout.startswith("refused"), out.stdout + out.stderr
+    # the peer check on its own: open the directory and socket mode, connect as nobody
+    os.chmod(os.path.dirname(daemon.socket), 0o755)
+    os.chmod(daemon.socket, 0o666)
+    out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                          sys.executable, "-c", probe, daemon.socket], capture_output=True, text=True, cwd="/")
+    assert out.stdout.strip() in ("reply b''", "refused 104"), out.stdout + out.stderr
+    assert "refused LMTP connection" in daemon.log.read_text()

@@ -131,3 +131,31 @@ def test_durability_settings(tmp_path):
     conn = db.connect(tmp_path / "q.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2   # FULL
+
+
+def test_claims_keep_two_releases_apart(store):
+    a = store.add(msg(), b"a").email_id
+    b = store.add(msg(), b"b").email_id
+    assert store.claim([a], ttl=60) == []
+    assert store.claim([b, a], ttl=60) == [a]          # all or none: b stays free
+    assert store.claim([b], ttl=60) == []
+    store.unclaim([a])
+    assert store.claim([a], ttl=60) == []
+    store.clock_obj.t += 61                             # a crashed release frees its claim
+    assert store.claim([a, b], ttl=60) == []
+
+
+def test_migration_keeps_existing_mail(tmp_path):
+    path = tmp_path / "q.db"
+    conn = db.connect(path)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("ALTER TABLE messages DROP COLUMN claimed_at")
+    q = Quarantine(conn, tmp_path / "s", 1000)
+    conn.execute("INSERT INTO accounts (name, limit_bytes, created_at) VALUES ('demo1', 1000, 0)")
+    conn.execute("INSERT INTO messages (email_id, account_id, received_at, sender, recipients, subject,"
+                 " size_bytes, reasons, file) VALUES ('x', 1, 0, 's', '[]', 'kept', 1, 'spam', 'f')")
+    conn.close()
+    conn = db.connect(path)
+    assert db.schema_version(conn) == len(db.MIGRATIONS)
+    assert [m.subject for m in Quarantine(conn, tmp_path / "s", 1000).list(ListQuery())[0]] == ["kept"]
+    del q

@@ -145,22 +145,32 @@ def release(quarantine: Quarantine, email_ids: Sequence[str], account: str, send
             if quarantine.blocked(msg.account):
                 raise Forbidden(f'account "{msg.account}" is blocked: only the administrator can release '
                                 "its emails")
+    ids = [msg.email_id for msg in messages]
+    # A claim outlives a stuck sendmail by a margin; a crashed release frees it then.
+    busy = quarantine.claim(ids, ttl=2 * timeout + 60)
+    if busy:
+        raise ReleaseFailed(f'email "{busy[0]}" is being released by another request')
     released: List[str] = []
-    for msg in messages:
-        raw = read_raw(quarantine, msg)
-        try:
-            reinject_sync(sendmail, raw, msg.sender, msg.recipients, RELEASED, timeout)
-        except ReinjectError as exc:
-            done = f" (released before it: {', '.join(released)})" if released else ""
-            log.error("release of %s failed: %s", msg.email_id, exc)
-            raise ReleaseFailed(f'email "{msg.email_id}" not released, it stays in the quarantine: '
-                                f"{exc}{done}") from None
-        try:
-            quarantine.remove([msg.email_id], ALL_ACCOUNTS)
-        except NotFound:   # evicted or removed meanwhile: it is sent all the same
-            pass
-        log.info("released %s of %s to %d recipient(s)", msg.email_id, msg.account, len(msg.recipients))
-        released.append(msg.email_id)
+    try:
+        for msg in messages:
+            raw = read_raw(quarantine, msg)
+            try:
+                reinject_sync(sendmail, raw, msg.sender, msg.recipients, RELEASED, timeout)
+            except ReinjectError as exc:
+                done = f" (released before it: {', '.join(released)})" if released else ""
+                log.error("release of %s failed: %s", msg.email_id, exc)
+                raise ReleaseFailed(f'email "{msg.email_id}" not released, it stays in the quarantine: '
+                                    f"{exc}{done}") from None
+            try:
+                quarantine.remove([msg.email_id], ALL_ACCOUNTS)
+            except NotFound:   # evicted or removed meanwhile: it is sent all the same
+                pass
+            log.info("released %s of %s to %d recipient(s)", msg.email_id, msg.account, len(msg.recipients))
+            released.append(msg.email_id)
+    finally:
+        left = [e for e in ids if e not in released]
+        if left:
+            quarantine.unclaim(left)
     return released
 
 

@@ -6,7 +6,10 @@ followed by CRLF, so the DATA hook returns the per-recipient replies joined
 by CRLF and they reach the client as separate lines (tests read them back).
 """
 import logging
+import os
 import re
+import socket
+import struct
 from typing import Optional, Sequence, Tuple
 
 from aiosmtpd.lmtp import LMTP
@@ -43,7 +46,26 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?:\s+(.*))?")
 
 
+def peer_credentials(sock: socket.socket) -> Tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a unix socket."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", raw)
+
+
 class FilterLMTP(LMTP):
+    allowed_gid: Optional[int] = None
+
+    def connection_made(self, transport) -> None:
+        # The socket's mode already keeps others out; the peer check is the second lock.
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family == socket.AF_UNIX:
+            pid, uid, gid = peer_credentials(sock)
+            if uid not in (0, os.geteuid()) and gid != self.allowed_gid:
+                log.warning("refused LMTP connection from pid %d uid %d gid %d", pid, uid, gid)
+                transport.close()
+                return
+        super().connection_made(transport)
+
     def _getaddr(self, arg: str) -> Tuple[Optional[str], Optional[str]]:
         # aiosmtpd parses every MAIL/RCPT path with the full RFC 5322 header
         # parser (15% of the daemon's CPU, measured). Exim sends plain
@@ -54,8 +76,10 @@ class FilterLMTP(LMTP):
         return m.group(1), m.group(2) or ""
 
 
-def protocol_factory(handler: FilterHandler, max_message_bytes: int):
+def protocol_factory(handler: FilterHandler, max_message_bytes: int, allowed_gid: int):
     def make() -> LMTP:
-        return FilterLMTP(handler, decode_data=False, enable_SMTPUTF8=True, data_size_limit=max_message_bytes,
-                    hostname="imunifyemail", ident="imunifyemail LMTP")
+        server = FilterLMTP(handler, decode_data=False, enable_SMTPUTF8=True, data_size_limit=max_message_bytes,
+                            hostname="imunifyemail", ident="imunifyemail LMTP")
+        server.allowed_gid = allowed_gid
+        return server
     return make

@@ -119,8 +119,9 @@ async def serve(cfg: config.Config, sock: socket.socket) -> None:
     flt = Filter(store, rspamd, AccountDirectory(), reinjector)
     handler = FilterHandler(flt, cfg["lmtp"]["max_recipients"])
     loop = asyncio.get_running_loop()
-    server = await loop.create_unix_server(protocol_factory(handler, cfg["lmtp"]["max_message_bytes"]),
-                                           sock=sock)
+    factory = protocol_factory(handler, cfg["lmtp"]["max_message_bytes"],
+                               _gid(cfg["lmtp"]["socket_group"], "lmtp.socket_group"))
+    server = await loop.create_unix_server(factory, sock=sock)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

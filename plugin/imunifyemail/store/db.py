@@ -61,6 +61,10 @@ MIGRATIONS: List[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: a release in progress claims its message, so two releases cannot both send it
+    """
+    ALTER TABLE messages ADD COLUMN claimed_at INTEGER
+    """,
 ]
 
 

@@ -295,6 +295,26 @@ class Quarantine:
         with open(self.storage / msg.file, "rb") as fh:
             return fh.read()
 
+    # -- releasing -------------------------------------------------------
+
+    def claim(self, email_ids: Sequence[str], ttl: float) -> List[str]:
+        """Mark messages as being released; all or none. Returns the ids another
+        release holds a claim on younger than ``ttl`` seconds (then nothing is claimed)."""
+        now = int(self.clock())
+        with transaction(self.conn):
+            busy = [e for e in email_ids if self.conn.execute(
+                "SELECT 1 FROM messages WHERE email_id = ? AND claimed_at > ?",
+                (e, now - ttl)).fetchone() is not None]
+            if not busy:
+                self.conn.executemany("UPDATE messages SET claimed_at = ? WHERE email_id = ?",
+                                      [(now, e) for e in email_ids])
+        return busy
+
+    def unclaim(self, email_ids: Sequence[str]) -> None:
+        with transaction(self.conn):
+            self.conn.executemany("UPDATE messages SET claimed_at = NULL WHERE email_id = ?",
+                                  [(e,) for e in email_ids])
+
     # -- removing --------------------------------------------------------
 
     def remove(self, email_ids: Sequence[str], account: Optional[str] = ALL_ACCOUNTS) -> None:
