@@ -146,16 +146,16 @@ def test_claims_keep_two_releases_apart(store):
 
 
 def test_migration_keeps_existing_mail(tmp_path):
+    """A database of schema 1 (the first release) is brought up to date in place."""
     path = tmp_path / "q.db"
-    conn = db.connect(path)
-    conn.execute("PRAGMA user_version = 1")
-    conn.execute("ALTER TABLE messages DROP COLUMN claimed_at")
-    q = Quarantine(conn, tmp_path / "s", 1000)
-    conn.execute("INSERT INTO accounts (name, limit_bytes, created_at) VALUES ('demo1', 1000, 0)")
-    conn.execute("INSERT INTO messages (email_id, account_id, received_at, sender, recipients, subject,"
-                 " size_bytes, reasons, file) VALUES ('x', 1, 0, 's', '[]', 'kept', 1, 'spam', 'f')")
-    conn.close()
+    raw = sqlite3.connect(path)
+    raw.executescript(db.MIGRATIONS[0])
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute("INSERT INTO accounts (name, limit_bytes, created_at) VALUES ('demo1', 1000, 0)")
+    raw.execute("INSERT INTO messages (email_id, account_id, received_at, sender, recipients, subject,"
+                " size_bytes, reasons, file) VALUES ('x', 1, 0, 's', '[]', 'kept', 1, 'spam', 'f')")
+    raw.commit()
+    raw.close()
     conn = db.connect(path)
     assert db.schema_version(conn) == len(db.MIGRATIONS)
     assert [m.subject for m in Quarantine(conn, tmp_path / "s", 1000).list(ListQuery())[0]] == ["kept"]
-    del q

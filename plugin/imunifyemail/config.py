@@ -57,6 +57,10 @@ SCHEMA: Dict[str, Any] = _obj({
                                         "/etc/userdomains is root:mail 0640)"},
         "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"], "default": "INFO"},
     }),
+    "activity_monitor": _obj({
+        "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650, "default": 30,
+                           "description": "how long per-minute sender statistics are kept (am stats --since)"},
+    }),
     "filter": _obj({
         "spam_actions": {"type": "array", "minItems": 1, "uniqueItems": True,
                          "items": {"enum": ["reject", "rewrite subject", "add header", "greylist",

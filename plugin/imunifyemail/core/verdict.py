@@ -5,7 +5,7 @@ whitelisted sender passes without scanning; otherwise Rspamd's action,
 the executable check and (later) the sender limits decide.
 """
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import FrozenSet, List, Optional, Sequence, Tuple
 
 from .attribution import Attribution
@@ -78,6 +78,11 @@ def decide(settings: FilterSettings, scan: Optional[Scan], executables: Sequence
         score=scan.score if scan is not None else None,
         findings=tuple(executables),
     )
+
+
+def over_limit(verdict: Verdict) -> Verdict:
+    """A message that would pass, held because a sender limit is reached."""
+    return replace(verdict, quarantine=True, reasons=verdict.reasons + (RATELIMIT,))
 
 
 def filter_headers(verdict: Verdict, scan: Optional[Scan], product_version: str) -> List[Tuple[str, str]]:

@@ -14,11 +14,14 @@ import signal
 import socket
 import stat
 import sys
+import time
 from pathlib import Path
+from typing import Optional
 
 from .. import __version__, config, paths
 from ..cpanel import AccountDirectory
 from ..store import db
+from ..store.activity import Activity
 from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
 from .lmtp import FilterHandler, protocol_factory
@@ -107,13 +110,27 @@ def prepare(cfg: config.Config) -> socket.socket:
     return sock
 
 
-async def serve(cfg: config.Config, sock: socket.socket) -> None:
+PRUNE_INTERVAL = 300.0
+
+
+async def _prune_periodically(store: StoreWorker, retention_seconds: int) -> None:
+    while True:
+        try:
+            await store.call(store.activity.prune, retention_seconds)
+        except Exception:  # a busy database now is no reason to stop pruning later
+            log.exception("pruning Activity Monitor counters failed")
+        await asyncio.sleep(PRUNE_INTERVAL)
+
+
+async def serve(cfg: config.Config, sock: socket.socket, clock: db.Clock = time.time,
+                stop: Optional[asyncio.Event] = None) -> None:
+    """Serve until ``stop`` is set (SIGTERM/SIGINT set it when not given)."""
     conn = db.connect(paths.system_path(paths.DATABASE))
     quarantine = Quarantine(conn, paths.system_path(paths.STORAGE_DIR),
-                            cfg["quarantine"]["default_limit_bytes"])
+                            cfg["quarantine"]["default_limit_bytes"], clock=clock)
     files, rows = quarantine.reconcile()
     log.info("quarantine reconciled: %d orphan file(s), %d orphan row(s)", files, rows)
-    store = StoreWorker(quarantine, SettingsCache(conn, cfg["filter"]["spam_actions"]))
+    store = StoreWorker(quarantine, SettingsCache(conn, cfg["filter"]["spam_actions"]), Activity(conn, clock))
     rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"])
     reinjector = Reinjector(cfg["reinject"]["sendmail"], SCANNED, cfg["reinject"]["timeout"])
     flt = Filter(store, rspamd, AccountDirectory(), reinjector)
@@ -122,12 +139,16 @@ async def serve(cfg: config.Config, sock: socket.socket) -> None:
     factory = protocol_factory(handler, cfg["lmtp"]["max_message_bytes"],
                                _gid(cfg["lmtp"]["socket_group"], "lmtp.socket_group"))
     server = await loop.create_unix_server(factory, sock=sock)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    pruner = asyncio.ensure_future(
+        _prune_periodically(store, cfg["activity_monitor"]["retention_days"] * 86400))
     log.info("imunifyemaild %s listening on %s", __version__, sock.getsockname())
     await stop.wait()
     log.info("stopping: no new connections; finishing messages in flight")
+    pruner.cancel()
     server.close()
     try:
         await asyncio.wait_for(server.wait_closed(), 30)

@@ -14,19 +14,20 @@ from typing import Callable, List, Optional, Sequence, TypeVar
 from .. import __version__
 from ..core import headers
 from ..core.attribution import META_HEADER, Directory, attribute, parse_meta
+from ..core.limits import describe, script_name
 from ..core.message import summarize
-from ..core.verdict import Verdict, before_scan, decide, filter_headers
+from ..core.verdict import Verdict, before_scan, decide, filter_headers, over_limit
 from ..core.winexec import find_executables
+from ..reinject import ReinjectError
+from ..store.activity import Activity, Reservation
 from ..store.quarantine import NewMessage, Quarantine
 from ..store.settings import SettingsCache
-from ..reinject import ReinjectError
 from .reinject import Reinjector
 from .rspamd import RspamdClient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-OURS = "X-ImunifyEmail-"
 FILTER_PREFIX = "X-ImunifyEmail-Filter-"
 INLINE_WINEXEC_BYTES = 256 * 1024   # larger messages are parsed off the event loop
 
@@ -37,9 +38,10 @@ class StoreWorker:
     """Runs every database and quarantine-file operation on one thread: SQLite
     wants a single writer, and fsync must not block the event loop."""
 
-    def __init__(self, quarantine: Quarantine, settings: SettingsCache):
+    def __init__(self, quarantine: Quarantine, settings: SettingsCache, activity: Activity):
         self.quarantine = quarantine
         self.settings = settings
+        self.activity = activity
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
 
     async def call(self, fn: Callable[..., T], *args) -> T:
@@ -69,6 +71,15 @@ class Filter:
                 log.exception("message from <%s> to %d recipient(s) deferred", mail_from, len(recipients))
             return [TEMPFAIL] * len(recipients)
 
+    async def _reinject(self, raw: bytes, mail_from: str, recipients: List[str],
+                        reservation: Optional[Reservation]):
+        try:
+            return await self.reinjector.send(raw, mail_from, recipients)
+        except BaseException:
+            if reservation is not None:   # not sent: it must not count against the limit
+                await self.store.call(self.store.activity.cancel, reservation)
+            raise
+
     async def _executables(self, raw: bytes) -> List[str]:
         if len(raw) <= INLINE_WINEXEC_BYTES:
             found = find_executables(raw)
@@ -89,13 +100,24 @@ class Filter:
         snap = await self.store.call(self.store.settings.get)
 
         verdict: Optional[Verdict] = before_scan(who, who.account in snap.blocked_accounts, snap.whitelist)
-        scan = None
+        objects = (who.account, who.domain, who.sender_email,
+                   script_name(summary.script.domain, summary.script.path))
+        activity = self.store.activity
+        scan, limited, reservation = None, "", None
         if verdict is None:
             scan, executables = await asyncio.gather(
                 self.rspamd.scan(received, mail_from, recipients, user=who.account, ip=meta.host,
                                  queue_id=meta.exim_id),
                 self._executables(received))
             verdict = decide(snap.filter, scan, executables)
+            if not verdict.quarantine:
+                # Checked and counted in one step: concurrent messages cannot all fit.
+                fits = await self.store.call(activity.reserve, objects, len(recipients), snap.server_limits)
+                if fits.allowed:
+                    reservation = fits.reservation
+                else:
+                    verdict = over_limit(verdict)
+                    limited = describe(fits.offenders, snap.server_limits)
 
         if verdict.quarantine:
             stored = await self.store.call(self.store.quarantine.add, NewMessage(
@@ -103,15 +125,22 @@ class Filter:
                 subject=summary.subject, reasons=verdict.reasons, header_from=summary.header_from,
                 filter_score=verdict.score, filter_action=verdict.action, script=summary.script,
                 exim_id=meta.exim_id), received)
-            outcome = f"quarantined {stored.email_id}"
+            if not limited:   # a rate-limited message was counted as quarantined by reserve()
+                await self.store.call(activity.record_quarantined, objects)
+            outcome = f"quarantined {stored.email_id}" + (f" (limit reached: {limited})" if limited else "")
             replies = [f"250 2.0.0 Ok: held in quarantine as {stored.email_id}"] * len(recipients)
         else:
             outgoing = headers.prepend(headers.remove(received, prefixes=[FILTER_PREFIX]),
                                        filter_headers(verdict, scan, __version__))
-            answers = await self.reinjector.send(outgoing, mail_from, recipients)
+            answers = await self._reinject(outgoing, mail_from, recipients, reservation)
             replies = ["250 2.0.0 Ok: scanned and passed on" if answers[r] == "250" else answers[r]
                        for r in recipients]
             refused = [answers[r] for r in recipients if answers[r] != "250"]
+            if len(refused) == len(recipients):
+                if reservation is not None:
+                    await self.store.call(activity.cancel, reservation)
+            elif reservation is None:   # whitelisted: counted, never limited
+                await self.store.call(activity.record_sent, objects, len(recipients) - len(refused))
             outcome = "passed" + (f" ({len(refused)} recipient(s) refused by the MTA: "
                                   f"{'; '.join(sorted(set(refused)))})" if refused else "")
         log.info("id=%s account=%s sender=<%s> rcpts=%d size=%d action=%s score=%s reasons=%s "

@@ -65,6 +65,38 @@ MIGRATIONS: List[str] = [
     """
     ALTER TABLE messages ADD COLUMN claimed_at INTEGER
     """,
+    # 3: the Activity Monitor: sender objects, minute buckets (statistics) and
+    # per-message events of the last hour (exact sliding-window limits)
+    """
+    CREATE TABLE sender_objects (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL CHECK (type IN ('account', 'domain', 'sender_email', 'script')),
+        name TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        parent_id TEXT NOT NULL,
+        limit_override INTEGER CHECK (limit_override IS NULL OR limit_override >= 0),
+        created_at INTEGER NOT NULL,
+        UNIQUE (type, parent_id, name)
+    );
+    CREATE INDEX sender_objects_by_account ON sender_objects (account_id, type);
+    CREATE INDEX sender_objects_by_name ON sender_objects (type, name);
+    CREATE TABLE am_buckets (
+        object_id TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        messages INTEGER NOT NULL DEFAULT 0,
+        recipients INTEGER NOT NULL DEFAULT 0,
+        quarantined INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (object_id, bucket)
+    ) WITHOUT ROWID;
+    CREATE INDEX am_buckets_by_time ON am_buckets (bucket);
+    CREATE TABLE am_events (
+        object_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        recipients INTEGER NOT NULL
+    );
+    CREATE INDEX am_events_by_object ON am_events (object_id, at);
+    CREATE INDEX am_events_by_time ON am_events (at)
+    """,
 ]
 
 

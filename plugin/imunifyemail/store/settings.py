@@ -10,7 +10,9 @@ import sqlite3
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..core.limits import ServerLimits
 from ..core.verdict import FilterSettings, Whitelist
+from .activity import load_server_limits
 from .db import transaction
 
 LISTS = ("authuser", "sender")
@@ -86,6 +88,7 @@ class Snapshot:
     whitelist: Whitelist
     filter: FilterSettings
     blocked_accounts: frozenset
+    server_limits: ServerLimits
 
 
 class SettingsCache:
@@ -108,6 +111,7 @@ class SettingsCache:
                 filter=load_filter_settings(self.conn, self.spam_actions),
                 blocked_accounts=frozenset(r[0] for r in self.conn.execute(
                     "SELECT name FROM accounts WHERE state = 'block'")),
+                server_limits=load_server_limits(self.conn),
             )
             self._version = version
         return self._snapshot

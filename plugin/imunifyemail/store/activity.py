@@ -1,0 +1,179 @@
+"""The Activity Monitor's counters: sender objects, minute buckets and the
+events of the last hour.
+
+Buckets (one row per object and minute) answer statistics over any
+``--since`` within the retention; events (one row per object and sent
+message, kept an hour) answer the limits over exactly the last 60 minutes.
+Checking a message against its limits and counting it as sent happen in one
+transaction (:meth:`Activity.reserve`), so concurrent messages cannot all
+slip under a limit; a message whose re-injection then fails is uncounted.
+"""
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+from ..core import limits
+from ..core.limits import ServerLimits, Usage
+from .db import Clock, system_clock, transaction
+
+BUCKET_SECONDS = 60
+
+
+class ObjectNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What :meth:`Activity.reserve` counted, so that it can be taken back."""
+    event_rowids: Tuple[int, ...]
+    object_ids: Tuple[str, ...]
+    bucket: int
+    recipients: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    allowed: bool
+    offenders: Tuple[Usage, ...] = ()
+    reservation: Optional[Reservation] = None
+
+
+def bucket_of(at: float) -> int:
+    return int(at) // BUCKET_SECONDS * BUCKET_SECONDS
+
+
+def load_server_limits(conn: sqlite3.Connection) -> ServerLimits:
+    row = conn.execute("SELECT value FROM settings WHERE key = 'am_server'").fetchone()
+    stored = json.loads(row["value"]) if row else {}
+    return ServerLimits(**{k: int(v) for k, v in stored.items() if k in ServerLimits.__dataclass_fields__})
+
+
+def save_server_limits(conn: sqlite3.Connection, changes: dict) -> ServerLimits:
+    valid = limits.validate_server_changes(changes)
+    with transaction(conn):
+        current = load_server_limits(conn).as_dict()
+        current.update(valid)
+        conn.execute("INSERT INTO settings (key, value) VALUES ('am_server', ?)"
+                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (json.dumps(current),))
+    return load_server_limits(conn)
+
+
+class Activity:
+    def __init__(self, conn: sqlite3.Connection, clock: Clock = system_clock):
+        self.conn = conn
+        self.clock = clock
+
+    # -- sender objects ----------------------------------------------------
+
+    def _object(self, so_type: str, name: str, parent_id: str, account_id: Optional[str]) -> sqlite3.Row:
+        row = self.conn.execute(
+            "SELECT id, type, limit_override FROM sender_objects WHERE type = ? AND parent_id = ? AND name = ?",
+            (so_type, parent_id, name)).fetchone()
+        if row is None:
+            new_id = str(uuid.uuid4())
+            self.conn.execute(
+                "INSERT INTO sender_objects (id, type, name, account_id, parent_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (new_id, so_type, name, account_id or new_id, parent_id, int(self.clock())))
+            row = self.conn.execute("SELECT id, type, limit_override FROM sender_objects WHERE id = ?",
+                                    (new_id,)).fetchone()
+        return row
+
+    def _objects(self, account: str, domain: str, sender_email: str, script: str) -> List[sqlite3.Row]:
+        """The message's objects, created on first sight (inside the caller's transaction)."""
+        acct = self._object(limits.ACCOUNT, account, "", None)
+        out = [acct]
+        if domain:
+            dom = self._object(limits.DOMAIN, domain, acct["id"], acct["id"])
+            out.append(dom)
+            if sender_email:
+                out.append(self._object(limits.SENDER_EMAIL, sender_email, dom["id"], acct["id"]))
+        if script:
+            out.append(self._object(limits.SCRIPT, script, acct["id"], acct["id"]))
+        return out
+
+    def usage(self, rows: Sequence[sqlite3.Row], now: float) -> List[Usage]:
+        out = []
+        for row in rows:
+            messages, recipients = self.conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(recipients), 0) FROM am_events WHERE object_id = ? AND at > ?",
+                (row["id"], now - limits.WINDOW_SECONDS)).fetchone()
+            out.append(Usage(row["type"], row["id"], row["limit_override"], messages, recipients))
+        return out
+
+    # -- counting ------------------------------------------------------------
+
+    def _count(self, object_ids: Sequence[str], bucket: int, messages: int, recipients: int,
+               quarantined: int) -> None:
+        self.conn.executemany(
+            "INSERT INTO am_buckets (object_id, bucket, messages, recipients, quarantined) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (object_id, bucket) DO UPDATE SET messages = messages + excluded.messages,"
+            " recipients = recipients + excluded.recipients, quarantined = quarantined + excluded.quarantined",
+            [(oid, bucket, messages, recipients, quarantined) for oid in object_ids])
+
+    def _sent(self, rows: Sequence[sqlite3.Row], recipients: int, now: float) -> Reservation:
+        rowids = []
+        for row in rows:
+            cur = self.conn.execute("INSERT INTO am_events (object_id, at, recipients) VALUES (?, ?, ?)",
+                                    (row["id"], now, recipients))
+            rowids.append(cur.lastrowid)
+        ids = tuple(r["id"] for r in rows)
+        self._count(ids, bucket_of(now), 1, recipients, 0)
+        return Reservation(tuple(rowids), ids, bucket_of(now), recipients)
+
+    def reserve(self, who: Tuple[str, str, str, str], recipients: int, server: ServerLimits) -> Outcome:
+        """Check a message against its objects' limits; if it fits, count it as sent."""
+        now = self.clock()
+        with transaction(self.conn):
+            rows = self._objects(*who)
+            offenders = limits.over_limit(self.usage(rows, now), recipients, server)
+            if offenders:
+                self._count([r["id"] for r in rows], bucket_of(now), 0, 0, 1)
+                return Outcome(False, tuple(offenders))
+            return Outcome(True, reservation=self._sent(rows, recipients, now))
+
+    def record_sent(self, who: Tuple[str, str, str, str], recipients: int) -> Reservation:
+        """Count a message that no limit applies to (whitelisted)."""
+        now = self.clock()
+        with transaction(self.conn):
+            return self._sent(self._objects(*who), recipients, now)
+
+    def record_quarantined(self, who: Tuple[str, str, str, str]) -> None:
+        now = self.clock()
+        with transaction(self.conn):
+            self._count([r["id"] for r in self._objects(*who)], bucket_of(now), 0, 0, 1)
+
+    def cancel(self, reservation: Reservation) -> None:
+        """Uncount a reserved message that was not sent after all."""
+        with transaction(self.conn):
+            self.conn.executemany("DELETE FROM am_events WHERE rowid = ?",
+                                  [(r,) for r in reservation.event_rowids])
+            self._count(reservation.object_ids, reservation.bucket, -1, -reservation.recipients, 0)
+
+    def prune(self, retention_seconds: int) -> None:
+        now = self.clock()
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM am_events WHERE at <= ?", (now - limits.WINDOW_SECONDS,))
+            self.conn.execute("DELETE FROM am_buckets WHERE bucket < ?", (bucket_of(now - retention_seconds),))
+
+    # -- administration ------------------------------------------------------
+
+    def get(self, object_id: str) -> sqlite3.Row:
+        row = self.conn.execute("SELECT * FROM sender_objects WHERE id = ?", (object_id,)).fetchone()
+        if row is None:
+            raise ObjectNotFound(object_id)
+        return row
+
+    def set_override(self, object_id: str, so_type: str, limit: int) -> None:
+        """Tier 2: ``limit`` 0 = unlimited, -1 = back to the server default."""
+        override = limits.validate_override(limit)
+        with transaction(self.conn):
+            row = self.conn.execute("SELECT type FROM sender_objects WHERE id = ?", (object_id,)).fetchone()
+            if row is None:
+                raise ObjectNotFound(object_id)
+            if row["type"] != so_type:
+                raise ValueError(f'sender object "{object_id}" is a {row["type"]}, not a {so_type}')
+            self.conn.execute("UPDATE sender_objects SET limit_override = ? WHERE id = ?", (override, object_id))
