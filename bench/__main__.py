@@ -1,13 +1,14 @@
 """Run every benchmark and print the figures (``make bench``)."""
 import sys
 
-from bench import quarantine_bench, throughput_bench
+from bench import activity_bench, quarantine_bench, throughput_bench
 
 
 def main() -> int:
     print("imunifyemail benchmarks (this machine, one run)\n")
     quarantine_bench.run()
     throughput_bench.run()
+    activity_bench.run()
     return 0
 
 

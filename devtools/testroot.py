@@ -111,7 +111,57 @@ class TestRoot:
                 time.sleep(0.05)
         raise RuntimeError(f"daemon not ready:\n{self.log.read_text()[-3000:]}")
 
+    def start_in_process(self, clock) -> None:
+        """The real daemon (``serve``) on an event loop in a thread of this
+        process, with an injected clock: for time windows (no privilege drop)."""
+        import asyncio
+        import threading
+
+        from imunifyemail import config
+        from imunifyemail.daemon import main as daemon_main
+
+        os.environ["IMUNIFYEMAIL_ROOT"] = str(self.path)
+        cfg = config.load()
+        sock_path = Path(self.socket)
+        sock_path.parent.mkdir(parents=True, exist_ok=True)
+        (self.path / "var/imunifyemail/quarantine/storage").mkdir(parents=True, exist_ok=True)
+        sock = daemon_main._open_socket(sock_path, 0, grp.getgrnam(cfg["lmtp"]["socket_group"]).gr_gid)
+        loop = asyncio.new_event_loop()
+        stop = asyncio.Event()
+        failed = []
+
+        def run():
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(daemon_main.serve(cfg, sock, clock=clock, stop=stop))
+            except BaseException as exc:  # surfaced by stop()
+                failed.append(exc)
+            finally:
+                loop.close()
+
+        thread = threading.Thread(target=run, name="imunifyemaild", daemon=True)
+        thread.start()
+        self._in_process = (loop, stop, thread, failed)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not failed:
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(self.socket)
+                    if s.recv(200).startswith(b"220"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"in-process daemon not ready: {failed}")
+
     def stop(self, kill: bool = False) -> None:
+        in_process = getattr(self, "_in_process", None)
+        if in_process is not None:
+            loop, stop, thread, failed = in_process
+            loop.call_soon_threadsafe(stop.set)
+            thread.join(60)
+            self._in_process = None
+            if failed:
+                raise failed[0]
         if self.proc is None:
             return
         if self.proc.poll() is None:

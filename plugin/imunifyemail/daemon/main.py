@@ -125,7 +125,10 @@ async def _prune_periodically(store: StoreWorker, retention_seconds: int) -> Non
 async def serve(cfg: config.Config, sock: socket.socket, clock: db.Clock = time.time,
                 stop: Optional[asyncio.Event] = None) -> None:
     """Serve until ``stop`` is set (SIGTERM/SIGINT set it when not given)."""
-    conn = db.connect(paths.system_path(paths.DATABASE))
+    database = paths.system_path(paths.DATABASE)
+    conn = db.no_auto_checkpoint(db.connect(database))
+    checkpointer = db.Checkpointer(database)
+    checkpointer.start()
     quarantine = Quarantine(conn, paths.system_path(paths.STORAGE_DIR),
                             cfg["quarantine"]["default_limit_bytes"], clock=clock)
     files, rows = quarantine.reconcile()
@@ -157,6 +160,7 @@ async def serve(cfg: config.Config, sock: socket.socket, clock: db.Clock = time.
     await reinjector.close()
     await rspamd.close()
     store.shutdown()
+    checkpointer.stop()
     conn.close()
 
 

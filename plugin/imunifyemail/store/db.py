@@ -7,6 +7,7 @@ Durability stays on: WAL with ``synchronous=FULL``. A migration never drops
 quarantined mail, and a database that fails to open is never recreated.
 """
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Callable, List
@@ -162,3 +163,43 @@ class transaction:
 
 Clock = Callable[[], float]
 system_clock: Clock = time.time
+
+
+class Checkpointer:
+    """WAL checkpoints off the message path.
+
+    The connection that commits past the WAL's auto-checkpoint size pays for
+    the checkpoint (milliseconds: the p99 of a message's commit, measured).
+    The daemon turns auto-checkpoints off on its own connection and lets this
+    thread run passive checkpoints, which do not block its writes.
+    """
+
+    def __init__(self, path: Path, interval: float = 2.0):
+        self.path = path
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = connect(self.path)
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.OperationalError:   # busy now; the next round catches up
+                    pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def no_auto_checkpoint(conn: sqlite3.Connection) -> sqlite3.Connection:
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    return conn

@@ -1,0 +1,220 @@
+"""Sender limits through the real daemon over LMTP (real Rspamd, real SQLite),
+with an injected clock: what an administrator sees when a site starts spamming."""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from devtools import lmtp_client
+from devtools import samples
+from imunifyemail.core.verdict import Whitelist
+from imunifyemail.store import db
+from imunifyemail.store.activity import Activity, save_server_limits
+from imunifyemail.store.am_stats import StatsQuery, stats
+from imunifyemail.store.settings import whitelist_add
+
+T0 = 1_800_000_000.0
+MINUTE = 60.0
+
+
+class Clock:
+    def __init__(self, t: float = T0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def am(root):
+    clock = Clock()
+    root.start_in_process(clock)
+    root.clock = clock
+    root.admin = db.connect(root.path / "var/imunifyemail/quarantine/storage/quarantine.db")
+    yield root
+    root.stop()
+    root.admin.close()
+
+
+def php(script: str):
+    return [("X-PHP-Script", f"demo1.test{script} for 203.0.113.5")]
+
+
+def send(am, sender="alice@demo1.test", rcpts=("bob@remote.example",), script=None, spam=False):
+    build = samples.gtube if spam else samples.ham
+    raw = build(sender=sender, to=list(rcpts), extra_headers=php(script) if script else ())
+    replies = am.send(raw, sender=sender, recipients=rcpts)
+    assert all(code == 250 for code, _ in replies), replies
+    return replies
+
+
+def outcome(am) -> list:
+    """'sent' or the reasons of each message so far, in order."""
+    return len(am.reinjected()), [m.reasons for m in reversed(am.held())]
+
+
+def view(am, **query):
+    snap = stats(am.admin, StatsQuery(**query), _server(am), _whitelist(am), am.clock.t)
+    return snap["accounts"]
+
+
+def _server(am):
+    from imunifyemail.store.activity import load_server_limits
+    return load_server_limits(am.admin)
+
+
+def _whitelist(am) -> Whitelist:
+    from imunifyemail.store.settings import load_whitelist
+    return load_whitelist(am.admin)
+
+
+def object_id(am, so_type: str, name: str) -> str:
+    return am.admin.execute("SELECT id FROM sender_objects WHERE type = ? AND name = ?", (so_type, name)).fetchone()[0]
+
+
+@pytest.mark.parametrize("so_type,kwargs,second", [
+    ("sender_email", {}, {"sender": "bob@demo1.test"}),
+    ("domain", {}, {"sender": "alice@demo2.test"}),
+    ("account", {"sender": "x@shop.demo1.test"}, {"sender": "y@demo2.test"}),
+    ("script", {"script": "/wp/mailer.php"}, {"script": "/wp/other.php"}),
+])
+def test_limit_of_three_per_hour_slides(am, so_type, kwargs, second):
+    save_server_limits(am.admin, {so_type: 3})
+    first = dict(kwargs)
+    for minute in (0, 10, 20):
+        am.clock.t = T0 + minute * MINUTE
+        send(am, **first)
+    am.clock.t = T0 + 30 * MINUTE
+    send(am, **first)                                  # the 4th within the hour
+    assert outcome(am) == (3, [["ratelimit"]])
+    send(am, **second)                                 # another object of that type is not affected
+    assert outcome(am)[0] == 4
+    am.clock.t = T0 + 59 * MINUTE + 59                 # the first is still inside the last 60 minutes
+    send(am, **first)
+    assert outcome(am) == (4, [["ratelimit"], ["ratelimit"]])
+    am.clock.t = T0 + 61 * MINUTE                      # ... and now it is not: one more fits
+    send(am, **first)
+    assert outcome(am)[0] == 5
+    send(am, **first)
+    assert outcome(am)[1][-1] == ["ratelimit"]
+
+
+def test_override_beats_server_default_and_whitelist_beats_both(am):
+    save_server_limits(am.admin, {"sender_email": 1})
+    send(am)
+    send(am)
+    assert outcome(am) == (1, [["ratelimit"]])
+    activity = Activity(am.admin)
+    activity.set_override(object_id(am, "sender_email", "alice@demo1.test"), "sender_email", 3)
+    send(am)
+    send(am)
+    send(am)
+    assert outcome(am) == (3, [["ratelimit"], ["ratelimit"]])
+    whitelist_add(am.admin, "sender", [("email", "alice@demo1.test")])
+    for _ in range(5):
+        send(am)
+    assert outcome(am)[0] == 8
+    [acct] = view(am)
+    [dom] = acct["domains"]
+    [alice] = dom["sender_emails"]
+    assert (alice["whitelisted"], alice["exclusion"], alice["limit"]) == (True, True, 3)
+    # back to the server default once the override is removed
+    activity.set_override(alice["id"], "sender_email", -1)
+    [acct] = view(am)
+    assert acct["domains"][0]["sender_emails"][0]["limit"] == 1
+
+
+def test_zero_override_means_unlimited_under_a_server_limit(am):
+    save_server_limits(am.admin, {"domain": 1})
+    send(am)
+    Activity(am.admin).set_override(object_id(am, "domain", "demo1.test"), "domain", 0)
+    for _ in range(4):
+        send(am)
+    assert outcome(am) == (5, [])
+
+
+def test_recipient_mode_counts_each_recipient(am):
+    save_server_limits(am.admin, {"sender_email": 6, "limit_mode": 2})
+    five = [f"r{i}@remote.example" for i in range(5)]
+    send(am, rcpts=five)
+    send(am, rcpts=five)                               # 10 > 6
+    send(am, rcpts=["one@remote.example"])             # 5 + 1 = 6 fits
+    assert outcome(am) == (2, [["ratelimit"]])
+    save_server_limits(am.admin, {"limit_mode": 1})    # by messages: 2 sent, limit 6
+    send(am, rcpts=five)
+    assert outcome(am)[0] == 3
+
+
+def test_spam_is_counted_as_quarantined_not_against_the_limit(am):
+    save_server_limits(am.admin, {"sender_email": 2})
+    send(am, spam=True)
+    send(am, spam=True)
+    send(am)
+    send(am)
+    assert outcome(am) == (2, [["spam"], ["spam"]])
+    [acct] = view(am)
+    assert (acct["messages"], acct["quarantined"]) == (2, 2)
+    alice = acct["domains"][0]["sender_emails"][0]
+    assert (alice["messages"], alice["quarantined"], alice["rateLimited"], alice["limit"]) == (2, 2, True, 2)
+
+
+def test_failed_reinjection_does_not_use_up_the_limit(am):
+    save_server_limits(am.admin, {"sender_email": 1})
+    am.fail_flag.touch()
+    replies = am.send(samples.ham())
+    assert replies[0][0] == 451
+    am.fail_flag.unlink()
+    send(am)
+    assert outcome(am) == (1, [])
+    [acct] = view(am)
+    assert acct["messages"] == 1
+
+
+def test_stats_agree_with_what_was_sent(am):
+    send(am, sender="a@demo1.test", script="/x.php")
+    send(am, sender="a@demo1.test", spam=True)
+    send(am, sender="b@demo1.test")
+    send(am, sender="c@demo2.test", rcpts=("1@r.example", "2@r.example"))
+    am.clock.t = T0 + 2 * 3600
+    send(am, sender="c@demo2.test")
+    names = [a["name"] for a in view(am, since=3600)]
+    assert names == ["demo2"]
+    accounts = view(am, since=3 * 3600)
+    assert [a["name"] for a in accounts] == ["demo1", "demo2"]
+    demo1, demo2 = accounts
+    assert (demo1["messages"], demo1["quarantined"], demo2["messages"]) == (2, 1, 2)
+    senders = {s["name"]: (s["messages"], s["quarantined"]) for s in demo1["domains"][0]["sender_emails"]}
+    assert senders == {"a@demo1.test": (1, 1), "b@demo1.test": (1, 0)}
+    assert [s["name"] for s in demo1["scripts"]] == ["demo1.test/x.php"]
+    assert demo2["scripts"] is None
+    assert [a["name"] for a in view(am, since=3 * 3600, limit=1, offset=1)] == ["demo2"]
+    only = view(am, since=3 * 3600, sender_email="b@demo1.test")
+    assert [s["name"] for s in only[0]["domains"][0]["sender_emails"]] == ["b@demo1.test"]
+
+
+def test_eight_clients_400_messages_limit_100_exactly_100_pass(am):
+    save_server_limits(am.admin, {"account": 100})
+    passed = []
+    lock = threading.Lock()
+
+    def client(n: int):
+        c = lmtp_client.LMTPClient(am.socket)
+        try:
+            for i in range(50):
+                replies = c.deliver("alice@demo1.test", ["bob@remote.example"],
+                                    samples.ham(subject=f"client {n} message {i}"))
+                assert replies[0][0] == 250
+                if "passed on" in replies[0][1]:
+                    with lock:
+                        passed.append((n, i))
+        finally:
+            c.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(client, range(8)))
+    assert len(passed) == 100
+    assert len(am.reinjected()) == 100
+    held = am.held()
+    assert len(held) == 300 and all(m.reasons == ["ratelimit"] for m in held)
+    [acct] = view(am)
+    assert (acct["messages"], acct["quarantined"], acct["rateLimited"]) == (100, 300, True)
