@@ -1,0 +1,92 @@
+"""The Activity Monitor's counters on real SQLite, with an injected clock."""
+import pytest
+
+from imunifyemail.core.limits import ServerLimits
+from imunifyemail.store import db
+from imunifyemail.store.activity import Activity, ObjectNotFound, load_server_limits, save_server_limits
+
+T0 = 1_800_000_000.0
+WHO = ("demo1", "demo1.test", "a@demo1.test", "demo1.test/x.php")
+
+
+class Clock:
+    t = T0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def am(tmp_path):
+    conn = db.connect(tmp_path / "q.db")
+    clock = Clock()
+    a = Activity(conn, clock)
+    a.clock_obj = clock
+    yield a
+    conn.close()
+
+
+def counts(am, so_type="account"):
+    return am.conn.execute(
+        "SELECT COALESCE(SUM(b.messages), 0), COALESCE(SUM(b.recipients), 0), COALESCE(SUM(b.quarantined), 0)"
+        " FROM am_buckets b JOIN sender_objects o ON o.id = b.object_id WHERE o.type = ?", (so_type,)).fetchone()
+
+
+def test_objects_are_created_once_with_stable_ids(am):
+    am.reserve(WHO, 1, ServerLimits())
+    am.reserve(WHO, 1, ServerLimits())
+    rows = am.conn.execute("SELECT type, name, account_id, parent_id FROM sender_objects ORDER BY type").fetchall()
+    assert [(r["type"], r["name"]) for r in rows] == [
+        ("account", "demo1"), ("domain", "demo1.test"), ("script", "demo1.test/x.php"),
+        ("sender_email", "a@demo1.test")]
+    acct = am.conn.execute("SELECT id FROM sender_objects WHERE type = 'account'").fetchone()[0]
+    assert {r["account_id"] for r in rows} == {acct}
+
+
+def test_null_sender_has_no_domain_or_email_object(am):
+    am.record_quarantined(("root", "", "", ""))
+    assert [r[0] for r in am.conn.execute("SELECT type FROM sender_objects")] == ["account"]
+
+
+def test_cancel_takes_a_reservation_back(am):
+    out = am.reserve(WHO, 3, ServerLimits(sender_email=1))
+    assert out.allowed
+    assert not am.reserve(WHO, 1, ServerLimits(sender_email=1)).allowed
+    am.cancel(out.reservation)
+    assert am.reserve(WHO, 1, ServerLimits(sender_email=1)).allowed
+    assert tuple(counts(am)) == (1, 1, 1)
+
+
+def test_prune_keeps_the_retention_and_the_last_hour(am):
+    am.reserve(WHO, 1, ServerLimits())
+    am.clock_obj.t = T0 + 86400 * 2
+    am.reserve(WHO, 1, ServerLimits())
+    am.prune(retention_seconds=86400)
+    assert tuple(counts(am)) == (1, 1, 0)
+    assert am.conn.execute("SELECT COUNT(*) FROM am_events").fetchone()[0] == 4   # the recent message's objects
+
+
+def test_override_validation(am):
+    am.reserve(WHO, 1, ServerLimits())
+    dom = am.conn.execute("SELECT id FROM sender_objects WHERE type = 'domain'").fetchone()[0]
+    with pytest.raises(ValueError, match="is a domain"):
+        am.set_override(dom, "account", 5)
+    with pytest.raises(ValueError, match="invalid limit -2"):
+        am.set_override(dom, "domain", -2)
+    with pytest.raises(ObjectNotFound):
+        am.set_override("00000000-0000-4000-8000-000000000000", "domain", 5)
+    am.set_override(dom, "domain", 5)
+    assert am.get(dom)["limit_override"] == 5
+    am.set_override(dom, "domain", -1)
+    assert am.get(dom)["limit_override"] is None
+
+
+def test_server_settings_validate_all_before_saving(am):
+    assert load_server_limits(am.conn) == ServerLimits()
+    with pytest.raises(ValueError, match="limit mode 3"):
+        save_server_limits(am.conn, {"domain": 7, "limit_mode": 3})
+    assert load_server_limits(am.conn) == ServerLimits()
+    assert save_server_limits(am.conn, {"domain": 7, "account": -1}).as_dict() == {
+        "account": 0, "domain": 7, "limit_mode": 1, "script": 0, "sender_email": 0}
+    with pytest.raises(ValueError, match="sender-email limit -5"):
+        save_server_limits(am.conn, {"sender_email": -5})
