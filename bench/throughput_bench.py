@@ -1,6 +1,7 @@
 """LMTP → verdict throughput through the daemon with real Rspamd, against Rspamd's own
 scan rate of the same corpus; the daemon's idle RSS."""
 import asyncio
+import shutil
 import tempfile
 import threading
 import time
@@ -125,4 +126,6 @@ def run() -> None:
     finally:
         root.close()
         rspamd.stop()
+        shutil.rmtree(root.path, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
     print()
