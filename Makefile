@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd
 STAMP := $(VENV)/.installed
 
-.PHONY: deps venv run test bench lint clean
+.PHONY: deps venv run sandbox-start sandbox-stop demo test bench lint clean
 
 # System packages the product and its tests run on (real Exim, Rspamd, PHP).
 deps:
@@ -28,9 +28,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The product on this machine: Rspamd + imunifyemaild against .sandbox/root.
+# The product on this machine (.sandbox/root): Exim on 127.0.0.1:2525 with the filter enabled,
+# imunifyemaild, Rspamd, remote mail kept in .sandbox/sink/. Foreground until Ctrl-C.
 run: deps venv
 	$(PY) -m devtools.sandbox run
+
+# The same in the background, for scripts; demo sends sample mail to a running sandbox.
+sandbox-start: deps venv
+	$(PY) -m devtools.sandbox start
+
+sandbox-stop: venv
+	$(PY) -m devtools.sandbox stop
+
+demo: venv
+	$(PY) -m devtools.sandbox demo
 
 test: deps venv
 	$(PY) -m pytest -q

@@ -82,6 +82,8 @@ class TestRoot:
             (users / user).chmod(0o600)
 
     def write_config(self, data: dict) -> None:
+        # The recording sendmail writes into an outbox of the daemon's user: re-inject as the caller.
+        data = {**data, "reinject": {"user": None, **data.get("reinject", {})}}
         cfg = self.path / "etc/imunifyemail/config.yaml"
         cfg.parent.mkdir(parents=True, exist_ok=True)
         cfg.write_text(yaml.safe_dump(data))

@@ -74,7 +74,7 @@ class IERoot:
             (users / user).write_text(f"USER={user}\n")
         self.config_file = paths.system_path(paths.CONFIG_FILE)
         self.config_file.parent.mkdir(parents=True)
-        self.write_config(f"reinject:\n  sendmail: {self.sendmail}\n  timeout: 10\n")
+        self.write_config(f"reinject:\n  sendmail: {self.sendmail}\n  timeout: 10\n  user: null\n")
         storage = paths.system_path(paths.STORAGE_DIR)
         storage.mkdir(parents=True)
         self.conn = db.connect(paths.system_path(paths.DATABASE))

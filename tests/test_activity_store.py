@@ -90,3 +90,13 @@ def test_server_settings_validate_all_before_saving(am):
         "account": 0, "domain": 7, "limit_mode": 1, "script": 0, "sender_email": 0}
     with pytest.raises(ValueError, match="sender-email limit -5"):
         save_server_limits(am.conn, {"sender_email": -5})
+
+
+def test_limits_have_an_upper_bound_and_must_be_numbers(am):
+    am.reserve(WHO, 1, ServerLimits())
+    dom = am.conn.execute("SELECT id FROM sender_objects WHERE type = 'domain'").fetchone()[0]
+    with pytest.raises(ValueError, match="at most"):
+        am.set_override(dom, "domain", 2 ** 63)
+    with pytest.raises(ValueError, match="whole number"):
+        save_server_limits(am.conn, {"domain": True})
+    assert load_server_limits(am.conn) == ServerLimits()

@@ -15,6 +15,7 @@ Usage:
 
 Available Commands:
   accounts        interaction with accounts in the quarantine
+  am              interaction with the Activity Monitor, same API as in ActivityMonitor UI
   emails          interaction with emails in the quarantine
   filter-settings toggle the filter settings, without any parameters - returns the current settings
   version         print the ImunifyEmail CLI version

@@ -129,9 +129,10 @@ def read_raw(quarantine: Quarantine, msg: StoredMessage) -> bytes:
 
 
 def release(quarantine: Quarantine, email_ids: Sequence[str], account: str, sendmail: str,
-            timeout: float, as_user: bool = False) -> List[str]:
+            timeout: float, as_user: bool = False, exim_user: Optional[str] = None) -> List[str]:
     """Send held messages to their original envelope recipients, from their
-    original envelope sender, and remove each one only once Exim accepted it.
+    original envelope sender, and remove each one only once Exim accepted it
+    (``sendmail`` runs as ``exim_user``, the configured ``reinject.user``).
 
     Every id is checked first: one unknown id sends nothing. ``as_user`` is a
     hosted user acting on their own account: a blocked account's user may not
@@ -155,7 +156,7 @@ def release(quarantine: Quarantine, email_ids: Sequence[str], account: str, send
         for msg in messages:
             raw = read_raw(quarantine, msg)
             try:
-                reinject_sync(sendmail, raw, msg.sender, msg.recipients, RELEASED, timeout)
+                reinject_sync(sendmail, raw, msg.sender, msg.recipients, RELEASED, timeout, exim_user)
             except ReinjectError as exc:
                 done = f" (released before it: {', '.join(released)})" if released else ""
                 log.error("release of %s failed: %s", msg.email_id, exc)

@@ -35,6 +35,9 @@ SCHEMA: Dict[str, Any] = _obj({
                      "description": "sendmail-compatible command that re-injects passed and released mail"},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600, "default": 120,
                     "description": "seconds before a re-inject attempt is abandoned (the message is kept)"},
+        "user": {"type": ["string", "null"], "minLength": 1, "default": "mailnull",
+                 "description": "the Exim user: re-injection and release run as this user (cPanel: "
+                                "mailnull; Debian: Debian-exim); null runs sendmail as the caller"},
     }),
     "quarantine": _obj({
         "default_limit_bytes": {"type": "integer", "minimum": 0, "default": 104857600,

@@ -18,6 +18,16 @@ STATE_DIR = "/var/imunifyemail"
 QUARANTINE_DIR = "/var/imunifyemail/quarantine"
 STORAGE_DIR = "/var/imunifyemail/quarantine/storage"
 DATABASE = "/var/imunifyemail/quarantine/storage/quarantine.db"
+# Exim and cPanel (the Exim integration, ie-config)
+EXIM_CONF = "/etc/exim.conf"
+EXIM_CONF_LOCAL = "/etc/exim.conf.local"
+LOCALDOMAINS = "/etc/localdomains"
+CPANEL_SCRIPTS_DIR = "/usr/local/cpanel/scripts"
+BUILDEXIMCONF = "/usr/local/cpanel/scripts/buildeximconf"
+RESTARTSRV_EXIM = "/usr/local/cpanel/scripts/restartsrv_exim"
+POSTBUILDEXIMCONF = "/usr/local/cpanel/scripts/postbuildeximconf"
+SYSTEMCTL = "/usr/bin/systemctl"
+EXIM_LOCK = "/var/imunifyemail/exim-config.lock"
 
 
 def root() -> Path:

@@ -7,8 +7,9 @@ time with a plain ``sendmail`` run; success there means exit status 0. The
 daemon keeps ``sendmail -bs`` sessions instead (``daemon/reinject.py``).
 """
 import os
+import pwd
 import subprocess
-from typing import List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 SCANNED = "imunifyemail-scanned"
 RELEASED = "imunifyemail-released"
@@ -48,13 +49,28 @@ def _describe(code: int, stderr: bytes) -> str:
     return f"exit status {code}" + (f": {detail[-1][:300]}" if detail else "")
 
 
+def _as_user(user: Optional[str]) -> Dict[str, Any]:
+    """Run as the Exim user when root: only root and the Exim user may set the
+    received protocol, and cPanel neither re-counts nor re-attributes the Exim
+    user's submissions (CPANEL.md, last section)."""
+    if not user or os.geteuid() != 0:
+        return {}
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        raise ReinjectError(f"config reinject.user: no such user {user!r}") from None
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": [pw.pw_gid]}
+
+
 def reinject_sync(sendmail: str, raw: bytes, sender: str, recipients: Sequence[str], protocol: str,
-                  timeout: float) -> None:
-    """One message through one ``sendmail`` run (the CLIs' release)."""
+                  timeout: float, user: Optional[str] = None) -> None:
+    """One message through one ``sendmail`` run (the CLIs' release), as ``user`` if given."""
+    drop = _as_user(user)
     fd = _message_fd(raw)
     try:
         proc = subprocess.run(command(sendmail, sender, recipients, protocol), stdin=fd,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, cwd="/",
+                              **drop)
     except OSError as exc:
         raise ReinjectError(f"cannot run {sendmail}: {exc.strerror}") from None
     except subprocess.TimeoutExpired:

@@ -1,4 +1,4 @@
-"""``ie-cli``: the quarantine, accounts, whitelist and filter settings from a root shell.
+"""``ie-cli``: the quarantine, accounts, whitelist, Activity Monitor and filter settings from a root shell.
 
 Commands, flags, texts and JSON follow the seed document. The commands are
 thin: rules live in :mod:`imunifyemail.actions` and the stores, output in
@@ -20,6 +20,7 @@ from ..store import db
 from ..store import settings as store_settings
 from ..store.quarantine import ListQuery, Quarantine
 from . import output
+from .am import am
 from .cobra import CONTEXT_SETTINGS, Group
 
 PROG = "ie-cli"
@@ -161,7 +162,7 @@ def emails_show(env: Env, email_id: str, account: str, as_json: bool) -> None:
 def emails_release(env: Env, ids: Sequence[str], account: str) -> None:
     reinject = env.config["reinject"]
     actions.release(env.quarantine, split_ids(ids), account, reinject["sendmail"], reinject["timeout"],
-                    as_user=False)
+                    as_user=False, exim_user=reinject["user"])
     emit("OK")
 
 
@@ -279,6 +280,11 @@ for _name in store_settings.LISTS:
     whitelist.add_command(_whitelist_group(_name))
 
 
+# -- activity monitor (cli/am.py) -------------------------------------------
+
+cli.add_command(am)
+
+
 # -- filter settings and version --------------------------------------------
 
 @cli.command("filter-settings",
@@ -318,10 +324,10 @@ def _error(message: str) -> int:
     return 1
 
 
-def run(argv: Optional[Sequence[str]] = None) -> int:
-    """Run one command; returns the exit status."""
+def run(argv: Optional[Sequence[str]] = None, group: Optional[click.Group] = None, prog: str = PROG) -> int:
+    """Run one command (of ``group``, ``ie-cli`` by default); returns the exit status."""
     try:
-        result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+        result = (group or cli).main(args=argv, prog_name=prog, standalone_mode=False)
     except click.exceptions.Abort:
         return _error("aborted")
     except click.ClickException as exc:
@@ -336,7 +342,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     return result if isinstance(result, int) else 0
 
 
-def _configure_logging() -> None:
+def _configure_logging(prog: str = PROG) -> None:
     """Actions are logged to syslog (mail facility), never to the terminal."""
     logging.raiseExceptions = False   # a syslog hiccup must not print a traceback
     logger = logging.getLogger("imunifyemail")
@@ -345,7 +351,7 @@ def _configure_logging() -> None:
     handler: logging.Handler = logging.NullHandler()
     if os.path.exists(SYSLOG_SOCKET):
         handler = logging.handlers.SysLogHandler(SYSLOG_SOCKET, logging.handlers.SysLogHandler.LOG_MAIL)
-        handler.setFormatter(logging.Formatter(f"{PROG}[%(process)d]: %(message)s"))
+        handler.setFormatter(logging.Formatter(f"{prog}[%(process)d]: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False

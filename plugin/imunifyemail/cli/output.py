@@ -161,3 +161,10 @@ def whitelist_list_json(entries: Dict[str, List[str]]) -> Dict[str, Any]:
 
 def filter_settings_text(values: Dict[str, bool]) -> str:
     return to_json(values, indent=4, sort_keys=True)
+
+
+# -- activity monitor -------------------------------------------------------
+
+def am_json(obj: Any) -> str:
+    """``am stats`` and ``am server-settings``: the seed's key-sorted JSON."""
+    return to_json(obj, indent=4, sort_keys=True)

@@ -20,6 +20,15 @@ BY_MESSAGES = 1
 BY_RECIPIENTS = 2
 WINDOW_SECONDS = 3600
 NO_OVERRIDE = -1          # `am limit set --limit=-1`: back to the server default
+MAX_LIMIT = 2 ** 31 - 1   # more than any server sends in an hour; SQLite holds it
+
+
+def _check_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"invalid {what} {value!r}: must be a whole number")
+    if value > MAX_LIMIT:
+        raise ValueError(f"invalid {what} {value}: at most {MAX_LIMIT}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,10 @@ def validate_server_changes(changes: Dict[str, int]) -> Dict[str, int]:
     """Keep the values that change something (-1 = leave unchanged); ValueError names a bad one."""
     out = {}
     for key, value in changes.items():
-        if value is None or value == -1:
+        if value is None:
+            continue
+        _check_int(value, key.replace("_", " "))
+        if value == -1:
             continue
         if key == "limit_mode":
             if value not in (BY_MESSAGES, BY_RECIPIENTS):
@@ -59,6 +71,7 @@ def validate_server_changes(changes: Dict[str, int]) -> Dict[str, int]:
 
 def validate_override(limit: int) -> Optional[int]:
     """The override to store: None removes it (-1); ValueError below -1."""
+    _check_int(limit, "limit")
     if limit < NO_OVERRIDE:
         raise ValueError(f"invalid limit {limit}: use 0 (unlimited) or more, or -1 to remove the override")
     return None if limit == NO_OVERRIDE else limit

@@ -26,9 +26,10 @@ from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
 from .lmtp import FilterHandler, protocol_factory
 from .pipeline import Filter, StoreWorker
-from ..reinject import SCANNED
+from ..reinject import SCANNED, session_command
 from .reinject import Reinjector
 from .rspamd import RspamdClient
+from .spawner import SpawnError, Spawner
 
 log = logging.getLogger("imunifyemaild")
 
@@ -110,6 +111,16 @@ def prepare(cfg: config.Config) -> socket.socket:
     return sock
 
 
+def start_spawner(cfg: config.Config) -> Optional[Spawner]:
+    """Re-injection as the Exim user (``reinject.user``): forked while still root,
+    before anything else is opened. Unset, or not started as root: the daemon
+    runs ``sendmail`` itself."""
+    user = cfg["reinject"]["user"]
+    if not user or os.geteuid() != 0:
+        return None
+    return Spawner.start(user, session_command(cfg["reinject"]["sendmail"], SCANNED))
+
+
 PRUNE_INTERVAL = 300.0
 
 
@@ -123,7 +134,7 @@ async def _prune_periodically(store: StoreWorker, retention_seconds: int) -> Non
 
 
 async def serve(cfg: config.Config, sock: socket.socket, clock: db.Clock = time.time,
-                stop: Optional[asyncio.Event] = None) -> None:
+                stop: Optional[asyncio.Event] = None, spawner: Optional[Spawner] = None) -> None:
     """Serve until ``stop`` is set (SIGTERM/SIGINT set it when not given)."""
     database = paths.system_path(paths.DATABASE)
     conn = db.no_auto_checkpoint(db.connect(database))
@@ -135,7 +146,7 @@ async def serve(cfg: config.Config, sock: socket.socket, clock: db.Clock = time.
     log.info("quarantine reconciled: %d orphan file(s), %d orphan row(s)", files, rows)
     store = StoreWorker(quarantine, SettingsCache(conn, cfg["filter"]["spam_actions"]), Activity(conn, clock))
     rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"])
-    reinjector = Reinjector(cfg["reinject"]["sendmail"], SCANNED, cfg["reinject"]["timeout"])
+    reinjector = Reinjector(cfg["reinject"]["sendmail"], SCANNED, cfg["reinject"]["timeout"], spawner)
     flt = Filter(store, rspamd, AccountDirectory(), reinjector)
     handler = FilterHandler(flt, cfg["lmtp"]["max_recipients"])
     loop = asyncio.get_running_loop()
@@ -181,12 +192,17 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # aiosmtpd logs every connection at INFO; our own line per message says what matters.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
+    spawner = None
     try:
+        spawner = start_spawner(cfg)
         sock = prepare(cfg)
-        asyncio.run(serve(cfg, sock))
-    except (StartupError, db.DatabaseError) as exc:
+        asyncio.run(serve(cfg, sock, spawner=spawner))
+    except (StartupError, SpawnError, db.DatabaseError) as exc:
         print(f"imunifyemaild: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if spawner is not None:
+            spawner.close()
     return 0
 
 

@@ -6,13 +6,19 @@ sends each passed message through one: no process per message, and the
 MTA's answer per recipient comes back to Exim's first pass through the LMTP
 replies. A message counts as re-injected only when the MTA answered 250
 after DATA, i.e. has it on its spool.
+
+With a spawner (``reinject.user``) the sessions run as the Exim user. Exim
+names a ``-bs`` session's protocol ``local-esmtp`` whatever ``-oMr`` says:
+the router knows the second pass by that protocol and the Exim user's uid
+(``exim_conf/README.md``).
 """
 import asyncio
 import logging
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..reinject import ReinjectError, session_command
+from .spawner import SpawnError, Spawner
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +40,7 @@ def _stuff(raw: bytes) -> bytes:
 
 
 class Session:
-    def __init__(self, proc: asyncio.subprocess.Process, timeout: float):
+    def __init__(self, proc, timeout: float):   # asyncio.subprocess.Process or spawner.PipeProcess
         self.proc = proc
         self.timeout = timeout
         self.sent = 0
@@ -42,11 +48,16 @@ class Session:
         self.extensions: set = set()
 
     @classmethod
-    async def open(cls, argv: List[str], timeout: float) -> "Session":
+    async def open(cls, argv: List[str], timeout: float, spawner: Optional[Spawner] = None) -> "Session":
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL)
+            if spawner is not None:   # as the Exim user, started by the spawner (daemon/spawner.py)
+                proc = await spawner.spawn()
+            else:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.DEVNULL)
+        except SpawnError as exc:
+            raise ReinjectError(str(exc)) from None
         except OSError as exc:
             raise ReinjectError(f"cannot run {argv[0]}: {exc.strerror}") from None
         session = cls(proc, timeout)
@@ -139,12 +150,15 @@ class Reinjector:
     """A small pool of ``sendmail -bs`` sessions shared by concurrent messages."""
 
     MAX_SESSIONS = 8
-    MAX_MESSAGES_PER_SESSION = 200   # below Exim's smtp_accept_max_per_connection (1000)
+    # Exim's smtp_accept_queue_per_connection (default 10, cPanel keeps it) applies to -bs too: from
+    # the 11th message of a session on, Exim only queues (delivered when the session ends). Measured.
+    MAX_MESSAGES_PER_SESSION = 10
     MAX_IDLE_SECONDS = 30.0          # well below Exim's smtp_receive_timeout (5 min)
 
-    def __init__(self, sendmail: str, protocol: str, timeout: float):
+    def __init__(self, sendmail: str, protocol: str, timeout: float, spawner: Optional[Spawner] = None):
         self.argv = session_command(sendmail, protocol)
         self.timeout = timeout
+        self.spawner = spawner
         self._idle: List[Session] = []
         self._slots = asyncio.Semaphore(self.MAX_SESSIONS)
 
@@ -155,7 +169,7 @@ class Reinjector:
             if session.alive() and now - session.last_used < self.MAX_IDLE_SECONDS:
                 return session
             await session.quit()
-        return await Session.open(self.argv, self.timeout)
+        return await Session.open(self.argv, self.timeout, self.spawner)
 
     def _give_back(self, session: Session) -> None:
         if session.alive() and session.sent < self.MAX_MESSAGES_PER_SESSION:

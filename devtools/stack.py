@@ -1,0 +1,280 @@
+"""The whole mail path on one machine: Exim (cPanel-shaped) → imunifyemaild → Rspamd → Exim → sink.
+
+Used by the system tests (in a private network namespace: only loopback, nothing leaves, no DNS
+stall), by the sandbox (``make run``: private mount namespace only, so Exim is reachable on the
+machine's 127.0.0.1) and by ``make bench``. Every part is the real program; only cPanel's own
+commands are stand-ins (:mod:`devtools.cpanel_standins`).
+
+Layout of a stack rooted at ``base``: ``base/root`` is the ``$IMUNIFYEMAIL_ROOT`` (cPanel files,
+Exim's config, spool and logs, the product's state), ``base/sink`` the delivered mail,
+``base/rspamd`` Rspamd's run directory, ``base/*.log`` the daemons' output.
+"""
+import grp
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import yaml
+
+from devtools import cpanel_standins
+from devtools.exim import EXIM, EximDaemon, EximLayout, prepare
+from devtools.namespace import Namespace
+from devtools.rspamd import RspamdProcess
+from devtools.sink import read as read_sink
+from devtools.users import ensure_system_user
+
+REPO = Path(__file__).resolve().parent.parent
+ACCOUNTS = {"demo1": ["demo1.test"], "demo2": ["demo2.test"]}
+DAEMON_USER = "_imunifyemail"
+EXIM_USER = "Debian-exim"
+PYTHON = sys.executable
+
+
+def ensure_hosted_user(name: str) -> pwd.struct_passwd:
+    """A cPanel account's Unix user (real: hosted users submit with their own uid)."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--user-group", "--home-dir", f"/home/{name}", "--no-create-home",
+                        "--shell", "/usr/sbin/nologin", name], check=True)
+        return pwd.getpwnam(name)
+
+
+class NsRspamd(RspamdProcess):
+    """Rspamd started inside the namespace and probed from inside it."""
+
+    def __init__(self, ns: Namespace, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ns = ns
+
+    def command(self) -> List[str]:
+        return self.ns.enter_argv(super().command())
+
+    def _checkv2(self, raw: bytes, headers: dict, timeout: float) -> dict:
+        return self.ns.call(super()._checkv2, raw, headers, timeout)
+
+
+class MailStack:
+    def __init__(self, base: Path, net: bool, smtp_port: int = 2525, sink_port: int = 2526,
+                 rspamd_port: int = 11333, controller_port: int = 11334, accounts: Optional[Dict] = None,
+                 hostname: str = "server.ie-sandbox.test", config_extra: Optional[dict] = None):
+        self.base = Path(base)
+        self.config_extra = config_extra or {}
+        self.root = self.base / "root"
+        self.sink_dir = self.base / "sink"
+        self.accounts = accounts or ACCOUNTS
+        self.ns = Namespace(net=net)
+        self.layout = EximLayout(self.root, smtp_port, sink_port, hostname=hostname)
+        self.rspamd_port, self.controller_port = rspamd_port, controller_port
+        self.rspamd: Optional[NsRspamd] = None
+        self.exim: Optional[EximDaemon] = None
+        self.daemon: Optional[subprocess.Popen] = None
+        self.sink: Optional[subprocess.Popen] = None
+
+    # -- building the root ----------------------------------------------------
+
+    @property
+    def env(self) -> Dict[str, str]:
+        return {**os.environ, "IMUNIFYEMAIL_ROOT": str(self.root), "PYTHONPATH": str(REPO)}
+
+    @property
+    def socket_path(self) -> Path:
+        return self.root / "var/run/imunifyemail/filter.sock"
+
+    def config(self) -> dict:
+        return {"rspamd": {"url": f"http://127.0.0.1:{self.rspamd_port}", "timeout": 10},
+                "reinject": {"user": EXIM_USER, "timeout": 60},
+                "lmtp": {"socket_group": grp.getgrgid(pwd.getpwnam(EXIM_USER).pw_gid).gr_name}}
+
+    def write_config(self, extra: Optional[dict] = None) -> None:
+        data = self.config()
+        for key, value in {**self.config_extra, **(extra or {})}.items():
+            data[key] = {**data.get(key, {}), **value}
+        path = self.root / "etc/imunifyemail/config.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(data))
+
+    def build(self) -> None:
+        """cPanel-shaped files, users, Exim's base config (idempotent)."""
+        ensure_system_user(DAEMON_USER)
+        for name in self.accounts:
+            ensure_hosted_user(name)
+        for d in (self.base, self.root, self.root / "etc", self.root / "var/cpanel/users"):
+            d.mkdir(parents=True, exist_ok=True)
+            d.chmod(0o755)
+        userdomains = self.root / "etc/userdomains"
+        userdomains.write_text("".join(f"{d}: {u}\n" for u, ds in self.accounts.items() for d in ds) + "*: nobody\n")
+        os.chown(userdomains, 0, grp.getgrnam("mail").gr_gid)   # as cPanel: root:mail 0640
+        userdomains.chmod(0o640)
+        for user, domains in self.accounts.items():
+            f = self.root / "var/cpanel/users" / user
+            f.write_text(f"DNS={domains[0]}\nOWNER=root\n")
+            f.chmod(0o600)
+        self.sink_dir.mkdir(exist_ok=True)
+        self.write_config()
+        prepare(self.layout, [d for ds in self.accounts.values() for d in ds])
+
+    # -- running ----------------------------------------------------------------
+
+    def start(self, daemon: bool = True, enable: bool = True) -> None:
+        self.ns.start()
+        self.start_sink()
+        self.rspamd = NsRspamd(self.ns, self.base / "rspamd", self.rspamd_port, self.controller_port)
+        self.rspamd.start()
+        if daemon:
+            self.start_daemon()
+        self.exim = EximDaemon(self.layout, self.ns)
+        self.exim.start()
+        if enable:
+            self.ie_config("enable")
+
+    def start_sink(self) -> None:
+        log = open(self.base / "sink.log", "ab")
+        self.sink = self.ns.popen([PYTHON, "-m", "devtools.sink", "--port", str(self.layout.sink_port),
+                                   "--dir", str(self.sink_dir)], env=self.env, stdout=log, stderr=log,
+                                  start_new_session=True)
+        log.close()
+        self._wait_tcp(self.layout.sink_port, self.sink, "sink")
+
+    def _wait_tcp(self, port: int, proc: subprocess.Popen, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with status {proc.returncode}")
+            try:
+                self.ns.connect(("127.0.0.1", port), 2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{what} does not listen on {port}") from None
+                time.sleep(0.05)
+
+    def start_daemon(self) -> None:
+        log = open(self.base / "daemon.log", "ab")
+        self.daemon = self.ns.popen([PYTHON, "-m", "imunifyemail.daemon.main"], env=self.env, stdout=log,
+                                    stderr=log, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 60
+        while True:
+            if self.daemon.poll() is not None:
+                raise RuntimeError(f"imunifyemaild exited {self.daemon.returncode}: {self.daemon_log()[-2000:]}")
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.settimeout(5)
+                    s.connect(str(self.socket_path))
+                    if s.recv(200).startswith(b"220"):
+                        s.sendall(b"QUIT\r\n")
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"imunifyemaild not ready: {self.daemon_log()[-2000:]}")
+            time.sleep(0.05)
+        cpanel_standins_systemctl(self.root, "start", "imunifyemaild")
+
+    def stop_daemon(self, kill: bool = False) -> None:
+        proc, self.daemon = self.daemon, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def stop(self) -> None:
+        self.stop_daemon()
+        if self.exim is not None:
+            self.exim.stop()
+        if self.rspamd is not None:
+            self.rspamd.stop()
+        if self.sink is not None and self.sink.poll() is None:
+            self.sink.terminate()
+            self.sink.wait(20)
+        self.ns.stop()
+
+    # -- commands inside the namespace -----------------------------------------
+
+    def run(self, argv: Sequence[str], user: Optional[str] = None, input: Optional[bytes] = None,
+            check: bool = True) -> subprocess.CompletedProcess:
+        return self.ns.run(list(argv), user=user, input=input, check=check, env=self.env)
+
+    def ie_config(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self._cli("imunifyemail.cli.ie_config", args, check)
+
+    def ie_cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self._cli("imunifyemail.cli.ie_cli", args, check)
+
+    def _cli(self, module: str, args: Sequence[str], check: bool) -> subprocess.CompletedProcess:
+        proc = self.ns.run([PYTHON, "-m", module, *args], check=False, env=self.env)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{module} {' '.join(args)} failed ({proc.returncode}): "
+                                 f"{proc.stderr.decode()}{proc.stdout.decode()}")
+        return proc
+
+    def sendmail(self, raw: bytes, *args: str, user: Optional[str] = None, sync: bool = True,
+                 check: bool = True) -> subprocess.CompletedProcess:
+        """``/usr/sbin/sendmail`` as ``user`` (a hosted account) with Exim's default config;
+        ``sync``: delivered before it returns (-odi)."""
+        argv = ["/usr/sbin/sendmail", *(["-odi"] if sync else []), "-oi", *args]
+        return self.ns.run(argv, user=user, input=raw, check=check)
+
+    def smtp_connection(self):
+        """An ``smtplib.SMTP`` connected to Exim from inside the namespace."""
+        import smtplib
+
+        sock = self.ns.connect(("127.0.0.1", self.layout.smtp_port), 30)
+        client = smtplib.SMTP()
+        client.sock = sock
+        client.file = None
+        code, msg = client.getreply()
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, msg)
+        client.ehlo("client.example")
+        return client
+
+    def queue_run(self) -> None:
+        self.run([EXIM, "-qf"])
+
+    # -- what happened ------------------------------------------------------------
+
+    def delivered(self):
+        return read_sink(self.sink_dir)
+
+    def wait_for(self, predicate, what: str, timeout: float = 120.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}\n--- exim mainlog (tail) ---\n"
+                                     f"{self.exim_log()[-3000:]}\n--- daemon log (tail) ---\n"
+                                     f"{self.daemon_log()[-3000:]}")
+            time.sleep(0.05)
+
+    def exim_log(self) -> str:
+        try:
+            return self.layout.mainlog.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def daemon_log(self) -> str:
+        try:
+            return (self.base / "daemon.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+def cpanel_standins_systemctl(root: Path, *args: str) -> None:
+    """Tell the systemctl stand-in what the harness started, as systemd would know it."""
+    subprocess.run([str(root / cpanel_standins.SYSTEMCTL.lstrip("/")), *args], check=True,
+                   env={**os.environ, "IMUNIFYEMAIL_ROOT": str(root)}, capture_output=True)

@@ -1,0 +1,162 @@
+"""``ie-cli am``: the Activity Monitor, as the seed document describes it.
+
+``stats`` prints the nested view of sender objects, ``limit set`` a sender
+object's own hourly limit, ``server-settings`` the default limits; beyond
+the seed, ``whitelist add|remove`` whitelists a domain or sender email object
+(the same list as ``ie-cli whitelist sender``). Rules live in
+:mod:`imunifyemail.am_actions`; errors are translated by ``ie_cli.run``.
+The context object is ``ie_cli.Env``.
+"""
+import time
+from typing import Optional
+
+import click
+
+from .. import am_actions
+from ..core import limits
+from . import output
+from .cobra import Group, render_help
+
+pass_env = click.pass_obj
+
+
+class RunnableGroup(Group):
+    """A group that also runs on its own: cobra shows both usage lines."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        text = render_help(self, ctx)
+        formatter.write(text.replace(f"Usage:\n  {ctx.command_path} [command]",
+                                     f"Usage:\n  {ctx.command_path} [flags]\n  {ctx.command_path} [command]", 1))
+
+
+@click.group(cls=Group, short_help="interaction with the Activity Monitor, same API as in ActivityMonitor UI",
+             help="This subcommand interacts with the Activity Monitor to return statistics, get/set settings for\n"
+                  "the sender objects.\n"
+                  "Activity Monitor operates by the sender objects. Sender object is an object on behalf of which\n"
+                  'client sends email. It could be one of: "account", "domain", "script" or "sender_email"')
+def am() -> None:
+    pass
+
+
+# -- stats ------------------------------------------------------------------
+
+@am.command(short_help="stats (statistics) returns the aggregated view of senders objects with various filters",
+            help="stats (statistics) returns the aggregated view of senders objects with various filters")
+@click.option("--account-name", help="Account name to filter")
+@click.option("--domain", help="Domain to filter")
+@click.option("--limit", type=int, default=am_actions.DEFAULT_PAGE,
+              help="How many results to return (pagination). The limit applied only for number of accounts "
+                   "in response")
+@click.option("--offset", type=int, default=0, help="From which offset results to return (pagination)")
+@click.option("--script-name", help="Script name to filter")
+@click.option("--sender-email", help="Sender email to filter")
+@click.option("--since", type=int, default=am_actions.DEFAULT_SINCE,
+              help="The number of seconds which passed from the flag value until now")
+@pass_env
+def stats(env, account_name: Optional[str], domain: Optional[str], limit: int, offset: int,
+          script_name: Optional[str], sender_email: Optional[str], since: int) -> None:
+    query = am_actions.stats_query(env.config["activity_monitor"]["retention_days"], account_name=account_name,
+                                   domain=domain, sender_email=sender_email, script_name=script_name,
+                                   since=since, limit=limit, offset=offset)
+    click.echo(output.am_json(am_actions.stats(env.conn, query, time.time())))
+
+
+# -- limit ------------------------------------------------------------------
+
+@am.group(cls=Group, short_help="The limit value of sender object can be applied on particular domain, sender email "
+                                "and account",
+          help="The limit value of sender object can be applied on particular domain, sender email and account")
+def limit() -> None:
+    pass
+
+
+@limit.command("set", short_help="set limit for the sender object(s)", help="set limit for the sender object(s)")
+@click.option("--id", "object_id", help="The id of sender object")
+@click.option("--limit", "value", type=int, default=limits.NO_OVERRIDE,
+              help="The limit value, 0 means unlimited, -1 removes the sender object's own limit "
+                   "(the server default applies again)")
+@click.option("--so-type", help=f"supported values: [{' '.join(limits.TYPES)}]")
+@pass_env
+def limit_set(env, object_id: Optional[str], value: int, so_type: Optional[str]) -> None:
+    if not object_id:
+        raise click.UsageError("required flag --id is missing: the id of a sender object (see ie-cli am stats)")
+    if not so_type:
+        raise click.UsageError(f"required flag --so-type is missing: one of [{' '.join(limits.TYPES)}]")
+    am_actions.set_limit(env.conn, object_id, so_type, value)
+    click.echo("OK")
+
+
+# -- server settings --------------------------------------------------------
+
+_SERVER_HELP = ("Operates by the server sender limit settings and allows to set default limit that is applied "
+                "for all sender objects")
+
+
+@am.group("server-settings", cls=RunnableGroup, invoke_without_command=True, short_help=_SERVER_HELP,
+          help=_SERVER_HELP + ".\nWithout a subcommand - prints the current server settings (defaults: every "
+                              "limit 0 = unlimited, limit_mode 1).")
+@click.pass_context
+def server_settings(ctx: click.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        click.echo(output.am_json(am_actions.server_settings(ctx.obj.conn)))
+
+
+def _type_limit_option(so_type: str):
+    flag = "--" + so_type.replace("_", "-")
+    return click.option(flag, so_type, type=int, default=-1,
+                        help=f"The default hourly limit of every {so_type.replace('_', ' ')} sender object, "
+                             "0 means unlimited, -1 leaves it unchanged")
+
+
+@server_settings.command("set", short_help="set the server sender limit settings",
+                         help="Set the server sender limit settings: the limit mode and the default limit per "
+                              "sender object type\n(messages, or recipients, within the last 60 minutes). "
+                              "0 means unlimited, -1 leaves a value unchanged.")
+@click.option("--limit-mode", type=int, default=-1,
+              help="1 limits by the number of messages (sender), 2 by the number of recipients; "
+                   "-1 leaves it unchanged")
+@_type_limit_option(limits.ACCOUNT)
+@_type_limit_option(limits.DOMAIN)
+@_type_limit_option(limits.SCRIPT)
+@_type_limit_option(limits.SENDER_EMAIL)
+@pass_env
+def server_settings_set(env, limit_mode: int, account: int, domain: int, script: int, sender_email: int) -> None:
+    new = am_actions.set_server_settings(env.conn, {
+        "limit_mode": limit_mode, "account": account, "domain": domain, "script": script,
+        "sender_email": sender_email})
+    click.echo("New server settings is:")
+    click.echo(output.am_json(new))
+
+
+# -- whitelist (beyond the seed: the web UI's "Whitelist sender") -------------
+
+@am.group(cls=Group, short_help="whitelist domain and sender_email objects (the sender whitelist)",
+          help="Add a domain or sender_email object to the sender whitelist, or remove it: the same list as\n"
+               '"ie-cli whitelist sender". Whitelisted senders bypass scanning and all sender limits.\n'
+               "Account and script objects cannot be whitelisted.")
+def whitelist() -> None:
+    pass
+
+
+@whitelist.command("add", short_help="whitelist a domain or sender_email object",
+                   help="Add a domain or sender_email object to the sender whitelist.")
+@click.option("--id", "object_id", help="The id of sender object")
+@pass_env
+def whitelist_add(env, object_id: Optional[str]) -> None:
+    am_actions.whitelist_object(env.conn, _required_id(object_id))
+    click.echo("OK")
+
+
+@whitelist.command("remove", short_help="remove a domain or sender_email object from the whitelist",
+                   help="Remove a domain or sender_email object from the sender whitelist.")
+@click.option("--id", "object_id", help="The id of sender object")
+@pass_env
+def whitelist_remove(env, object_id: Optional[str]) -> None:
+    am_actions.unwhitelist_object(env.conn, _required_id(object_id))
+    click.echo("OK")
+
+
+def _required_id(object_id: Optional[str]) -> str:
+    if not object_id:
+        raise click.UsageError("required flag --id is missing: the id of a sender object (see ie-cli am stats)")
+    return object_id

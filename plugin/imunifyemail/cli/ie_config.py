@@ -1,0 +1,104 @@
+"""``ie-config``: turn Imunify Email on and off on a cPanel server, and see how it is doing.
+
+``enable`` starts our services, puts the router and transport into
+``/etc/exim.conf.local`` (rebuilding and restarting Exim) and installs the
+``postbuildeximconf`` re-apply hook; ``disable`` undoes the three in the
+opposite order: mail then flows unscanned, nothing queued is lost, the
+quarantine is kept. Both are idempotent. The rules live in
+:mod:`imunifyemail.exim`; errors become one ``Error: ...`` line through
+:func:`.ie_cli.run`.
+"""
+import json
+import os
+import sys
+from typing import Optional, Sequence
+
+import click
+
+from .. import __version__, config
+from ..exim import hook, patcher, services, snippets
+from ..exim import status as status_report
+from . import ie_cli
+from .cobra import CONTEXT_SETTINGS, Group
+
+PROG = "ie-config"
+
+
+@click.group(cls=Group, context_settings=CONTEXT_SETTINGS,
+             help="Imunify Email configuration: enable or disable the outbound mail filter in Exim and show "
+                  "its status")
+def cli() -> None:
+    pass
+
+
+@cli.command(short_help="print the Imunify Email version", help="Print the Imunify Email version.")
+def version() -> None:
+    click.echo(f"{PROG} version {__version__}")
+
+
+@cli.command(short_help="show the status of Imunify Email",
+             help="Show the status of Imunify Email: the filter in Exim's configuration, the daemon and the web "
+                  "application, Rspamd, messages waiting in Exim's queue for the scanner, quarantine totals.")
+@click.option("--json", "as_json", is_flag=True, help="Output in JSON format")
+def status(as_json: bool) -> None:
+    report = status_report.collect(config.load())
+    click.echo(json.dumps(report, indent=2) if as_json else status_report.render(report))
+
+
+@cli.command(short_help="enable Imunify Email",
+             help="Enable Imunify Email: start its services, add the filter to Exim's configuration "
+                  "(/etc/exim.conf.local, rebuilt and restarted) and keep it there across WHM rebuilds.")
+def enable() -> None:
+    cfg = config.load()
+    snippets.render(cfg)   # a value Exim cannot take is reported before anything changes
+    patcher.preflight()
+    hook.check_installable()
+    services.start()
+    outcome = patcher.apply(cfg, enable=True)
+    hook.install()
+    click.echo("Imunify Email enabled: outbound mail is scanned" if outcome.rebuilt
+               else "Imunify Email is already enabled")
+
+
+@cli.command(short_help="disable Imunify Email",
+             help="Disable Imunify Email: remove the filter from Exim's configuration and stop its services. "
+                  "Mail is then sent unscanned; messages in Exim's queue and in the quarantine are kept.")
+def disable() -> None:
+    cfg = config.load()
+    patcher.preflight()
+    was_hooked = hook.installed()
+    hook.uninstall()
+    try:
+        outcome = patcher.apply(cfg, enable=False)
+    except Exception:
+        if was_hooked:   # still enabled: keep healing WHM rebuilds
+            hook.install()
+        raise
+    services.stop()
+    click.echo("Imunify Email disabled: outbound mail is sent unscanned" if outcome.rebuilt
+               else "Imunify Email is already disabled")
+
+
+@cli.command(hidden=True, context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+             help="Called by postbuildeximconf: put the filter back after a rebuild that lost it.")
+@click.option("--status", "build_status", default="ok")
+@click.option("--version", "exim_version", default="")
+@click.option("--hasdkim", default="")
+@click.option("--hasmaildir", default="")
+def reapply(build_status: str, exim_version: str, hasdkim: str, hasmaildir: str) -> None:
+    if os.environ.get(patcher.LOCK_ENV) or build_status != "ok" or not hook.installed():
+        return   # our own rebuild, a failed one (the old config stays), or disabled meanwhile
+    if patcher.apply(config.load(), enable=True).rebuilt:
+        click.echo("imunifyemail: filter restored in Exim's configuration")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The console script: root only, actions logged to syslog, errors as one line."""
+    if os.geteuid() != 0:
+        return ie_cli._error(f"{PROG} must be run as root")
+    ie_cli._configure_logging(PROG)
+    return ie_cli.run(argv, group=cli, prog=PROG)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

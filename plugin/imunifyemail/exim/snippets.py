@@ -1,0 +1,66 @@
+"""The Exim snippets of ``exim_conf/``, filled in from the configuration.
+
+Placeholders are ``{{NAME}}``; each value is checked before it is put into
+Exim's syntax, so a bad ``config.yaml`` is a one-line error, never a broken
+mail server. Which file goes into which ``exim.conf.local`` section is
+decided here, once.
+"""
+import re
+from pathlib import Path
+from typing import Dict, Tuple
+
+from .. import config, paths
+from ..actions import ActionError
+
+# block name -> (file in exim_conf/, exim.conf.local section)
+BLOCKS = {
+    "router": ("router.conf", "POSTMAILCOUNT"),
+    "transport": ("transport.conf", "TRANSPORTSTART"),
+}
+ROUTER_NAME = "imunifyemail_scan"
+TRANSPORT_NAME = "imunifyemail_lmtp"
+# Where the snippets live: the checkout (development, tests) or the package's share directory.
+_CANDIDATES = (Path(__file__).resolve().parents[3] / "exim_conf", Path("/usr/share/imunifyemail/exim_conf"))
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+-]+$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
+
+
+class SnippetError(ActionError):
+    pass
+
+
+def snippet_dir() -> Path:
+    for candidate in _CANDIDATES:
+        if (candidate / "router.conf").is_file():
+            return candidate
+    raise SnippetError(f"Exim snippets not found (looked in {', '.join(str(c) for c in _CANDIDATES)})")
+
+
+def values(cfg: config.Config) -> Dict[str, str]:
+    socket_path = str(paths.system_path(cfg["lmtp"]["socket"]))
+    if not _SAFE_PATH.match(socket_path):
+        raise SnippetError(f"lmtp.socket: {socket_path!r} cannot be used in Exim's configuration "
+                           "(letters, digits and ._/+- only)")
+    user = cfg["reinject"].get("user") or "mailnull"
+    for key, value in (("reinject.user", user), ("lmtp.socket_group", cfg["lmtp"]["socket_group"])):
+        if not _SAFE_NAME.match(value):
+            raise SnippetError(f"{key}: {value!r} is not a valid user or group name")
+    return {"SOCKET": socket_path, "EXIM_USER": user, "SOCKET_GROUP": cfg["lmtp"]["socket_group"],
+            "BATCH_MAX": str(cfg["lmtp"]["max_recipients"])}
+
+
+def render(cfg: config.Config) -> Dict[str, Tuple[str, str]]:
+    """block name -> (section, text) for :func:`.localconf.insert`."""
+    vals = values(cfg)
+    base = snippet_dir()
+    out = {}
+    for name, (filename, section) in BLOCKS.items():
+        text = (base / filename).read_text()
+
+        def fill(m: "re.Match[str]") -> str:
+            if m.group(1) not in vals:
+                raise SnippetError(f"{filename}: unknown placeholder {m.group(0)}")
+            return vals[m.group(1)]
+        out[name] = (section, _PLACEHOLDER.sub(fill, text))
+    return out

@@ -1,0 +1,121 @@
+"""``ie-config status``: is the product doing its job, in one look.
+
+Each check is independent and never raises: a part that cannot be read is
+reported as such, so the status of a half-broken server is still shown.
+"""
+import http.client
+import socket
+import sqlite3
+from typing import Any, Dict
+from urllib.parse import urlsplit
+
+from .. import __version__, config, paths
+from ..store import db
+from ..store.quarantine import Quarantine
+from . import patcher, queue, services
+
+PROBE_TIMEOUT = 3.0
+
+
+def daemon_answers(socket_path: str) -> bool:
+    """The filter socket greets with 220 (root passes the daemon's peer check)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(PROBE_TIMEOUT)
+            s.connect(socket_path)
+            greeting = s.recv(512)
+            s.sendall(b"QUIT\r\n")
+            return greeting.startswith(b"220")
+    except OSError:
+        return False
+
+
+def rspamd_answers(url: str) -> bool:
+    parts = urlsplit(url)
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=PROBE_TIMEOUT)
+    try:
+        conn.request("GET", "/ping")
+        resp = conn.getresponse()
+        return resp.status == 200 and resp.read(64).strip() == b"pong"
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def quarantine_totals(cfg: config.Config) -> Dict[str, Any]:
+    database = paths.system_path(paths.DATABASE)
+    if not database.exists():
+        return {"emails": 0, "size_bytes": 0, "accounts": 0}
+    try:
+        conn = db.connect(database)
+    except (db.DatabaseError, sqlite3.Error) as exc:
+        return {"error": str(exc)}
+    try:
+        accounts = Quarantine(conn, paths.system_path(paths.STORAGE_DIR),
+                              cfg["quarantine"]["default_limit_bytes"]).accounts()
+        return {"emails": sum(a.message_count for a in accounts),
+                "size_bytes": sum(a.used_bytes for a in accounts),
+                "accounts": sum(1 for a in accounts if a.message_count)}
+    except sqlite3.Error as exc:
+        return {"error": f"database: {exc}"}
+    finally:
+        conn.close()
+
+
+def collect(cfg: config.Config) -> Dict[str, Any]:
+    socket_path = str(paths.system_path(cfg["lmtp"]["socket"]))
+    local = patcher.filter_configured()
+    active = patcher.filter_active()
+    try:
+        q = queue.summary()
+        queue_info: Dict[str, Any] = {"waiting_for_scanner": q.waiting_for_scanner, "total": q.total}
+    except queue.QueueError as exc:
+        queue_info = {"error": str(exc)}
+    return {
+        "version": __version__,
+        "filter": {"enabled": local and active, "exim_conf_local": local, "exim_conf": active},
+        "daemon": {"service": services.state(services.DAEMON_UNIT), "running": daemon_answers(socket_path),
+                   "socket": socket_path},
+        "web": {"service": services.state(services.WEB_UNIT)},
+        "rspamd": {"url": cfg["rspamd"]["url"], "reachable": rspamd_answers(cfg["rspamd"]["url"])},
+        "queue": queue_info,
+        "quarantine": quarantine_totals(cfg),
+    }
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def render(st: Dict[str, Any]) -> str:
+    f, d, q, qa = st["filter"], st["daemon"], st["queue"], st["quarantine"]
+    if f["enabled"]:
+        exim = "enabled (outbound mail is scanned)"
+    elif f["exim_conf_local"]:
+        exim = "configured in exim.conf.local but not in /etc/exim.conf: run ie-config enable"
+    elif f["exim_conf"]:
+        exim = "in /etc/exim.conf but not in exim.conf.local: run ie-config enable or disable"
+    else:
+        exim = "disabled (mail is sent unscanned)"
+    daemon = ("running" if d["running"] else "not answering") + f" (service {d['service']}, socket {d['socket']})"
+    rspamd = ("reachable" if st["rspamd"]["reachable"] else "unreachable: mail passes unscanned for spam") \
+        + f" ({st['rspamd']['url']})"
+    if "error" in q:
+        queue_line = f"unknown ({q['error']})"
+    else:
+        queue_line = f"{q['waiting_for_scanner']} message(s) waiting for the scanner, {q['total']} in the queue"
+    if "error" in qa:
+        quarantine_line = f"unknown ({qa['error']})"
+    else:
+        quarantine_line = (f"{qa['emails']} email(s), {_size(qa['size_bytes'])}, "
+                           f"{qa['accounts']} account(s)")
+    rows = [("Version", st["version"]), ("Exim filter", exim), ("Filter daemon", daemon),
+            ("Web application", f"service {st['web']['service']}"), ("Rspamd", rspamd),
+            ("Exim queue", queue_line), ("Quarantine", quarantine_line)]
+    return "\n".join(f"{name + ':':<17}{value}" for name, value in rows)

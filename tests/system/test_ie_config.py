@@ -1,0 +1,78 @@
+"""``ie-config`` on the running stack, and how the daemon re-injects (as the Exim user)."""
+import json
+import os
+import pwd
+import time
+
+from devtools import cpanel_standins, samples
+from devtools.stack import EXIM_USER
+
+from .conftest import held, settle, sunk, wait_sunk
+
+
+def test_version_and_status(stack):
+    assert stack.ie_config("version").stdout.decode().strip() == "ie-config version 0.1.0"
+    status = json.loads(stack.ie_config("status", "--json").stdout)
+    assert status["filter"] == {"enabled": True, "exim_conf_local": True, "exim_conf": True}
+    assert status["daemon"]["running"] is True and status["daemon"]["service"] == "active"
+    assert status["rspamd"]["reachable"] is True
+    assert set(status["queue"]) == {"waiting_for_scanner", "total"}
+    assert set(status["quarantine"]) == {"emails", "size_bytes", "accounts"}
+    text = stack.ie_config("status").stdout.decode()
+    for label in ("Exim filter:", "Filter daemon:", "Web application:", "Rspamd:", "Exim queue:", "Quarantine:"):
+        assert label in text
+    assert "enabled (outbound mail is scanned)" in text
+
+
+def test_disable_sends_mail_unscanned_and_enable_brings_the_filter_back(stack, token):
+    calls = len(cpanel_standins.calls(stack.root, "systemctl"))
+    try:
+        assert "disabled" in stack.ie_config("disable").stdout.decode()
+        assert "already disabled" in stack.ie_config("disable").stdout.decode()
+        assert cpanel_standins.unit_state(stack.root, "imunifyemaild") == "inactive"
+        sender = f"{token}@demo1.test"
+        stack.sendmail(samples.gtube(sender=sender, subject=f"Off {token}"), "-f", sender, "off@remote.example",
+                       user="demo1")
+        [msg] = wait_sunk(stack, token)
+        assert msg.all("X-ImunifyEmail-Filter-Action") == []   # not scanned, not held
+        status = json.loads(stack.ie_config("status", "--json").stdout)
+        assert status["filter"]["enabled"] is False
+    finally:
+        assert "enabled" in stack.ie_config("enable").stdout.decode()
+    assert "already enabled" in stack.ie_config("enable").stdout.decode()
+    verbs = [c["argv"][:2] for c in cpanel_standins.calls(stack.root, "systemctl")[calls:]
+             if c["argv"][0] != "is-active"]
+    assert verbs == [["disable", "--now"], ["disable", "--now"], ["enable", "--now"], ["enable", "--now"]]
+    sender = f"{token}-on@demo1.test"
+    stack.sendmail(samples.gtube(sender=sender, subject=f"On {token}"), "-f", sender, "on@remote.example",
+                   user="demo1")
+    stack.wait_for(lambda: held(stack, f"On {token}"), "the quarantine")
+    settle(stack)
+    assert len(sunk(stack, token)) == 1
+
+
+def test_passed_mail_is_reinjected_by_the_exim_user_through_the_spawner(stack, token):
+    sender = f"{token}@demo2.test"
+    stack.sendmail(samples.ham(sender=sender, subject=f"Second pass {token}"), "-f", sender, "p@remote.example",
+                   user="demo2")
+    wait_sunk(stack, token)
+    settle(stack)
+    passes = [line for line in stack.exim_log().splitlines() if f"<= {sender} " in line]
+    assert len(passes) == 2
+    assert " U=demo2 P=local " in passes[0]
+    assert f" U={EXIM_USER} P=local-esmtp " in passes[1]   # the Exim user: not re-counted by cPanel
+
+    daemon = stack.daemon.pid
+    children = [int(p) for p in open(f"/proc/{daemon}/task/{daemon}/children").read().split()]
+    spawners = [p for p in children if os.stat(f"/proc/{p}").st_uid == pwd.getpwnam(EXIM_USER).pw_uid]
+    assert len(spawners) == 1
+    assert os.stat(f"/proc/{daemon}").st_uid == pwd.getpwnam("_imunifyemail").pw_uid
+    stack.stop_daemon(kill=True)   # the spawner leaves with the daemon, even after SIGKILL
+    try:
+        deadline = time.monotonic() + 30
+        while os.path.exists(f"/proc/{spawners[0]}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{spawners[0]}") or \
+            open(f"/proc/{spawners[0]}/stat").read().split()[2] == "Z"
+    finally:
+        stack.start_daemon()

@@ -1,0 +1,74 @@
+"""Our blocks in exim.conf.local as text, and reading Exim's spool header files (no Exim needed)."""
+from dataclasses import replace
+
+import pytest
+
+from imunifyemail.exim import localconf, queue
+
+BLOCKS = {"router": ("POSTMAILCOUNT", "imunifyemail_scan:\n    driver = accept\n"),
+          "transport": ("TRANSPORTSTART", "imunifyemail_lmtp:\n    driver = lmtp\n")}
+
+
+@pytest.mark.parametrize("text", [
+    localconf.SKELETON,
+    "@CONFIG@\nx = 1\n\n@POSTMAILCOUNT@\nadmin:\n  driver = accept\n\n@TRANSPORTSTART@",   # no final newline
+    "%RETRYBLOCK%\n* * F,1h,1m\n@POSTMAILCOUNT@\r\nsmart:\n  driver = manualroute\r\n",       # CRLF lines
+    "",                                                                                     # empty file
+    "@ROUTERSTART@\n",                                                                      # markers missing
+    "@POSTMAILCOUNT@",                                                                      # only a bare marker
+])
+def test_insert_then_strip_gives_back_every_byte(text):
+    patched = localconf.insert(text, BLOCKS)
+    assert sorted(localconf.blocks_present(patched)) == ["router", "transport"]
+    assert localconf.strip(patched) == text
+    assert localconf.insert(localconf.strip(patched), BLOCKS) == patched   # idempotent
+
+
+def test_blocks_follow_their_marker_and_a_missing_marker_comes_with_its_block():
+    patched = localconf.insert("@POSTMAILCOUNT@\nadmin:\n  driver = accept\n", BLOCKS)
+    lines = patched.splitlines()
+    assert lines[0] == "@POSTMAILCOUNT@" and lines[1].startswith("# BEGIN imunifyemail router")
+    assert lines.index("admin:") > lines.index("# END imunifyemail router")
+    tail = patched[patched.index("# BEGIN imunifyemail transport"):]
+    assert tail.splitlines()[1] == "@TRANSPORTSTART@"
+
+
+def test_a_block_without_its_end_line_is_an_error_not_a_guess():
+    broken = localconf.insert(localconf.SKELETON, BLOCKS).replace("# END imunifyemail router\n", "")
+    with pytest.raises(localconf.LocalConfError, match="no END line"):
+        localconf.strip(broken)
+
+
+HEADER_FILE = """1xWA0I-00008L-06-H
+Debian-exim 102 105
+<a@demo1.test>
+1795601610 0
+-received_time_usec .033707
+-aclm _note 12
+two
+lines ok
+-host_address [127.0.0.1]:51622
+-received_protocol esmtp
+-body_linecount 1
+NN c@demo1.test
+3
+b@remote.example
+c@demo1.test
+d@other.example x@y.example 14,0#1
+
+178P Received: from [127.0.0.1] (helo=client)
+"""
+
+
+def test_spool_header_file_gives_protocol_uid_and_undelivered_recipients():
+    msg = queue.parse_header_file("1xWA0I-00008L-06", HEADER_FILE, journal="b@remote.example\n")
+    assert (msg.uid, msg.sender, msg.protocol) == (102, "a@demo1.test", "esmtp")
+    assert msg.recipients == ("b@remote.example", "c@demo1.test", "d@other.example")
+    assert msg.undelivered == ["d@other.example"]
+    local = {"demo1.test", "localhost"}
+    assert queue.waits_for_scanner(msg, local, exim_uid=102)
+    assert not queue.waits_for_scanner(replace(msg, protocol="local-esmtp"), local, exim_uid=102)   # passed
+    assert queue.waits_for_scanner(replace(msg, protocol="local-esmtp", uid=1001), local, exim_uid=102)
+    assert not queue.waits_for_scanner(replace(msg, protocol="imunifyemail-released"), local, exim_uid=102)
+    assert not queue.waits_for_scanner(replace(msg, sender="", protocol="local"), local, exim_uid=102)  # bounce
+    assert queue.waits_for_scanner(replace(msg, sender="", protocol="esmtp"), local, exim_uid=102)
