@@ -10,7 +10,7 @@ whose spool is broken; recipients whose local part starts with ``reject`` or
 """
 from pathlib import Path
 
-SCRIPT = r'''#!/usr/bin/python3
+SCRIPT = r'''#!/usr/bin/python3 -IS
 import json, os, sys, time
 OUTBOX, FAIL = {outbox!r}, {fail!r}
 
