@@ -100,18 +100,28 @@ class TestRoot:
         self.proc = subprocess.Popen([sys.executable, "-m", "imunifyemail.daemon.main"], env=env,
                                      stdout=logf, stderr=logf, cwd="/")
         logf.close()
+
+        def gone() -> str:
+            if self.proc.poll() is None:
+                return ""
+            return f"daemon exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}"
+        self._wait_ready(timeout, gone)
+
+    def _wait_ready(self, timeout: float, gone) -> None:
+        """Until the socket greets with 220; ``gone()`` says why the daemon cannot come up."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            why = gone()
+            if why:
+                raise RuntimeError(why)
             try:
                 with socket.socket(socket.AF_UNIX) as s:
                     s.connect(self.socket)
                     if s.recv(200).startswith(b"220"):
                         return
             except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"daemon not ready:\n{self.log.read_text()[-3000:]}")
+                time.sleep(0.02)
+        raise RuntimeError(f"daemon not ready:\n{self.log.read_text()[-3000:] if self.log.exists() else ''}")
 
     def start_in_process(self, clock) -> None:
         """The real daemon (``serve``) on an event loop in a thread of this
@@ -144,16 +154,7 @@ class TestRoot:
         thread = threading.Thread(target=run, name="imunifyemaild", daemon=True)
         thread.start()
         self._in_process = (loop, stop, thread, failed)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not failed:
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(self.socket)
-                    if s.recv(200).startswith(b"220"):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"in-process daemon not ready: {failed}")
+        self._wait_ready(30, lambda: f"in-process daemon failed: {failed[0]!r}" if failed else "")
 
     def stop(self, kill: bool = False) -> None:
         in_process = getattr(self, "_in_process", None)

@@ -86,15 +86,6 @@ def settle(stack: MailStack) -> None:
     stack.wait_for(lambda: not stack.exim.queue(), "an empty Exim queue")
 
 
-def am_available(stack: MailStack) -> bool:
-    return stack.ie_cli("am", "--help", check=False).returncode == 0
-
-
-def require_am(stack: MailStack) -> None:
-    if not am_available(stack):
-        pytest.skip("needs `ie-cli am` (Activity Monitor CLI, issue 3)")
-
-
 def sender_counts(stack: MailStack, sender: str) -> Optional[dict]:
     """The Activity Monitor's sender-email object for ``sender`` (``ie-cli am stats``)."""
     out = json.loads(stack.ie_cli("am", "stats", "--sender-email", sender, "--since", "3600").stdout)

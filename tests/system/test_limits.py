@@ -3,11 +3,10 @@ import json
 
 from devtools import samples
 
-from .conftest import held, require_am, sender_counts, settle, sunk, wait_held, wait_sunk
+from .conftest import held, sender_counts, settle, sunk, wait_held, wait_sunk
 
 
 def test_a_message_over_the_limit_is_held_and_its_release_delivers_it_once_uncounted(stack, token):
-    require_am(stack)
     sender = f"{token}@demo1.test"
     before = json.loads(stack.ie_cli("am", "server-settings").stdout)
     stack.ie_cli("am", "server-settings", "set", "--sender-email=2")
