@@ -11,7 +11,7 @@ import logging.handlers
 import os
 import sqlite3
 import sys
-from typing import Iterable, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence
 
 import click
 
@@ -68,6 +68,14 @@ pass_env = click.make_pass_decorator(Env)
 
 def emit(text: str) -> None:
     click.echo(text)
+
+
+def respond(as_json: bool, json_view: Callable, text_view: Callable, *args) -> None:
+    """The command's result as JSON (``--json``) or as the seed's text layout."""
+    if as_json:
+        emit_json(json_view(*args))
+    else:
+        emit(text_view(*args))
 
 
 def emit_json(obj, indent: int = 2) -> None:
@@ -132,10 +140,7 @@ def emails_list(env: Env, account: str, as_json: bool, limit: int, offset: int, 
     items, total = env.quarantine.list(ListQuery(
         account=scope, sender=sender, recipient=recipient, subject=subject, reason=reason,
         since=since, until=until, limit=limit, offset=offset))
-    if as_json:
-        emit_json(output.emails_list_json(items, total))
-    else:
-        emit(output.emails_list_text(items, total))
+    respond(as_json, output.emails_list_json, output.emails_list_text, items, total)
 
 
 @emails.command("show", short_help="show an email held in the quarantine",
@@ -146,10 +151,7 @@ def emails_list(env: Env, account: str, as_json: bool, limit: int, offset: int, 
 @pass_env
 def emails_show(env: Env, email_id: str, account: str, as_json: bool) -> None:
     view = actions.show(env.quarantine, email_id, account)
-    if as_json:
-        emit_json(output.email_show_json(view))
-    else:
-        emit(output.email_show_text(view))
+    respond(as_json, output.email_show_json, output.email_show_text, view)
 
 
 @emails.command("release", short_help="release emails and send them to their recipients",
@@ -191,10 +193,7 @@ def accounts() -> None:
 @pass_env
 def accounts_list(env: Env, as_json: bool) -> None:
     found = env.quarantine.accounts()
-    if as_json:
-        emit_json(output.accounts_list_json(found))
-    else:
-        emit(output.accounts_list_text(found))
+    respond(as_json, output.accounts_list_json, output.accounts_list_text, found)
 
 
 @accounts.command("edit", short_help="edit the quarantine space limit and state of an account",
@@ -268,10 +267,7 @@ def _whitelist_group(list_name: str) -> click.Group:
     @pass_env
     def list_(env: Env, as_json: bool) -> None:
         entries = store_settings.whitelist_entries(env.conn, list_name)
-        if as_json:
-            emit_json(output.whitelist_list_json(entries))
-        else:
-            emit(output.whitelist_list_text(entries))
+        respond(as_json, output.whitelist_list_json, output.whitelist_list_text, entries)
 
     return group
 
