@@ -2,7 +2,8 @@
 the Exim integration is in place.
 
 ``sendmail -bs``: speaks SMTP on stdin/stdout like Exim's local SMTP; plain
-``sendmail -oi -f S -- R...``: reads one message. Each accepted message leaves
+``sendmail -oi -f S -- R...``: reads one message; ``sendmail -M ids``: notes
+the ids in ``.retries`` in the outbox. Each accepted message leaves
 a directory in the outbox with ``envelope.json`` (argv, sender, recipients,
 protocol) and ``message``. While the fail flag exists, it refuses like an MTA
 whose spool is broken; recipients whose local part starts with ``reject`` or
@@ -28,6 +29,12 @@ def record(sender, recipients, data, protocol):
 def option(flag):
     args = sys.argv[1:]
     return args[args.index(flag) + 1] if flag in args else ""
+
+def retry():
+    # exim -M: "deliver these queued messages now"; the recorder only notes the request
+    ids = sys.argv[sys.argv.index("-M") + 1:]
+    with open(os.path.join(OUTBOX, ".retries"), "a") as fh:
+        fh.write(" ".join(ids) + "\n")
 
 def plain():
     args = sys.argv[1:]
@@ -90,7 +97,7 @@ def session():
         else:
             say("500 unrecognized command")
 
-session() if "-bs" in sys.argv[1:] else plain()
+retry() if "-M" in sys.argv[1:] else session() if "-bs" in sys.argv[1:] else plain()
 '''
 
 

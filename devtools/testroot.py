@@ -213,5 +213,14 @@ class TestRoot:
             raise AssertionError(f"ie-cli {' '.join(args)} failed {proc.returncode}: {proc.stderr}")
         return proc
 
+    def cli_status(self, *args: str) -> str:
+        """``ie-config status`` against this root."""
+        env = dict(os.environ, IMUNIFYEMAIL_ROOT=str(self.path))
+        exe = Path(sys.executable).with_name("ie-config")
+        proc = subprocess.run([str(exe), "status", *args], env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise AssertionError(f"ie-config status failed {proc.returncode}: {proc.stderr}")
+        return proc.stdout
+
     def cli_json(self, *args: str):
         return json.loads(self.cli(*args, "--json").stdout)

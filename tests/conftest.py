@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,9 @@ def daemon(root):
 @pytest.fixture
 def unused_port() -> int:
     return free_port()
+
+
+@pytest.fixture
+def token() -> str:
+    """Tells one test's mail apart from another's (in subjects, addresses)."""
+    return f"t{uuid.uuid4().hex[:10]}"

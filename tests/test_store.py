@@ -97,7 +97,7 @@ def test_edit_validates_and_purge(store):
         store.edit_account("demo1", limit_bytes=-1)
     assert store.edit_account("demo1", state="block", limit_bytes=10).state == "block"
     assert store.blocked("demo1")
-    assert store.purge_account("demo1") == 1
+    assert store.purge_account("demo1").count == 1
     assert store.account("demo1").used_bytes == 0 and store.list(ListQuery())[1] == 0
 
 

@@ -20,7 +20,7 @@ from .core.addresses import classify, normalize_email
 from .core.message import decode_words
 from .reinject import RELEASED, ReinjectError, reinject_sync
 from .store import settings
-from .store.quarantine import ALL_ACCOUNTS, STATES, AccountInfo, NotFound, Quarantine, StoredMessage
+from .store.quarantine import ALL_ACCOUNTS, STATES, AccountInfo, Freed, NotFound, Quarantine, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,11 @@ def edit_account(quarantine: Quarantine, name: str, state: Optional[str] = None,
     return info
 
 
-def purge_account(quarantine: Quarantine, name: str) -> int:
+def purge_account(quarantine: Quarantine, name: str) -> Freed:
     """Delete every message of an account (of all accounts for ``root``)."""
-    count = quarantine.purge_account(account_scope(quarantine, name))
-    log.info("quarantine of %s purged: %d message(s)", name, count)
-    return count
+    freed = quarantine.purge_account(account_scope(quarantine, name))
+    log.info("quarantine of %s purged: %d message(s), %d bytes freed", name, freed.count, freed.bytes)
+    return freed
 
 
 # -- emails -----------------------------------------------------------------

@@ -12,6 +12,7 @@ import jsonschema
 import yaml
 
 from . import paths
+from .core import headroom
 
 
 def _obj(properties: Dict[str, Any]) -> Dict[str, Any]:
@@ -42,6 +43,17 @@ SCHEMA: Dict[str, Any] = _obj({
     "quarantine": _obj({
         "default_limit_bytes": {"type": "integer", "minimum": 0, "default": 104857600,
                                 "description": "quarantine space of a new account subspace"},
+        "min_free_bytes": {"type": ["integer", "null"], "minimum": 0, "default": None,
+                           "description": "free-space floor of the quarantine's filesystem: below it, mail "
+                                          "that would be held is deferred (Exim keeps it); null = the larger "
+                                          "of 1% of the filesystem and 64 MiB"},
+        "min_free_inodes": {"type": ["integer", "null"], "minimum": 0, "default": None,
+                            "description": "free-inode floor of the same filesystem; null = the larger of 1% "
+                                           "of its inodes and 1000"},
+        "reserve_bytes": {"type": "integer", "minimum": 0, "default": 8 << 20,
+                          "description": "preallocated file given back to the filesystem while mail is "
+                                         "deleted, so that deleting works on a 100% full disk; must be "
+                                         "smaller than the floor"},
     }),
     "lmtp": _obj({
         "socket": {"type": "string", "pattern": "^/", "default": paths.FILTER_SOCKET,
@@ -108,7 +120,18 @@ def validate(data: Any, source: str) -> Config:
                 set(err.instance) - set(err.schema.get("properties", {})))]) or key
             raise ConfigError(f"{source}: {key}: unknown key")
         raise ConfigError(f"{source}: {key}: {err.message}")
-    return Config(_fill_defaults(SCHEMA, data))
+    cfg = Config(_fill_defaults(SCHEMA, data))
+    _check_reserve_below_floor(cfg, source)
+    return cfg
+
+
+def _check_reserve_below_floor(cfg: Config, source: str) -> None:
+    # Released while deleting, the reserve must not lift a full disk above the floor.
+    q = cfg["quarantine"]
+    floor = q["min_free_bytes"] if q["min_free_bytes"] is not None else headroom.AUTO_FLOOR_BYTES
+    if q["reserve_bytes"] and q["reserve_bytes"] >= floor:
+        raise ConfigError(f"{source}: quarantine.reserve_bytes: {q['reserve_bytes']} must be smaller than the "
+                          f"free-space floor ({floor} bytes, quarantine.min_free_bytes)")
 
 
 def load(path=None) -> Config:

@@ -19,6 +19,8 @@ from .. import __version__, actions, config, paths
 from ..store import db
 from ..store import settings as store_settings
 from ..store.quarantine import ListQuery, Quarantine
+from ..store.space import StorageSpace
+from ..shapes import human_size
 from . import output
 from .am import am
 from .cobra import CONTEXT_SETTINGS, Group
@@ -53,8 +55,9 @@ class Env:
     @property
     def quarantine(self) -> Quarantine:
         if self._quarantine is None:
-            self._quarantine = Quarantine(self.conn, paths.system_path(paths.STORAGE_DIR),
-                                          self.config["quarantine"]["default_limit_bytes"])
+            storage = paths.system_path(paths.STORAGE_DIR)
+            self._quarantine = Quarantine(self.conn, storage, self.config["quarantine"]["default_limit_bytes"],
+                                          space=StorageSpace.from_config(storage, self.config["quarantine"]))
         return self._quarantine
 
     def close(self) -> None:
@@ -219,8 +222,9 @@ def accounts_edit(env: Env, account: str, state: Optional[str], limit: Optional[
 @click.option("-a", "--account", required=True, help="Account name; root means all accounts")
 @pass_env
 def accounts_remove(env: Env, account: str) -> None:
-    actions.purge_account(env.quarantine, account)
+    freed = actions.purge_account(env.quarantine, account)
     emit("OK")
+    click.echo(f"Removed {freed.count} email(s), {human_size(freed.bytes)} freed", err=True)
 
 
 # -- whitelist --------------------------------------------------------------

@@ -11,6 +11,7 @@ The metadata header (see ``exim_conf/README.md``)::
 """
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -23,6 +24,8 @@ from .message import ScriptHeader
 
 META_HEADER = "X-ImunifyEmail-Meta"
 ROOT_ACCOUNT = "root"
+# An Exim message id: 4.96's 6-6-2 and 4.97's longer 6-11-4 form.
+EXIM_ID = re.compile(r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}")
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,10 @@ from ..store import db
 from ..store.activity import Activity
 from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
+from ..store.space import StorageSpace
 from .lmtp import FilterHandler, protocol_factory
 from .pipeline import Filter, StoreWorker
+from .retry import DirectKick, RetryLedger
 from ..reinject import SCANNED, session_command
 from .reinject import Reinjector
 from .rspamd import RspamdClient
@@ -124,6 +126,25 @@ def start_spawner(cfg: config.Config) -> Optional[Spawner]:
 PRUNE_INTERVAL = 300.0
 
 
+def _retry_kick(cfg: config.Config, spawner: Optional[Spawner]):
+    """How deferred mail is handed back to Exim: as the Exim user when there is a spawner."""
+    if spawner is None:
+        return DirectKick(cfg["reinject"]["sendmail"])
+
+    async def kick(ids) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, spawner.retry, ids)
+    return kick
+
+
+def _room_check(quarantine: Quarantine):
+    async def has_room() -> bool:   # statvfs and the reserve: off the event loop
+        def check() -> bool:
+            quarantine.space.take_reserve()
+            return not quarantine.space.report().below_floor
+        return await asyncio.get_running_loop().run_in_executor(None, check)
+    return has_room
+
+
 async def _prune_periodically(store: StoreWorker, retention_seconds: int) -> None:
     while True:
         try:
@@ -140,14 +161,19 @@ async def serve(cfg: config.Config, sock: socket.socket, clock: db.Clock = time.
     conn = db.no_auto_checkpoint(db.connect(database))
     checkpointer = db.Checkpointer(database)
     checkpointer.start()
-    quarantine = Quarantine(conn, paths.system_path(paths.STORAGE_DIR),
-                            cfg["quarantine"]["default_limit_bytes"], clock=clock)
+    storage = paths.system_path(paths.STORAGE_DIR)
+    quarantine = Quarantine(conn, storage, cfg["quarantine"]["default_limit_bytes"], clock=clock,
+                            space=StorageSpace.from_config(storage, cfg["quarantine"]))
     files, rows = quarantine.reconcile()
     log.info("quarantine reconciled: %d orphan file(s), %d orphan row(s)", files, rows)
+    if not quarantine.space.take_reserve():
+        log.warning("no room for the quarantine's %d-byte reserve yet: deleting on a full disk may fail",
+                    quarantine.space.reserve_bytes)
     store = StoreWorker(quarantine, SettingsCache(conn, cfg["filter"]["spam_actions"]), Activity(conn, clock))
     rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"])
     reinjector = Reinjector(cfg["reinject"]["sendmail"], SCANNED, cfg["reinject"]["timeout"], spawner)
-    flt = Filter(store, rspamd, AccountDirectory(), reinjector)
+    deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine))
+    flt = Filter(store, rspamd, AccountDirectory(), reinjector, deferrals)
     handler = FilterHandler(flt, cfg["lmtp"]["max_recipients"])
     loop = asyncio.get_running_loop()
     factory = protocol_factory(handler, cfg["lmtp"]["max_message_bytes"],
@@ -159,10 +185,12 @@ async def serve(cfg: config.Config, sock: socket.socket, clock: db.Clock = time.
             loop.add_signal_handler(sig, stop.set)
     pruner = asyncio.ensure_future(
         _prune_periodically(store, cfg["activity_monitor"]["retention_days"] * 86400))
+    retrier = asyncio.ensure_future(deferrals.run())
     log.info("imunifyemaild %s listening on %s", __version__, sock.getsockname())
     await stop.wait()
     log.info("stopping: no new connections; finishing messages in flight")
     pruner.cancel()
+    retrier.cancel()
     server.close()
     try:
         await asyncio.wait_for(server.wait_closed(), 30)

@@ -21,8 +21,10 @@ from ..core.winexec import find_executables
 from ..reinject import ReinjectError
 from ..store.activity import Activity, Reservation
 from ..store.quarantine import NewMessage, Quarantine
+from ..store.space import StorageFull
 from ..store.settings import SettingsCache
 from .reinject import Reinjector
+from .retry import RetryLedger
 from .rspamd import RspamdClient
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ FILTER_PREFIX = "X-ImunifyEmail-Filter-"
 INLINE_WINEXEC_BYTES = 256 * 1024   # larger messages are parsed off the event loop
 
 TEMPFAIL = "451 4.3.0 Temporary failure in the outbound filter, try again later"
+NO_ROOM = "452 4.3.1 Quarantine storage is low on space, try again later"
 
 
 class StoreWorker:
@@ -52,11 +55,13 @@ class StoreWorker:
 
 
 class Filter:
-    def __init__(self, store: StoreWorker, rspamd: RspamdClient, directory: Directory, reinjector: Reinjector):
+    def __init__(self, store: StoreWorker, rspamd: RspamdClient, directory: Directory, reinjector: Reinjector,
+                 deferrals: RetryLedger):
         self.store = store
         self.rspamd = rspamd
         self.directory = directory
         self.reinjector = reinjector
+        self.deferrals = deferrals
 
     async def handle(self, mail_from: str, recipients: Sequence[str], raw: bytes) -> List[str]:
         """One LMTP reply per recipient, in order. The message is one unit (stored
@@ -120,15 +125,21 @@ class Filter:
                     limited = describe(fits.offenders, snap.server_limits)
 
         if verdict.quarantine:
-            stored = await self.store.call(self.store.quarantine.add, NewMessage(
-                account=who.account, sender=who.sender_email, recipients=tuple(recipients),
-                subject=summary.subject, reasons=verdict.reasons, header_from=summary.header_from,
-                filter_score=verdict.score, filter_action=verdict.action, script=summary.script,
-                exim_id=meta.exim_id), received)
-            if not limited:   # a rate-limited message was counted as quarantined by reserve()
+            try:
+                stored = await self.store.call(self.store.quarantine.add, NewMessage(
+                    account=who.account, sender=who.sender_email, recipients=tuple(recipients),
+                    subject=summary.subject, reasons=verdict.reasons, header_from=summary.header_from,
+                    filter_score=verdict.score, filter_action=verdict.action, script=summary.script,
+                    exim_id=meta.exim_id), received)
+            except StorageFull as exc:   # Exim keeps it; handed back once there is room
+                self.deferrals.defer(meta.exim_id, str(exc))
+                outcome = "deferred: no room in the quarantine"
+                replies = [NO_ROOM] * len(recipients)
+            else:
                 await self.store.call(activity.record_quarantined, objects)
-            outcome = f"quarantined {stored.email_id}" + (f" (limit reached: {limited})" if limited else "")
-            replies = [f"250 2.0.0 Ok: held in quarantine as {stored.email_id}"] * len(recipients)
+                self.deferrals.room_seen()
+                outcome = f"quarantined {stored.email_id}" + (f" (limit reached: {limited})" if limited else "")
+                replies = [f"250 2.0.0 Ok: held in quarantine as {stored.email_id}"] * len(recipients)
         else:
             outgoing = headers.prepend(headers.remove(received, prefixes=[FILTER_PREFIX]),
                                        filter_headers(verdict, scan, __version__))

@@ -8,8 +8,10 @@ root, it forks this spawner, which drops to the Exim user and then does one
 thing on request over a socketpair: start ``<sendmail> -bs -oMr
 imunifyemail-scanned`` (the command is fixed when the spawner is created;
 nothing the daemon sends can change it) and hand the two pipe ends back with
-SCM_RIGHTS. It keeps no copy, reaps its children, and exits when the daemon
-is gone (end of file on the socketpair).
+SCM_RIGHTS. Its one other request runs ``<sendmail> -M <ids>`` (deliver
+these deferred messages now; the ids must be Exim message ids, checked here
+again). It keeps no copy, reaps its children, and exits when the daemon is
+gone (end of file on the socketpair).
 
 The daemon side (:class:`Spawner`) wraps the received pipes in asyncio
 streams (:class:`PipeProcess`), shaped like ``asyncio.subprocess.Process`` for
@@ -24,8 +26,13 @@ import sys
 import threading
 from typing import List, Optional, Sequence, Tuple
 
+from ..core.attribution import EXIM_ID
+
 REQUEST = b"spawn"
+RETRY = b"retry "
 READY = b"ready"
+MAX_REQUEST = 65536
+MAX_RETRY_IDS = 100
 _ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
 # Signals the spawner ignores: its children get them back at their default.
 _RESET = (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP)
@@ -64,14 +71,33 @@ def _spawn(argv: Sequence[str]) -> Tuple[int, int]:
     return in_w, out_r
 
 
+def _retry(argv: Sequence[str], request: bytes) -> bytes:
+    ids = request[len(RETRY):].decode("ascii", "replace").split()
+    if not ids or len(ids) > MAX_RETRY_IDS or not all(EXIM_ID.fullmatch(i) for i in ids):
+        return b"error: bad retry request"
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.posix_spawn(argv[0], [argv[0], "-M", *ids], _ENV, setsigdef=_RESET, setsid=True, file_actions=[
+            (os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
+            (os.POSIX_SPAWN_DUP2, devnull, 2)])
+    except OSError as exc:
+        return f"error: cannot run {argv[0]}: {exc.strerror}".encode()
+    finally:
+        os.close(devnull)
+    return b"ok"
+
+
 def _serve(conn: socket.socket, argv: Sequence[str]) -> None:
     while True:
         try:
-            request = conn.recv(64)
+            request = conn.recv(MAX_REQUEST)
         except InterruptedError:
             continue
         if not request:   # the daemon is gone
             return
+        if request.startswith(RETRY):
+            conn.send(_retry(argv, request))
+            continue
         if request != REQUEST:
             conn.send(b"error: unknown request")
             continue
@@ -165,6 +191,17 @@ class Spawner:
             detail = msg.decode("utf-8", "replace") if msg else "it exited: restart imunifyemaild"
             raise SpawnError(f"re-inject spawner: {detail}")
         return fds[0], fds[1]
+
+    def retry(self, exim_ids: Sequence[str]) -> None:
+        """Blocking: have Exim deliver these deferred messages now (as the Exim user)."""
+        with self._lock:
+            try:
+                self.conn.send(RETRY + " ".join(exim_ids).encode("ascii"))
+                answer = self.conn.recv(256)
+            except OSError as exc:
+                raise SpawnError(f"re-inject spawner unreachable ({exc.strerror or exc})") from None
+        if answer != b"ok":
+            raise SpawnError(f"re-inject spawner: {answer.decode('utf-8', 'replace') or 'it exited'}")
 
     async def spawn(self) -> "PipeProcess":
         stdin_fd, stdout_fd = await asyncio.get_running_loop().run_in_executor(None, self.request)

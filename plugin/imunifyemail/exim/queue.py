@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Set, Tuple
 
 from .. import paths
+from ..core.attribution import EXIM_ID
 
 EXIM = "/usr/sbin/exim"
 _ACL_VAR = re.compile(r"^-acl[cm]\s+\S+\s+(\d+)$")
 _TREE = re.compile(r"^[NYX][NYX] ")
-_ID = re.compile(r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}-H$")
+_ID = re.compile(rf"^{EXIM_ID.pattern}-H$")
 
 
 class QueueError(Exception):

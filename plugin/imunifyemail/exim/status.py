@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 
 from .. import __version__, config, paths
 from ..store import db
+from ..shapes import human_size
 from ..store.quarantine import Quarantine
+from ..store.space import StorageSpace
 from . import patcher, queue, services
 
 PROBE_TIMEOUT = 3.0
@@ -49,7 +51,7 @@ def quarantine_totals(cfg: config.Config) -> Dict[str, Any]:
     if not database.exists():
         return {"emails": 0, "size_bytes": 0, "accounts": 0}
     try:
-        conn = db.connect(database)
+        conn = db.connect(database, readonly=True)
     except (db.DatabaseError, sqlite3.Error) as exc:
         return {"error": str(exc)}
     try:
@@ -82,15 +84,33 @@ def collect(cfg: config.Config) -> Dict[str, Any]:
         "rspamd": {"url": cfg["rspamd"]["url"], "reachable": rspamd_answers(cfg["rspamd"]["url"])},
         "queue": queue_info,
         "quarantine": quarantine_totals(cfg),
+        "disk": disk_space(cfg),
     }
 
 
-def _size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+def disk_space(cfg: config.Config) -> Dict[str, Any]:
+    """The quarantine filesystem against its free-space floor (held mail is deferred below it)."""
+    storage = paths.system_path(paths.STORAGE_DIR)
+    try:
+        report = StorageSpace.from_config(storage, cfg["quarantine"]).report()
+    except OSError as exc:
+        return {"error": f"{storage}: {exc.strerror}"}
+    return {"path": str(storage), "total_bytes": report.space.total_bytes, "free_bytes": report.space.free_bytes,
+            "floor_bytes": report.floor.bytes, "total_inodes": report.space.total_inodes,
+            "free_inodes": report.space.free_inodes, "floor_inodes": report.floor.inodes,
+            "below_floor": report.below_floor}
+
+
+def disk_line(disk: Dict[str, Any]) -> str:
+    if "error" in disk:
+        return f"unknown ({disk['error']})"
+    line = (f"{human_size(disk['free_bytes'])} free of {human_size(disk['total_bytes'])}"
+            f" (floor {human_size(disk['floor_bytes'])}")
+    line += f", {disk['free_inodes']} inodes free, floor {disk['floor_inodes']})" if disk["total_inodes"] else ")"
+    if disk["below_floor"]:
+        line += ("; FLOOR REACHED: mail that would be held is deferred (Exim keeps it) until space is freed "
+                 "(ie-cli emails remove, ie-cli accounts remove)")
+    return line
 
 
 def render(st: Dict[str, Any]) -> str:
@@ -113,9 +133,9 @@ def render(st: Dict[str, Any]) -> str:
     if "error" in qa:
         quarantine_line = f"unknown ({qa['error']})"
     else:
-        quarantine_line = (f"{qa['emails']} email(s), {_size(qa['size_bytes'])}, "
+        quarantine_line = (f"{qa['emails']} email(s), {human_size(qa['size_bytes'])}, "
                            f"{qa['accounts']} account(s)")
     rows = [("Version", st["version"]), ("Exim filter", exim), ("Filter daemon", daemon),
             ("Web application", f"service {st['web']['service']}"), ("Rspamd", rspamd),
-            ("Exim queue", queue_line), ("Quarantine", quarantine_line)]
+            ("Exim queue", queue_line), ("Quarantine", quarantine_line), ("Quarantine disk", disk_line(st["disk"]))]
     return "\n".join(f"{name + ':':<17}{value}" for name, value in rows)

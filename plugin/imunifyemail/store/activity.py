@@ -125,13 +125,13 @@ class Activity:
         return Reservation(tuple(rowids), ids, bucket_of(now), recipients)
 
     def reserve(self, who: Tuple[str, str, str, str], recipients: int, server: ServerLimits) -> Outcome:
-        """Check a message against its objects' limits; if it fits, count it as sent."""
+        """Check a message against its objects' limits; if it fits, count it as sent
+        (a message that does not fit is counted by :meth:`record_quarantined` once held)."""
         now = self.clock()
         with transaction(self.conn):
             rows = self._objects(*who)
             offenders = limits.over_limit(self.usage(rows, now), recipients, server)
-            if offenders:
-                self._count([r["id"] for r in rows], bucket_of(now), 0, 0, 1)
+            if offenders:   # counted as quarantined once it is stored (record_quarantined)
                 return Outcome(False, tuple(offenders))
             return Outcome(True, reservation=self._sent(rows, recipients, now))
 

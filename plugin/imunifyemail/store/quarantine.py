@@ -22,6 +22,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from ..core.message import ScriptHeader
 from .db import Clock, system_clock, transaction
+from .space import StorageFull, StorageSpace, is_full_error
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +122,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class Freed:
+    """What a deletion gave back: messages and bytes."""
+    count: int
+    bytes: int
+
+
 class Quarantine:
     def __init__(self, conn: sqlite3.Connection, storage_dir: Path, default_limit_bytes: int,
-                 clock: Clock = system_clock):
+                 clock: Clock = system_clock, space: Optional[StorageSpace] = None):
         self.conn = conn
         self.storage = Path(storage_dir)
         self.default_limit_bytes = default_limit_bytes
         self.clock = clock
+        self.space = space or StorageSpace(self.storage)
 
     # -- writing ---------------------------------------------------------
 
@@ -147,8 +156,11 @@ class Quarantine:
                 written = os.write(fd, view)
                 view = view[written:]
             os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
+            os.unlink(tmp)   # a half-written file must not wait for reconcile() to go
+            raise
+        os.close(fd)
         os.rename(tmp, final)
         _fsync_dir(directory)
         return rel
@@ -171,11 +183,26 @@ class Quarantine:
             return self._ensure_account(name)["id"]
 
     def add(self, msg: NewMessage, raw: bytes) -> StoredMessage:
-        """Store durably; returns only once file and row are both on disk."""
-        email_id = str(uuid.uuid4())
-        account_id = self.account_id(msg.account)
-        rel = self._write_file(account_id, email_id, raw)
+        """Store durably; returns only once file and row are both on disk.
+
+        :class:`StorageFull` when the filesystem is below its floor (counting what
+        quota eviction would free) or turns out full while writing: nothing is
+        stored then, and the caller defers the message."""
+        try:
+            return self._add(msg, raw)
+        except (OSError, sqlite3.OperationalError) as exc:
+            if is_full_error(exc):
+                raise StorageFull(f"quarantine filesystem {self.storage} is full: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
+            raise
+
+    def _add(self, msg: NewMessage, raw: bytes) -> StoredMessage:
         size = len(raw)
+        existing = self.conn.execute("SELECT * FROM accounts WHERE name = ?", (msg.account,)).fetchone()
+        self.space.check_room(size, self._eviction_bytes(existing, size) if existing is not None else 0)
+        email_id = str(uuid.uuid4())
+        account_id = existing["id"] if existing is not None else self.account_id(msg.account)
+        rel = self._write_file(account_id, email_id, raw)
         now = int(self.clock())
         evicted: List[str] = []
         try:
@@ -200,6 +227,19 @@ class Quarantine:
         return StoredMessage(email_id, msg.account, now, msg.sender, list(msg.recipients), msg.subject,
                              size, list(msg.reasons), msg.filter_score, msg.filter_action, msg.script,
                              msg.header_from, rel)
+
+    def _eviction_bytes(self, acct: sqlite3.Row, incoming: int) -> int:
+        """How many bytes storing ``incoming`` more would evict from the account now."""
+        excess = acct["used_bytes"] + incoming - acct["limit_bytes"]
+        if excess <= 0:
+            return 0
+        freed = 0
+        for row in self.conn.execute("SELECT size_bytes FROM messages WHERE account_id = ?"
+                                     " ORDER BY received_at, id", (acct["id"],)):
+            freed += row["size_bytes"]
+            if freed >= excess:
+                break
+        return freed
 
     def _evict_for(self, acct: sqlite3.Row, incoming: int, now: int) -> List[str]:
         """Delete the account's oldest messages until the new one fits (a message
@@ -317,26 +357,37 @@ class Quarantine:
 
     # -- removing --------------------------------------------------------
 
-    def remove(self, email_ids: Sequence[str], account: Optional[str] = ALL_ACCOUNTS) -> None:
-        """Delete messages; if any id is not found (in scope), nothing is deleted."""
+    def remove(self, email_ids: Sequence[str], account: Optional[str] = ALL_ACCOUNTS) -> Freed:
+        """Delete messages; if any id is not found (in scope), nothing is deleted.
+
+        Files go first, then rows, with the reserve given back meanwhile: this
+        works on a completely full disk. A crash between the two leaves rows
+        without files, which :meth:`reconcile` removes."""
         where, args = self._scope(account)
-        files = []
-        with transaction(self.conn):
-            rows = []
-            for email_id in dict.fromkeys(email_ids):
-                row = self.conn.execute(
-                    f"SELECT m.id, m.account_id, m.size_bytes, m.file FROM messages m"
-                    f" WHERE m.email_id = ? AND {where}", (email_id, *args)).fetchone()
-                if row is None:
-                    raise NotFound(email_id)
-                rows.append(row)
-            for row in rows:
-                self.conn.execute("DELETE FROM messages WHERE id = ?", (row["id"],))
+        rows = []
+        for email_id in dict.fromkeys(email_ids):
+            row = self.conn.execute(
+                f"SELECT m.id, m.account_id, m.size_bytes, m.file FROM messages m"
+                f" WHERE m.email_id = ? AND {where}", (email_id, *args)).fetchone()
+            if row is None:
+                raise NotFound(email_id)
+            rows.append(row)
+        with self.space.freeing():
+            self._unlink(r["file"] for r in rows)
+            with transaction(self.conn):
+                return self._delete_rows(rows)
+
+    def _delete_rows(self, rows: Sequence[sqlite3.Row]) -> Freed:
+        """Delete the rows still there (inside the caller's transaction)."""
+        count = size = 0
+        for row in rows:
+            if self.conn.execute("DELETE FROM messages WHERE id = ?", (row["id"],)).rowcount:
                 self.conn.execute(
                     "UPDATE accounts SET used_bytes = used_bytes - ?, message_count = message_count - 1"
                     " WHERE id = ?", (row["size_bytes"], row["account_id"]))
-                files.append(row["file"])
-        self._unlink(files)
+                count += 1
+                size += row["size_bytes"]
+        return Freed(count, size)
 
     # -- accounts --------------------------------------------------------
 
@@ -372,19 +423,31 @@ class Quarantine:
         row = self.conn.execute("SELECT state FROM accounts WHERE name = ?", (name,)).fetchone()
         return row is not None and row["state"] == "block"
 
-    def purge_account(self, name: Optional[str]) -> int:
-        """Delete every message of an account (of all accounts for ``None``)."""
+    PURGE_BATCH = 500
+
+    def purge_account(self, name: Optional[str]) -> Freed:
+        """Delete every message of an account (of all accounts for ``None``), in
+        batches (each one a short transaction, files first), so that a purge of
+        a million messages works on a full disk and never holds the writer long.
+        Mail held while it runs is left alone."""
         where, args = self._scope(name)
-        with transaction(self.conn):
-            rows = self.conn.execute(f"SELECT m.file FROM messages m WHERE {where}", args).fetchall()
-            self.conn.execute(f"DELETE FROM messages AS m WHERE {where}", args)
-            if name is ALL_ACCOUNTS:
-                self.conn.execute("UPDATE accounts SET used_bytes = 0, message_count = 0")
-            else:
-                self.conn.execute("UPDATE accounts SET used_bytes = 0, message_count = 0 WHERE name = ?",
-                                  (name,))
-        self._unlink(r["file"] for r in rows)
-        return len(rows)
+        newest = self.conn.execute(f"SELECT MAX(m.id) FROM messages m WHERE {where}", args).fetchone()[0]
+        count = size = 0
+        if newest is None:
+            return Freed(0, 0)
+        with self.space.freeing():
+            while True:
+                rows = self.conn.execute(
+                    f"SELECT m.id, m.account_id, m.size_bytes, m.file FROM messages m"
+                    f" WHERE {where} AND m.id <= ? ORDER BY m.id LIMIT ?",
+                    (*args, newest, self.PURGE_BATCH)).fetchall()
+                if not rows:
+                    break
+                self._unlink(r["file"] for r in rows)
+                with transaction(self.conn):
+                    freed = self._delete_rows(rows)
+                count, size = count + freed.count, size + freed.bytes
+        return Freed(count, size)
 
     # -- crash recovery --------------------------------------------------
 

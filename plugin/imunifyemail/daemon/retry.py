@@ -1,0 +1,96 @@
+"""Mail deferred for lack of quarantine space, handed back to Exim once there is room.
+
+Exim retries a deferred message at its own retry times (an hour or more
+apart on cPanel). When the daemon defers a message only because the
+quarantine's filesystem is below its floor, it keeps the message's Exim id;
+as soon as the filesystem is above the floor again it asks Exim to deliver
+those messages now (``exim -M``, as the Exim user through the spawner:
+Exim's admin user). The warning about the floor is logged once a minute,
+not once per message.
+"""
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from typing import Awaitable, Callable, List, Optional, Sequence, Set
+
+from ..core.attribution import EXIM_ID
+
+log = logging.getLogger(__name__)
+
+MAX_REMEMBERED = 10000     # beyond that Exim's own retry times take over
+BATCH = 50                 # ids per exim -M run
+WARN_EVERY = 60.0
+
+
+class RetryLedger:
+    def __init__(self, kick: Callable[[Sequence[str]], Awaitable[None]], has_room: Callable[[], Awaitable[bool]],
+                 interval: float = 10.0):
+        self.kick = kick
+        self.has_room = has_room
+        self.interval = interval
+        self._ids: "OrderedDict[str, None]" = OrderedDict()
+        self._last_warning = -WARN_EVERY
+        self._since_warning = 0
+        self._kicking: Optional[asyncio.Task] = None
+
+    def defer(self, exim_id: str, why: str) -> None:
+        """A message deferred for lack of space (``exim_id`` may be empty: not from Exim)."""
+        if EXIM_ID.fullmatch(exim_id or ""):
+            self._ids[exim_id] = None
+            self._ids.move_to_end(exim_id)
+            while len(self._ids) > MAX_REMEMBERED:
+                self._ids.popitem(last=False)
+        self._since_warning += 1
+        now = time.monotonic()
+        if now - self._last_warning >= WARN_EVERY:
+            log.warning("%s: mail that would be held is deferred (Exim keeps it) until space is freed; "
+                        "%d message(s) deferred since the last warning", why, self._since_warning)
+            self._last_warning, self._since_warning = now, 0
+
+    def room_seen(self) -> None:
+        """A message was just stored: if any wait, hand them back now, not at the next tick."""
+        if self._ids and (self._kicking is None or self._kicking.done()):
+            self._kicking = asyncio.ensure_future(self.retry_now())   # kept: a strong reference
+
+    @property
+    def pending(self) -> List[str]:
+        return list(self._ids)
+
+    async def retry_now(self) -> int:
+        """If there is room, hand every remembered message back to Exim; returns how many."""
+        if not self._ids or not await self.has_room():
+            return 0
+        ids, self._ids = list(self._ids), OrderedDict()
+        for start in range(0, len(ids), BATCH):
+            batch = ids[start:start + BATCH]
+            try:
+                await self.kick(batch)
+            except Exception as exc:   # Exim's own retry times still apply
+                log.error("could not ask Exim to retry %d deferred message(s): %s", len(batch), exc)
+        log.info("quarantine has room again: asked Exim to deliver %d deferred message(s) now", len(ids))
+        return len(ids)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.retry_now()
+            except Exception:
+                log.exception("retrying deferred mail failed")
+
+
+class DirectKick:
+    """``<sendmail> -M ids`` run by the daemon itself (no spawner: not started as root)."""
+
+    def __init__(self, sendmail: str):
+        self.sendmail = sendmail
+        self._running: Set[asyncio.Task] = set()   # strong references until each run ends
+
+    async def __call__(self, ids: Sequence[str]) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            self.sendmail, "-M", *ids, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+        task = asyncio.ensure_future(proc.wait())   # the delivery may take a while: reap it later
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
