@@ -14,6 +14,8 @@ from imunifyemail.core.message import ScriptHeader
 from imunifyemail.core.verdict import FilterSettings, Scan, Whitelist, before_scan, decide
 from imunifyemail.store import db
 from imunifyemail.store.activity import Activity, bucket_of, save_server_limits
+from imunifyemail import shapes
+from imunifyemail.ops.activity import Stats
 from imunifyemail.store.am_stats import StatsQuery, stats
 
 NOW = 1_800_000_000.0
@@ -106,7 +108,7 @@ def stats_latency(path: Path, query: StatsQuery, runs: int = 20):
     for _ in range(runs):
         started = time.perf_counter()
         conn = db.connect(path)
-        result = stats(conn, query, ServerLimits(sender_email=100), Whitelist(), NOW)
+        result = shapes.am_stats(Stats(stats(conn, query, NOW), ServerLimits(sender_email=100), Whitelist()))
         conn.close()
         samples.append(time.perf_counter() - started)
     return pct(samples, 50), pct(samples, 95), result

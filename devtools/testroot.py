@@ -131,13 +131,16 @@ class TestRoot:
 
         from imunifyemail import config
         from imunifyemail.daemon import main as daemon_main
+        from imunifyemail.daemon import startup
 
         os.environ["IMUNIFYEMAIL_ROOT"] = str(self.path)
         cfg = config.load()
         sock_path = Path(self.socket)
         sock_path.parent.mkdir(parents=True, exist_ok=True)
         (self.path / "var/imunifyemail/quarantine/storage").mkdir(parents=True, exist_ok=True)
-        sock = daemon_main._open_socket(sock_path, 0, grp.getgrnam(cfg["lmtp"]["socket_group"]).gr_gid)
+        sockets = startup.Sockets(
+            startup.open_socket(sock_path, 0, grp.getgrnam(cfg["lmtp"]["socket_group"]).gr_gid),
+            startup.open_socket(sock_path.with_name("control.sock"), 0, 0, 0o600))
         loop = asyncio.new_event_loop()
         stop = asyncio.Event()
         failed = []
@@ -145,7 +148,7 @@ class TestRoot:
         def run():
             asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(daemon_main.serve(cfg, sock, clock=clock, stop=stop))
+                loop.run_until_complete(daemon_main.serve(cfg, sockets, clock=clock, stop=stop))
             except BaseException as exc:  # surfaced by stop()
                 failed.append(exc)
             finally:

@@ -9,6 +9,8 @@ from devtools import lmtp_client
 from devtools import samples
 from imunifyemail.core.verdict import Whitelist
 from imunifyemail.store import db
+from imunifyemail import shapes
+from imunifyemail.ops.activity import Stats
 from imunifyemail.store.activity import Activity, save_server_limits
 from imunifyemail.store.am_stats import StatsQuery, stats
 from imunifyemail.store.settings import whitelist_add
@@ -54,8 +56,9 @@ def outcome(am) -> list:
 
 
 def view(am, **query):
-    snap = stats(am.admin, StatsQuery(**query), _server(am), _whitelist(am), am.clock.t)
-    return snap["accounts"]
+    """``am stats`` as its JSON shape (the store's tree judged by the current limits and whitelist)."""
+    tree = stats(am.admin, StatsQuery(**query), am.clock.t)
+    return shapes.am_stats(Stats(tree, _server(am), _whitelist(am)))["accounts"]
 
 
 def _server(am):
@@ -105,7 +108,7 @@ def test_override_beats_server_default_and_whitelist_beats_both(am):
     send(am)
     assert outcome(am) == (1, [["ratelimit"]])
     activity = Activity(am.admin)
-    activity.set_override(object_id(am, "sender_email", "alice@demo1.test"), "sender_email", 3)
+    activity.set_override(object_id(am, "sender_email", "alice@demo1.test"), 3)
     send(am)
     send(am)
     send(am)
@@ -119,7 +122,7 @@ def test_override_beats_server_default_and_whitelist_beats_both(am):
     [alice] = dom["sender_emails"]
     assert (alice["whitelisted"], alice["exclusion"], alice["limit"]) == (True, True, 3)
     # back to the server default once the override is removed
-    activity.set_override(alice["id"], "sender_email", -1)
+    activity.set_override(alice["id"], None)
     [acct] = view(am)
     assert acct["domains"][0]["sender_emails"][0]["limit"] == 1
 
@@ -127,7 +130,7 @@ def test_override_beats_server_default_and_whitelist_beats_both(am):
 def test_zero_override_means_unlimited_under_a_server_limit(am):
     save_server_limits(am.admin, {"domain": 1})
     send(am)
-    Activity(am.admin).set_override(object_id(am, "domain", "demo1.test"), "domain", 0)
+    Activity(am.admin).set_override(object_id(am, "domain", "demo1.test"), 0)
     for _ in range(4):
         send(am)
     assert outcome(am) == (5, [])

@@ -1,7 +1,7 @@
 """The Activity Monitor's counters on real SQLite, with an injected clock."""
 import pytest
 
-from imunifyemail.core.limits import ServerLimits
+from imunifyemail.core.limits import ServerLimits, limit_error, limit_mode_error
 from imunifyemail.store import db
 from imunifyemail.store.activity import Activity, ObjectNotFound, load_server_limits, save_server_limits
 
@@ -66,37 +66,29 @@ def test_prune_keeps_the_retention_and_the_last_hour(am):
     assert am.conn.execute("SELECT COUNT(*) FROM am_events").fetchone()[0] == 4   # the recent message's objects
 
 
-def test_override_validation(am):
+def test_override_is_stored_and_removed(am):
     am.reserve(WHO, 1, ServerLimits())
     dom = am.conn.execute("SELECT id FROM sender_objects WHERE type = 'domain'").fetchone()[0]
-    with pytest.raises(ValueError, match="is a domain"):
-        am.set_override(dom, "account", 5)
-    with pytest.raises(ValueError, match="invalid limit -2"):
-        am.set_override(dom, "domain", -2)
     with pytest.raises(ObjectNotFound):
-        am.set_override("00000000-0000-4000-8000-000000000000", "domain", 5)
-    am.set_override(dom, "domain", 5)
+        am.set_override("00000000-0000-4000-8000-000000000000", 5)
+    am.set_override(dom, 5)
     assert am.get(dom)["limit_override"] == 5
-    am.set_override(dom, "domain", -1)
+    am.set_override(dom, None)
     assert am.get(dom)["limit_override"] is None
 
 
-def test_server_settings_validate_all_before_saving(am):
+def test_server_settings_are_merged_over_the_current_ones(am):
     assert load_server_limits(am.conn) == ServerLimits()
-    with pytest.raises(ValueError, match="limit mode 3"):
-        save_server_limits(am.conn, {"domain": 7, "limit_mode": 3})
-    assert load_server_limits(am.conn) == ServerLimits()
-    assert save_server_limits(am.conn, {"domain": 7, "account": -1}).as_dict() == {
+    assert save_server_limits(am.conn, {"domain": 7}).as_dict() == {
         "account": 0, "domain": 7, "limit_mode": 1, "script": 0, "sender_email": 0}
-    with pytest.raises(ValueError, match="sender-email limit -5"):
-        save_server_limits(am.conn, {"sender_email": -5})
+    assert save_server_limits(am.conn, {"limit_mode": 2}) == ServerLimits(domain=7, limit_mode=2)
 
 
-def test_limits_have_an_upper_bound_and_must_be_numbers(am):
-    am.reserve(WHO, 1, ServerLimits())
-    dom = am.conn.execute("SELECT id FROM sender_objects WHERE type = 'domain'").fetchone()[0]
-    with pytest.raises(ValueError, match="at most"):
-        am.set_override(dom, "domain", 2 ** 63)
-    with pytest.raises(ValueError, match="whole number"):
-        save_server_limits(am.conn, {"domain": True})
-    assert load_server_limits(am.conn) == ServerLimits()
+def test_limit_rules_name_what_is_wrong():
+    assert limit_error(5, "limit", "to remove") is None and limit_error(-1, "limit", "to remove") is None
+    assert "invalid limit -2" in limit_error(-2, "limit", "to remove the override")
+    assert "invalid limit" in limit_error(2 ** 63, "limit", "x")
+    assert "whole number" in limit_error(True, "domain limit", "x")
+    assert "whole number" in limit_error("7", "domain limit", "x")
+    assert limit_mode_error(1) is None and limit_mode_error(2) is None
+    assert "invalid limit mode 3" in limit_mode_error(3)

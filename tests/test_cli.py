@@ -88,10 +88,11 @@ def test_emails_list_help(ie):
 def test_accounts_edit_help(ie):
     out = ie.invoke("accounts", "edit", "-h").stdout
     assert "\n\nUsage:\n  ie-cli accounts edit [flags]\n\nFlags:\n" in out
-    assert "  -a, --account string   " in out
-    assert "      --limit int        " in out
-    assert "      --state string     " in out
-    assert "  -h, --help             help for edit\n" in out
+    assert "  -a, --account string       " in out
+    assert "      --limit int            " in out
+    assert "      --releases-limit int   " in out
+    assert "      --state string         " in out
+    assert "  -h, --help                 help for edit\n" in out
 
 
 def test_leaf_help_with_values(ie):

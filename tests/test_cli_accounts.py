@@ -18,24 +18,24 @@ def test_list_text_and_json(ie):
     text = ie.invoke("accounts", "list")
     assert text.exit_code == 0, text
     used = 2 * a.size_bytes
-    assert text.stdout.splitlines() == [
-        "Name             LimitBytes    UsedBytes     State",
-        "demo2            125829120     0             active",
-        f"mysite           {DEFAULT_LIMIT:<14}{used:<14}active",
+    assert text.stdout.splitlines() == [   # the seed's columns, then ours
+        "Name             LimitBytes    UsedBytes     State    ReleasesLimit",
+        "demo2            125829120     0             active   5",
+        f"mysite           {DEFAULT_LIMIT:<14}{used:<14}active   5",
         "",
         "Max Count 2",
     ]
     data = ie.invoke("accounts", "list", "--json").json()
     assert list(data) == ["items", "max_count"] and data["max_count"] == 2
     assert [list(i) for i in data["items"]] == [["name", "limit_bytes", "used_bytes", "state",
-                                                  "deleted_last_hour"]] * 2
+                                                  "deleted_last_hour", "releases_limit"]] * 2
     assert data["items"][1] == {"name": "mysite", "limit_bytes": DEFAULT_LIMIT, "used_bytes": used,
-                                "state": "active", "deleted_last_hour": 0}
+                                "state": "active", "deleted_last_hour": 0, "releases_limit": 5}
 
 
 def test_list_empty(ie):
     assert ie.invoke("accounts", "list").stdout.splitlines() == [
-        "Name             LimitBytes    UsedBytes     State", "", "Max Count 0"]
+        "Name             LimitBytes    UsedBytes     State    ReleasesLimit", "", "Max Count 0"]
     assert ie.invoke("accounts", "list", "--json").json() == {"items": [], "max_count": 0}
 
 
@@ -51,14 +51,24 @@ def test_edit_prints_the_row_and_changes_it(ie):
     result = ie.invoke("accounts", "edit", "-a", "demo1", "--state=block", "--limit=8096")
     assert result.exit_code == 0, result
     assert result.stdout.splitlines() == [
-        "Name             LimitBytes    UsedBytes     State",
-        f"demo1            8096          {msg.size_bytes:<14}block",
+        "Name             LimitBytes    UsedBytes     State    ReleasesLimit",
+        f"demo1            8096          {msg.size_bytes:<14}block    5",
     ]
     data = ie.invoke("accounts", "edit", "-a", "demo1", "--state", "active", "--json").json()
     assert data == {"name": "demo1", "limit_bytes": 8096, "used_bytes": msg.size_bytes, "state": "active",
-                    "deleted_last_hour": 0}
+                    "deleted_last_hour": 0, "releases_limit": 5}
     assert list(data)[:4] == ["name", "limit_bytes", "used_bytes", "state"]
     assert ie.invoke("accounts", "edit", "-a", "demo1", "--limit", "0").exit_code == 0
+
+
+def test_edit_sets_the_hosted_users_releases_limit(ie):
+    data = ie.invoke("accounts", "edit", "-a", "demo1", "--releases-limit", "2", "--json").json()
+    assert data["releases_limit"] == 2 and data["state"] == "active"
+    assert ie.invoke("accounts", "list", "--json").json()["items"][0]["releases_limit"] == 2
+    assert_error(ie.invoke("accounts", "edit", "-a", "demo1", "--releases-limit", "-1"), "--releases-limit")
+    assert_error(ie.invoke("accounts", "edit", "-a", "demo1", "--releases-limit", "100001"),
+                 "invalid releases limit 100001")
+    assert ie.conn.execute("SELECT releases_limit FROM accounts WHERE name = 'demo1'").fetchone()[0] == 2
 
 
 def test_edit_creates_the_subspace_of_a_cpanel_account(ie):

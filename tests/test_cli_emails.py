@@ -4,7 +4,11 @@ import uuid
 
 import pytest
 
-from imunifyemail import actions
+from imunifyemail.context import Context
+from imunifyemail.errors import Forbidden
+from imunifyemail.ops import accounts as account_ops
+from imunifyemail.ops import caller as callers
+from imunifyemail.ops import emails as email_ops
 from imunifyemail.cli.output import DASHES
 from imunifyemail.core.message import ScriptHeader
 from tests.cli_helpers import T0, assert_error, ie_root, make_raw
@@ -307,15 +311,15 @@ def test_release_of_a_blocked_account_by_root_is_allowed(ie):
 
 def test_a_blocked_accounts_own_user_may_not_release(ie):
     msg = ie.add("demo1")
-    quarantine = ie.quarantine()
-    quarantine.edit_account("demo1", state="block")
-    with pytest.raises(actions.Forbidden, match='account "demo1" is blocked'):
-        actions.release(quarantine, [msg.email_id], "demo1", str(ie.sendmail), 10, as_user=True)
+    ctx, user = Context(), callers.hosted_user("demo1")
+    account_ops.edit(ctx, callers.admin(), "demo1", state="block")
+    with pytest.raises(Forbidden, match="account is blocked"):
+        email_ops.release(ctx, user, [msg.email_id])
     assert ie.sent() == [] and ie.ids() == [msg.email_id]
-    quarantine.edit_account("demo1", state="active")
-    assert actions.release(quarantine, [msg.email_id], "demo1", str(ie.sendmail), 10, as_user=True) \
-        == [msg.email_id]
+    account_ops.edit(ctx, callers.admin(), "demo1", state="active")
+    assert email_ops.release(ctx, user, [msg.email_id]) == [msg.email_id]
     assert len(ie.sent()) == 1 and ie.ids() == []
+    ctx.close()
 
 
 def test_release_needs_ids(ie):
@@ -352,3 +356,15 @@ def test_release_refuses_a_message_another_release_holds(ie):
     assert_error(ie.invoke("emails", "release", "--ids", msg.email_id, "-a", "root"),
                  "is being released by another request")
     assert ie.sent() == [] and ie.ids() == [msg.email_id]
+
+
+def test_unattributed_lists_only_the_mail_held_under_root_itself(ie):
+    mine = ie.add("root", subject="nobody's")
+    ie.add("demo1", subject="demo1's")
+    everything = ie.invoke("emails", "list", "-a", "root", "--json").json()
+    assert everything["max_count"] == 2   # root: every account (the seed's meaning)
+    own = ie.invoke("emails", "list", "-a", "root", "--unattributed", "--json").json()
+    assert [i["email_id"] for i in own["items"]] == [mine.email_id] and own["max_count"] == 1
+    assert [i["subject"] for i in ie.invoke("emails", "list", "--unattributed", "--json").json()["items"]] \
+        == ["nobody's"]
+    assert_error(ie.invoke("emails", "list", "-a", "demo1", "--unattributed"), "root account only")

@@ -1,11 +1,15 @@
 """The re-inject spawner: one fixed command, run as the Exim user, pipes handed back, gone with its parent."""
 import os
 import pwd
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 from imunifyemail.daemon import spawner as sp
+from imunifyemail.reinject import ReinjectError
 
 EXIM_USER = "Debian-exim"
 
@@ -50,8 +54,13 @@ def test_nothing_but_the_one_request_is_served(spawner):
 def test_the_spawner_holds_only_its_socket_and_leaves_with_its_parent(spawner):
     for fd in spawner.request():   # answered: its set-up (closing, dropping) is done
         os.close(fd)
-    fds = {int(n): os.readlink(f"/proc/{spawner.pid}/fd/{n}") for n in os.listdir(f"/proc/{spawner.pid}/fd")}
-    others = [target for fd, target in fds.items() if fd > 2]
+    deadline = time.monotonic() + 10
+    while True:   # it closes its copies of the pipes just after handing them over
+        fds = {int(n): os.readlink(f"/proc/{spawner.pid}/fd/{n}") for n in os.listdir(f"/proc/{spawner.pid}/fd")}
+        others = [target for fd, target in fds.items() if fd > 2]
+        if len(others) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     assert len(others) == 1 and others[0].startswith("socket:")   # only the socketpair besides stdio
     assert os.stat(f"/proc/{spawner.pid}").st_uid == pwd.getpwnam(EXIM_USER).pw_uid
     spawner.conn.close()   # what the kernel does when the daemon dies
@@ -67,3 +76,42 @@ def test_the_spawner_holds_only_its_socket_and_leaves_with_its_parent(spawner):
 def test_an_unknown_user_is_a_startup_error():
     with pytest.raises(sp.SpawnError, match="reinject.user"):
         sp.Spawner.start("no-such-user-here", ["/usr/sbin/sendmail", "-bs"])
+
+
+@pytest.fixture
+def release_spawner():
+    """A spawner whose sendmail records who ran it, with which arguments, on which message."""
+    tmp_path = Path(tempfile.mkdtemp(prefix="ie-spawner-", dir="/tmp"))   # reachable by the Exim user
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    fake = tmp_path / "sendmail"
+    fake.write_text(f"#!/bin/sh\nid -u > {out}/uid\nprintf '%s\\n' \"$@\" > {out}/argv\ncat > {out}/stdin\n"
+                    f"[ -e {out}/fail ] && {{ echo 'spool full' >&2; exit 75; }}\nexit 0\n")
+    fake.chmod(0o755)
+    tmp_path.chmod(0o755)
+    s = sp.Spawner.start(EXIM_USER, [str(fake), "-bs"])
+    yield s, out
+    s.close()
+    shutil.rmtree(tmp_path)
+
+
+def test_a_release_runs_the_one_shot_command_as_the_exim_user(release_spawner):
+    spawner, out = release_spawner
+    spawner.release(b"Subject: held\r\n\r\nbody\r\n", "boss@demo1.test", ["a@remote.example", "b@x.example"], 10)
+    assert (out / "uid").read_text().strip() == str(pwd.getpwnam(EXIM_USER).pw_uid)
+    assert (out / "argv").read_text().split() == ["-oi", "-oMr", "imunifyemail-released", "-f", "boss@demo1.test",
+                                                  "--", "a@remote.example", "b@x.example"]
+    assert (out / "stdin").read_bytes() == b"Subject: held\r\n\r\nbody\r\n"
+    (out / "fail").touch()
+    with pytest.raises(ReinjectError, match="exit status 75: spool full"):
+        spawner.release(b"x\r\n", "", ["a@remote.example"], 10)
+
+
+def test_a_release_with_option_like_addresses_is_refused(release_spawner):
+    spawner, out = release_spawner
+    for sender, rcpts in (("-be", ["a@x.example"]), ("a@x.example", ["-C/tmp/evil"]), ("a b@x", ["a@x.example"]),
+                          ("a@x.example", [])):
+        with pytest.raises(ReinjectError, match="bad release request"):
+            spawner.release(b"x\r\n", sender, rcpts, 10)
+    assert not (out / "argv").exists()

@@ -4,6 +4,7 @@ import sqlite3
 import pytest
 
 from imunifyemail.store import db
+from imunifyemail.store.accounts import is_blocked, update_account
 from imunifyemail.store.quarantine import ListQuery, NewMessage, NotFound, Quarantine
 
 
@@ -89,14 +90,11 @@ def test_list_filters_and_total(store):
     assert store.list(ListQuery(since=t0 + 100, until=t0 + 200))[1] == 10
 
 
-def test_edit_validates_and_purge(store):
+def test_edit_and_purge(store):
     store.add(msg(account="demo1"), b"abc")
-    with pytest.raises(ValueError):
-        store.edit_account("demo1", state="frozen")
-    with pytest.raises(ValueError):
-        store.edit_account("demo1", limit_bytes=-1)
-    assert store.edit_account("demo1", state="block", limit_bytes=10).state == "block"
-    assert store.blocked("demo1")
+    info = update_account(store.conn, "demo1", 1000, 0, state="block", limit_bytes=10, releases_limit=2)
+    assert (info.state, info.limit_bytes, info.releases_limit) == ("block", 10, 2)
+    assert is_blocked(store.conn, "demo1") and not is_blocked(store.conn, "demo2")
     assert store.purge_account("demo1").count == 1
     assert store.account("demo1").used_bytes == 0 and store.list(ListQuery())[1] == 0
 

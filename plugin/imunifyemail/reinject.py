@@ -28,7 +28,7 @@ def session_command(sendmail: str, protocol: str) -> List[str]:
     return [sendmail, "-bs", "-oMr", protocol]
 
 
-def _message_fd(raw: bytes) -> int:
+def message_fd(raw: bytes) -> int:
     """The message in an in-memory file for the command's stdin. Were it fed
     through a pipe, a process killed mid-write would close the pipe early and
     ``sendmail -oi`` would take EOF as the end: a truncated message sent."""
@@ -44,8 +44,9 @@ def _message_fd(raw: bytes) -> int:
     return fd
 
 
-def _describe(code: int, stderr: bytes) -> str:
-    detail = stderr.decode("utf-8", "replace").strip().splitlines()
+def describe_failure(code, stderr) -> str:
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else str(stderr or "")
+    detail = text.strip().splitlines()
     return f"exit status {code}" + (f": {detail[-1][:300]}" if detail else "")
 
 
@@ -66,7 +67,7 @@ def reinject_sync(sendmail: str, raw: bytes, sender: str, recipients: Sequence[s
                   timeout: float, user: Optional[str] = None) -> None:
     """One message through one ``sendmail`` run (the CLIs' release), as ``user`` if given."""
     drop = _as_user(user)
-    fd = _message_fd(raw)
+    fd = message_fd(raw)
     try:
         proc = subprocess.run(command(sendmail, sender, recipients, protocol), stdin=fd,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, cwd="/",
@@ -78,4 +79,4 @@ def reinject_sync(sendmail: str, raw: bytes, sender: str, recipients: Sequence[s
     finally:
         os.close(fd)
     if proc.returncode != 0:
-        raise ReinjectError(f"{sendmail}: {_describe(proc.returncode, proc.stderr)}")
+        raise ReinjectError(f"{sendmail}: {describe_failure(proc.returncode, proc.stderr)}")

@@ -1,9 +1,16 @@
 """What the product shows: the JSON shapes of ``--json`` and the pages, and human-readable sizes.
 
-Built once here from the store's values, so ``ie-cli``, ``ie-config`` and the
-web app say the same thing the same way (keys in the seed's order, our extra
-keys after them).
+Built once here from what the operations return, so ``ie-cli``, ``ie-config``
+and the web app say the same thing the same way: keys in the seed's order,
+our extra keys after them. The pages render these same dicts.
 """
+from typing import Any, Dict, List, Sequence
+
+from .core import limits
+from .core.verdict import FILTER_SETTINGS, FilterSettings
+from .store.accounts import AccountInfo
+from .store.am_stats import ObjectStats
+from .store.listing import StoredMessage
 
 
 def human_size(n: int) -> str:
@@ -14,3 +21,99 @@ def human_size(n: int) -> str:
             return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} bytes"   # not reached
+
+
+# -- emails -----------------------------------------------------------------
+
+def email_item(m: StoredMessage) -> Dict[str, Any]:
+    return {
+        "email_id": m.email_id,
+        "size_bytes": m.size_bytes,
+        "account_name": m.account,
+        "recipients": list(m.recipients),
+        "subject": m.subject,
+        "script_header": m.script.as_dict(),
+        "received_date": m.received_at,
+        "sender": m.sender,
+        "reasons": list(m.reasons),
+        "filter_score": m.filter_score,
+        "filter_action": m.filter_action,
+    }
+
+
+def emails_list(items: Sequence[StoredMessage], total: int) -> Dict[str, Any]:
+    return {"items": [email_item(m) for m in items], "max_count": total}
+
+
+def email_show(held) -> Dict[str, Any]:
+    """``held``: an :class:`imunifyemail.ops.emails.HeldEmail`."""
+    m = held.message
+    return {
+        "email_id": m.email_id,
+        "size_bytes": m.size_bytes,
+        "account_name": m.account,
+        "sender": m.sender,
+        "recipients": list(m.recipients),
+        "received_date": m.received_at,
+        "subject": m.subject,
+        "reasons": list(m.reasons),
+        "filter_score": m.filter_score,
+        "filter_action": m.filter_action,
+        "script_header": m.script.as_dict(),
+        "headers": held.parsed.header_dict(),
+        "body": held.parsed.body_base64(),
+    }
+
+
+# -- accounts ---------------------------------------------------------------
+
+def account(a: AccountInfo) -> Dict[str, Any]:
+    return {"name": a.name, "limit_bytes": a.limit_bytes, "used_bytes": a.used_bytes, "state": a.state,
+            "deleted_last_hour": a.deleted_last_hour, "releases_limit": a.releases_limit}
+
+
+def accounts_list(accounts: Sequence[AccountInfo]) -> Dict[str, Any]:
+    return {"items": [account(a) for a in accounts], "max_count": len(accounts)}
+
+
+# -- whitelist, settings ------------------------------------------------------
+
+def whitelist_list(entries: Dict[str, List[str]]) -> Dict[str, Any]:
+    return {"success": True, "emails": list(entries["emails"]), "domains": list(entries["domains"])}
+
+
+def filter_settings(settings: FilterSettings) -> Dict[str, bool]:
+    return {name: getattr(settings, name) for name in FILTER_SETTINGS}
+
+
+def server_settings(server: limits.ServerLimits) -> Dict[str, int]:
+    return server.as_dict()
+
+
+# -- activity monitor -------------------------------------------------------
+
+def sender_object(obj: ObjectStats, stats, **parents: str) -> Dict[str, Any]:
+    """One object of ``am stats`` (``stats``: :class:`imunifyemail.ops.activity.Stats`) with its
+    children and its parents' ids; keys sorted, as the seed prints them."""
+    out: Dict[str, Any] = {
+        **parents,
+        "exclusion": obj.override is not None,
+        "id": obj.id,
+        "limit": limits.effective_limit(obj.type, obj.override, stats.server),
+        "messages": obj.messages,
+        "name": obj.name,
+        "quarantined": obj.quarantined,
+        "rateLimited": limits.rate_limited(obj.last_hour, stats.server),
+        "whitelisted": stats.whitelist.covers(obj.type, obj.name),
+    }
+    if obj.type == limits.ACCOUNT:
+        out["domains"] = [sender_object(d, stats, account_id=obj.id) for d in obj.domains] or None
+        out["scripts"] = [sender_object(s, stats, account_id=obj.id) for s in obj.scripts] or None
+    elif obj.type == limits.DOMAIN:
+        out["sender_emails"] = [sender_object(s, stats, account_id=parents["account_id"], domain_id=obj.id)
+                                for s in obj.sender_emails] or None
+    return dict(sorted(out.items()))
+
+
+def am_stats(stats) -> Dict[str, Any]:
+    return {"accounts": [sender_object(a, stats) for a in stats.accounts]}

@@ -4,18 +4,21 @@
 object's own hourly limit, ``server-settings`` the default limits; beyond
 the seed, ``whitelist add|remove`` whitelists a domain or sender email object
 (the same list as ``ie-cli whitelist sender``). Rules live in
-:mod:`imunifyemail.am_actions`; errors are translated by ``ie_cli.run``.
-The context object is ``ie_cli.Env``.
+:mod:`imunifyemail.ops.activity`; errors are translated by ``ie_cli.run``.
+The context object is :class:`imunifyemail.context.Context`.
 """
-import time
 from typing import Optional
 
 import click
 
-from .. import am_actions
+from .. import shapes
 from ..core import limits
+from ..ops import activity as am_ops
+from ..ops import caller as callers
 from . import output
 from .cobra import Group, render_help
+
+ADMIN = callers.admin(callers.CLI)
 
 pass_env = click.pass_obj
 
@@ -44,21 +47,20 @@ def am() -> None:
             help="stats (statistics) returns the aggregated view of senders objects with various filters")
 @click.option("--account-name", help="Account name to filter")
 @click.option("--domain", help="Domain to filter")
-@click.option("--limit", type=int, default=am_actions.DEFAULT_PAGE,
+@click.option("--limit", type=int, default=am_ops.DEFAULT_PAGE,
               help="How many results to return (pagination). The limit applied only for number of accounts "
                    "in response")
 @click.option("--offset", type=int, default=0, help="From which offset results to return (pagination)")
 @click.option("--script-name", help="Script name to filter")
 @click.option("--sender-email", help="Sender email to filter")
-@click.option("--since", type=int, default=am_actions.DEFAULT_SINCE,
+@click.option("--since", type=int, default=am_ops.DEFAULT_SINCE,
               help="The number of seconds which passed from the flag value until now")
 @pass_env
 def stats(env, account_name: Optional[str], domain: Optional[str], limit: int, offset: int,
           script_name: Optional[str], sender_email: Optional[str], since: int) -> None:
-    query = am_actions.stats_query(env.config["activity_monitor"]["retention_days"], account_name=account_name,
-                                   domain=domain, sender_email=sender_email, script_name=script_name,
-                                   since=since, limit=limit, offset=offset)
-    click.echo(output.am_json(am_actions.stats(env.conn, query, time.time())))
+    query = am_ops.stats_query(env, account_name=account_name, domain=domain, sender_email=sender_email,
+                               script_name=script_name, since=since, limit=limit, offset=offset)
+    click.echo(output.am_json(shapes.am_stats(am_ops.stats(env, ADMIN, query))))
 
 
 # -- limit ------------------------------------------------------------------
@@ -82,7 +84,7 @@ def limit_set(env, object_id: Optional[str], value: int, so_type: Optional[str])
         raise click.UsageError("required flag --id is missing: the id of a sender object (see ie-cli am stats)")
     if not so_type:
         raise click.UsageError(f"required flag --so-type is missing: one of [{' '.join(limits.TYPES)}]")
-    am_actions.set_limit(env.conn, object_id, so_type, value)
+    am_ops.set_limit(env, ADMIN, object_id, so_type, value)
     click.echo("OK")
 
 
@@ -98,7 +100,7 @@ _SERVER_HELP = ("Operates by the server sender limit settings and allows to set 
 @click.pass_context
 def server_settings(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
-        click.echo(output.am_json(am_actions.server_settings(ctx.obj.conn)))
+        click.echo(output.am_json(shapes.server_settings(am_ops.server_settings(ctx.obj))))
 
 
 def _type_limit_option(so_type: str):
@@ -121,11 +123,11 @@ def _type_limit_option(so_type: str):
 @_type_limit_option(limits.SENDER_EMAIL)
 @pass_env
 def server_settings_set(env, limit_mode: int, account: int, domain: int, script: int, sender_email: int) -> None:
-    new = am_actions.set_server_settings(env.conn, {
+    new = am_ops.set_server_settings(env, ADMIN, {
         "limit_mode": limit_mode, "account": account, "domain": domain, "script": script,
         "sender_email": sender_email})
     click.echo("New server settings is:")
-    click.echo(output.am_json(new))
+    click.echo(output.am_json(shapes.server_settings(new)))
 
 
 # -- whitelist (beyond the seed: the web UI's "Whitelist sender") -------------
@@ -143,7 +145,7 @@ def whitelist() -> None:
 @click.option("--id", "object_id", help="The id of sender object")
 @pass_env
 def whitelist_add(env, object_id: Optional[str]) -> None:
-    am_actions.whitelist_object(env.conn, _required_id(object_id))
+    am_ops.whitelist_object(env, ADMIN, _required_id(object_id))
     click.echo("OK")
 
 
@@ -152,7 +154,7 @@ def whitelist_add(env, object_id: Optional[str]) -> None:
 @click.option("--id", "object_id", help="The id of sender object")
 @pass_env
 def whitelist_remove(env, object_id: Optional[str]) -> None:
-    am_actions.unwhitelist_object(env.conn, _required_id(object_id))
+    am_ops.unwhitelist_object(env, ADMIN, _required_id(object_id))
     click.echo("OK")
 
 

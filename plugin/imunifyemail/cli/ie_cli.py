@@ -1,8 +1,8 @@
 """``ie-cli``: the quarantine, accounts, whitelist, Activity Monitor and filter settings from a root shell.
 
 Commands, flags, texts and JSON follow the seed document. The commands are
-thin: rules live in :mod:`imunifyemail.actions` and the stores, output in
-:mod:`.output`. Every expected failure (bad flag or value, unknown id or
+thin: every rule is in the operations of :mod:`imunifyemail.ops`, the text
+layouts in :mod:`.output`, the JSON shapes in :mod:`imunifyemail.shapes`. Every expected failure (bad flag or value, unknown id or
 account, bad config, failed release) is translated in one place,
 :func:`run`, into one ``Error: ...`` line on stderr and exit status 1.
 """
@@ -15,58 +15,28 @@ from typing import Callable, Iterable, List, Optional, Sequence
 
 import click
 
-from .. import __version__, actions, config, paths
-from ..store import db
-from ..store import settings as store_settings
-from ..store.quarantine import ListQuery, Quarantine
-from ..store.space import StorageSpace
+from .. import __version__, config, paths, shapes
+from ..context import Context
+from ..core.accounts import ROOT
+from ..core.verdict import REASONS, WHITELISTS
+from ..errors import ActionError
+from ..ops import accounts as account_ops
+from ..ops import caller as callers
+from ..ops import emails as email_ops
+from ..ops import filters as filter_ops
+from ..ops import whitelist as whitelist_ops
 from ..shapes import human_size
+from ..store import db
 from . import output
 from .am import am
 from .cobra import CONTEXT_SETTINGS, Group
 
 PROG = "ie-cli"
-REASONS = ("spam", "winexec", "ratelimit", "blocked")
 SYSLOG_SOCKET = "/dev/log"   # the host's syslog, not under $IMUNIFYEMAIL_ROOT
+ADMIN = callers.admin(callers.CLI)   # ie-cli runs as root: the administrator
 
 
-class Env:
-    """Configuration, database and quarantine, opened on first use."""
-
-    def __init__(self):
-        self._config: Optional[config.Config] = None
-        self._conn: Optional[sqlite3.Connection] = None
-        self._quarantine: Optional[Quarantine] = None
-
-    @property
-    def config(self) -> config.Config:
-        if self._config is None:
-            self._config = config.load()
-        return self._config
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            _ = self.config   # a bad config file is reported before the database is touched
-            paths.system_path(paths.STORAGE_DIR).mkdir(parents=True, exist_ok=True)
-            self._conn = db.connect(paths.system_path(paths.DATABASE))
-        return self._conn
-
-    @property
-    def quarantine(self) -> Quarantine:
-        if self._quarantine is None:
-            storage = paths.system_path(paths.STORAGE_DIR)
-            self._quarantine = Quarantine(self.conn, storage, self.config["quarantine"]["default_limit_bytes"],
-                                          space=StorageSpace.from_config(storage, self.config["quarantine"]))
-        return self._quarantine
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
-pass_env = click.make_pass_decorator(Env)
+pass_env = click.make_pass_decorator(Context)
 
 
 def emit(text: str) -> None:
@@ -86,7 +56,7 @@ def emit_json(obj, indent: int = 2) -> None:
 
 
 def account_option(fn):
-    return click.option("-a", "--account", default=actions.ROOT, help="Account name; root means all accounts")(fn)
+    return click.option("-a", "--account", default=ROOT, help="Account name; root means all accounts")(fn)
 
 
 def json_option(fn):
@@ -108,7 +78,7 @@ def split_ids(values: Iterable[str]) -> List[str]:
 @click.group(cls=Group, context_settings=CONTEXT_SETTINGS, help="Imunify Email quarantine CLI application")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    ctx.obj = Env()
+    ctx.obj = Context()
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -135,15 +105,16 @@ def emails() -> None:
 @click.option("--reason", type=click.Choice(REASONS), help=f"Reason to filter, one of: [{' '.join(REASONS)}]")
 @click.option("--since", type=Count(), help="Only emails received at or after this time (unix seconds)")
 @click.option("--until", type=Count(), help="Only emails received before this time (unix seconds)")
+@click.option("--unattributed", is_flag=True,
+              help="With -a root: only the mail held under root itself (no account could be blamed)")
 @pass_env
-def emails_list(env: Env, account: str, as_json: bool, limit: int, offset: int, sender: Optional[str],
+def emails_list(env: Context, account: str, as_json: bool, limit: int, offset: int, sender: Optional[str],
                 recipient: Optional[str], subject: Optional[str], reason: Optional[str],
-                since: Optional[int], until: Optional[int]) -> None:
-    scope = actions.account_scope(env.quarantine, account)
-    items, total = env.quarantine.list(ListQuery(
-        account=scope, sender=sender, recipient=recipient, subject=subject, reason=reason,
-        since=since, until=until, limit=limit, offset=offset))
-    respond(as_json, output.emails_list_json, output.emails_list_text, items, total)
+                since: Optional[int], until: Optional[int], unattributed: bool) -> None:
+    items, total = email_ops.list_emails(env, ADMIN, email_ops.Filters(
+        account=account, unattributed=unattributed, sender=sender, recipient=recipient, subject=subject,
+        reason=reason, since=since, until=until, limit=limit, offset=offset))
+    respond(as_json, shapes.emails_list, output.emails_list_text, items, total)
 
 
 @emails.command("show", short_help="show an email held in the quarantine",
@@ -152,9 +123,9 @@ def emails_list(env: Env, account: str, as_json: bool, limit: int, offset: int, 
 @account_option
 @json_option
 @pass_env
-def emails_show(env: Env, email_id: str, account: str, as_json: bool) -> None:
-    view = actions.show(env.quarantine, email_id, account)
-    respond(as_json, output.email_show_json, output.email_show_text, view)
+def emails_show(env: Context, email_id: str, account: str, as_json: bool) -> None:
+    held = email_ops.show(env, ADMIN, email_id, account)
+    respond(as_json, shapes.email_show, output.email_show_text, held)
 
 
 @emails.command("release", short_help="release emails and send them to their recipients",
@@ -164,10 +135,8 @@ def emails_show(env: Env, email_id: str, account: str, as_json: bool) -> None:
               help="Comma-separated email ids to release")
 @account_option
 @pass_env
-def emails_release(env: Env, ids: Sequence[str], account: str) -> None:
-    reinject = env.config["reinject"]
-    actions.release(env.quarantine, split_ids(ids), account, reinject["sendmail"], reinject["timeout"],
-                    as_user=False, exim_user=reinject["user"])
+def emails_release(env: Context, ids: Sequence[str], account: str) -> None:
+    email_ops.release(env, ADMIN, split_ids(ids), account)
     emit("OK")
 
 
@@ -177,8 +146,8 @@ def emails_release(env: Env, ids: Sequence[str], account: str) -> None:
               help="Comma-separated email ids to remove")
 @account_option
 @pass_env
-def emails_remove(env: Env, ids: Sequence[str], account: str) -> None:
-    actions.remove(env.quarantine, split_ids(ids), account)
+def emails_remove(env: Context, ids: Sequence[str], account: str) -> None:
+    email_ops.remove(env, ADMIN, split_ids(ids), account)
     emit("OK")
 
 
@@ -194,9 +163,9 @@ def accounts() -> None:
                   help="List all accounts in the quarantine with their space limit, used space and state.")
 @json_option
 @pass_env
-def accounts_list(env: Env, as_json: bool) -> None:
-    found = env.quarantine.accounts()
-    respond(as_json, output.accounts_list_json, output.accounts_list_text, found)
+def accounts_list(env: Context, as_json: bool) -> None:
+    found = account_ops.list_accounts(env, ADMIN)
+    respond(as_json, shapes.accounts_list, output.accounts_list_text, found)
 
 
 @accounts.command("edit", short_help="edit the quarantine space limit and state of an account",
@@ -205,14 +174,17 @@ def accounts_list(env: Env, as_json: bool) -> None:
 @click.option("-a", "--account", required=True, help="Account name")
 @click.option("--state", type=click.Choice(("active", "block")), help="New state: active or block")
 @click.option("--limit", type=Count(min=0), help="New quarantine space limit in bytes")
+@click.option("--releases-limit", type=Count(min=0),
+              help="How many of its emails the account's own user may release per hour (0: none)")
 @json_option
 @pass_env
-def accounts_edit(env: Env, account: str, state: Optional[str], limit: Optional[int], as_json: bool) -> None:
-    if state is None and limit is None:
-        raise click.UsageError("nothing to change: use --state or --limit")
-    info = actions.edit_account(env.quarantine, account, state=state, limit_bytes=limit)
+def accounts_edit(env: Context, account: str, state: Optional[str], limit: Optional[int],
+                  releases_limit: Optional[int], as_json: bool) -> None:
+    if state is None and limit is None and releases_limit is None:
+        raise click.UsageError("nothing to change: use --state or --limit (or --releases-limit)")
+    info = account_ops.edit(env, ADMIN, account, state=state, limit_bytes=limit, releases_limit=releases_limit)
     if as_json:
-        emit_json(output.account_json(info))
+        emit_json(shapes.account(info))
     else:
         emit(output.accounts_table([info]))
 
@@ -221,8 +193,8 @@ def accounts_edit(env: Env, account: str, state: Optional[str], limit: Optional[
                   help="Clean all quarantine of an account (of every account with -a root).")
 @click.option("-a", "--account", required=True, help="Account name; root means all accounts")
 @pass_env
-def accounts_remove(env: Env, account: str) -> None:
-    freed = actions.purge_account(env.quarantine, account)
+def accounts_remove(env: Context, account: str) -> None:
+    freed = account_ops.purge(env, ADMIN, account)
     emit("OK")
     click.echo(f"Removed {freed.count} email(s), {human_size(freed.bytes)} freed", err=True)
 
@@ -254,29 +226,29 @@ def _whitelist_group(list_name: str) -> click.Group:
                    help=f"Add {plural} to the whitelist ({accepted}).")
     @click.argument("values", nargs=-1)
     @pass_env
-    def add(env: Env, values: Sequence[str]) -> None:
-        entries = actions.whitelist_add(env.conn, list_name, values)
+    def add(env: Context, values: Sequence[str]) -> None:
+        entries = whitelist_ops.add(env, ADMIN, list_name, values)
         emit(output.whitelist_change_text(f"Adding {plural} to the whitelist:", entries))
 
     @group.command("remove", short_help=f"remove {plural} from the whitelist",
                    args_usage="[value1 value2 ... valueN]", help=f"Remove {plural} from the whitelist.")
     @click.argument("values", nargs=-1)
     @pass_env
-    def remove(env: Env, values: Sequence[str]) -> None:
-        entries = actions.whitelist_remove(env.conn, list_name, values)
+    def remove(env: Context, values: Sequence[str]) -> None:
+        entries = whitelist_ops.remove(env, ADMIN, list_name, values)
         emit(output.whitelist_change_text(f"Removing {plural} from the whitelist:", entries))
 
     @group.command("list", short_help=f"list the whitelisted {plural}", help=f"List the whitelisted {plural}.")
     @json_option
     @pass_env
-    def list_(env: Env, as_json: bool) -> None:
-        entries = store_settings.whitelist_entries(env.conn, list_name)
-        respond(as_json, output.whitelist_list_json, output.whitelist_list_text, entries)
+    def list_(env: Context, as_json: bool) -> None:
+        entries = whitelist_ops.entries(env, ADMIN, list_name)
+        respond(as_json, shapes.whitelist_list, output.whitelist_list_text, entries)
 
     return group
 
 
-for _name in store_settings.LISTS:
+for _name in WHITELISTS:
     whitelist.add_command(_whitelist_group(_name))
 
 
@@ -296,7 +268,7 @@ cli.add_command(am)
 @click.option("--spam-filter", is_flag=True, help="Hold emails classified as spam in the quarantine")
 @click.option("--no-spam-filter", is_flag=True, help="Let emails classified as spam through")
 @pass_env
-def filter_settings(env: Env, allow_winexec: bool, disallow_winexec: bool, spam_filter: bool,
+def filter_settings(env: Context, allow_winexec: bool, disallow_winexec: bool, spam_filter: bool,
                     no_spam_filter: bool) -> None:
     changes = {}
     for name, on, off, flags in (
@@ -306,10 +278,8 @@ def filter_settings(env: Env, allow_winexec: bool, disallow_winexec: bool, spam_
             raise click.UsageError(f"{flags} cannot be used together")
         if on or off:
             changes[name] = on
-    if changes:
-        store_settings.save_filter_settings(env.conn, changes)
-    current = store_settings.load_filter_settings(env.conn, env.config["filter"]["spam_actions"])
-    emit(output.filter_settings_text(store_settings.filter_settings_dict(current)))
+    current = filter_ops.change(env, ADMIN, changes)
+    emit(output.filter_settings_text(shapes.filter_settings(current)))
 
 
 @cli.command(short_help="print the ImunifyEmail CLI version", help="Print the ImunifyEmail CLI version.")
@@ -332,7 +302,7 @@ def run(argv: Optional[Sequence[str]] = None, group: Optional[click.Group] = Non
         return _error("aborted")
     except click.ClickException as exc:
         return _error(exc.format_message())
-    except (actions.ActionError, config.ConfigError, db.DatabaseError) as exc:
+    except (ActionError, config.ConfigError, db.DatabaseError) as exc:
         return _error(str(exc))
     except sqlite3.Error as exc:
         return _error(f"database {paths.system_path(paths.DATABASE)}: {exc}")

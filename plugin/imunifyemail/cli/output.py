@@ -1,7 +1,7 @@
-"""What ``ie-cli`` prints: one renderer per output shape of the seed document.
+"""What ``ie-cli`` prints as text: one renderer per output layout of the seed document.
 
-Text renderers return the lines without a final newline; JSON renderers
-return plain dicts (keys in the seed's order, our extra keys after them).
+Renderers return the lines without a final newline; the JSON shapes are
+:mod:`imunifyemail.shapes` (shared with the pages).
 Text taken from mail (subjects, addresses, header values) is printed on one
 line with control characters replaced, so a hostile message cannot move the
 cursor or forge extra lines on the administrator's terminal.
@@ -10,8 +10,9 @@ import json
 import unicodedata
 from typing import Any, Dict, List, Sequence, Tuple
 
-from ..actions import MessageView
-from ..store.quarantine import AccountInfo, StoredMessage
+from ..ops.emails import HeldEmail
+from ..store.accounts import AccountInfo
+from ..store.listing import StoredMessage
 
 DASHES = "-" * 107
 LIST_KEY_WIDTH = 18      # emails list: "Account_Name" and friends, padded
@@ -50,32 +51,12 @@ def emails_list_text(items: Sequence[StoredMessage], total: int) -> str:
     return "\n".join(lines)
 
 
-def email_item(m: StoredMessage) -> Dict[str, Any]:
-    return {
-        "email_id": m.email_id,
-        "size_bytes": m.size_bytes,
-        "account_name": m.account,
-        "recipients": list(m.recipients),
-        "subject": m.subject,
-        "script_header": m.script.as_dict(),
-        "received_date": m.received_at,
-        "sender": m.sender,
-        "reasons": list(m.reasons),
-        "filter_score": m.filter_score,
-        "filter_action": m.filter_action,
-    }
-
-
-def emails_list_json(items: Sequence[StoredMessage], total: int) -> Dict[str, Any]:
-    return {"items": [email_item(m) for m in items], "max_count": total}
-
-
 def _show_row(key: str, value: Any) -> str:
     return f"{key + ':':<{SHOW_KEY_WIDTH - 1}} {oneline(value)}".rstrip()
 
 
-def email_show_text(view: MessageView) -> str:
-    m = view.message
+def email_show_text(held: HeldEmail) -> str:
+    m = held.message
     lines = [
         _show_row("EmailID", m.email_id),
         _show_row("SizeBytes", m.size_bytes),
@@ -86,56 +67,30 @@ def email_show_text(view: MessageView) -> str:
         _show_row("Subject", m.subject),
         _show_row("Reasons", ", ".join(m.reasons)),
     ]
-    for group in view.header_groups():
+    for group in held.parsed.header_groups():
         if group:
             lines.append("")
             lines += [_show_row(name, value) for name, value in group]
-    lines += ["", f"Body: {view.body_base64()}"]
+    lines += ["", f"Body: {held.parsed.body_base64()}"]
     return "\n".join(lines)
-
-
-def email_show_json(view: MessageView) -> Dict[str, Any]:
-    m = view.message
-    return {
-        "email_id": m.email_id,
-        "size_bytes": m.size_bytes,
-        "account_name": m.account,
-        "sender": m.sender,
-        "recipients": list(m.recipients),
-        "received_date": m.received_at,
-        "subject": m.subject,
-        "reasons": list(m.reasons),
-        "filter_score": m.filter_score,
-        "filter_action": m.filter_action,
-        "script_header": m.script.as_dict(),
-        "headers": view.header_dict(),
-        "body": view.body_base64(),
-    }
 
 
 # -- accounts ---------------------------------------------------------------
 
-_ACCOUNT_COLUMNS = (("Name", 17), ("LimitBytes", 14), ("UsedBytes", 14), ("State", 0))
+# The seed's four columns, then ours: a hosted user's releases per hour.
+_ACCOUNT_COLUMNS = (("Name", 17), ("LimitBytes", 14), ("UsedBytes", 14), ("State", 9), ("ReleasesLimit", 0))
 
 
 def accounts_table(accounts: Sequence[AccountInfo]) -> str:
     rows = [tuple(title for title, _ in _ACCOUNT_COLUMNS)]
-    rows += [(oneline(a.name), str(a.limit_bytes), str(a.used_bytes), a.state) for a in accounts]
+    rows += [(oneline(a.name), str(a.limit_bytes), str(a.used_bytes), a.state, str(a.releases_limit))
+             for a in accounts]
     widths = [max([minimum, *(len(r[i]) + 3 for r in rows)]) for i, (_, minimum) in enumerate(_ACCOUNT_COLUMNS)]
     return "\n".join("".join(f"{cell:<{w}}" for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
 def accounts_list_text(accounts: Sequence[AccountInfo]) -> str:
     return f"{accounts_table(accounts)}\n\nMax Count {len(accounts)}"
-
-
-def account_json(a: AccountInfo) -> Dict[str, Any]:
-    return {"name": a.name, "limit_bytes": a.limit_bytes, "used_bytes": a.used_bytes, "state": a.state,
-            "deleted_last_hour": a.deleted_last_hour}
-
-
-def accounts_list_json(accounts: Sequence[AccountInfo]) -> Dict[str, Any]:
-    return {"items": [account_json(a) for a in accounts], "max_count": len(accounts)}
 
 
 # -- whitelist --------------------------------------------------------------
@@ -151,10 +106,6 @@ def whitelist_list_text(entries: Dict[str, List[str]]) -> str:
     emails = entries["emails"] or [NO_DATA]
     domains = entries["domains"] or [NO_DATA]
     return "\n".join(["EMAILS", *emails, "", "DOMAINS", *domains])
-
-
-def whitelist_list_json(entries: Dict[str, List[str]]) -> Dict[str, Any]:
-    return {"success": True, "emails": list(entries["emails"]), "domains": list(entries["domains"])}
 
 
 # -- filter settings --------------------------------------------------------

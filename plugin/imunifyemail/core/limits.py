@@ -23,14 +23,6 @@ NO_OVERRIDE = -1          # `am limit set --limit=-1`: back to the server defaul
 MAX_LIMIT = 2 ** 31 - 1   # more than any server sends in an hour; SQLite holds it
 
 
-def _check_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"invalid {what} {value!r}: must be a whole number")
-    if value > MAX_LIMIT:
-        raise ValueError(f"invalid {what} {value}: at most {MAX_LIMIT}")
-    return value
-
-
 @dataclass(frozen=True)
 class ServerLimits:
     account: int = 0
@@ -47,33 +39,28 @@ class ServerLimits:
                 "script": self.script, "sender_email": self.sender_email}
 
 
-def validate_server_changes(changes: Dict[str, int]) -> Dict[str, int]:
-    """Keep the values that change something (-1 = leave unchanged); ValueError names a bad one."""
-    out = {}
-    for key, value in changes.items():
-        if value is None:
-            continue
-        _check_int(value, key.replace("_", " "))
-        if value == -1:
-            continue
-        if key == "limit_mode":
-            if value not in (BY_MESSAGES, BY_RECIPIENTS):
-                raise ValueError(f"invalid limit mode {value}: use 1 (messages) or 2 (recipients)")
-        elif key in TYPES:
-            if value < -1:
-                raise ValueError(f"invalid {key.replace('_', '-')} limit {value}: use 0 (unlimited) or more, "
-                                 "or -1 to leave it unchanged")
-        else:
-            raise ValueError(f"unknown server setting {key!r}")
-        out[key] = value
-    return out
+SERVER_KEYS = ("account", "domain", "limit_mode", "script", "sender_email")
+LEAVE = -1                # `am server-settings set --domain=-1`: leave it as it is
 
 
-def validate_override(limit: int) -> Optional[int]:
-    """The override to store: None removes it (-1); ValueError below -1."""
-    _check_int(limit, "limit")
-    if limit < NO_OVERRIDE:
-        raise ValueError(f"invalid limit {limit}: use 0 (unlimited) or more, or -1 to remove the override")
+def limit_error(value, what: str, minus_one: str) -> Optional[str]:
+    """Why ``value`` is no hourly limit (0 = unlimited, up to MAX_LIMIT, or -1 meaning
+    ``minus_one``), or None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"invalid {what} {value!r}: must be a whole number"
+    if value < -1 or value > MAX_LIMIT:
+        return f"invalid {what} {value}: use 0 (unlimited) to {MAX_LIMIT}, or -1 {minus_one}"
+    return None
+
+
+def limit_mode_error(value) -> Optional[str]:
+    if isinstance(value, bool) or value not in (BY_MESSAGES, BY_RECIPIENTS):
+        return f"invalid limit mode {value}: use 1 (messages) or 2 (recipients)"
+    return None
+
+
+def override_of(limit: int) -> Optional[int]:
+    """The override to store for `am limit set --limit`: None removes it (-1)."""
     return None if limit == NO_OVERRIDE else limit
 
 

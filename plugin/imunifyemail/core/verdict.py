@@ -8,12 +8,14 @@ import base64
 from dataclasses import dataclass, field, replace
 from typing import FrozenSet, List, Optional, Sequence, Tuple
 
+from . import limits
 from .attribution import Attribution
 
 BLOCKED = "blocked"
 SPAM = "spam"
 WINEXEC = "winexec"
 RATELIMIT = "ratelimit"
+REASONS = (SPAM, WINEXEC, RATELIMIT, BLOCKED)   # why a message is held, as listed and filtered
 
 UNSCANNED = "unscanned"
 WHITELISTED = "whitelisted"
@@ -26,6 +28,15 @@ class FilterSettings:
     spam_actions: Tuple[str, ...] = ("reject",)
 
 
+WHITELISTS = ("authuser", "sender")   # authenticated users (emails); senders (emails and domains)
+
+# The switches an administrator turns (`ie-cli filter-settings`, Settings): FilterSettings fields.
+FILTER_SETTINGS = {
+    "allow_winexec": "let messages with Windows executable attachments through",
+    "spam_filter": "quarantine messages Rspamd classifies as spam",
+}
+
+
 @dataclass(frozen=True)
 class Whitelist:
     sender_emails: FrozenSet[str] = frozenset()
@@ -36,6 +47,12 @@ class Whitelist:
         return (who.sender_email in self.sender_emails
                 or (who.domain != "" and who.domain in self.sender_domains)
                 or (who.auth_user != "" and who.auth_user in self.authusers))
+
+    def covers(self, so_type: str, name: str) -> bool:
+        """Whether a sender object is whitelisted (only domains and sender emails can be)."""
+        if so_type == limits.DOMAIN:
+            return name in self.sender_domains
+        return so_type == limits.SENDER_EMAIL and name in self.sender_emails
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ root, it forks this spawner, which drops to the Exim user and then does one
 thing on request over a socketpair: start ``<sendmail> -bs -oMr
 imunifyemail-scanned`` (the command is fixed when the spawner is created;
 nothing the daemon sends can change it) and hand the two pipe ends back with
-SCM_RIGHTS. Its one other request runs ``<sendmail> -M <ids>`` (deliver
-these deferred messages now; the ids must be Exim message ids, checked here
-again). It keeps no copy, reaps its children, and exits when the daemon is
+SCM_RIGHTS. It also releases held mail on the daemon's behalf (the same
+one-shot ``sendmail -oi -oMr imunifyemail-released`` that ``ie-cli`` runs, on
+a message handed over as a file descriptor; a forked waiter reports the
+exit status through a pipe) and runs ``<sendmail> -M <ids>`` (deliver these
+deferred messages now; the ids must be Exim message ids, checked here again). It keeps no copy, reaps its children, and exits when the daemon is
 gone (end of file on the socketpair).
 
 The daemon side (:class:`Spawner`) wraps the received pipes in asyncio
@@ -18,18 +20,22 @@ streams (:class:`PipeProcess`), shaped like ``asyncio.subprocess.Process`` for
 ``daemon/reinject.py``.
 """
 import asyncio
+import json
 import os
 import pwd
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from typing import List, Optional, Sequence, Tuple
 
 from ..core.attribution import EXIM_ID
+from ..reinject import RELEASED, ReinjectError, command, describe_failure, message_fd
 
 REQUEST = b"spawn"
 RETRY = b"retry "
+RELEASE = b"release "
 READY = b"ready"
 MAX_REQUEST = 65536
 MAX_RETRY_IDS = 100
@@ -87,14 +93,65 @@ def _retry(argv: Sequence[str], request: bytes) -> bytes:
     return b"ok"
 
 
+def _plain_address(value) -> bool:
+    return isinstance(value, str) and len(value) <= 512 and not value.startswith("-") \
+        and not any(c.isspace() or ord(c) < 32 for c in value)
+
+
+def _release(conn: socket.socket, argv: Sequence[str], request: bytes, fds: List[int]) -> None:
+    """Fork a waiter that runs the one-shot release command on the message in ``fds[0]``
+    and writes its outcome to a pipe; the pipe's read end goes back to the daemon at once."""
+    try:
+        job = json.loads(request[len(RELEASE):])
+        sender, recipients, timeout = job["sender"], job["recipients"], float(job["timeout"])
+        ok = (len(fds) == 1 and (sender == "" or _plain_address(sender)) and isinstance(recipients, list)
+              and 0 < len(recipients) <= 10000 and all(_plain_address(r) and r for r in recipients)
+              and 0 < timeout <= 3600)
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        conn.send(b"error: bad release request")
+        return
+    read_end, write_end = os.pipe()
+    if os.fork() == 0:   # the waiter
+        os.close(read_end)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        outcome = _run_release(argv[0], fds[0], sender, recipients, timeout)
+        os.write(write_end, json.dumps(outcome).encode())
+        os._exit(0)
+    os.close(write_end)
+    try:
+        socket.send_fds(conn, [b"ok"], [read_end])
+    finally:
+        os.close(read_end)
+
+
+def _run_release(sendmail: str, message_fd: int, sender: str, recipients: Sequence[str], timeout: float) -> dict:
+    try:
+        proc = subprocess.run(command(sendmail, sender, recipients, RELEASED), stdin=message_fd,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, cwd="/", env=_ENV)
+    except OSError as exc:
+        return {"error": f"cannot run {sendmail}: {exc.strerror}"}
+    except subprocess.TimeoutExpired:
+        return {"error": f"{sendmail} did not finish within {timeout:g}s"}
+    return {"status": proc.returncode, "stderr": proc.stderr.decode("utf-8", "replace")[-2000:]}
+
+
 def _serve(conn: socket.socket, argv: Sequence[str]) -> None:
     while True:
         try:
-            request = conn.recv(MAX_REQUEST)
+            request, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 1)
         except InterruptedError:
             continue
         if not request:   # the daemon is gone
             return
+        try:
+            if request.startswith(RELEASE):
+                _release(conn, argv, request, fds)
+                continue
+        finally:
+            for fd in fds:
+                os.close(fd)
         if request.startswith(RETRY):
             conn.send(_retry(argv, request))
             continue
@@ -133,10 +190,11 @@ def _child(conn: socket.socket, user: str, argv: Sequence[str]) -> None:
 # -- the daemon side -----------------------------------------------------------
 
 class Spawner:
-    def __init__(self, conn: socket.socket, pid: int, user: str):
+    def __init__(self, conn: socket.socket, pid: int, user: str, sendmail: str = "sendmail"):
         self.conn = conn
         self.pid = pid
         self.user = user
+        self.sendmail = sendmail
         self._lock = threading.Lock()
 
     @classmethod
@@ -162,7 +220,7 @@ class Spawner:
                 code = 1
             os._exit(code)
         theirs.close()
-        spawner = cls(ours, pid, user)
+        spawner = cls(ours, pid, user, argv[0])
         ours.settimeout(60)
         try:
             ready = ours.recv(64)
@@ -191,6 +249,36 @@ class Spawner:
             detail = msg.decode("utf-8", "replace") if msg else "it exited: restart imunifyemaild"
             raise SpawnError(f"re-inject spawner: {detail}")
         return fds[0], fds[1]
+
+    def release(self, raw: bytes, sender: str, recipients: Sequence[str], timeout: float) -> None:
+        """Blocking: the one-shot release command, run as the Exim user, on ``raw``
+        (the same command ``ie-cli`` runs); ReinjectError unless it exited 0."""
+        fd = message_fd(raw)
+        try:
+            request = RELEASE + json.dumps({"sender": sender, "recipients": list(recipients),
+                                            "timeout": timeout}).encode()
+            with self._lock:
+                try:
+                    socket.send_fds(self.conn, [request], [fd])
+                    answer, fds, _, _ = socket.recv_fds(self.conn, 256, 1)
+                except OSError as exc:
+                    raise ReinjectError(f"re-inject spawner unreachable ({exc.strerror or exc})") from None
+        finally:
+            os.close(fd)
+        if answer != b"ok" or len(fds) != 1:
+            for extra in fds:
+                os.close(extra)
+            raise ReinjectError(f"re-inject spawner: {answer.decode('utf-8', 'replace') or 'it exited'}")
+        with os.fdopen(fds[0], "rb") as pipe:   # the waiter writes the outcome when sendmail is done
+            data = pipe.read()
+        try:
+            outcome = json.loads(data)
+        except ValueError:
+            raise ReinjectError("the release command's outcome was lost") from None
+        if "error" in outcome:
+            raise ReinjectError(outcome["error"])
+        if outcome.get("status") != 0:
+            raise ReinjectError(f"{self.sendmail}: {describe_failure(outcome.get('status'), outcome.get('stderr', ''))}")
 
     def retry(self, exim_ids: Sequence[str]) -> None:
         """Blocking: have Exim deliver these deferred messages now (as the Exim user)."""

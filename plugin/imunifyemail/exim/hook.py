@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from .. import paths
-from ..actions import ActionError
+from ..errors import ActionError
 
 MARK = "# imunifyemail postbuildeximconf hook"
 CHAINED_SUFFIX = ".imunifyemail-chained"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from .. import config, paths
-from ..actions import ActionError
+from ..errors import ActionError
 from . import localconf, snippets
 
 LOCK_ENV = "IMUNIFYEMAIL_EXIM_LOCKED"

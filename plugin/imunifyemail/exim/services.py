@@ -8,7 +8,7 @@ import subprocess
 from typing import Sequence
 
 from .. import paths
-from ..actions import ActionError
+from ..errors import ActionError
 
 DAEMON_UNIT = "imunifyemaild"
 WEB_UNIT = "imunifyemail-web"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 from .. import config, paths
-from ..actions import ActionError
+from ..errors import ActionError
 
 # block name -> (file in exim_conf/, exim.conf.local section)
 BLOCKS = {

@@ -11,9 +11,8 @@ from urllib.parse import urlsplit
 
 from .. import __version__, config, paths
 from ..store import db
+from ..context import Context
 from ..shapes import human_size
-from ..store.quarantine import Quarantine
-from ..store.space import StorageSpace
 from . import patcher, queue, services
 
 PROBE_TIMEOUT = 3.0
@@ -47,23 +46,18 @@ def rspamd_answers(url: str) -> bool:
 
 
 def quarantine_totals(cfg: config.Config) -> Dict[str, Any]:
-    database = paths.system_path(paths.DATABASE)
-    if not database.exists():
+    ctx = Context(cfg=cfg, readonly=True)
+    if not ctx.database.exists():
         return {"emails": 0, "size_bytes": 0, "accounts": 0}
     try:
-        conn = db.connect(database, readonly=True)
-    except (db.DatabaseError, sqlite3.Error) as exc:
-        return {"error": str(exc)}
-    try:
-        accounts = Quarantine(conn, paths.system_path(paths.STORAGE_DIR),
-                              cfg["quarantine"]["default_limit_bytes"]).accounts()
+        accounts = ctx.quarantine.accounts()
         return {"emails": sum(a.message_count for a in accounts),
                 "size_bytes": sum(a.used_bytes for a in accounts),
                 "accounts": sum(1 for a in accounts if a.message_count)}
-    except sqlite3.Error as exc:
+    except (db.DatabaseError, sqlite3.Error) as exc:
         return {"error": f"database: {exc}"}
     finally:
-        conn.close()
+        ctx.close()
 
 
 def collect(cfg: config.Config) -> Dict[str, Any]:
@@ -90,15 +84,15 @@ def collect(cfg: config.Config) -> Dict[str, Any]:
 
 def disk_space(cfg: config.Config) -> Dict[str, Any]:
     """The quarantine filesystem against its free-space floor (held mail is deferred below it)."""
-    storage = paths.system_path(paths.STORAGE_DIR)
+    space = Context(cfg=cfg).space
     try:
-        report = StorageSpace.from_config(storage, cfg["quarantine"]).report()
+        report = space.report()
     except OSError as exc:
-        return {"error": f"{storage}: {exc.strerror}"}
-    return {"path": str(storage), "total_bytes": report.space.total_bytes, "free_bytes": report.space.free_bytes,
-            "floor_bytes": report.floor.bytes, "total_inodes": report.space.total_inodes,
-            "free_inodes": report.space.free_inodes, "floor_inodes": report.floor.inodes,
-            "below_floor": report.below_floor}
+        return {"error": f"{space.storage}: {exc.strerror}"}
+    return {"path": str(space.storage), "total_bytes": report.space.total_bytes,
+            "free_bytes": report.space.free_bytes, "floor_bytes": report.floor.bytes,
+            "total_inodes": report.space.total_inodes, "free_inodes": report.space.free_inodes,
+            "floor_inodes": report.floor.inodes, "below_floor": report.below_floor}
 
 
 def disk_line(disk: Dict[str, Any]) -> str:

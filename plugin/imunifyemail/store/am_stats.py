@@ -1,4 +1,4 @@
-"""`ie-cli am stats`: the nested view of sender objects with activity in a window.
+"""The Activity Monitor's statistics: sender objects with activity in a window, nested.
 
 Accounts are paged in name order (``--limit`` counts accounts), each with its
 domains (and their sender emails) and its scripts; only objects with mail in
@@ -7,12 +7,11 @@ only the page's objects are summed, so the cost follows the page size, not
 the number of objects on the server.
 """
 import sqlite3
-from dataclasses import dataclass
-from typing import Dict, List, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
 
 from ..core import limits
-from ..core.limits import ServerLimits, Usage
-from ..core.verdict import Whitelist
+from ..core.limits import Usage
 from .activity import bucket_of
 
 
@@ -50,13 +49,29 @@ def _page_sql(q: StatsQuery) -> str:
             + " ORDER BY o.name LIMIT :limit OFFSET :offset")
 
 
-def stats(conn: sqlite3.Connection, q: StatsQuery, server: ServerLimits, whitelist: Whitelist, now: float) -> dict:
+@dataclass
+class ObjectStats:
+    """One sender object with mail in the window: its sums, and its children that have some."""
+    id: str
+    type: str
+    name: str
+    override: Optional[int]
+    messages: int               # sent in the window
+    quarantined: int            # held in the window
+    last_hour: Usage            # what its limit is checked against now
+    domains: List["ObjectStats"] = field(default_factory=list)
+    scripts: List["ObjectStats"] = field(default_factory=list)
+    sender_emails: List["ObjectStats"] = field(default_factory=list)
+
+
+def stats(conn: sqlite3.Connection, q: StatsQuery, now: float) -> List[ObjectStats]:
+    """A page of accounts (name order), each with its domains (and their sender emails) and scripts."""
     params = {"since": bucket_of(now - q.since), "limit": q.limit, "offset": q.offset,
               "account_name": q.account_name, "domain": q.domain, "sender_email": q.sender_email,
               "script_name": q.script_name}
     page = conn.execute(_page_sql(q), params).fetchall()
     if not page:
-        return {"accounts": []}
+        return []
     ids = [r["id"] for r in page]
     marks = ",".join("?" * len(ids))
     objects = conn.execute(f"SELECT id, type, name, account_id, parent_id, limit_override FROM sender_objects"
@@ -68,7 +83,12 @@ def stats(conn: sqlite3.Connection, q: StatsQuery, server: ServerLimits, whiteli
     recent = {r[0]: (r[1], r[2]) for r in conn.execute(
         f"SELECT object_id, COUNT(*), SUM(recipients) FROM am_events"
         f" WHERE object_id IN ({in_page}) AND at > ? GROUP BY object_id", (*ids, now - limits.WINDOW_SECONDS))}
-    view = _View(server, whitelist, sums, recent)
+
+    def node(obj: sqlite3.Row, so_type: str) -> ObjectStats:
+        messages, quarantined = sums.get(obj["id"], (0, 0))
+        last = recent.get(obj["id"], (0, 0))
+        return ObjectStats(obj["id"], so_type, obj["name"], obj["limit_override"], messages or 0, quarantined or 0,
+                           Usage(so_type, obj["id"], obj["limit_override"], last[0], last[1] or 0))
 
     children: Dict[str, List[sqlite3.Row]] = {}
     for obj in sorted(objects, key=lambda r: r["name"]):
@@ -80,44 +100,34 @@ def stats(conn: sqlite3.Connection, q: StatsQuery, server: ServerLimits, whiteli
 
     accounts = []
     for acct in page:
-        domains = []
+        account = node(acct, limits.ACCOUNT)
         if q.script_name is None:
             for dom in children.get(acct["id"], []):
                 if dom["type"] != limits.DOMAIN or not wanted(dom, q.domain):
                     continue
-                senders = [view.item(s, account_id=acct["id"], domain_id=dom["id"])
-                           for s in children.get(dom["id"], []) if wanted(s, q.sender_email)]
+                senders = [node(s, limits.SENDER_EMAIL) for s in children.get(dom["id"], [])
+                           if wanted(s, q.sender_email)]
                 if q.sender_email is not None and not senders:
                     continue
-                domains.append(view.item(dom, account_id=acct["id"], sender_emails=senders or None))
-        scripts = []
+                domain = node(dom, limits.DOMAIN)
+                domain.sender_emails = senders
+                account.domains.append(domain)
         if q.domain is None and q.sender_email is None:
-            scripts = [view.item(s, account_id=acct["id"]) for s in children.get(acct["id"], [])
-                       if s["type"] == limits.SCRIPT and wanted(s, q.script_name)]
-        accounts.append(view.item(acct, so_type=limits.ACCOUNT, domains=domains or None, scripts=scripts or None))
-    return {"accounts": accounts}
+            account.scripts = [node(s, limits.SCRIPT) for s in children.get(acct["id"], [])
+                               if s["type"] == limits.SCRIPT and wanted(s, q.script_name)]
+        accounts.append(account)
+    return accounts
 
 
-class _View:
-    def __init__(self, server: ServerLimits, whitelist: Whitelist, sums, recent):
-        self.server, self.whitelist, self.sums, self.recent = server, whitelist, sums, recent
+HOUR = 3600
 
-    def item(self, obj: sqlite3.Row, so_type: Optional[str] = None, **extra) -> dict:
-        so_type = so_type or obj["type"]
-        messages, quarantined = self.sums.get(obj["id"], (0, 0))
-        last_hour = self.recent.get(obj["id"], (0, 0))
-        usage = Usage(so_type, obj["id"], obj["limit_override"], last_hour[0], last_hour[1] or 0)
-        whitelisted = (obj["name"] in self.whitelist.sender_domains if so_type == limits.DOMAIN else
-                       obj["name"] in self.whitelist.sender_emails if so_type == limits.SENDER_EMAIL else False)
-        out = {
-            "exclusion": obj["limit_override"] is not None,
-            "id": obj["id"],
-            "limit": limits.effective_limit(so_type, obj["limit_override"], self.server),
-            "messages": messages or 0,
-            "name": obj["name"],
-            "quarantined": quarantined or 0,
-            "rateLimited": limits.rate_limited(usage, self.server),
-            "whitelisted": whitelisted,
-        }
-        out.update(extra)
-        return dict(sorted(out.items()))
+
+def hourly(conn: sqlite3.Connection, object_id: str, since: int, now: float) -> List[Tuple[int, int, int]]:
+    """(hour start, sent, quarantined) for every hour from ``since`` to now, zeros included:
+    one object's series (``activity.SERVER_TOTAL``: the whole server's)."""
+    first = int(since) // HOUR * HOUR
+    rows = conn.execute(
+        "SELECT bucket / ? * ? AS hour, SUM(messages), SUM(quarantined) FROM am_buckets"
+        " WHERE object_id = ? AND bucket >= ? GROUP BY hour", (HOUR, HOUR, object_id, first)).fetchall()
+    found = {r[0]: (r[1] or 0, r[2] or 0) for r in rows}
+    return [(h, *found.get(h, (0, 0))) for h in range(first, int(now) // HOUR * HOUR + 1, HOUR)]

@@ -10,9 +10,12 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Union
 
-MIGRATIONS: List[str] = [
+from ..core.limits import script_name
+from . import search
+
+MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     # 1: the quarantine and the settings
     """
     CREATE TABLE accounts (
@@ -98,7 +101,33 @@ MIGRATIONS: List[str] = [
     CREATE INDEX am_events_by_object ON am_events (object_id, at);
     CREATE INDEX am_events_by_time ON am_events (at)
     """,
+    # 4: a hosted user's releases per hour (the quota, and who released what when)
+    """
+    ALTER TABLE accounts ADD COLUMN releases_limit INTEGER NOT NULL DEFAULT 5 CHECK (releases_limit >= 0);
+    CREATE TABLE releases (
+        email_id TEXT NOT NULL,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        via TEXT NOT NULL
+    );
+    CREATE INDEX releases_by_account ON releases (account_id, at);
+    ALTER TABLE messages ADD COLUMN script_name TEXT NOT NULL DEFAULT ''
+    """,
+    # 5: the sender object name of each message's script ("Go to quarantine" of a script object)
+    lambda conn: _backfill_script_names(conn),
+    # 6: the search index (subject, sender, recipients), kept by triggers in the row's transaction
+    lambda conn: search.create_index(conn),
 ]
+
+
+def _backfill_script_names(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("SELECT id, script_domain, script_path FROM messages WHERE script_path != ''").fetchall()
+    conn.executemany("UPDATE messages SET script_name = ? WHERE id = ?",
+                     [(script_name(r[1], r[2]), r[0]) for r in rows])
+
+
+WAL_SIZE_LIMIT = 4 << 20   # a reset WAL is cut back to this: a full disk gets its space back
 
 
 class DatabaseError(Exception):
@@ -115,11 +144,13 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 10000")
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")   # no temporary files on a full disk
     if not readonly:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise DatabaseError(f"{path}: cannot switch to WAL journal mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         migrate(conn)
     return conn
 
@@ -138,9 +169,13 @@ def migrate(conn: sqlite3.Connection) -> None:
         with transaction(conn):
             if schema_version(conn) >= version:  # another process migrated meanwhile
                 continue
-            for statement in MIGRATIONS[version - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            step = MIGRATIONS[version - 1]
+            if callable(step):
+                step(conn)
+            else:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version}")
 
 

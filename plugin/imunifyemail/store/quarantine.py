@@ -16,23 +16,21 @@ import logging
 import os
 import sqlite3
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from ..core.limits import script_name
 from ..core.message import ScriptHeader
+from . import accounts as account_rows
+from .accounts import AccountInfo
 from .db import Clock, system_clock, transaction
+from .listing import ALL_ACCOUNTS, ListQuery, NotFound, StoredMessage, get_message, list_messages, scope_clause
 from .space import StorageFull, StorageSpace, is_full_error
 
 log = logging.getLogger(__name__)
 
-ALL_ACCOUNTS = None
-STATES = ("active", "block")
 _TMP_PREFIX = ".tmp-"
-
-
-class NotFound(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -47,71 +45,6 @@ class NewMessage:
     filter_action: str = ""
     script: ScriptHeader = ScriptHeader()
     exim_id: str = ""
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    email_id: str
-    account: str
-    received_at: int
-    sender: str
-    recipients: List[str]
-    subject: str
-    size_bytes: int
-    reasons: List[str]
-    filter_score: Optional[float]
-    filter_action: str
-    script: ScriptHeader
-    header_from: str
-    file: str
-
-
-@dataclass(frozen=True)
-class AccountInfo:
-    name: str
-    limit_bytes: int
-    used_bytes: int
-    state: str
-    message_count: int
-    deleted_last_hour: int
-
-
-@dataclass
-class ListQuery:
-    account: Optional[str] = ALL_ACCOUNTS
-    sender: Optional[str] = None       # substring of the envelope sender
-    recipient: Optional[str] = None    # substring of any recipient
-    subject: Optional[str] = None      # substring of the subject
-    reason: Optional[str] = None       # exact reason
-    since: Optional[int] = None        # received_at >= since (unix seconds)
-    until: Optional[int] = None        # received_at < until
-    limit: int = 25
-    offset: int = 0
-    ids: Sequence[str] = field(default_factory=tuple)
-
-    def has_filters(self) -> bool:
-        return any(v is not None for v in (self.sender, self.recipient, self.subject, self.reason,
-                                           self.since, self.until)) or bool(self.ids)
-
-
-_COLUMNS = ("m.email_id, a.name AS account, m.received_at, m.sender, m.recipients, m.subject, "
-            "m.size_bytes, m.reasons, m.filter_score, m.filter_action, m.script_raw, m.script_domain, "
-            "m.script_path, m.header_from, m.file")
-
-
-def _row_to_message(row: sqlite3.Row) -> StoredMessage:
-    return StoredMessage(
-        email_id=row["email_id"], account=row["account"], received_at=row["received_at"],
-        sender=row["sender"], recipients=json.loads(row["recipients"]), subject=row["subject"],
-        size_bytes=row["size_bytes"], reasons=[r for r in row["reasons"].split(",") if r],
-        filter_score=row["filter_score"], filter_action=row["filter_action"],
-        script=ScriptHeader(row["script_raw"], row["script_domain"], row["script_path"]),
-        header_from=row["header_from"], file=row["file"],
-    )
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -166,13 +99,7 @@ class Quarantine:
         return rel
 
     def _ensure_account(self, name: str) -> sqlite3.Row:
-        row = self.conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            self.conn.execute(
-                "INSERT INTO accounts (name, limit_bytes, state, created_at) VALUES (?, ?, 'active', ?)",
-                (name, self.default_limit_bytes, int(self.clock())))
-            row = self.conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
-        return row
+        return account_rows.ensure_account(self.conn, name, self.default_limit_bytes, int(self.clock()))
 
     def account_id(self, name: str) -> int:
         """The account's id, creating its subspace (committed) if needed."""
@@ -212,11 +139,12 @@ class Quarantine:
                 self.conn.execute(
                     "INSERT INTO messages (email_id, account_id, received_at, sender, recipients, subject,"
                     " header_from, size_bytes, reasons, filter_score, filter_action, script_raw,"
-                    " script_domain, script_path, exim_id, file)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (email_id, acct["id"], now, msg.sender, json.dumps(list(msg.recipients), ensure_ascii=False), msg.subject,
-                     msg.header_from, size, ",".join(msg.reasons), msg.filter_score, msg.filter_action,
-                     msg.script.raw, msg.script.domain, msg.script.path, msg.exim_id, rel))
+                    " script_domain, script_path, script_name, exim_id, file)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (email_id, acct["id"], now, msg.sender, json.dumps(list(msg.recipients), ensure_ascii=False),
+                     msg.subject, msg.header_from, size, ",".join(msg.reasons), msg.filter_score,
+                     msg.filter_action, msg.script.raw, msg.script.domain, msg.script.path,
+                     script_name(msg.script.domain, msg.script.path), msg.exim_id, rel))
                 self.conn.execute(
                     "UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1"
                     " WHERE id = ?", (size, acct["id"]))
@@ -279,61 +207,23 @@ class Quarantine:
             except OSError as exc:  # reconcile() collects it at the next start
                 log.error("cannot delete quarantine file %s: %s", rel, exc.strerror)
 
-    # -- reading ---------------------------------------------------------
-
-    def _scope(self, account: Optional[str]) -> Tuple[str, list]:
-        if account is ALL_ACCOUNTS:
-            return "1", []
-        return "m.account_id = (SELECT id FROM accounts WHERE name = ?)", [account]
+    # -- reading (store/listing.py, store/accounts.py) ---------------------------
 
     def list(self, q: ListQuery) -> Tuple[List[StoredMessage], int]:
-        where, args = self._scope(q.account)
-        clauses, params = [where], list(args)
-        for column, value in (("m.sender", q.sender), ("m.subject", q.subject)):
-            if value is not None:
-                clauses.append(f"{column} LIKE ? ESCAPE '\\'")
-                params.append(_like(value))
-        if q.recipient is not None:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(m.recipients) AS r WHERE r.value LIKE ? ESCAPE '\\')")
-            params.append(_like(q.recipient))
-        if q.reason is not None:
-            clauses.append("(',' || m.reasons || ',') LIKE ?")
-            params.append(f"%,{q.reason},%")
-        if q.since is not None:
-            clauses.append("m.received_at >= ?")
-            params.append(q.since)
-        if q.until is not None:
-            clauses.append("m.received_at < ?")
-            params.append(q.until)
-        if q.ids:
-            clauses.append(f"m.email_id IN ({','.join('?' * len(q.ids))})")
-            params.extend(q.ids)
-        cond = " AND ".join(clauses)
-        rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.account_id WHERE {cond}"
-            " ORDER BY m.received_at DESC, m.id DESC LIMIT ? OFFSET ?",
-            (*params, q.limit, q.offset)).fetchall()
-        if q.has_filters():
-            total = self.conn.execute(f"SELECT COUNT(*) FROM messages m WHERE {cond}", params).fetchone()[0]
-        elif q.account is ALL_ACCOUNTS:
-            total = self.conn.execute("SELECT COALESCE(SUM(message_count), 0) FROM accounts").fetchone()[0]
-        else:
-            row = self.conn.execute("SELECT message_count FROM accounts WHERE name = ?", args).fetchone()
-            total = row[0] if row else 0
-        return [_row_to_message(r) for r in rows], total
+        return list_messages(self.conn, q)
 
     def get(self, email_id: str, account: Optional[str] = ALL_ACCOUNTS) -> StoredMessage:
-        where, args = self._scope(account)
-        row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.account_id"
-            f" WHERE m.email_id = ? AND {where}", (email_id, *args)).fetchone()
-        if row is None:
-            raise NotFound(email_id)
-        return _row_to_message(row)
+        return get_message(self.conn, email_id, account)
 
     def read(self, msg: StoredMessage) -> bytes:
         with open(self.storage / msg.file, "rb") as fh:
             return fh.read()
+
+    def accounts(self) -> List[AccountInfo]:
+        return account_rows.list_accounts(self.conn, int(self.clock()))
+
+    def account(self, name: str) -> Optional[AccountInfo]:
+        return account_rows.get_account(self.conn, name, int(self.clock()))
 
     # -- releasing -------------------------------------------------------
 
@@ -357,24 +247,31 @@ class Quarantine:
 
     # -- removing --------------------------------------------------------
 
-    def remove(self, email_ids: Sequence[str], account: Optional[str] = ALL_ACCOUNTS) -> Freed:
+    def remove(self, email_ids: Sequence[str], account: Optional[str] = ALL_ACCOUNTS,
+               released_by: Optional[Tuple[str, str]] = None) -> Freed:
         """Delete messages; if any id is not found (in scope), nothing is deleted.
+        ``released_by`` (actor, via): they were released, and are noted as such.
 
         Files go first, then rows, with the reserve given back meanwhile: this
         works on a completely full disk. A crash between the two leaves rows
         without files, which :meth:`reconcile` removes."""
-        where, args = self._scope(account)
+        where, args = scope_clause(account)
         rows = []
         for email_id in dict.fromkeys(email_ids):
             row = self.conn.execute(
-                f"SELECT m.id, m.account_id, m.size_bytes, m.file FROM messages m"
-                f" WHERE m.email_id = ? AND {where}", (email_id, *args)).fetchone()
+                f"SELECT m.id, m.email_id, m.account_id, m.size_bytes, m.file, a.name AS account FROM messages m"
+                f" JOIN accounts a ON a.id = m.account_id WHERE m.email_id = ? AND {where}",
+                (email_id, *args)).fetchone()
             if row is None:
                 raise NotFound(email_id)
             rows.append(row)
         with self.space.freeing():
             self._unlink(r["file"] for r in rows)
             with transaction(self.conn):
+                if released_by is not None:
+                    for row in rows:
+                        account_rows.record_release(self.conn, row["email_id"], row["account"],
+                                                    int(self.clock()), *released_by)
                 return self._delete_rows(rows)
 
     def _delete_rows(self, rows: Sequence[sqlite3.Row]) -> Freed:
@@ -389,39 +286,7 @@ class Quarantine:
                 size += row["size_bytes"]
         return Freed(count, size)
 
-    # -- accounts --------------------------------------------------------
-
-    def _account_info(self, row: sqlite3.Row) -> AccountInfo:
-        deleted = self.conn.execute(
-            "SELECT COALESCE(SUM(count), 0) FROM evictions WHERE account_id = ? AND at > ?",
-            (row["id"], int(self.clock()) - 3600)).fetchone()[0]
-        return AccountInfo(row["name"], row["limit_bytes"], row["used_bytes"], row["state"],
-                           row["message_count"], deleted)
-
-    def accounts(self) -> List[AccountInfo]:
-        rows = self.conn.execute("SELECT * FROM accounts ORDER BY name").fetchall()
-        return [self._account_info(r) for r in rows]
-
-    def account(self, name: str) -> Optional[AccountInfo]:
-        row = self.conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
-        return self._account_info(row) if row is not None else None
-
-    def edit_account(self, name: str, state: Optional[str] = None, limit_bytes: Optional[int] = None) -> AccountInfo:
-        if state is not None and state not in STATES:
-            raise ValueError(f"invalid state {state!r}: use active or block")
-        if limit_bytes is not None and limit_bytes < 0:
-            raise ValueError(f"invalid limit {limit_bytes}: must be 0 or more bytes")
-        with transaction(self.conn):
-            row = self._ensure_account(name)
-            if state is not None:
-                self.conn.execute("UPDATE accounts SET state = ? WHERE id = ?", (state, row["id"]))
-            if limit_bytes is not None:
-                self.conn.execute("UPDATE accounts SET limit_bytes = ? WHERE id = ?", (limit_bytes, row["id"]))
-        return self.account(name)
-
-    def blocked(self, name: str) -> bool:
-        row = self.conn.execute("SELECT state FROM accounts WHERE name = ?", (name,)).fetchone()
-        return row is not None and row["state"] == "block"
+    # -- purging -------------------------------------------------------
 
     PURGE_BATCH = 500
 
@@ -430,7 +295,7 @@ class Quarantine:
         batches (each one a short transaction, files first), so that a purge of
         a million messages works on a full disk and never holds the writer long.
         Mail held while it runs is left alone."""
-        where, args = self._scope(name)
+        where, args = scope_clause(name)
         newest = self.conn.execute(f"SELECT MAX(m.id) FROM messages m WHERE {where}", args).fetchone()[0]
         count = size = 0
         if newest is None:

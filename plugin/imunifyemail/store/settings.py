@@ -11,18 +11,10 @@ from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..core.limits import ServerLimits
-from ..core.verdict import FilterSettings, Whitelist
+from ..core.verdict import FILTER_SETTINGS, FilterSettings, Whitelist
+from .accounts import blocked_accounts
 from .activity import load_server_limits
 from .db import transaction
-
-LISTS = ("authuser", "sender")
-
-# Filter settings as ie-cli shows them: name -> (FilterSettings field, help)
-FILTER_SETTINGS: Dict[str, Tuple[str, str]] = {
-    "allow_winexec": ("allow_winexec", "let messages with Windows executable attachments through"),
-    "spam_filter": ("spam_filter", "quarantine messages Rspamd classifies as spam"),
-}
-
 
 def whitelist_entries(conn: sqlite3.Connection, list_name: str) -> Dict[str, List[str]]:
     rows = conn.execute("SELECT kind, value FROM whitelist WHERE list = ? ORDER BY rowid",
@@ -64,17 +56,11 @@ def load_filter_settings(conn: sqlite3.Connection, spam_actions: Sequence[str]) 
     row = conn.execute("SELECT value FROM settings WHERE key = 'filter'").fetchone()
     stored = json.loads(row["value"]) if row else {}
     base = FilterSettings(spam_actions=tuple(spam_actions))
-    return replace(base, **{FILTER_SETTINGS[k][0]: bool(v) for k, v in stored.items() if k in FILTER_SETTINGS})
-
-
-def filter_settings_dict(settings: FilterSettings) -> Dict[str, bool]:
-    return {name: getattr(settings, attr) for name, (attr, _) in FILTER_SETTINGS.items()}
+    return replace(base, **{k: bool(v) for k, v in stored.items() if k in FILTER_SETTINGS})
 
 
 def save_filter_settings(conn: sqlite3.Connection, changes: Dict[str, bool]) -> None:
-    unknown = set(changes) - set(FILTER_SETTINGS)
-    if unknown:
-        raise ValueError(f"unknown filter setting: {sorted(unknown)[0]}")
+    """Store the given switches (already checked) over the current ones."""
     with transaction(conn):
         row = conn.execute("SELECT value FROM settings WHERE key = 'filter'").fetchone()
         stored = json.loads(row["value"]) if row else {}
@@ -109,8 +95,7 @@ class SettingsCache:
             self._snapshot = Snapshot(
                 whitelist=load_whitelist(self.conn),
                 filter=load_filter_settings(self.conn, self.spam_actions),
-                blocked_accounts=frozenset(r[0] for r in self.conn.execute(
-                    "SELECT name FROM accounts WHERE state = 'block'")),
+                blocked_accounts=blocked_accounts(self.conn),
                 server_limits=load_server_limits(self.conn),
             )
             self._version = version

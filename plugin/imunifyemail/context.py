@@ -1,0 +1,96 @@
+"""The one place that opens the configuration and the store, for every adapter.
+
+The daemon, ``ie-cli``, ``ie-config status``, the hooks and the web app each
+hold one :class:`Context`: the validated config, one SQLite connection, the
+quarantine, the Activity Monitor and the filesystem's headroom, all opened
+on first use (so a bad config file is reported before the database is
+touched, and ``ie-cli version`` opens nothing). ``readonly`` opens the
+database read-only and never creates it. ``releaser`` is how this process
+hands a release to the mail server (:mod:`imunifyemail.ops.release`).
+"""
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import config, paths
+from .store import db
+from .store.activity import Activity
+from .store.quarantine import Quarantine
+from .store.space import StorageSpace
+
+Clock = Callable[[], float]
+
+
+class Context:
+    def __init__(self, clock: Clock = time.time, readonly: bool = False, cfg: Optional[config.Config] = None,
+                 releaser=None, auto_checkpoint: bool = True):
+        self.clock = clock
+        self.readonly = readonly
+        self.auto_checkpoint = auto_checkpoint
+        self._config = cfg
+        self._conn: Optional[sqlite3.Connection] = None
+        self._quarantine: Optional[Quarantine] = None
+        self._activity: Optional[Activity] = None
+        self._releaser = releaser
+
+    @property
+    def config(self) -> config.Config:
+        if self._config is None:
+            self._config = config.load()
+        return self._config
+
+    @property
+    def storage(self) -> Path:
+        return paths.system_path(paths.STORAGE_DIR)
+
+    @property
+    def database(self) -> Path:
+        return paths.system_path(paths.DATABASE)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            _ = self.config   # a bad config file is reported before the database is touched
+            if self.readonly:
+                if not self.database.exists():
+                    raise db.DatabaseError(f"{self.database}: no database yet (nothing held so far)")
+            else:
+                self.storage.mkdir(parents=True, exist_ok=True)
+            conn = db.connect(self.database, readonly=self.readonly)
+            self._conn = conn if self.auto_checkpoint or self.readonly else db.no_auto_checkpoint(conn)
+        return self._conn
+
+    @property
+    def space(self) -> StorageSpace:
+        return StorageSpace.from_config(self.storage, self.config["quarantine"])
+
+    @property
+    def quarantine(self) -> Quarantine:
+        if self._quarantine is None:
+            self._quarantine = Quarantine(self.conn, self.storage, self.config["quarantine"]["default_limit_bytes"],
+                                          clock=self.clock, space=self.space)
+        return self._quarantine
+
+    @property
+    def activity(self) -> Activity:
+        if self._activity is None:
+            self._activity = Activity(self.conn, self.clock)
+        return self._activity
+
+    @property
+    def releaser(self):
+        if self._releaser is None:
+            from .ops.release import OneShotReleaser   # a process that releases by itself (ie-cli, as root)
+            self._releaser = OneShotReleaser.from_config(self.config)
+        return self._releaser
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+            self._quarantine = None
+            self._activity = None

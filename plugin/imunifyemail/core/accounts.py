@@ -1,0 +1,52 @@
+"""Rules about accounts: who "root" is, their states, quarantine space and release quotas.
+
+``root`` is two things, kept apart here: the administrator (who sees every
+account's mail) and the owner of mail no account can be blamed for
+(unattributed mail is held under ``root``).
+"""
+from typing import Optional
+
+ROOT = "root"
+ACTIVE = "active"
+BLOCK = "block"
+STATES = (ACTIVE, BLOCK)
+
+DEFAULT_RELEASES_PER_HOUR = 5    # a hosted user's own releases; the administrator has no limit
+MAX_RELEASES_PER_HOUR = 100000
+RELEASE_WINDOW_SECONDS = 3600
+MAX_LIMIT_BYTES = 2 ** 62
+
+
+def state_error(state: str) -> Optional[str]:
+    if state not in STATES:
+        return f'invalid state "{state}": use {" or ".join(STATES)}'
+    return None
+
+
+def limit_bytes_error(limit_bytes: int) -> Optional[str]:
+    if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int):
+        return f"invalid limit {limit_bytes!r}: must be a whole number of bytes"
+    if not 0 <= limit_bytes <= MAX_LIMIT_BYTES:
+        return f"invalid limit {limit_bytes}: must be 0 or more bytes"
+    return None
+
+
+def releases_limit_error(limit: int) -> Optional[str]:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_RELEASES_PER_HOUR:
+        return (f"invalid releases limit {limit}: must be from 0 (the user cannot release) "
+                f"to {MAX_RELEASES_PER_HOUR} per hour")
+    return None
+
+
+def release_refusal(blocked: bool, limit: int, released_last_hour: int, asked: int) -> Optional[str]:
+    """Why a hosted user may not release ``asked`` messages of their own account now, or None.
+
+    A blocked account's mail is released by the administrator only; otherwise a
+    user releases at most ``limit`` messages an hour (all of a request or none)."""
+    if blocked:
+        return "your account is blocked: only the administrator can release its emails"
+    left = max(limit - released_last_hour, 0)
+    if asked > left:
+        return (f"release limit reached: {limit} email(s) per hour, {left} left now "
+                f"(asked for {asked}); try again later or ask the administrator")
+    return None

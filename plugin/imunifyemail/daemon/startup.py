@@ -1,0 +1,117 @@
+"""Before the daemon serves: its directories, its two sockets, the spawner, then the drop of root.
+
+Started as root it prepares its directories, opens the LMTP socket (for
+Exim's group) and the control socket (root and itself only), forks the
+spawner (which becomes the Exim user), then drops to ``_imunifyemail``
+(keeping the ``mail`` group to read cPanel's map) before the database is
+opened, so every file it creates belongs to that user.
+"""
+import grp
+import os
+import pwd
+import socket
+import stat
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+from .. import config, paths
+from ..reinject import SCANNED, session_command
+from .spawner import Spawner
+
+
+class Sockets(NamedTuple):
+    filter: socket.socket      # LMTP from Exim
+    control: socket.socket     # requests from the web app
+
+
+class StartupError(Exception):
+    pass
+
+
+def gid_of(name: str, key: str) -> int:
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise StartupError(f"config {key}: no such group {name!r}") from None
+
+
+def _prepare_dir(path: Path, mode: int, uid: int, gid: int) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, uid, gid)
+    os.chmod(path, mode)
+
+
+def open_socket(path: Path, uid: int, gid: int, mode: int = 0o660) -> socket.socket:
+    if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(path.lstat().st_mode):
+            raise StartupError(f"{path} exists and is not a socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()   # stale socket of a dead daemon
+        else:
+            raise StartupError(f"{path}: another imunifyemaild is already listening")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old)
+    if os.geteuid() == 0:
+        os.chown(path, uid, gid)
+    os.chmod(path, mode)
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def prepare(cfg: config.Config) -> Sockets:
+    """Directories and sockets; drops root when started as root."""
+    daemon_cfg, lmtp_cfg = cfg["daemon"], cfg["lmtp"]
+    socket_gid = gid_of(lmtp_cfg["socket_group"], "lmtp.socket_group")
+    socket_path = paths.system_path(lmtp_cfg["socket"])
+    control_path = paths.system_path(paths.CONTROL_SOCKET)
+    storage = paths.system_path(paths.STORAGE_DIR)
+    if os.geteuid() != 0:
+        storage.mkdir(parents=True, exist_ok=True)
+        socket_path.parent.mkdir(parents=True, exist_ok=True)
+        return Sockets(open_socket(socket_path, os.getuid(), socket_gid),
+                       open_socket(control_path, os.getuid(), os.getgid(), 0o600))
+    try:
+        user = pwd.getpwnam(daemon_cfg["user"])
+    except KeyError:
+        raise StartupError(f"config daemon.user: no such user {daemon_cfg['user']!r}") from None
+    extra = [gid_of(name, "daemon.extra_groups") for name in daemon_cfg["extra_groups"]]
+    _prepare_dir(paths.system_path(paths.STATE_DIR), 0o755, 0, 0)
+    _prepare_dir(paths.system_path(paths.QUARANTINE_DIR), 0o755, 0, 0)
+    _prepare_dir(storage, 0o700, user.pw_uid, user.pw_gid)
+    database = paths.system_path(paths.DATABASE)
+    for suffix in ("", "-wal", "-shm"):   # a root-run ie-cli may have created them first
+        f = Path(str(database) + suffix)
+        if f.exists():
+            os.chown(f, user.pw_uid, user.pw_gid)
+    # World-traversable: the web app's user socket in here is for every hosted user; each
+    # socket's own mode says who may connect.
+    _prepare_dir(socket_path.parent, 0o755, user.pw_uid, socket_gid)
+    sockets = Sockets(open_socket(socket_path, user.pw_uid, socket_gid),
+                      open_socket(control_path, user.pw_uid, user.pw_gid, 0o600))
+    os.setgroups(sorted(set(extra)))
+    os.setgid(user.pw_gid)
+    os.setuid(user.pw_uid)
+    os.environ["HOME"] = "/"
+    return sockets
+
+
+def start_spawner(cfg: config.Config) -> Optional[Spawner]:
+    """Re-injection as the Exim user (``reinject.user``): forked while still root,
+    before anything else is opened. Unset, or not started as root: the daemon
+    runs ``sendmail`` itself."""
+    user = cfg["reinject"]["user"]
+    if not user or os.geteuid() != 0:
+        return None
+    return Spawner.start(user, session_command(cfg["reinject"]["sendmail"], SCANNED))
+
+

@@ -1,0 +1,82 @@
+"""Accounts: which exist, which mail a request covers, their quarantine space, state and release quota."""
+import logging
+from typing import List, Optional
+
+from .. import cpanel
+from ..context import Context
+from ..core import accounts as rules
+from ..core.accounts import ROOT
+from ..errors import InvalidInput, NotFoundError
+from ..store import accounts as account_rows
+from ..store.accounts import AccountInfo
+from ..store.listing import ALL_ACCOUNTS
+from ..store.quarantine import Freed
+from .caller import Caller, require_admin
+
+log = logging.getLogger(__name__)
+
+
+def exists(ctx: Context, name: str) -> bool:
+    """``root``, an account with a quarantine subspace, or a cPanel account."""
+    return name == ROOT or ctx.quarantine.account(name) is not None or name in cpanel.known_accounts()
+
+
+def require(ctx: Context, name: str) -> None:
+    if not exists(ctx, name):
+        raise NotFoundError(f'account "{name}" not found')
+
+
+def scope(ctx: Context, caller: Caller, account: Optional[str] = None, unattributed: bool = False) -> Optional[str]:
+    """The messages a request covers: ``ALL_ACCOUNTS``, or one account's own.
+
+    The administrator names an account (``root``: every account; ``root`` with
+    ``unattributed``: only the mail held under root itself). A hosted user
+    always gets their own, and another name is "not found" (never "forbidden":
+    that would tell them it exists)."""
+    if not caller.is_admin:
+        if account not in (None, caller.account) or unattributed:
+            raise NotFoundError(f'account "{account}" not found')
+        return caller.account
+    name = account or ROOT
+    if unattributed:
+        if name != ROOT:
+            raise InvalidInput("unattributed mail is held under root: use it with the root account only")
+        return ROOT
+    require(ctx, name)
+    return ALL_ACCOUNTS if name == ROOT else name
+
+
+def list_accounts(ctx: Context, caller: Caller) -> List[AccountInfo]:
+    if caller.is_admin:
+        return ctx.quarantine.accounts()
+    own = ctx.quarantine.account(caller.account)
+    return [own] if own is not None else []
+
+
+def edit(ctx: Context, caller: Caller, name: str, state: Optional[str] = None, limit_bytes: Optional[int] = None,
+         releases_limit: Optional[int] = None) -> AccountInfo:
+    """Change an account's state, quarantine space limit and/or hourly release quota
+    (creating the subspace of a cPanel account that has none yet)."""
+    require_admin(caller, "change an account's quarantine settings")
+    errors = [e for e in (state is not None and rules.state_error(state),
+                          limit_bytes is not None and rules.limit_bytes_error(limit_bytes),
+                          releases_limit is not None and rules.releases_limit_error(releases_limit)) if e]
+    if errors:
+        raise InvalidInput(errors[0])
+    if state is None and limit_bytes is None and releases_limit is None:
+        raise InvalidInput("nothing to change")
+    require(ctx, name)
+    info = account_rows.update_account(ctx.conn, name, ctx.config["quarantine"]["default_limit_bytes"], ctx.now(),
+                                       state=state, limit_bytes=limit_bytes, releases_limit=releases_limit)
+    log.info("account %s edited by %s: state=%s limit_bytes=%s releases_limit=%s", name, caller.describe(),
+             info.state, info.limit_bytes, info.releases_limit)
+    return info
+
+
+def purge(ctx: Context, caller: Caller, name: str) -> Freed:
+    """Delete every message of an account (of every account for ``root``)."""
+    require_admin(caller, "purge a quarantine")
+    freed = ctx.quarantine.purge_account(scope(ctx, caller, name))
+    log.info("quarantine of %s purged by %s: %d message(s), %d bytes freed", name, caller.describe(),
+             freed.count, freed.bytes)
+    return freed

@@ -1,0 +1,198 @@
+"""The Activity Monitor: statistics, per-object limits, the server's defaults, whitelisting objects.
+
+Whitelisting a sender object is not a list of its own: a domain or sender email
+object is added to (removed from) the one sender whitelist that
+``ie-cli whitelist sender`` manages, which bypasses scanning and limits.
+"""
+import logging
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from ..context import Context
+from ..core import limits
+from ..core.addresses import normalize_domain, normalize_email
+from ..core.ids import canonical_uuid
+from ..core.limits import ServerLimits
+from ..core.verdict import Whitelist
+from ..errors import Forbidden, InvalidInput, NotFoundError
+from ..store import am_stats, settings
+from ..store.activity import SERVER_TOTAL, ObjectNotFound, load_server_limits, save_server_limits
+from .caller import Caller, require_admin
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SINCE = 3600
+DEFAULT_PAGE = 25
+MAX_PAGE = 1000
+MAX_OFFSET = 2 ** 62
+DAY = 86400
+
+# How a sender object type reads in a sentence ("an account", "a sender email").
+NOUNS = {limits.ACCOUNT: "an account", limits.DOMAIN: "a domain", limits.SENDER_EMAIL: "a sender email",
+         limits.SCRIPT: "a script"}
+_KINDS = {limits.DOMAIN: "domain", limits.SENDER_EMAIL: "email"}   # whitelist entry kind of an object
+
+
+# -- statistics ---------------------------------------------------------------
+
+def _filter(value: Optional[str]) -> Optional[str]:
+    """An empty filter is no filter (as an unset flag)."""
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def stats_query(ctx: Context, account_name: Optional[str] = None, domain: Optional[str] = None,
+                sender_email: Optional[str] = None, script_name: Optional[str] = None,
+                since: int = DEFAULT_SINCE, limit: int = DEFAULT_PAGE, offset: int = 0) -> am_stats.StatsQuery:
+    """A validated query: ``since`` within the retention, a sane page, domain and
+    email filters normalized (lower case), names matched exactly."""
+    retention_days = ctx.config["activity_monitor"]["retention_days"]
+    longest = retention_days * DAY
+    if not 1 <= since <= longest:
+        raise InvalidInput(f"invalid since {since}: must be from 1 to {longest} seconds "
+                           f"(statistics are kept {retention_days} days)")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"invalid limit {limit}: must be from 1 to {MAX_PAGE} accounts")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"invalid offset {offset}: must be 0 or more")
+    domain, sender_email = _filter(domain), _filter(sender_email)
+    try:
+        domain = None if domain is None else normalize_domain(domain)
+        sender_email = None if sender_email is None else normalize_email(sender_email)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    return am_stats.StatsQuery(account_name=_filter(account_name), domain=domain, sender_email=sender_email,
+                               script_name=_filter(script_name), since=since, limit=limit, offset=offset)
+
+
+@dataclass(frozen=True)
+class Stats:
+    accounts: List[am_stats.ObjectStats]
+    server: ServerLimits
+    whitelist: Whitelist
+
+
+def stats(ctx: Context, caller: Caller, query: am_stats.StatsQuery) -> Stats:
+    """The nested view of ``am stats``, with what its limits and whitelist flags are judged by."""
+    require_admin(caller, "see the Activity Monitor")
+    return Stats(am_stats.stats(ctx.conn, query, ctx.clock()), load_server_limits(ctx.conn),
+                 settings.load_whitelist(ctx.conn))
+
+
+def hourly(ctx: Context, caller: Caller, since: int, account_name: Optional[str] = None) -> List[Tuple[int, int, int]]:
+    """(hour, sent, quarantined) over the last ``since`` seconds: the server's, or one account's."""
+    require_admin(caller, "see the Activity Monitor")
+    object_id = SERVER_TOTAL
+    if account_name:
+        row = ctx.conn.execute("SELECT id FROM sender_objects WHERE type = ? AND name = ?",
+                               (limits.ACCOUNT, account_name)).fetchone()
+        if row is None:
+            return am_stats.hourly(ctx.conn, "", int(ctx.clock()) - since, ctx.clock())
+        object_id = row["id"]
+    return am_stats.hourly(ctx.conn, object_id, int(ctx.clock()) - since, ctx.clock())
+
+
+# -- sender objects -------------------------------------------------------------
+
+def validate_object_id(object_id: Optional[str]) -> str:
+    """The canonical (lower-case, hyphenated) UUID of a sender object."""
+    if not (object_id or "").strip():
+        raise InvalidInput("no sender object id given (the ids are in am stats)")
+    canonical = canonical_uuid(object_id)
+    if canonical is None:
+        raise InvalidInput(f'invalid sender object id "{object_id}": must be a UUID (see am stats)')
+    return canonical
+
+
+def validate_so_type(so_type: Optional[str]) -> str:
+    if so_type not in limits.TYPES:
+        given = f' "{so_type}"' if so_type else ""
+        raise InvalidInput(f"invalid sender object type{given}: use one of {', '.join(limits.TYPES)}")
+    return so_type
+
+
+def get_object(ctx: Context, object_id: Optional[str]):
+    canonical = validate_object_id(object_id)
+    try:
+        return ctx.activity.get(canonical)
+    except ObjectNotFound:
+        raise NotFoundError(f'sender object "{canonical}" not found') from None
+
+
+def set_limit(ctx: Context, caller: Caller, object_id: Optional[str], so_type: Optional[str], limit: int) -> None:
+    """Tier 2: the object's own hourly limit; 0 = unlimited, -1 = remove it (the
+    server default applies again). The object must be of type ``so_type``."""
+    require_admin(caller, "change sender limits")
+    so_type = validate_so_type(so_type)
+    canonical = validate_object_id(object_id)
+    error = limits.limit_error(limit, "limit", "to remove the override")
+    if error:
+        raise InvalidInput(error)
+    row = get_object(ctx, canonical)
+    if row["type"] != so_type:
+        raise InvalidInput(f'sender object "{canonical}" is {NOUNS[row["type"]]}, not {NOUNS[so_type]}')
+    try:
+        ctx.activity.set_override(canonical, limits.override_of(limit))
+    except ObjectNotFound:   # removed meanwhile
+        raise NotFoundError(f'sender object "{canonical}" not found') from None
+    log.info("sender limit of %s %s (%s) set by %s: %s", so_type, row["name"], canonical, caller.describe(),
+             "override removed" if limit == limits.NO_OVERRIDE else limit)
+
+
+# -- server settings ------------------------------------------------------------
+
+def server_settings(ctx: Context) -> ServerLimits:
+    return load_server_limits(ctx.conn)
+
+
+def set_server_settings(ctx: Context, caller: Caller, changes: Dict[str, Optional[int]]) -> ServerLimits:
+    """Tier 1: the default hourly limit per object type and the limit mode;
+    -1 (or None) leaves a value unchanged. All values are checked first."""
+    require_admin(caller, "change the server's sender limits")
+    unknown = sorted(set(changes) - set(limits.SERVER_KEYS))
+    if unknown:
+        raise InvalidInput(f"unknown server setting: {unknown[0]}")
+    valid = {}
+    for key in limits.SERVER_KEYS:
+        value = changes.get(key)
+        if value is None or value == limits.LEAVE:
+            continue
+        error = (limits.limit_mode_error(value) if key == "limit_mode" else
+                 limits.limit_error(value, f"{key.replace('_', '-')} limit", "to leave it unchanged"))
+        if error:
+            raise InvalidInput(error)
+        valid[key] = value
+    new = save_server_limits(ctx.conn, valid) if valid else load_server_limits(ctx.conn)
+    if valid:
+        log.info("server sender limits changed by %s: %s", caller.describe(),
+                 ", ".join(f"{k}={v}" for k, v in sorted(valid.items())))
+    return new
+
+
+# -- whitelisting -----------------------------------------------------------------
+
+def _whitelist_entry(ctx: Context, object_id: Optional[str]):
+    row = get_object(ctx, object_id)
+    if row["type"] not in limits.WHITELISTABLE:
+        raise Forbidden(f"{NOUNS[row['type']]} cannot be whitelisted: only domain and sender_email objects can")
+    return row, (_KINDS[row["type"]], row["name"])
+
+
+def whitelist_object(ctx: Context, caller: Caller, object_id: Optional[str]) -> str:
+    """Tier 3: put a domain or sender email object on the sender whitelist
+    (its mail then bypasses scanning and limits); returns its name."""
+    require_admin(caller, "whitelist senders")
+    row, entry = _whitelist_entry(ctx, object_id)
+    settings.whitelist_add(ctx.conn, "sender", [entry])
+    log.info("sender whitelist: added %s (%s %s) by %s", entry[1], row["type"], row["id"], caller.describe())
+    return entry[1]
+
+
+def unwhitelist_object(ctx: Context, caller: Caller, object_id: Optional[str]) -> str:
+    require_admin(caller, "whitelist senders")
+    row, entry = _whitelist_entry(ctx, object_id)
+    if settings.whitelist_remove(ctx.conn, "sender", [entry[1]]):
+        raise NotFoundError(f'{row["type"].replace("_", " ")} "{entry[1]}" is not in the sender whitelist')
+    log.info("sender whitelist: removed %s (%s %s) by %s", entry[1], row["type"], row["id"], caller.describe())
+    return entry[1]

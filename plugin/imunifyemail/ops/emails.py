@@ -1,0 +1,174 @@
+"""Held emails: list, show, release, remove — each within what the caller may see."""
+import logging
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+from ..context import Context
+from ..core import accounts as account_rules
+from ..core import view
+from ..core.ids import canonical_uuid
+from ..core.limits import DOMAIN, SENDER_EMAIL, SCRIPT
+from ..core.verdict import REASONS
+from ..errors import ActionError, Forbidden, InvalidInput, NotFoundError
+from ..store import accounts as account_rows
+from ..store.activity import ObjectNotFound
+from ..store.listing import NEWEST_FIRST, OLDEST_FIRST, ListQuery, NotFound, StoredMessage
+from ..store.quarantine import Freed
+from . import accounts
+from .caller import Caller
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE = 1000
+MAX_IDS = 1000
+
+
+def validate_ids(email_ids: Sequence[str]) -> List[str]:
+    """Canonical (lower-case, hyphenated) UUIDs, duplicates dropped."""
+    out: List[str] = []
+    for value in email_ids:
+        canonical = canonical_uuid(value)
+        if canonical is None:
+            raise InvalidInput(f'invalid email id "{value}"')
+        if canonical not in out:
+            out.append(canonical)
+    if not out:
+        raise InvalidInput("no email id given")
+    if len(out) > MAX_IDS:
+        raise InvalidInput(f"too many email ids: at most {MAX_IDS} at once")
+    return out
+
+
+@dataclass
+class Filters:
+    """What a list asks for; every field is checked by :func:`list_emails`."""
+    account: Optional[str] = None
+    unattributed: bool = False
+    sender: Optional[str] = None
+    recipient: Optional[str] = None
+    subject: Optional[str] = None
+    reason: Optional[str] = None
+    since: Optional[int] = None
+    until: Optional[int] = None
+    sender_object: Optional[str] = None     # a sender object's id: its mail only ("Go to quarantine")
+    limit: int = 25
+    offset: int = 0
+    after: Optional[str] = None             # keyset paging: the page after this email id
+    order: str = NEWEST_FIRST
+
+
+def _text_filter(value: Optional[str]) -> Optional[str]:
+    return value.strip() or None if value is not None else None
+
+
+def _object_query(ctx: Context, object_id: str, q: ListQuery) -> None:
+    """Narrow ``q`` to a sender object's mail."""
+    canonical = canonical_uuid(object_id)
+    if canonical is None:
+        raise InvalidInput(f'invalid sender object id "{object_id}"')
+    try:
+        row = ctx.activity.get(canonical)
+        owner = ctx.activity.get(row["account_id"])["name"]
+    except ObjectNotFound:
+        raise NotFoundError(f'sender object "{canonical}" not found') from None
+    if q.account is not None and q.account != owner:   # another account's: not the caller's to see
+        raise NotFoundError(f'sender object "{canonical}" not found')
+    q.account = owner
+    if row["type"] == DOMAIN:
+        q.sender_domain_is = row["name"]
+    elif row["type"] == SENDER_EMAIL:
+        q.sender_is = row["name"]
+    elif row["type"] == SCRIPT:
+        q.script_is = row["name"]
+
+
+def list_emails(ctx: Context, caller: Caller, f: Filters) -> Tuple[List[StoredMessage], int]:
+    if f.reason is not None and f.reason not in REASONS:
+        raise InvalidInput(f'invalid reason "{f.reason}": use one of {", ".join(REASONS)}')
+    if f.limit < 1 or (f.limit > MAX_PAGE and not caller.is_admin):
+        raise InvalidInput(f"invalid limit {f.limit}: must be from 1 to {MAX_PAGE}")
+    if f.offset < 0:
+        raise InvalidInput(f"invalid offset {f.offset}: must be 0 or more")
+    if f.order not in (NEWEST_FIRST, OLDEST_FIRST):
+        raise InvalidInput(f'invalid order "{f.order}": use {NEWEST_FIRST} or {OLDEST_FIRST}')
+    after = None
+    if f.after is not None:
+        after = canonical_uuid(f.after)
+        if after is None:
+            raise InvalidInput(f'invalid email id "{f.after}"')
+    q = ListQuery(account=accounts.scope(ctx, caller, f.account, f.unattributed),
+                  sender=_text_filter(f.sender), recipient=_text_filter(f.recipient),
+                  subject=_text_filter(f.subject), reason=f.reason, since=f.since, until=f.until,
+                  limit=f.limit, offset=f.offset, after=after, order=f.order)
+    if f.sender_object:
+        _object_query(ctx, f.sender_object, q)
+    return ctx.quarantine.list(q)
+
+
+def get_messages(ctx: Context, caller: Caller, email_ids: Sequence[str],
+                 account: Optional[str] = None) -> List[StoredMessage]:
+    """All the messages or an error naming the first id that is invalid or not visible
+    to the caller (a message of another account is "not found")."""
+    ids = validate_ids(email_ids)
+    scope = accounts.scope(ctx, caller, account)
+    found = []
+    for email_id in ids:
+        try:
+            found.append(ctx.quarantine.get(email_id, scope))
+        except NotFound:
+            raise NotFoundError(f'email "{email_id}" not found') from None
+    return found
+
+
+def read_raw(ctx: Context, msg: StoredMessage) -> bytes:
+    try:
+        return ctx.quarantine.read(msg)
+    except OSError as exc:
+        raise ActionError(f'cannot read email "{msg.email_id}": {exc.strerror}') from None
+
+
+@dataclass(frozen=True)
+class HeldEmail:
+    message: StoredMessage
+    parsed: view.ParsedMessage
+    raw: bytes
+
+
+def show(ctx: Context, caller: Caller, email_id: str, account: Optional[str] = None) -> HeldEmail:
+    msg = get_messages(ctx, caller, [email_id], account)[0]
+    raw = read_raw(ctx, msg)
+    return HeldEmail(msg, view.parse(raw), raw)
+
+
+def release(ctx: Context, caller: Caller, email_ids: Sequence[str], account: Optional[str] = None) -> List[str]:
+    """Send held messages to their original envelope recipients from their original
+    envelope sender; each leaves the quarantine once the mail server accepted it.
+
+    Every id is checked first: one unknown id sends nothing. A hosted user may not
+    release while their account is blocked, nor more than its hourly quota (all
+    of a request or none). The sending itself is the releaser's
+    (:mod:`.release`): in this process or handed to the daemon."""
+    messages = get_messages(ctx, caller, email_ids, account)
+    if not caller.is_admin:
+        info = ctx.quarantine.account(caller.account)
+        used = account_rows.releases_since(ctx.conn, caller.account, account_rows.window_start(ctx.now()),
+                                           actors=[caller.login])
+        refusal = account_rules.release_refusal(
+            blocked=info is not None and info.state == account_rules.BLOCK,
+            limit=info.releases_limit if info is not None else account_rules.DEFAULT_RELEASES_PER_HOUR,
+            released_last_hour=used, asked=len(messages))
+        if refusal:
+            raise Forbidden(refusal)
+    return ctx.releaser.release(ctx, caller, messages)
+
+
+def remove(ctx: Context, caller: Caller, email_ids: Sequence[str], account: Optional[str] = None) -> Freed:
+    """Delete messages; one invalid or unknown id deletes nothing."""
+    ids = validate_ids(email_ids)
+    scope = accounts.scope(ctx, caller, account)
+    try:
+        freed = ctx.quarantine.remove(ids, scope)
+    except NotFound as exc:
+        raise NotFoundError(f'email "{exc.args[0]}" not found') from None
+    log.info("removed %d email(s) by %s: %s", len(ids), caller.describe(), ", ".join(ids))
+    return freed

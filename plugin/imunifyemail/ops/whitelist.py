@@ -1,0 +1,66 @@
+"""The whitelists: authenticated users (email addresses) and senders (email addresses and domains).
+
+Whitelisted mail bypasses scanning and sender limits. The Activity Monitor's
+"Whitelist sender" puts a domain or sender email object on the same sender
+list (:mod:`.activity`).
+"""
+import logging
+from typing import Dict, List, Sequence, Tuple
+
+from ..context import Context
+from ..core.addresses import classify, normalize_email
+from ..core.verdict import WHITELISTS
+from ..errors import InvalidInput, NotFoundError
+from ..store import settings
+from .caller import Caller, require_admin
+
+log = logging.getLogger(__name__)
+
+NAMES = {"authuser": "authenticated user", "sender": "sender"}
+
+
+def parse_values(list_name: str, values: Sequence[str]) -> List[Tuple[str, str]]:
+    """(kind, normalized value) for each value, duplicates dropped; the
+    authenticated-user list takes email addresses only."""
+    if list_name not in WHITELISTS:
+        raise InvalidInput(f'unknown whitelist "{list_name}"')
+    if not values:
+        raise InvalidInput("no value given: name one or more email addresses"
+                           + (" or domains" if list_name == "sender" else ""))
+    out: List[Tuple[str, str]] = []
+    for value in values:
+        try:
+            entry = ("email", normalize_email(value)) if list_name == "authuser" else classify(value)
+        except ValueError as exc:
+            if list_name == "authuser" and "@" not in value:
+                raise InvalidInput(f'invalid authenticated user "{value}": must be an email address') \
+                    from None
+            raise InvalidInput(str(exc)) from None
+        if entry not in out:
+            out.append(entry)
+    return out
+
+
+def entries(ctx: Context, caller: Caller, list_name: str) -> Dict[str, List[str]]:
+    require_admin(caller, "see the whitelists")
+    if list_name not in WHITELISTS:
+        raise InvalidInput(f'unknown whitelist "{list_name}"')
+    return settings.whitelist_entries(ctx.conn, list_name)
+
+
+def add(ctx: Context, caller: Caller, list_name: str, values: Sequence[str]) -> List[Tuple[str, str]]:
+    require_admin(caller, "change the whitelists")
+    found = parse_values(list_name, values)
+    settings.whitelist_add(ctx.conn, list_name, found)
+    log.info("%s whitelist: added %s by %s", list_name, ", ".join(v for _, v in found), caller.describe())
+    return found
+
+
+def remove(ctx: Context, caller: Caller, list_name: str, values: Sequence[str]) -> List[Tuple[str, str]]:
+    require_admin(caller, "change the whitelists")
+    found = parse_values(list_name, values)
+    missing = settings.whitelist_remove(ctx.conn, list_name, [v for _, v in found])
+    if missing:
+        raise NotFoundError(f"not in the {NAMES[list_name]} whitelist: {', '.join(missing)}")
+    log.info("%s whitelist: removed %s by %s", list_name, ", ".join(v for _, v in found), caller.describe())
+    return found

@@ -1,0 +1,94 @@
+"""Account subspaces of the quarantine: space limit, used space, state, release quota, releases.
+
+A subspace is created on an account's first held message, or when the
+administrator first changes it. Values are stored as given: the rules for
+them live in :mod:`imunifyemail.core.accounts`, checked by the callers.
+"""
+import sqlite3
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+from ..core.accounts import ACTIVE, BLOCK, DEFAULT_RELEASES_PER_HOUR, RELEASE_WINDOW_SECONDS
+from .db import transaction
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    name: str
+    limit_bytes: int
+    used_bytes: int
+    state: str
+    message_count: int
+    deleted_last_hour: int
+    releases_limit: int = DEFAULT_RELEASES_PER_HOUR
+
+
+def ensure_account(conn: sqlite3.Connection, name: str, limit_bytes: int, now: int) -> sqlite3.Row:
+    """The account's row, created if needed (inside the caller's transaction)."""
+    row = conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        conn.execute("INSERT INTO accounts (name, limit_bytes, state, releases_limit, created_at)"
+                     " VALUES (?, ?, ?, ?, ?)", (name, limit_bytes, ACTIVE, DEFAULT_RELEASES_PER_HOUR, now))
+        row = conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+    return row
+
+
+def _info(conn: sqlite3.Connection, row: sqlite3.Row, now: int) -> AccountInfo:
+    deleted = conn.execute("SELECT COALESCE(SUM(count), 0) FROM evictions WHERE account_id = ? AND at > ?",
+                           (row["id"], now - 3600)).fetchone()[0]
+    return AccountInfo(row["name"], row["limit_bytes"], row["used_bytes"], row["state"], row["message_count"],
+                       deleted, row["releases_limit"])
+
+
+def list_accounts(conn: sqlite3.Connection, now: int) -> List[AccountInfo]:
+    return [_info(conn, r, now) for r in conn.execute("SELECT * FROM accounts ORDER BY name").fetchall()]
+
+
+def get_account(conn: sqlite3.Connection, name: str, now: int) -> Optional[AccountInfo]:
+    row = conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+    return _info(conn, row, now) if row is not None else None
+
+
+def update_account(conn: sqlite3.Connection, name: str, default_limit_bytes: int, now: int,
+                   state: Optional[str] = None, limit_bytes: Optional[int] = None,
+                   releases_limit: Optional[int] = None) -> AccountInfo:
+    """Change what is given (None leaves it), creating the subspace if needed."""
+    with transaction(conn):
+        row = ensure_account(conn, name, default_limit_bytes, now)
+        for column, value in (("state", state), ("limit_bytes", limit_bytes), ("releases_limit", releases_limit)):
+            if value is not None:
+                conn.execute(f"UPDATE accounts SET {column} = ? WHERE id = ?", (value, row["id"]))
+    return get_account(conn, name, now)
+
+
+def is_blocked(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT state FROM accounts WHERE name = ?", (name,)).fetchone()
+    return row is not None and row["state"] == BLOCK
+
+
+def blocked_accounts(conn: sqlite3.Connection) -> frozenset:
+    return frozenset(r[0] for r in conn.execute("SELECT name FROM accounts WHERE state = ?", (BLOCK,)))
+
+
+# -- releases ---------------------------------------------------------------------
+
+def record_release(conn: sqlite3.Connection, email_id: str, account: str, now: int, actor: str, via: str) -> None:
+    """Note a release (inside the caller's transaction); kept for the release window."""
+    conn.execute("INSERT INTO releases (email_id, account_id, at, actor, via)"
+                 " SELECT ?, id, ?, ?, ? FROM accounts WHERE name = ?", (email_id, now, actor, via, account))
+    conn.execute("DELETE FROM releases WHERE at < ?", (now - 30 * 86400,))
+
+
+def releases_since(conn: sqlite3.Connection, account: str, since: int, actors: Sequence[str] = ()) -> int:
+    """How many of the account's messages were released since ``since`` (by ``actors``, if given)."""
+    sql = ("SELECT COUNT(*) FROM releases r JOIN accounts a ON a.id = r.account_id"
+           " WHERE a.name = ? AND r.at >= ?")
+    params: list = [account, since]
+    if actors:
+        sql += f" AND r.actor IN ({','.join('?' * len(actors))})"
+        params += list(actors)
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def window_start(now: int) -> int:
+    return now - RELEASE_WINDOW_SECONDS
