@@ -9,6 +9,7 @@ from imunifyemail.errors import Forbidden
 from imunifyemail.ops import accounts as account_ops
 from imunifyemail.ops import caller as callers
 from imunifyemail.ops import emails as email_ops
+from imunifyemail.ops.release import OneShotReleaser
 from imunifyemail.cli.output import DASHES
 from imunifyemail.core.message import ScriptHeader
 from tests.cli_helpers import T0, assert_error, ie_root, make_raw
@@ -311,7 +312,7 @@ def test_release_of_a_blocked_account_by_root_is_allowed(ie):
 
 def test_a_blocked_accounts_own_user_may_not_release(ie):
     msg = ie.add("demo1")
-    ctx, user = Context(), callers.hosted_user("demo1")
+    ctx, user = Context(releaser=OneShotReleaser.from_config), callers.hosted_user("demo1")
     account_ops.edit(ctx, callers.admin(), "demo1", state="block")
     with pytest.raises(Forbidden, match="account is blocked"):
         email_ops.release(ctx, user, [msg.email_id])

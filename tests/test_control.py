@@ -29,7 +29,7 @@ def control_socket(daemon) -> str:
 
 
 def release_through_daemon(daemon, caller, ids):
-    ctx = Context(releaser=DaemonReleaser(control_socket(daemon), 30))
+    ctx = Context(releaser=lambda cfg: DaemonReleaser(control_socket(daemon), 30))
     try:
         from imunifyemail.ops import emails
         return emails.release(ctx, caller, ids)

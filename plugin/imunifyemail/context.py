@@ -5,15 +5,17 @@ hold one :class:`Context`: the validated config, one SQLite connection, the
 quarantine, the Activity Monitor and the filesystem's headroom, all opened
 on first use (so a bad config file is reported before the database is
 touched, and ``ie-cli version`` opens nothing). ``readonly`` opens the
-database read-only and never creates it. ``releaser`` is how this process
-hands a release to the mail server (:mod:`imunifyemail.ops.release`).
+database read-only and never creates it. ``releaser`` makes, from the
+config, how this process hands a release to the mail server
+(:mod:`imunifyemail.ops.release`).
 """
 import sqlite3
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from . import config, paths
+from .errors import Unavailable
 from .store import db
 from .store.activity import Activity
 from .store.quarantine import Quarantine
@@ -24,7 +26,7 @@ Clock = Callable[[], float]
 
 class Context:
     def __init__(self, clock: Clock = time.time, readonly: bool = False, cfg: Optional[config.Config] = None,
-                 releaser=None, auto_checkpoint: bool = True):
+                 releaser: Optional[Callable[[config.Config], Any]] = None, auto_checkpoint: bool = True):
         self.clock = clock
         self.readonly = readonly
         self.auto_checkpoint = auto_checkpoint
@@ -32,7 +34,8 @@ class Context:
         self._conn: Optional[sqlite3.Connection] = None
         self._quarantine: Optional[Quarantine] = None
         self._activity: Optional[Activity] = None
-        self._releaser = releaser
+        self._make_releaser = releaser
+        self._releaser = None
 
     @property
     def config(self) -> config.Config:
@@ -80,9 +83,11 @@ class Context:
 
     @property
     def releaser(self):
+        """Made on first use by the factory this process was given (from the config)."""
         if self._releaser is None:
-            from .ops.release import OneShotReleaser   # a process that releases by itself (ie-cli, as root)
-            self._releaser = OneShotReleaser.from_config(self.config)
+            if self._make_releaser is None:
+                raise Unavailable("this process cannot release mail")
+            self._releaser = self._make_releaser(self.config)
         return self._releaser
 
     def now(self) -> int:

@@ -25,6 +25,7 @@ from ..ops import caller as callers
 from ..ops import emails as email_ops
 from ..ops import filters as filter_ops
 from ..ops import whitelist as whitelist_ops
+from ..ops.release import OneShotReleaser
 from ..shapes import human_size
 from ..store import db
 from . import output
@@ -78,7 +79,7 @@ def split_ids(values: Iterable[str]) -> List[str]:
 @click.group(cls=Group, context_settings=CONTEXT_SETTINGS, help="Imunify Email quarantine CLI application")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    ctx.obj = Context()
+    ctx.obj = Context(releaser=OneShotReleaser.from_config)   # root: sendmail as the Exim user itself
     ctx.call_on_close(ctx.obj.close)
 
 

@@ -85,7 +85,7 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     factory = protocol_factory(handler, cfg["lmtp"]["max_message_bytes"],
                                gid_of(cfg["lmtp"]["socket_group"], "lmtp.socket_group"))
     server = await loop.create_unix_server(factory, sock=sockets.filter)
-    control = ControlServer(Context(clock=clock, cfg=cfg, releaser=releaser_for(cfg, spawner)))
+    control = ControlServer(Context(clock=clock, cfg=cfg, releaser=lambda c: releaser_for(c, spawner)))
     control_server = await asyncio.start_unix_server(control.handle, sock=sockets.control, limit=MAX_CONTROL)
     if stop is None:
         stop = asyncio.Event()
