@@ -27,23 +27,13 @@ from devtools.exim import EXIM, EximDaemon, EximLayout, prepare
 from devtools.namespace import Namespace
 from devtools.rspamd import RspamdProcess
 from devtools.sink import read as read_sink
-from devtools.users import ensure_system_user
+from devtools.users import ensure_hosted_user, ensure_system_user
 
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNTS = {"demo1": ["demo1.test"], "demo2": ["demo2.test"]}
 DAEMON_USER = "_imunifyemail"
 EXIM_USER = "Debian-exim"
 PYTHON = sys.executable
-
-
-def ensure_hosted_user(name: str) -> pwd.struct_passwd:
-    """A cPanel account's Unix user (real: hosted users submit with their own uid)."""
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--user-group", "--home-dir", f"/home/{name}", "--no-create-home",
-                        "--shell", "/usr/sbin/nologin", name], check=True)
-        return pwd.getpwnam(name)
 
 
 class NsRspamd(RspamdProcess):

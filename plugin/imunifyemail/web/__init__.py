@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Optional
 
-from flask import Flask, g, render_template, request
+from flask import Flask, abort, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .. import __version__
@@ -66,8 +66,12 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
     @app.before_request
     def identify():
         g.caller = None
-        if request.endpoint in PUBLIC_ENDPOINTS or (request.blueprint == "dev"):
+        if request.endpoint in PUBLIC_ENDPOINTS:
             identity.check_listener()
+            return
+        if request.blueprint == "dev":   # the sandbox's chooser: on its loopback listener only
+            if identity.check_listener() != identity.DEV:
+                abort(404)
             return
         g.caller = identity.resolve()
         if request.method not in ("GET", "HEAD"):
