@@ -34,7 +34,8 @@ def hourly_svg(series: Sequence[Tuple[int, int, int]], title: str) -> Markup:
     top = _nice_max(max((max(s, q) for _, s, q in series), default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / n
-    bar = max(slot / 2 - 0.5, 0.5)
+    bar = min(max(slot / 2 - 0.5, 0.5), 24.0)
+    pad = (slot - 2 * bar) / 2   # bars centred in their hour
     parts: List[str] = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}"'
         ' xmlns="http://www.w3.org/2000/svg">',
@@ -47,13 +48,13 @@ def hourly_svg(series: Sequence[Tuple[int, int, int]], title: str) -> Markup:
         parts.append(f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>')
     every = max(1, n // 12)
     for i, (hour, sent, held) in enumerate(series):
-        x = LEFT + i * slot
+        x = LEFT + i * slot + pad
         for offset, value, cls in ((0, sent, "sent"), (bar, held, "held")):
             h = plot_h * value / top
             parts.append(f'<rect class="{cls}" x="{x + offset:.1f}" y="{TOP + plot_h - h:.1f}" width="{bar:.1f}"'
                          f' height="{h:.1f}"><title>{_label(hour, 1)} UTC: {value} {cls}</title></rect>')
         if i % every == 0:
-            parts.append(f'<text class="axis" x="{x + slot / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">'
+            parts.append(f'<text class="axis" x="{x + bar:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">'
                          f"{_label(hour, n)}</text>")
     parts.append("</svg>")
     return Markup("".join(parts))
