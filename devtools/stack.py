@@ -13,7 +13,6 @@ import grp
 import os
 import pwd
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from devtools import cpanel_standins
+from devtools import cpanel_standins, spool
 from devtools.exim import EXIM, EximDaemon, EximLayout, prepare
 from devtools.namespace import Namespace
 from devtools.rspamd import RspamdProcess
@@ -80,9 +79,12 @@ class MailStack:
         return self.root / "var/run/imunifyemail/filter.sock"
 
     def config(self) -> dict:
+        exim_group = grp.getgrgid(pwd.getpwnam(EXIM_USER).pw_gid).gr_name
+        # The daemon reads Exim's spool through the Exim user's group (cPanel: mail, which also reads
+        # /etc/userdomains; Debian's Exim has a group of its own).
         return {"rspamd": {"url": f"http://127.0.0.1:{self.rspamd_port}", "timeout": 10},
                 "reinject": {"user": EXIM_USER, "timeout": 60},
-                "lmtp": {"socket_group": grp.getgrgid(pwd.getpwnam(EXIM_USER).pw_gid).gr_name}}
+                "daemon": {"extra_groups": ["mail", exim_group]}}
 
     def write_config(self, extra: Optional[dict] = None) -> None:
         data = self.config()
@@ -157,12 +159,8 @@ class MailStack:
             if self.daemon.poll() is not None:
                 raise RuntimeError(f"imunifyemaild exited {self.daemon.returncode}: {self.daemon_log()[-2000:]}")
             try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.settimeout(5)
-                    s.connect(str(self.socket_path))
-                    if s.recv(200).startswith(b"220"):
-                        s.sendall(b"QUIT\r\n")
-                        break
+                if spool.ask(str(self.socket_path), "", "ready@probe.invalid", 5).get("verdict") == "pass":
+                    break
             except OSError:
                 pass
             if time.monotonic() > deadline:

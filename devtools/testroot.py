@@ -1,17 +1,22 @@
-"""A temporary cPanel-shaped ``$IMUNIFYEMAIL_ROOT`` with a running filter daemon (tests, bench)."""
+"""A temporary cPanel-shaped ``$IMUNIFYEMAIL_ROOT`` with a running filter daemon (tests, bench).
+
+Mail reaches the daemon the way Exim hands it over in the single pass: :meth:`TestRoot.send` spools
+the message in Exim's format under the root's ``/var/spool/exim`` and asks the filter socket what
+the router asks, once per remote address (:mod:`devtools.spool`). Released mail goes to a
+recording ``sendmail`` (:mod:`devtools.recorder`), whose outbox :meth:`TestRoot.reinjected` reads.
+"""
 import grp
 import json
 import os
 import pwd
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import yaml
 
@@ -19,7 +24,7 @@ from imunifyemail.core import headers
 from imunifyemail.store import db
 from imunifyemail.store.quarantine import ListQuery, Quarantine, StoredMessage
 
-from devtools import lmtp_client
+from devtools import spool
 from devtools.recorder import install_recorder
 
 ACCOUNTS = {"demo1": ["demo1.test", "shop.demo1.test"], "demo2": ["demo2.test"]}
@@ -39,6 +44,26 @@ class Reinjected:
     def header(self, name: str) -> Optional[str]:
         found = headers.values(self.message, name)
         return found[0] if found else None
+
+
+@dataclass
+class Sent:
+    """One message handed to the daemon: its Exim id and the answer for each remote address."""
+    exim_id: str
+    answers: List[Dict[str, str]]
+
+    @property
+    def verdict(self) -> str:
+        verdicts = {a.get("verdict") for a in self.answers}
+        assert len(verdicts) == 1, f"one message, different verdicts: {self.answers}"
+        return verdicts.pop()
+
+    @property
+    def email_id(self) -> Optional[str]:
+        return self.answers[0].get("email_id")
+
+    def __getitem__(self, name: str) -> Optional[str]:
+        return self.answers[0].get(name)
 
 
 class TestRoot:
@@ -75,6 +100,8 @@ class TestRoot:
         etc = self.path / "etc"
         etc.mkdir(exist_ok=True)
         lines = [f"{d}: {user}" for user, domains in accounts.items() for d in domains]
+        self.local_domains = [d for domains in accounts.values() for d in domains]
+        (etc / "localdomains").write_text("".join(f"{d}\n" for d in self.local_domains))
         userdomains = etc / "userdomains"
         userdomains.write_text("\n".join(lines + ["*: nobody"]) + "\n")
         os.chown(userdomains, 0, grp.getgrnam("mail").gr_gid)   # as cPanel: root:mail 0640
@@ -112,17 +139,15 @@ class TestRoot:
         self._wait_ready(timeout, gone)
 
     def _wait_ready(self, timeout: float, gone) -> None:
-        """Until the socket greets with 220; ``gone()`` says why the daemon cannot come up."""
+        """Until the socket answers the router's question; ``gone()`` says why the daemon cannot come up."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             why = gone()
             if why:
                 raise RuntimeError(why)
             try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(self.socket)
-                    if s.recv(200).startswith(b"220"):
-                        return
+                if spool.ask(self.socket, "", "ready@probe.invalid", 5).get("verdict") == "pass":
+                    return
             except OSError:
                 time.sleep(0.02)
         raise RuntimeError(f"daemon not ready:\n{self.log.read_text()[-3000:] if self.log.exists() else ''}")
@@ -142,9 +167,8 @@ class TestRoot:
         sock_path = Path(self.socket)
         sock_path.parent.mkdir(parents=True, exist_ok=True)
         (self.path / "var/imunifyemail/quarantine/storage").mkdir(parents=True, exist_ok=True)
-        sockets = startup.Sockets(
-            startup.open_socket(sock_path, 0, grp.getgrnam(cfg["lmtp"]["socket_group"]).gr_gid),
-            startup.open_socket(sock_path.with_name("control.sock"), 0, 0, 0o600))
+        sockets = startup.Sockets(startup.open_socket(sock_path, 0, 0, 0o600),
+                                  startup.open_socket(sock_path.with_name("control.sock"), 0, 0, 0o600))
         loop = asyncio.new_event_loop()
         stop = asyncio.Event()
         failed = []
@@ -190,8 +214,23 @@ class TestRoot:
 
     # -- talking to it ----------------------------------------------------
 
-    def send(self, raw: bytes, sender: str = "alice@demo1.test", recipients=("bob@remote.example",)):
-        return lmtp_client.send(self.socket, sender, list(recipients), raw)
+    @property
+    def spool(self) -> Path:
+        return self.path / "var/spool/exim"
+
+    def send(self, raw: bytes, sender: str = "alice@demo1.test", recipients=("bob@remote.example",),
+             **envelope) -> Sent:
+        """Spool the message as Exim would and ask for each remote recipient, as the router does
+        (``envelope``: uid, login, protocol, auth_id, host of :func:`devtools.spool.write`)."""
+        exim_id = spool.new_id()
+        spool.write(self.spool, exim_id, raw, sender, list(recipients), **envelope)
+        local = set(self.local_domains)
+        remote = [r for r in recipients if r.rpartition("@")[2].lower() not in local] or list(recipients)
+        return Sent(exim_id, [spool.ask(self.socket, exim_id, r) for r in remote])
+
+    def ask_again(self, sent: Sent, rcpt: Optional[str] = None) -> Dict[str, str]:
+        """The router asking again (a retry, another address) for a message still spooled."""
+        return spool.ask(self.socket, sent.exim_id, rcpt or "bob@remote.example")
 
     def reinjected(self) -> List[Reinjected]:
         out = []

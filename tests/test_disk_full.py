@@ -40,13 +40,8 @@ def small_root(daemon_user, rspamd, monkeypatch):
             subprocess.run(["rm", "-rf", str(r.path)], check=False)
 
 
-def exim_id(n: int) -> str:
-    return f"1aBcDe-{n:06d}-Xy"
-
-
 def message(n: int, token: str) -> bytes:
-    body = samples.ham(subject=f"{token} {n}", body=("x" * 70 + "\n") * (MESSAGE_BYTES // 71))
-    return f"X-ImunifyEmail-Meta: v=1; id={exim_id(n)}\r\n".encode() + body
+    return samples.ham(subject=f"{token} {n}", body=("x" * 70 + "\n") * (MESSAGE_BYTES // 71))
 
 
 def status(r: testroot.TestRoot) -> dict:
@@ -59,15 +54,15 @@ def retried_ids(r: testroot.TestRoot) -> set:
 
 
 def send_until_deferred(r: testroot.TestRoot, token: str, deferrals: int = 3, limit: int = 60):
-    """Held mail until the floor is reached; returns (stored numbers with ids, deferred numbers)."""
-    stored, deferred = {}, []
+    """Held mail until the floor is reached; returns (email ids stored, messages deferred)."""
+    stored, deferred = [], []
     for n in range(limit):
-        [(code, text)] = r.send(message(n, token))
-        if code == 250:
-            stored[n] = text.rsplit(" ", 1)[-1]
+        sent = r.send(message(n, token))
+        if sent.verdict == "hold":
+            stored.append(sent.email_id)
         else:
-            assert 400 <= code < 500, (code, text)   # deferred: Exim keeps it
-            deferred.append(n)
+            assert sent.verdict == "defer", sent   # Exim keeps it
+            deferred.append(sent)
             if len(deferred) >= deferrals:
                 break
     return stored, deferred
@@ -101,9 +96,9 @@ def test_floor_defers_held_mail_purge_frees_it_and_deferred_mail_is_retried(smal
     r = small_root
     stored, deferred = send_until_deferred(r, token)
     assert stored and len(deferred) == 3
-    # Never a 250 without a stored copy, never a stored copy without a 250.
-    assert sorted(held_ids(r, token)) == sorted(stored.values())
-    for email_id in stored.values():
+    # Never "hold" without a stored copy, never a stored copy without "hold".
+    assert sorted(held_ids(r, token)) == sorted(stored)
+    for email_id in stored:
         assert r.cli("emails", "show", "--id", email_id, "--json").returncode == 0
     st = status(r)["disk"]
     assert st["floor_bytes"] == FLOOR and st["free_bytes"] - MESSAGE_BYTES < FLOOR
@@ -117,27 +112,25 @@ def test_floor_defers_held_mail_purge_frees_it_and_deferred_mail_is_retried(smal
     assert status(r)["disk"]["below_floor"] is False
 
     # Accepted again without a restart; the daemon asks Exim to retry what it deferred.
-    [(code, _)] = r.send(message(1000, token))
-    assert code == 250
+    assert r.send(message(1000, token)).verdict == "hold"
+    wanted = {sent.exim_id for sent in deferred}
     deadline = time.monotonic() + 30
-    while not retried_ids(r) >= {exim_id(n) for n in deferred} and time.monotonic() < deadline:
+    while not retried_ids(r) >= wanted and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert retried_ids(r) >= {exim_id(n) for n in deferred}
-    # Exim's retry delivers them again: now they are held. Count: stored + still deferred = sent.
-    for n in deferred:
-        [(code, _)] = r.send(message(n, token))
-        assert code == 250
+    assert retried_ids(r) >= wanted
+    # Exim's retry asks again: now they are held. Count: stored + still deferred = sent.
+    assert [r.ask_again(sent)["verdict"] for sent in deferred] == ["hold"] * 3
     subjects = sorted(m.subject for m in r.held(subject=token))
-    assert subjects == sorted([f"{token} {n}" for n in deferred] + [f"{token} 1000"])
+    assert subjects == sorted([f"{token} {n}" for n in range(len(stored), len(stored) + 3)] + [f"{token} 1000"])
 
 
 def test_purge_and_delete_work_on_a_filesystem_filled_to_100_percent_by_someone_else(small_root, token):
     r = small_root
     ids = []
     for n in range(5):
-        [(code, text)] = r.send(message(n, token))
-        assert code == 250
-        ids.append(text.rsplit(" ", 1)[-1])
+        sent = r.send(message(n, token))
+        assert sent.verdict == "hold"
+        ids.append(sent.email_id)
     filler = fill_to_the_brim(r.storage)
     try:
         assert status(r)["disk"]["below_floor"] is True
@@ -149,12 +142,10 @@ def test_purge_and_delete_work_on_a_filesystem_filled_to_100_percent_by_someone_
         assert not any(p.suffix == ".eml" for p in r.storage.rglob("*"))
         # Still below the floor (the filler stays): held mail is deferred, not lost.
         assert os.stat(r.storage / ".reserve").st_blocks * 512 == CONFIG["quarantine"]["reserve_bytes"]
-        [(code, _)] = r.send(message(10, token))
-        assert code == 452
+        assert r.send(message(10, token)).verdict == "defer"
     finally:
         filler.unlink()
-    [(code, _)] = r.send(message(11, token))
-    assert code == 250
+    assert r.send(message(11, token)).verdict == "hold"
     assert [m.subject for m in r.held(subject=token)] == [f"{token} 11"]
 
 
@@ -163,11 +154,9 @@ def test_passed_mail_is_not_affected_by_the_floor(small_root, token):
     filler = fill_to_the_brim(r.storage, leave=FLOOR // 2)
     try:
         assert status(r)["disk"]["below_floor"] is True
-        [(code, _)] = r.send(message(0, token))
-        assert code == 452   # held mail waits in Exim's queue
-        [(code, _)] = r.send(samples.ham(sender="carol@demo2.test", subject=f"ham {token}"), sender="carol@demo2.test")
-        assert code == 250
-        assert [m for m in r.reinjected() if token in (m.header("Subject") or "")]
+        assert r.send(message(0, token)).verdict == "defer"   # held mail waits in Exim's queue
+        ham = r.send(samples.ham(sender="carol@demo2.test", subject=f"ham {token}"), sender="carol@demo2.test")
+        assert ham.verdict == "pass"
     finally:
         filler.unlink()
 

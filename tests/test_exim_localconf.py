@@ -1,9 +1,8 @@
 """Our blocks in exim.conf.local as text, and reading Exim's spool header files (no Exim needed)."""
-from dataclasses import replace
 
 import pytest
 
-from imunifyemail.exim import localconf, queue
+from imunifyemail.exim import localconf, spool
 
 BLOCKS = {"router": ("POSTMAILCOUNT", "imunifyemail_scan:\n    driver = accept\n"),
           "transport": ("TRANSPORTSTART", "imunifyemail_lmtp:\n    driver = lmtp\n")}
@@ -39,7 +38,7 @@ def test_a_block_without_its_end_line_is_an_error_not_a_guess():
         localconf.strip(broken)
 
 
-HEADER_FILE = """1xWA0I-00008L-06-H
+HEADER_FILE = b"""1xWA0I-00008L-06-H
 Debian-exim 102 105
 <a@demo1.test>
 1795601610 0
@@ -48,7 +47,8 @@ Debian-exim 102 105
 two
 lines ok
 -host_address [127.0.0.1]:51622
--received_protocol esmtp
+--auth_id box@demo1.test
+-received_protocol esmtpa
 -body_linecount 1
 NN c@demo1.test
 3
@@ -56,19 +56,27 @@ b@remote.example
 c@demo1.test
 d@other.example x@y.example 14,0#1
 
-178P Received: from [127.0.0.1] (helo=client)
+050P Received: from [127.0.0.1] (helo=client)
+\tby host
+019F From: a@demo1.test
+021* X-Secret: dropped me
+015  Subject: hello
 """
 
 
-def test_spool_header_file_gives_protocol_uid_and_undelivered_recipients():
-    msg = queue.parse_header_file("1xWA0I-00008L-06", HEADER_FILE, journal="b@remote.example\n")
-    assert (msg.uid, msg.sender, msg.protocol) == (102, "a@demo1.test", "esmtp")
+def test_spool_header_file_as_exim_writes_it():
+    msg = spool.parse_header_file("1xWA0I-00008L-06", HEADER_FILE, journal=b"b@remote.example\n")
+    assert (msg.login, msg.uid, msg.sender, msg.protocol, msg.auth_id, msg.host) == \
+        ("Debian-exim", 102, "a@demo1.test", "esmtpa", "box@demo1.test", "127.0.0.1")
     assert msg.recipients == ("b@remote.example", "c@demo1.test", "d@other.example")
     assert msg.undelivered == ["d@other.example"]
-    local = {"demo1.test", "localhost"}
-    assert queue.waits_for_scanner(msg, local, exim_uid=102)
-    assert not queue.waits_for_scanner(replace(msg, protocol="local-esmtp"), local, exim_uid=102)   # passed
-    assert queue.waits_for_scanner(replace(msg, protocol="local-esmtp", uid=1001), local, exim_uid=102)
-    assert not queue.waits_for_scanner(replace(msg, protocol="imunifyemail-released"), local, exim_uid=102)
-    assert not queue.waits_for_scanner(replace(msg, sender="", protocol="local"), local, exim_uid=102)  # bounce
-    assert queue.waits_for_scanner(replace(msg, sender="", protocol="esmtp"), local, exim_uid=102)
+    assert msg.message(b"body\n") == (b"Received: from [127.0.0.1] (helo=client)\n\tby host\n"
+                                      b"From: a@demo1.test\nSubject: hello\n\nbody\n")   # deleted one gone
+    assert msg.meta().exim_id == "1xWA0I-00008L-06" and msg.meta().uid == 102
+
+
+@pytest.mark.parametrize("good, bad", [(b"050P Received", b"090P Received"), (b"3\nb@remote", b"2\nb@remote"),
+                                       (b"-06-H", b"-07-H"), (b"015  Subject", b"  Subject")])
+def test_a_spool_file_that_is_not_one_is_refused(good, bad):
+    with pytest.raises(spool.SpoolError):
+        spool.parse_header_file("1xWA0I-00008L-06", HEADER_FILE.replace(good, bad, 1))

@@ -16,51 +16,24 @@ EXIM_USER = "Debian-exim"
 
 @pytest.fixture
 def spawner():
-    s = sp.Spawner.start(EXIM_USER, ["/bin/sh", "-c", "id -u; id -G; cat"])
+    s = sp.Spawner.start(EXIM_USER, "/usr/sbin/sendmail")
     yield s
     if s.conn.fileno() != -1:
         s.close()
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while True:
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def test_the_fixed_command_runs_as_the_exim_user_on_the_handed_back_pipes(spawner):
-    stdin, stdout = spawner.request()
-    os.write(stdin, b"echoed\n")
-    os.close(stdin)   # end of input: the command ends, its stdout closes
-    out = _read_all(stdout).decode().split("\n")
-    os.close(stdout)
-    exim = pwd.getpwnam(EXIM_USER)
-    assert out[0] == str(exim.pw_uid)
-    assert out[1].split() == [str(exim.pw_gid)]
-    assert out[2] == "echoed"
-
-
-def test_nothing_but_the_one_request_is_served(spawner):
+def test_nothing_but_its_two_requests_is_served(spawner):
     spawner.conn.send(b"spawn /bin/sh -c evil")
     assert spawner.conn.recv(256).startswith(b"error: unknown request")
-    stdin, stdout = spawner.request()   # still serving
-    os.close(stdin)
-    os.close(stdout)
+    spawner.conn.send(b"retry 1xYkia-0006eG-1N; rm -rf /")
+    assert spawner.conn.recv(256).startswith(b"error: bad retry request")
 
 
 def test_the_spawner_holds_only_its_socket_and_leaves_with_its_parent(spawner):
-    for fd in spawner.request():   # answered: its set-up (closing, dropping) is done
-        os.close(fd)
-    deadline = time.monotonic() + 10
-    while True:   # it closes its copies of the pipes just after handing them over
-        fds = {int(n): os.readlink(f"/proc/{spawner.pid}/fd/{n}") for n in os.listdir(f"/proc/{spawner.pid}/fd")}
-        others = [target for fd, target in fds.items() if fd > 2]
-        if len(others) == 1 or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
+    spawner.conn.send(b"hello")   # answered: its set-up (closing, dropping) is done
+    assert spawner.conn.recv(256).startswith(b"error")
+    fds = {int(n): os.readlink(f"/proc/{spawner.pid}/fd/{n}") for n in os.listdir(f"/proc/{spawner.pid}/fd")}
+    others = [target for fd, target in fds.items() if fd > 2]
     assert len(others) == 1 and others[0].startswith("socket:")   # only the socketpair besides stdio
     assert os.stat(f"/proc/{spawner.pid}").st_uid == pwd.getpwnam(EXIM_USER).pw_uid
     spawner.conn.close()   # what the kernel does when the daemon dies
@@ -75,7 +48,7 @@ def test_the_spawner_holds_only_its_socket_and_leaves_with_its_parent(spawner):
 
 def test_an_unknown_user_is_a_startup_error():
     with pytest.raises(sp.SpawnError, match="reinject.user"):
-        sp.Spawner.start("no-such-user-here", ["/usr/sbin/sendmail", "-bs"])
+        sp.Spawner.start("no-such-user-here", "/usr/sbin/sendmail")
 
 
 @pytest.fixture
@@ -90,7 +63,7 @@ def release_spawner():
                     f"[ -e {out}/fail ] && {{ echo 'spool full' >&2; exit 75; }}\nexit 0\n")
     fake.chmod(0o755)
     tmp_path.chmod(0o755)
-    s = sp.Spawner.start(EXIM_USER, [str(fake), "-bs"])
+    s = sp.Spawner.start(EXIM_USER, str(fake))
     yield s, out
     s.close()
     shutil.rmtree(tmp_path)
@@ -115,3 +88,16 @@ def test_a_release_with_option_like_addresses_is_refused(release_spawner):
         with pytest.raises(ReinjectError, match="bad release request"):
             spawner.release(b"x\r\n", sender, rcpts, 10)
     assert not (out / "argv").exists()
+
+
+def test_a_retry_asks_exim_for_those_messages_as_the_exim_user(release_spawner):
+    spawner, out = release_spawner
+    spawner.retry(["1xYkia-0006eG-1N", "1xYkib-0006eH-2P"])
+    deadline = time.monotonic() + 10
+    while not (out / "argv").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    assert (out / "argv").read_text().split() == ["-M", "1xYkia-0006eG-1N", "1xYkib-0006eH-2P"]
+    assert (out / "uid").read_text().strip() == str(pwd.getpwnam(EXIM_USER).pw_uid)
+    with pytest.raises(sp.SpawnError, match="bad retry request"):
+        spawner.retry(["-C/tmp/evil"])

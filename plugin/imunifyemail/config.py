@@ -33,11 +33,12 @@ SCHEMA: Dict[str, Any] = _obj({
     }),
     "reinject": _obj({
         "sendmail": {"type": "string", "pattern": "^/", "default": "/usr/sbin/sendmail",
-                     "description": "sendmail-compatible command that re-injects passed and released mail"},
+                     "description": "Exim's sendmail: released mail goes back through it (and exim -M asks "
+                                    "for a delivery now)"},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600, "default": 120,
                     "description": "seconds before a re-inject attempt is abandoned (the message is kept)"},
         "user": {"type": ["string", "null"], "minLength": 1, "default": "mailnull",
-                 "description": "the Exim user: re-injection and release run as this user (cPanel: "
+                 "description": "the Exim user: a release runs sendmail as this user (cPanel: "
                                 "mailnull; Debian: Debian-exim); null runs sendmail as the caller"},
     }),
     "quarantine": _obj({
@@ -55,21 +56,22 @@ SCHEMA: Dict[str, Any] = _obj({
                                          "deleted, so that deleting works on a 100% full disk; must be "
                                          "smaller than the floor"},
     }),
-    "lmtp": _obj({
+    "exim": _obj({
         "socket": {"type": "string", "pattern": "^/", "default": paths.FILTER_SOCKET,
-                   "description": "LMTP socket Exim delivers to (resolved under $IMUNIFYEMAIL_ROOT)"},
-        "socket_group": {"type": "string", "minLength": 1, "default": "mail",
-                         "description": "group of the Exim user: the only one, besides the owner, allowed in"},
-        "max_message_bytes": {"type": "integer", "minimum": 1024, "default": 104857600,
-                              "description": "larger messages are refused with 552"},
-        "max_recipients": {"type": "integer", "minimum": 1, "default": 1000},
+                   "description": "socket Exim's router asks for each message's verdict (resolved under "
+                                  "$IMUNIFYEMAIL_ROOT)"},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600, "default": 60,
+                    "description": "seconds the router waits for a verdict before it defers the address "
+                                   "(Exim retries); more than rspamd.timeout"},
+        "spool_directory": {"type": "string", "pattern": "^/", "default": "/var/spool/exim",
+                            "description": "Exim's spool_directory: the daemon reads each message there"},
     }),
     "daemon": _obj({
         "user": {"type": "string", "minLength": 1, "default": "_imunifyemail",
                  "description": "the daemon drops to this user when started as root"},
         "extra_groups": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": ["mail"],
-                         "description": "supplementary groups kept after the drop (cPanel's "
-                                        "/etc/userdomains is root:mail 0640)"},
+                         "description": "supplementary groups kept after the drop: Exim's group, to read its "
+                                        "spool (cPanel: mail, which also reads /etc/userdomains, root:mail 0640)"},
         "log_level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"], "default": "INFO"},
     }),
     "activity_monitor": _obj({
@@ -122,6 +124,9 @@ def validate(data: Any, source: str) -> Config:
         raise ConfigError(f"{source}: {key}: {err.message}")
     cfg = Config(_fill_defaults(SCHEMA, data))
     _check_reserve_below_floor(cfg, source)
+    if cfg["exim"]["timeout"] <= cfg["rspamd"]["timeout"]:
+        raise ConfigError(f"{source}: exim.timeout: {cfg['exim']['timeout']} must be more than rspamd.timeout "
+                          f"({cfg['rspamd']['timeout']}): Exim would give up before the scan")
     return cfg
 
 

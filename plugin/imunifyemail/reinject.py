@@ -1,17 +1,16 @@
-"""Handing mail back to the MTA: the command line, and one-shot re-injection.
+"""Handing released mail back to the MTA: the command line, and one-shot re-injection.
 
-Mail the daemon passes is re-injected with the received-protocol marker
-``imunifyemail-scanned``, released mail with ``imunifyemail-released``; the
-Exim router skips both. The CLIs (and the web app) release one message at a
-time with a plain ``sendmail`` run; success there means exit status 0. The
-daemon keeps ``sendmail -bs`` sessions instead (``daemon/reinject.py``).
+Released mail goes back through Exim with the received-protocol marker
+``imunifyemail-released``, which the router skips (it was judged already).
+One message, one ``sendmail`` run; success means exit status 0. ``ie-cli``
+runs it itself (as root, dropping to the Exim user); the daemon has its
+spawner run the very same command.
 """
 import os
 import pwd
 import subprocess
 from typing import Any, Dict, List, Optional, Sequence
 
-SCANNED = "imunifyemail-scanned"
 RELEASED = "imunifyemail-released"
 
 
@@ -22,10 +21,6 @@ class ReinjectError(Exception):
 def command(sendmail: str, sender: str, recipients: Sequence[str], protocol: str) -> List[str]:
     # -oi: a lone "." line is data; "--" ends options so no recipient can pose as one.
     return [sendmail, "-oi", "-oMr", protocol, "-f", sender or "<>", "--", *recipients]
-
-
-def session_command(sendmail: str, protocol: str) -> List[str]:
-    return [sendmail, "-bs", "-oMr", protocol]
 
 
 def message_fd(raw: bytes) -> int:

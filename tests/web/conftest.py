@@ -37,8 +37,8 @@ class Site:
         try:
             for n in range(count):
                 raw = raw_of(n) if raw_of else samples.ham(sender=sender, subject=f"{token} {n}")
-                [(code, text)] = self.root.send(raw, sender=sender, recipients=(f"{token}-{n}@remote.example",))
-                assert code == 250, text
+                sent = self.root.send(raw, sender=sender, recipients=(f"{token}-{n}@remote.example",))
+                assert sent.verdict == "hold", sent
         finally:
             self.root.cli("accounts", "edit", "-a", account, "--state", "active")
         return [m.email_id for m in sorted(self.root.held(subject=token), key=lambda m: m.subject)]

@@ -6,7 +6,7 @@ the executable check and (later) the sender limits decide.
 """
 import base64
 from dataclasses import dataclass, field, replace
-from typing import FrozenSet, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from . import limits
 from .attribution import Attribution
@@ -102,13 +102,13 @@ def over_limit(verdict: Verdict) -> Verdict:
     return replace(verdict, quarantine=True, reasons=verdict.reasons + (RATELIMIT,))
 
 
-def filter_headers(verdict: Verdict, scan: Optional[Scan], product_version: str) -> List[Tuple[str, str]]:
-    """The X-ImunifyEmail-Filter-* headers a passed message leaves with."""
-    out = [("X-ImunifyEmail-Filter-Action", verdict.action)]
+def filter_fields(verdict: Verdict, scan: Optional[Scan], product_version: str) -> Dict[str, str]:
+    """What a passed message's X-ImunifyEmail-Filter-* headers say: action, score, version, info
+    (the router of ``exim_conf/`` writes them; empty ones are left out)."""
+    out = {"action": verdict.action}
     if verdict.score is not None:
-        out.append(("X-ImunifyEmail-Filter-Score", f"{verdict.score:.2f}"))
+        out["score"] = f"{verdict.score:.2f}"
     if scan is not None:
-        out.append(("X-ImunifyEmail-Filter-Version", f"{scan.version or 'unknown'}/{product_version}"))
-        info = ",".join(scan.symbols)
-        out.append(("X-ImunifyEmail-Filter-Info", base64.b64encode(info.encode()).decode("ascii")))
+        out["version"] = f"{scan.version or 'unknown'}/{product_version}"
+        out["info"] = base64.b64encode(",".join(scan.symbols).encode()).decode("ascii")
     return out

@@ -12,21 +12,21 @@ import sys
 import time
 from typing import Optional
 
-from .. import __version__, config
+from .. import __version__, config, paths
 from ..context import Context
 from ..cpanel import AccountDirectory
-from ..reinject import SCANNED
+from ..exim.queue import deferred_by_filter
+from ..exim.spool import Spool
 from ..store import db
 from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
 from .control import ControlServer, releaser_for
-from .lmtp import FilterHandler, protocol_factory
-from .pipeline import Filter, StoreWorker
-from .reinject import Reinjector
+from .pipeline import Filter, LocalDomains, StoreWorker
 from .retry import DirectKick, RetryLedger
 from .rspamd import RspamdClient
+from .scanner import Scanner
 from .spawner import SpawnError, Spawner
-from .startup import Sockets, StartupError, gid_of, prepare, start_spawner
+from .startup import Sockets, StartupError, prepare, start_spawner
 
 log = logging.getLogger("imunifyemaild")
 
@@ -43,6 +43,22 @@ def _retry_kick(cfg: config.Config, spawner: Optional[Spawner]):
     async def kick(ids) -> None:
         await asyncio.get_running_loop().run_in_executor(None, spawner.retry, ids)
     return kick
+
+
+async def _after_an_outage(spool: Spool, deferrals: RetryLedger) -> None:
+    """At start: what Exim deferred because we were not answering waits for its retry time (an
+    hour or more); have it delivered now instead."""
+    try:
+        waiting = await asyncio.get_running_loop().run_in_executor(None, deferred_by_filter, spool)
+    except OSError as exc:
+        log.warning("cannot look at Exim's spool %s: %s", spool.directory, exc.strerror)
+        return
+    for exim_id in waiting:
+        deferrals.remember(exim_id)
+    if waiting:
+        log.info("%d message(s) in Exim's queue deferred while the filter was away: asking for them now",
+                 len(waiting))
+        await deferrals.retry_now()
 
 
 def _room_check(quarantine: Quarantine):
@@ -77,14 +93,13 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
                     quarantine.space.reserve_bytes)
     store = StoreWorker(quarantine, SettingsCache(ctx.conn, cfg["filter"]["spam_actions"]), ctx.activity)
     rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"])
-    reinjector = Reinjector(cfg["reinject"]["sendmail"], SCANNED, cfg["reinject"]["timeout"], spawner)
     deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine))
-    flt = Filter(store, rspamd, AccountDirectory(), reinjector, deferrals)
-    handler = FilterHandler(flt, cfg["lmtp"]["max_recipients"])
+    spool = Spool(paths.system_path(cfg["exim"]["spool_directory"]))
+    flt = Filter(store, rspamd, AccountDirectory(), spool, LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
+                 deferrals)
+    scanner = Scanner(flt)
     loop = asyncio.get_running_loop()
-    factory = protocol_factory(handler, cfg["lmtp"]["max_message_bytes"],
-                               gid_of(cfg["lmtp"]["socket_group"], "lmtp.socket_group"))
-    server = await loop.create_unix_server(factory, sock=sockets.filter)
+    server = await asyncio.start_unix_server(scanner.connected, sock=sockets.filter)
     control = ControlServer(Context(clock=clock, cfg=cfg, releaser=lambda c: releaser_for(c, spawner)))
     control_server = await asyncio.start_unix_server(control.handle, sock=sockets.control, limit=MAX_CONTROL)
     if stop is None:
@@ -94,18 +109,16 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     pruner = asyncio.ensure_future(
         _prune_periodically(store, cfg["activity_monitor"]["retention_days"] * 86400))
     retrier = asyncio.ensure_future(deferrals.run())
+    catch_up = asyncio.ensure_future(_after_an_outage(spool, deferrals))
     log.info("imunifyemaild %s listening on %s", __version__, sockets.filter.getsockname())
     await stop.wait()
-    log.info("stopping: no new connections; finishing messages in flight")
+    log.info("stopping: no new questions; finishing the answers in progress")
     pruner.cancel()
     retrier.cancel()
+    catch_up.cancel()
     control_server.close()
     server.close()
-    try:
-        await asyncio.wait_for(server.wait_closed(), 30)
-    except asyncio.TimeoutError:
-        log.warning("messages still in flight after 30s: Exim will retry them")
-    await reinjector.close()
+    await scanner.close()   # answers being worked out are finished (Exim's timeout aside)
     await rspamd.close()
     store.shutdown()
     control.close()
@@ -128,8 +141,6 @@ def main(argv=None) -> int:
         return 0
     logging.basicConfig(level=cfg["daemon"]["log_level"], stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # aiosmtpd logs every connection at INFO; our own line per message says what matters.
-    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     spawner = None
     try:
         spawner = start_spawner(cfg)

@@ -1,40 +1,48 @@
-"""One message through the filter: attribute → whitelist → scan → winexec →
-verdict → quarantine or re-inject (DESIGN §2).
+"""One message's verdict, taken while Exim routes it: read the spool → attribute → whitelist → scan →
+winexec → verdict → limits → hold (stored durably first) or pass (DESIGN §2, the single pass).
 
-The answer for the message is returned once it is final: "250" only when
-the message is durably in the quarantine or the re-inject command exited 0;
-any failure is a 4xx and Exim keeps the message for a retry.
+Exim asks once per remote address; the message is decided once: the first question does the work,
+the others share it (:mod:`.scanner`), and the verdict is recorded with the Exim id in the same
+transaction that stores the message or counts it, so a retry after a crash gets the same answer
+without a second copy or a second count. Anything that goes wrong is "defer": Exim keeps the
+message and asks again at its next retry.
 """
 import asyncio
+import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, List, Optional, Sequence, TypeVar
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
 from .. import __version__
 from ..core import headers
-from ..core.attribution import META_HEADER, Directory, attribute, parse_meta
+from ..core.attribution import Directory, attribute
 from ..core.limits import describe, script_name
 from ..core.message import summarize
-from ..core.verdict import Verdict, before_scan, decide, filter_headers, over_limit
+from ..core.verdict import WHITELISTED, Verdict, before_scan, decide, filter_fields, over_limit
 from ..core.winexec import find_executables
-from ..reinject import ReinjectError
-from ..store.activity import Activity, Reservation
+from ..exim.spool import Spool, SpoolError
+from ..store.activity import Activity
 from ..store.quarantine import NewMessage, Quarantine
-from ..store.space import StorageFull
 from ..store.settings import SettingsCache
-from .reinject import Reinjector
+from ..store.space import StorageFull
+from ..store.verdicts import Remembered
 from .retry import RetryLedger
 from .rspamd import RspamdClient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FILTER_PREFIX = "X-ImunifyEmail-Filter-"
 INLINE_WINEXEC_BYTES = 256 * 1024   # larger messages are parsed off the event loop
+PASS, HOLD, DEFER = "pass", "hold", "defer"
 
-TEMPFAIL = "451 4.3.0 Temporary failure in the outbound filter, try again later"
-NO_ROOM = "452 4.3.1 Quarantine storage is low on space, try again later"
+
+@dataclass(frozen=True)
+class Answer:
+    """What the router is told; ``fields`` go into ``$address_data`` (and the headers of passed mail)."""
+    verdict: str
+    fields: Dict[str, str] = field(default_factory=dict)
 
 
 class StoreWorker:
@@ -54,36 +62,49 @@ class StoreWorker:
         self._pool.shutdown(wait=True)
 
 
+class LocalDomains:
+    """cPanel's ``/etc/localdomains`` (Exim's ``+local_domains``), re-read when it changes."""
+
+    def __init__(self, path):
+        self.path = path
+        self._stamp, self._domains = None, frozenset({"localhost"})
+
+    def remote(self, recipients: Sequence[str]) -> List[str]:
+        try:
+            st = self.path.stat()
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+            if stamp != self._stamp:
+                lines = self.path.read_text("utf-8", "replace").splitlines()
+                self._domains = frozenset({"localhost", *(x.strip().lower() for x in lines if x.strip())})
+                self._stamp = stamp
+        except OSError:
+            pass   # keep what was read last
+        return [r for r in recipients if r.rpartition("@")[2].lower() not in self._domains]
+
+
 class Filter:
-    def __init__(self, store: StoreWorker, rspamd: RspamdClient, directory: Directory, reinjector: Reinjector,
-                 deferrals: RetryLedger):
+    def __init__(self, store: StoreWorker, rspamd: RspamdClient, directory: Directory, spool: Spool,
+                 local_domains: LocalDomains, deferrals: RetryLedger):
         self.store = store
         self.rspamd = rspamd
         self.directory = directory
-        self.reinjector = reinjector
+        self.spool = spool
+        self.local_domains = local_domains
         self.deferrals = deferrals
 
-    async def handle(self, mail_from: str, recipients: Sequence[str], raw: bytes) -> List[str]:
-        """One LMTP reply per recipient, in order. The message is one unit (stored
-        or re-injected once); only the MTA's answer may differ per recipient."""
+    async def decide(self, exim_id: str, rcpt: str) -> Answer:
+        """The verdict for the message (``rcpt``: the address Exim is routing, one of its remote ones)."""
         started = time.monotonic()
         try:
-            return await self._process(mail_from, list(recipients), raw, started)
-        except Exception as exc:
-            if isinstance(exc, ReinjectError):
-                log.error("message from <%s> deferred: re-inject failed: %s", mail_from, exc)
-            else:
-                log.exception("message from <%s> to %d recipient(s) deferred", mail_from, len(recipients))
-            return [TEMPFAIL] * len(recipients)
-
-    async def _reinject(self, raw: bytes, mail_from: str, recipients: List[str],
-                        reservation: Optional[Reservation]):
-        try:
-            return await self.reinjector.send(raw, mail_from, recipients)
-        except BaseException:
-            if reservation is not None:   # not sent: it must not count against the limit
-                await self.store.call(self.store.activity.cancel, reservation)
-            raise
+            known = await self.store.call(self.store.quarantine.remembered, exim_id)   # a retry
+            if known is not None:
+                return Answer(known.verdict, known.fields)
+            return await self._decide(exim_id, rcpt, started)
+        except SpoolError as exc:
+            log.warning("id=%s deferred: %s", exim_id, exc)
+        except Exception:
+            log.exception("id=%s deferred", exim_id)
+        return Answer(DEFER, {"reason": "filter error"})
 
     async def _executables(self, raw: bytes) -> List[str]:
         if len(raw) <= INLINE_WINEXEC_BYTES:
@@ -92,72 +113,55 @@ class Filter:
             found = await asyncio.get_running_loop().run_in_executor(None, find_executables, raw)
         return [f"{f.location} ({f.why})" for f in found]
 
-    async def _process(self, mail_from: str, recipients: List[str], raw: bytes, started: float) -> List[str]:
+    async def _decide(self, exim_id: str, rcpt: str, started: float) -> Answer:
+        loop = asyncio.get_running_loop()
+        spooled, raw = await loop.run_in_executor(None, self.spool.read, exim_id)
+        remote = self.local_domains.remote(spooled.undelivered) or [rcpt]
         fields = headers.Fields(raw)
-        metas = fields.values(META_HEADER)
-        meta = parse_meta(metas[-1] if metas else None)
-        received = raw
-        if metas:
-            received = headers.remove(raw, names=[META_HEADER])
-            fields = headers.Fields(received)
         summary = summarize(fields)
-        who = attribute(mail_from, meta, summary.script, self.directory)
+        who = attribute(spooled.sender, spooled.meta(), summary.script, self.directory)
         snap = await self.store.call(self.store.settings.get)
-
         verdict: Optional[Verdict] = before_scan(who, who.account in snap.blocked_accounts, snap.whitelist)
-        objects = (who.account, who.domain, who.sender_email,
-                   script_name(summary.script.domain, summary.script.path))
+        objects = (who.account, who.domain, who.sender_email, script_name(summary.script.domain, summary.script.path))
         activity = self.store.activity
-        scan, limited, reservation = None, "", None
+        scan, limited = None, ""
         if verdict is None:
             scan, executables = await asyncio.gather(
-                self.rspamd.scan(received, mail_from, recipients, user=who.account, ip=meta.host,
-                                 queue_id=meta.exim_id),
-                self._executables(received))
+                self.rspamd.scan(raw, spooled.sender, remote, user=who.account, ip=spooled.host, queue_id=exim_id),
+                self._executables(raw))
             verdict = decide(snap.filter, scan, executables)
-            if not verdict.quarantine:
-                # Checked and counted in one step: concurrent messages cannot all fit.
-                fits = await self.store.call(activity.reserve, objects, len(recipients), snap.server_limits)
-                if fits.allowed:
-                    reservation = fits.reservation
-                else:
-                    verdict = over_limit(verdict)
-                    limited = describe(fits.offenders, snap.server_limits)
-
+        answer = Answer(PASS, filter_fields(verdict, scan, __version__))
+        remember = Remembered(exim_id, PASS, answer.fields)
+        if verdict.action == WHITELISTED:   # counted, never limited
+            await self.store.call(activity.record_sent, objects, len(remote), remember)
+        elif not verdict.quarantine:
+            # Checked, counted and remembered in one step: concurrent messages cannot all fit.
+            fits = await self.store.call(activity.reserve, objects, len(remote), snap.server_limits, remember)
+            if not fits.allowed:
+                verdict = over_limit(verdict)
+                limited = describe(fits.offenders, snap.server_limits)
         if verdict.quarantine:
-            try:
-                stored = await self.store.call(self.store.quarantine.add, NewMessage(
-                    account=who.account, sender=who.sender_email, recipients=tuple(recipients),
-                    subject=summary.subject, reasons=verdict.reasons, header_from=summary.header_from,
-                    filter_score=verdict.score, filter_action=verdict.action, script=summary.script,
-                    exim_id=meta.exim_id), received)
-            except StorageFull as exc:   # Exim keeps it; handed back once there is room
-                self.deferrals.defer(meta.exim_id, str(exc))
-                outcome = "deferred: no room in the quarantine"
-                replies = [NO_ROOM] * len(recipients)
-            else:
-                await self.store.call(activity.record_quarantined, objects)
-                self.deferrals.room_seen()
-                outcome = f"quarantined {stored.email_id}" + (f" (limit reached: {limited})" if limited else "")
-                replies = [f"250 2.0.0 Ok: held in quarantine as {stored.email_id}"] * len(recipients)
-        else:
-            outgoing = headers.prepend(headers.remove(received, prefixes=[FILTER_PREFIX]),
-                                       filter_headers(verdict, scan, __version__))
-            answers = await self._reinject(outgoing, mail_from, recipients, reservation)
-            replies = ["250 2.0.0 Ok: scanned and passed on" if answers[r] == "250" else answers[r]
-                       for r in recipients]
-            refused = [answers[r] for r in recipients if answers[r] != "250"]
-            if len(refused) == len(recipients):
-                if reservation is not None:
-                    await self.store.call(activity.cancel, reservation)
-            elif reservation is None:   # whitelisted: counted, never limited
-                await self.store.call(activity.record_sent, objects, len(recipients) - len(refused))
-            outcome = "passed" + (f" ({len(refused)} recipient(s) refused by the MTA: "
-                                  f"{'; '.join(sorted(set(refused)))})" if refused else "")
-        log.info("id=%s account=%s sender=<%s> rcpts=%d size=%d action=%s score=%s reasons=%s "
-                 "findings=%s -> %s (%.0f ms)",
-                 meta.exim_id or "-", who.account, who.sender_email, len(recipients), len(received),
-                 verdict.action, "-" if verdict.score is None else f"{verdict.score:.2f}",
-                 ",".join(verdict.reasons) or "-", ";".join(verdict.findings) or "-", outcome,
-                 (time.monotonic() - started) * 1000)
-        return replies
+            answer = await self._hold(exim_id, spooled.sender, remote, raw, who, summary, verdict, objects)
+        outcome = (f"held {answer.fields['email_id']}" if answer.verdict == HOLD else answer.verdict) + \
+            (f" (limit reached: {limited})" if limited else "")
+        log.info("id=%s account=%s sender=<%s> rcpts=%d size=%d action=%s score=%s reasons=%s findings=%s"
+                 " -> %s (%.0f ms)", exim_id, who.account, who.sender_email, len(remote), len(raw), verdict.action,
+                 "-" if verdict.score is None else f"{verdict.score:.2f}", ",".join(verdict.reasons) or "-",
+                 ";".join(verdict.findings) or "-", outcome, (time.monotonic() - started) * 1000)
+        return answer
+
+    async def _hold(self, exim_id, sender, remote, raw, who, summary, verdict, objects) -> Answer:
+        """Stored durably (and remembered) first; only then is the answer "hold"."""
+        new = NewMessage(account=who.account, sender=who.sender_email, recipients=tuple(remote),
+                         subject=summary.subject, reasons=verdict.reasons, header_from=summary.header_from,
+                         filter_score=verdict.score, filter_action=verdict.action, script=summary.script,
+                         exim_id=exim_id)
+        counted = functools.partial(self.store.activity.count_quarantined, objects)
+        try:
+            stored = await self.store.call(self.store.quarantine.add, new, raw,
+                                           Remembered(exim_id, HOLD, {"reasons": ",".join(verdict.reasons)}), counted)
+        except StorageFull as exc:   # Exim keeps it; handed back once there is room
+            self.deferrals.defer(exim_id, str(exc))
+            return Answer(DEFER, {"reason": "no room in the quarantine"})
+        self.deferrals.room_seen()
+        return Answer(HOLD, {"email_id": stored.email_id, "reasons": ",".join(verdict.reasons)})

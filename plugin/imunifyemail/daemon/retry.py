@@ -1,12 +1,13 @@
-"""Mail deferred for lack of quarantine space, handed back to Exim once there is room.
+"""Mail Exim deferred on our account, handed back to it as soon as we can take it.
 
 Exim retries a deferred message at its own retry times (an hour or more
 apart on cPanel). When the daemon defers a message only because the
 quarantine's filesystem is below its floor, it keeps the message's Exim id;
 as soon as the filesystem is above the floor again it asks Exim to deliver
 those messages now (``exim -M``, as the Exim user through the spawner:
-Exim's admin user). The warning about the floor is logged once a minute,
-not once per message.
+Exim's admin user). At start it does the same for what Exim deferred while
+the daemon was away (:func:`imunifyemail.exim.queue.deferred_by_filter`). The warning about the floor is
+logged once a minute, not once per message.
 """
 import asyncio
 import logging
@@ -36,17 +37,20 @@ class RetryLedger:
 
     def defer(self, exim_id: str, why: str) -> None:
         """A message deferred for lack of space (``exim_id`` may be empty: not from Exim)."""
-        if EXIM_ID.fullmatch(exim_id or ""):
-            self._ids[exim_id] = None
-            self._ids.move_to_end(exim_id)
-            while len(self._ids) > MAX_REMEMBERED:
-                self._ids.popitem(last=False)
+        self.remember(exim_id)
         self._since_warning += 1
         now = time.monotonic()
         if now - self._last_warning >= WARN_EVERY:
             log.warning("%s: mail that would be held is deferred (Exim keeps it) until space is freed; "
                         "%d message(s) deferred since the last warning", why, self._since_warning)
             self._last_warning, self._since_warning = now, 0
+
+    def remember(self, exim_id: str) -> None:
+        """A message Exim deferred for another reason of ours (the daemon was away)."""
+        if EXIM_ID.fullmatch(exim_id or ""):
+            self._ids[exim_id] = None
+            while len(self._ids) > MAX_REMEMBERED:
+                self._ids.popitem(last=False)
 
     def room_seen(self) -> None:
         """A message was just stored: if any wait, hand them back now, not at the next tick."""
@@ -68,7 +72,7 @@ class RetryLedger:
                 await self.kick(batch)
             except Exception as exc:   # Exim's own retry times still apply
                 log.error("could not ask Exim to retry %d deferred message(s): %s", len(batch), exc)
-        log.info("quarantine has room again: asked Exim to deliver %d deferred message(s) now", len(ids))
+        log.info("asked Exim to deliver %d deferred message(s) now", len(ids))
         return len(ids)
 
     async def run(self) -> None:

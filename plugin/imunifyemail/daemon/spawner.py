@@ -1,25 +1,24 @@
-"""Re-injection as the Exim user, while the daemon itself stays ``_imunifyemail``.
+"""The Exim user's helper, while the daemon itself stays ``_imunifyemail``.
 
-cPanel's routers see re-injected mail a second time, and only mail submitted
-by the Exim user is neither charged against the hourly limit again nor
-re-attributed (CPANEL.md, last section); only root and the Exim user may set
-the ``imunifyemail-scanned`` received protocol. So, before the daemon drops
-root, it forks this spawner, which drops to the Exim user and then does one
-thing on request over a socketpair: start ``<sendmail> -bs -oMr
-imunifyemail-scanned`` (the command is fixed when the spawner is created;
-nothing the daemon sends can change it) and hand the two pipe ends back with
-SCM_RIGHTS. It also releases held mail on the daemon's behalf (the same
-one-shot ``sendmail -oi -oMr imunifyemail-released`` that ``ie-cli`` runs, on
-a message handed over as a file descriptor; a forked waiter reports the
-exit status through a pipe) and runs ``<sendmail> -M <ids>`` (deliver these
-deferred messages now; the ids must be Exim message ids, checked here again). It keeps no copy, reaps its children, and exits when the daemon is
-gone (end of file on the socketpair).
+Two things need the Exim user (CPANEL.md, EXIM.md): released mail goes back
+through ``sendmail -oMr imunifyemail-released`` as that user (only root and
+the Exim user may set a received protocol, and cPanel neither re-counts nor
+re-attributes its submissions), and only an Exim admin user may ask for a
+delivery now (``exim -M``). So, before the daemon drops root, it forks this
+spawner, which drops to the Exim user and then does exactly two things on
+request over a socketpair:
 
-The daemon side (:class:`Spawner`) wraps the received pipes in asyncio
-streams (:class:`PipeProcess`), shaped like ``asyncio.subprocess.Process`` for
-``daemon/reinject.py``.
+* **release**: run ``<sendmail> -oi -oMr imunifyemail-released -f S -- R...``
+  (the command ``ie-cli`` runs) on a message handed over as a file
+  descriptor; a forked waiter reports the exit status through a pipe whose
+  read end goes back at once, so the spawner is never blocked by a slow MTA;
+* **retry**: run ``<sendmail> -M <ids>`` (the ids must be Exim message ids,
+  checked here again).
+
+The sendmail path is fixed when the spawner is created; addresses that look
+like options are refused. It keeps no copy, reaps its children, and exits
+when the daemon is gone (end of file on the socketpair).
 """
-import asyncio
 import json
 import os
 import pwd
@@ -28,12 +27,11 @@ import socket
 import subprocess
 import sys
 import threading
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence
 
 from ..core.attribution import EXIM_ID
 from ..reinject import RELEASED, ReinjectError, command, describe_failure, message_fd
 
-REQUEST = b"spawn"
 RETRY = b"retry "
 RELEASE = b"release "
 READY = b"ready"
@@ -57,24 +55,6 @@ def _drop_to(user: str) -> None:
     os.setuid(pw.pw_uid)
     if os.getuid() != pw.pw_uid or os.geteuid() != pw.pw_uid:
         raise SpawnError(f"could not become {user}")
-
-
-def _spawn(argv: Sequence[str]) -> Tuple[int, int]:
-    """Start ``argv`` with pipes on its stdin and stdout; returns the daemon's ends."""
-    in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    try:
-        os.posix_spawn(argv[0], list(argv), _ENV, setsigdef=_RESET, setsid=True, file_actions=[
-            (os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)])
-    except BaseException:
-        for fd in (in_w, out_r):
-            os.close(fd)
-        raise
-    finally:
-        for fd in (in_r, out_w, devnull):
-            os.close(fd)
-    return in_w, out_r
 
 
 def _retry(argv: Sequence[str], request: bytes) -> bytes:
@@ -154,25 +134,13 @@ def _serve(conn: socket.socket, argv: Sequence[str]) -> None:
                 os.close(fd)
         if request.startswith(RETRY):
             conn.send(_retry(argv, request))
-            continue
-        if request != REQUEST:
+        else:
             conn.send(b"error: unknown request")
-            continue
-        try:
-            fds = _spawn(argv)
-        except OSError as exc:
-            conn.send(f"error: cannot run {argv[0]}: {exc.strerror}".encode())
-            continue
-        try:
-            socket.send_fds(conn, [b"ok"], list(fds))
-        finally:
-            for fd in fds:   # the daemon has its copies now (or none, and the child sees EOF)
-                os.close(fd)
 
 
 def _child(conn: socket.socket, user: str, argv: Sequence[str]) -> None:
     keep = {0, 1, 2, conn.fileno()}
-    for name in os.listdir("/proc/self/fd"):   # never hold the LMTP socket, the database, ...
+    for name in os.listdir("/proc/self/fd"):   # never hold the filter socket, the database, ...
         fd = int(name)
         if fd not in keep:
             try:
@@ -198,14 +166,15 @@ class Spawner:
         self._lock = threading.Lock()
 
     @classmethod
-    def start(cls, user: str, argv: Sequence[str]) -> "Spawner":
+    def start(cls, user: str, sendmail: str) -> "Spawner":
         """Fork the spawner (as root, before the daemon drops privileges)."""
         try:
             pwd.getpwnam(user)
         except KeyError:
             raise SpawnError(f"config reinject.user: no such user {user!r}") from None
-        if not os.path.isabs(argv[0]):
-            raise SpawnError(f"config reinject.sendmail: {argv[0]!r} is not an absolute path")
+        if not os.path.isabs(sendmail):
+            raise SpawnError(f"config reinject.sendmail: {sendmail!r} is not an absolute path")
+        argv = [sendmail]
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -231,24 +200,6 @@ class Spawner:
             spawner.close()
             raise SpawnError(f"re-inject spawner could not start as {user!r} (see the log above)")
         return spawner
-
-    def request(self) -> Tuple[int, int]:
-        """Blocking: (stdin of the new process, its stdout) as file descriptors."""
-        with self._lock:
-            try:
-                self.conn.send(REQUEST)
-                msg, fds, _, _ = socket.recv_fds(self.conn, 256, 2)
-            except OSError as exc:
-                raise SpawnError(f"re-inject spawner unreachable ({exc.strerror or exc}): restart imunifyemaild") \
-                    from None
-        for fd in fds:
-            os.set_inheritable(fd, False)
-        if msg != b"ok" or len(fds) != 2:
-            for fd in fds:
-                os.close(fd)
-            detail = msg.decode("utf-8", "replace") if msg else "it exited: restart imunifyemaild"
-            raise SpawnError(f"re-inject spawner: {detail}")
-        return fds[0], fds[1]
 
     def release(self, raw: bytes, sender: str, recipients: Sequence[str], timeout: float) -> None:
         """Blocking: the one-shot release command, run as the Exim user, on ``raw``
@@ -291,10 +242,6 @@ class Spawner:
         if answer != b"ok":
             raise SpawnError(f"re-inject spawner: {answer.decode('utf-8', 'replace') or 'it exited'}")
 
-    async def spawn(self) -> "PipeProcess":
-        stdin_fd, stdout_fd = await asyncio.get_running_loop().run_in_executor(None, self.request)
-        return await PipeProcess.connect(stdin_fd, stdout_fd)
-
     def close(self) -> None:
         """The spawner sees end of file and exits; reap it."""
         self.conn.close()
@@ -302,47 +249,3 @@ class Spawner:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass
-
-
-class PipeProcess:
-    """The part of ``asyncio.subprocess.Process`` a re-inject session uses, over
-    pipes to a process that is not our child (we cannot signal or wait for it:
-    closing its stdin is how it is told to stop, end of its stdout is its end)."""
-
-    def __init__(self, stdin: asyncio.StreamWriter, stdout: asyncio.StreamReader):
-        self.stdin = stdin
-        self.stdout = stdout
-
-    @classmethod
-    async def connect(cls, stdin_fd: int, stdout_fd: int) -> "PipeProcess":
-        loop = asyncio.get_running_loop()
-        files: List = []
-        try:
-            files.append(os.fdopen(stdin_fd, "wb", buffering=0))
-            files.append(os.fdopen(stdout_fd, "rb", buffering=0))
-            reader = asyncio.StreamReader(limit=2 ** 16, loop=loop)
-            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), files[1])
-            transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, files[0])
-        except BaseException:
-            for f in files:
-                f.close()
-            for fd in (stdin_fd, stdout_fd)[len(files):]:
-                os.close(fd)
-            raise
-        return cls(asyncio.StreamWriter(transport, protocol, reader, loop), reader)
-
-    @property
-    def returncode(self) -> Optional[int]:
-        return 0 if self.stdout.at_eof() or self.stdin.is_closing() else None
-
-    def kill(self) -> None:
-        self.stdin.close()
-        transport = getattr(self.stdout, "_transport", None)
-        if transport is not None:
-            transport.close()
-
-    async def wait(self) -> int:
-        while not self.stdout.at_eof():
-            if not await self.stdout.read(4096):
-                break
-        return 0

@@ -1,9 +1,9 @@
 """Before the daemon serves: its directories, its two sockets, the spawner, then the drop of root.
 
-Started as root it prepares its directories, opens the LMTP socket (for
-Exim's group) and the control socket (root and itself only), forks the
-spawner (which becomes the Exim user), then drops to ``_imunifyemail``
-(keeping the ``mail`` group to read cPanel's map) before the database is
+Started as root it prepares its directories, opens the filter socket (for
+Exim's router) and the control socket (for the web app), forks the spawner
+(which becomes the Exim user), then drops to ``_imunifyemail`` — keeping
+Exim's group, to read the spool and cPanel's map — before the database is
 opened, so every file it creates belongs to that user.
 """
 import grp
@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from .. import config, paths
-from ..reinject import SCANNED, session_command
 from .spawner import Spawner
 
 
 class Sockets(NamedTuple):
-    filter: socket.socket      # LMTP from Exim
+    filter: socket.socket      # Exim's router asks for verdicts
     control: socket.socket     # requests from the web app
 
 
@@ -69,16 +68,16 @@ def open_socket(path: Path, uid: int, gid: int, mode: int = 0o660) -> socket.soc
 
 
 def prepare(cfg: config.Config) -> Sockets:
-    """Directories and sockets; drops root when started as root."""
-    daemon_cfg, lmtp_cfg = cfg["daemon"], cfg["lmtp"]
-    socket_gid = gid_of(lmtp_cfg["socket_group"], "lmtp.socket_group")
-    socket_path = paths.system_path(lmtp_cfg["socket"])
+    """Directories and sockets; drops root when started as root. Both sockets are the daemon's own
+    (0600): Exim's routing asks as root, the web app runs as the daemon's user."""
+    daemon_cfg = cfg["daemon"]
+    socket_path = paths.system_path(cfg["exim"]["socket"])
     control_path = paths.system_path(paths.CONTROL_SOCKET)
     storage = paths.system_path(paths.STORAGE_DIR)
     if os.geteuid() != 0:
         storage.mkdir(parents=True, exist_ok=True)
         socket_path.parent.mkdir(parents=True, exist_ok=True)
-        return Sockets(open_socket(socket_path, os.getuid(), socket_gid),
+        return Sockets(open_socket(socket_path, os.getuid(), os.getgid(), 0o600),
                        open_socket(control_path, os.getuid(), os.getgid(), 0o600))
     try:
         user = pwd.getpwnam(daemon_cfg["user"])
@@ -95,8 +94,8 @@ def prepare(cfg: config.Config) -> Sockets:
             os.chown(f, user.pw_uid, user.pw_gid)
     # World-traversable: the web app's user socket in here is for every hosted user; each
     # socket's own mode says who may connect.
-    _prepare_dir(socket_path.parent, 0o755, user.pw_uid, socket_gid)
-    sockets = Sockets(open_socket(socket_path, user.pw_uid, socket_gid),
+    _prepare_dir(socket_path.parent, 0o755, user.pw_uid, user.pw_gid)
+    sockets = Sockets(open_socket(socket_path, user.pw_uid, user.pw_gid, 0o600),
                       open_socket(control_path, user.pw_uid, user.pw_gid, 0o600))
     os.setgroups(sorted(set(extra)))
     os.setgid(user.pw_gid)
@@ -106,12 +105,10 @@ def prepare(cfg: config.Config) -> Sockets:
 
 
 def start_spawner(cfg: config.Config) -> Optional[Spawner]:
-    """Re-injection as the Exim user (``reinject.user``): forked while still root,
-    before anything else is opened. Unset, or not started as root: the daemon
-    runs ``sendmail`` itself."""
+    """The Exim user's helper (``reinject.user``), forked while still root, before anything else is
+    opened: it releases held mail and asks Exim to deliver deferred messages now. Unset, or not
+    started as root: the daemon runs ``sendmail`` itself."""
     user = cfg["reinject"]["user"]
     if not user or os.geteuid() != 0:
         return None
-    return Spawner.start(user, session_command(cfg["reinject"]["sendmail"], SCANNED))
-
-
+    return Spawner.start(user, cfg["reinject"]["sendmail"])

@@ -15,14 +15,11 @@ from ..errors import ActionError
 # block name -> (file in exim_conf/, exim.conf.local section)
 BLOCKS = {
     "router": ("router.conf", "POSTMAILCOUNT"),
-    "transport": ("transport.conf", "TRANSPORTSTART"),
 }
 ROUTER_NAME = "imunifyemail_scan"
-TRANSPORT_NAME = "imunifyemail_lmtp"
 # Where the snippets live: the checkout (development, tests) or the package's share directory.
 _CANDIDATES = (Path(__file__).resolve().parents[3] / "exim_conf", Path("/usr/share/imunifyemail/exim_conf"))
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+-]+$")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
 
 
@@ -38,16 +35,12 @@ def snippet_dir() -> Path:
 
 
 def values(cfg: config.Config) -> Dict[str, str]:
-    socket_path = str(paths.system_path(cfg["lmtp"]["socket"]))
+    socket_path = str(paths.system_path(cfg["exim"]["socket"]))
     if not _SAFE_PATH.match(socket_path):
-        raise SnippetError(f"lmtp.socket: {socket_path!r} cannot be used in Exim's configuration "
+        raise SnippetError(f"exim.socket: {socket_path!r} cannot be used in Exim's configuration "
                            "(letters, digits and ._/+- only)")
-    user = cfg["reinject"].get("user") or "mailnull"
-    for key, value in (("reinject.user", user), ("lmtp.socket_group", cfg["lmtp"]["socket_group"])):
-        if not _SAFE_NAME.match(value):
-            raise SnippetError(f"{key}: {value!r} is not a valid user or group name")
-    return {"SOCKET": socket_path, "EXIM_USER": user, "SOCKET_GROUP": cfg["lmtp"]["socket_group"],
-            "BATCH_MAX": str(cfg["lmtp"]["max_recipients"])}
+    timeout = cfg["exim"]["timeout"]
+    return {"SOCKET": socket_path, "TIMEOUT": str(int(timeout) if float(timeout).is_integer() else timeout)}
 
 
 def render(cfg: config.Config) -> Dict[str, Tuple[str, str]]:

@@ -3,6 +3,7 @@
 Each check is independent and never raises: a part that cannot be read is
 reported as such, so the status of a half-broken server is still shown.
 """
+import base64
 import http.client
 import socket
 import sqlite3
@@ -14,19 +15,19 @@ from ..store import db
 from ..context import Context
 from ..shapes import human_size
 from . import patcher, queue, services
+from .spool import Spool
 
 PROBE_TIMEOUT = 3.0
 
 
 def daemon_answers(socket_path: str) -> bool:
-    """The filter socket greets with 220 (root passes the daemon's peer check)."""
+    """The filter socket answers a router's question (an address test: no message needed)."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(PROBE_TIMEOUT)
             s.connect(socket_path)
-            greeting = s.recv(512)
-            s.sendall(b"QUIT\r\n")
-            return greeting.startswith(b"220")
+            s.sendall(b"SCAN id= rcpt=" + base64.b64encode(b"probe@status.invalid") + b"\n")
+            return s.recv(512).startswith(b"verdict=pass")
     except OSError:
         return False
 
@@ -61,14 +62,15 @@ def quarantine_totals(cfg: config.Config) -> Dict[str, Any]:
 
 
 def collect(cfg: config.Config) -> Dict[str, Any]:
-    socket_path = str(paths.system_path(cfg["lmtp"]["socket"]))
+    socket_path = str(paths.system_path(cfg["exim"]["socket"]))
     local = patcher.filter_configured()
     active = patcher.filter_active()
+    spool = Spool(paths.system_path(cfg["exim"]["spool_directory"]))
     try:
-        q = queue.summary()
+        q = queue.summary(spool)
         queue_info: Dict[str, Any] = {"waiting_for_scanner": q.waiting_for_scanner, "total": q.total}
-    except queue.QueueError as exc:
-        queue_info = {"error": str(exc)}
+    except OSError as exc:
+        queue_info = {"error": f"{spool.directory}: {exc.strerror}"}
     return {
         "version": __version__,
         "filter": {"enabled": local and active, "exim_conf_local": local, "exim_conf": active},

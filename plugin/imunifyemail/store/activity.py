@@ -16,7 +16,9 @@ from typing import List, Optional, Sequence, Tuple
 
 from ..core import limits
 from ..core.limits import ServerLimits, Usage
+from . import verdicts
 from .db import Clock, system_clock, transaction
+from .verdicts import Remembered
 
 BUCKET_SECONDS = 60
 # The whole server's counts, a bucket series of its own (the Activity Monitor's chart);
@@ -128,7 +130,8 @@ class Activity:
         self._count(ids, bucket_of(now), 1, recipients, 0)
         return Reservation(tuple(rowids), ids, bucket_of(now), recipients)
 
-    def reserve(self, who: Tuple[str, str, str, str], recipients: int, server: ServerLimits) -> Outcome:
+    def reserve(self, who: Tuple[str, str, str, str], recipients: int, server: ServerLimits,
+                remember: Optional[Remembered] = None) -> Outcome:
         """Check a message against its objects' limits; if it fits, count it as sent
         (a message that does not fit is counted by :meth:`record_quarantined` once held)."""
         now = self.clock()
@@ -137,18 +140,26 @@ class Activity:
             offenders = limits.over_limit(self.usage(rows, now), recipients, server)
             if offenders:   # counted as quarantined once it is stored (record_quarantined)
                 return Outcome(False, tuple(offenders))
+            if remember is not None:
+                verdicts.remember(self.conn, remember, int(now))
             return Outcome(True, reservation=self._sent(rows, recipients, now))
 
-    def record_sent(self, who: Tuple[str, str, str, str], recipients: int) -> Reservation:
+    def record_sent(self, who: Tuple[str, str, str, str], recipients: int,
+                    remember: Optional[Remembered] = None) -> Reservation:
         """Count a message that no limit applies to (whitelisted)."""
         now = self.clock()
         with transaction(self.conn):
+            if remember is not None:
+                verdicts.remember(self.conn, remember, int(now))
             return self._sent(self._objects(*who), recipients, now)
 
     def record_quarantined(self, who: Tuple[str, str, str, str]) -> None:
-        now = self.clock()
         with transaction(self.conn):
-            self._count([r["id"] for r in self._objects(*who)], bucket_of(now), 0, 0, 1)
+            self.count_quarantined(who)
+
+    def count_quarantined(self, who: Tuple[str, str, str, str]) -> None:
+        """Inside the caller's transaction (the one that stores the message: counted once, with it)."""
+        self._count([r["id"] for r in self._objects(*who)], bucket_of(self.clock()), 0, 0, 1)
 
     def cancel(self, reservation: Reservation) -> None:
         """Uncount a reserved message that was not sent after all."""
@@ -162,6 +173,7 @@ class Activity:
         with transaction(self.conn):
             self.conn.execute("DELETE FROM am_events WHERE at <= ?", (now - limits.WINDOW_SECONDS,))
             self.conn.execute("DELETE FROM am_buckets WHERE bucket < ?", (bucket_of(now - retention_seconds),))
+            verdicts.prune(self.conn, int(now))
 
     # -- administration ------------------------------------------------------
 

@@ -118,6 +118,16 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     lambda conn: _backfill_script_names(conn),
     # 6: the search index (subject, sender, recipients), kept by triggers in the row's transaction
     lambda conn: search.create_index(conn),
+    # 7: each message's verdict by Exim id (the single pass: the same answer for every recipient and retry)
+    """
+    CREATE TABLE verdicts (
+        exim_id TEXT PRIMARY KEY,
+        verdict TEXT NOT NULL CHECK (verdict IN ('pass', 'hold')),
+        fields TEXT NOT NULL,
+        at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX verdicts_by_time ON verdicts (at)
+    """,
 ]
 
 
@@ -146,7 +156,18 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA temp_store = MEMORY")   # no temporary files on a full disk
     if not readonly:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        # Switching takes a lock the busy timeout does not wait for, and another process may be
+        # recovering the WAL right now (a daemon restarted after kill -9): read first, retry a while.
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        deadline = time.monotonic() + 10
+        while mode != "wal":
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         if mode != "wal":
             raise DatabaseError(f"{path}: cannot switch to WAL journal mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")

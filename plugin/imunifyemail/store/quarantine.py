@@ -18,7 +18,7 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from ..core.limits import script_name
 from ..core.message import ScriptHeader
@@ -26,7 +26,9 @@ from . import accounts as account_rows
 from .accounts import AccountInfo
 from .db import Clock, system_clock, transaction
 from .listing import ALL_ACCOUNTS, ListQuery, NotFound, StoredMessage, get_message, list_messages, scope_clause
+from . import verdicts
 from .space import StorageFull, StorageSpace, is_full_error
+from .verdicts import Remembered
 
 log = logging.getLogger(__name__)
 
@@ -109,21 +111,24 @@ class Quarantine:
         with transaction(self.conn):
             return self._ensure_account(name)["id"]
 
-    def add(self, msg: NewMessage, raw: bytes) -> StoredMessage:
+    def add(self, msg: NewMessage, raw: bytes, remember: Optional[Remembered] = None,
+            within: Optional[Callable[[], None]] = None) -> StoredMessage:
         """Store durably; returns only once file and row are both on disk.
 
         :class:`StorageFull` when the filesystem is below its floor (counting what
         quota eviction would free) or turns out full while writing: nothing is
-        stored then, and the caller defers the message."""
+        stored then, and the caller defers the message. ``remember`` (the verdict)
+        and ``within`` (e.g. counting it) happen in the transaction that stores it."""
         try:
-            return self._add(msg, raw)
+            return self._add(msg, raw, remember, within)
         except (OSError, sqlite3.OperationalError) as exc:
             if is_full_error(exc):
                 raise StorageFull(f"quarantine filesystem {self.storage} is full: "
                                   f"{getattr(exc, 'strerror', None) or exc}") from None
             raise
 
-    def _add(self, msg: NewMessage, raw: bytes) -> StoredMessage:
+    def _add(self, msg: NewMessage, raw: bytes, remember: Optional[Remembered],
+             within: Optional[Callable[[], None]]) -> StoredMessage:
         size = len(raw)
         existing = self.conn.execute("SELECT * FROM accounts WHERE name = ?", (msg.account,)).fetchone()
         self.space.check_room(size, self._eviction_bytes(existing, size) if existing is not None else 0)
@@ -148,6 +153,10 @@ class Quarantine:
                 self.conn.execute(
                     "UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1"
                     " WHERE id = ?", (size, acct["id"]))
+                if remember is not None:
+                    verdicts.remember(self.conn, remember, now, email_id=email_id)
+                if within is not None:
+                    within()
         except BaseException:
             self._unlink([rel])
             raise
@@ -218,6 +227,9 @@ class Quarantine:
     def read(self, msg: StoredMessage) -> bytes:
         with open(self.storage / msg.file, "rb") as fh:
             return fh.read()
+
+    def remembered(self, exim_id: str) -> Optional[Remembered]:
+        return verdicts.recall(self.conn, exim_id)
 
     def accounts(self) -> List[AccountInfo]:
         return account_rows.list_accounts(self.conn, int(self.clock()))
