@@ -5,10 +5,10 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := python3-venv exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd
+APT_PACKAGES := python3-venv exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd chromium
 STAMP := $(VENV)/.installed
 
-.PHONY: deps venv run sandbox-start sandbox-stop demo test bench lint clean
+.PHONY: deps venv run sandbox-start sandbox-stop demo test bench lint screenshots clean
 
 # System packages the product and its tests run on (real Exim, Rspamd, PHP).
 deps:
@@ -48,6 +48,10 @@ test: deps venv
 
 bench: deps venv
 	$(PY) -m bench
+
+# The README's pictures of the pages, taken by the browser tests in real Chromium.
+screenshots: deps venv
+	IE_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/web/test_browser.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

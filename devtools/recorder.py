@@ -23,7 +23,7 @@ def record(sender, recipients, data, protocol):
         fh.write(data)
     with open(os.path.join(tmp, "envelope.json"), "w") as fh:
         json.dump({{"argv": sys.argv[1:], "sender": sender, "recipients": recipients,
-                    "protocol": protocol}}, fh)
+                    "protocol": protocol, "uid": os.getuid()}}, fh)
     os.rename(tmp, os.path.join(OUTBOX, name))
 
 def option(flag):

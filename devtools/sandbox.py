@@ -7,7 +7,10 @@ for loopback clients, every remote domain goes to a local SMTP sink that keeps e
 ``.eml`` under ``.sandbox/sink/``. Exim's config is bound over its default path in a private
 *mount* namespace (hosted users' ``sendmail`` must use that path); the network is the machine's,
 so the sandbox is reachable on its loopback. Nothing leaves the machine: there is no route out in
-Exim's configuration and no DNS lookup in it.
+Exim's configuration and no DNS lookup in it. The web app runs under the real gunicorn on its two
+unix sockets, plus a loopback HTTP listener with an identity chooser ("WHM (root)" or a hosted
+account) that exists only here: http://127.0.0.1:8765/ (``IE_SANDBOX_WEB_PORT``). A first start
+sends the demo mail, so the pages have something held to show.
 
     python -m devtools.sandbox run        # foreground until Ctrl-C (make run)
     python -m devtools.sandbox start      # in the background, returns when ready (make sandbox-start)
@@ -35,6 +38,7 @@ SMTP_PORT = 2525
 SINK_PORT = int(os.environ.get("IE_SANDBOX_SINK_PORT", "2526"))
 RSPAMD_PORT = int(os.environ.get("IE_SANDBOX_RSPAMD_PORT", "11333"))
 CONTROLLER_PORT = int(os.environ.get("IE_SANDBOX_RSPAMD_CONTROLLER_PORT", "11334"))
+WEB_PORT = int(os.environ.get("IE_SANDBOX_WEB_PORT", "8765"))
 PIDFILE = SANDBOX / "sandbox.pid"          # the runner
 NSFILE = SANDBOX / "namespace.pid"         # the mount namespace's holder, for nsenter
 READY = SANDBOX / "ready"
@@ -69,6 +73,7 @@ def banner(stack: MailStack) -> str:
     rel_root = os.path.relpath(ROOT, Path.cwd())
     return f"""
 imunifyemail sandbox is running.
+  the pages (WHM and cPanel):   http://127.0.0.1:{WEB_PORT}/  (choose "WHM (root)" or a hosted account)
   SMTP:                         127.0.0.1:{SMTP_PORT} (relays for this machine, no login; AUTH PLAIN <user>/sandbox works too)
   accounts:                     demo1 (demo1.test), demo2 (demo2.test) — real OS users
   send as a hosted user:        {PYTHON} -m devtools.sandbox sendmail --as demo1 -- -f a@demo1.test b@remote.example < msg.eml
@@ -98,7 +103,10 @@ def run(detached: bool = False) -> int:
           "its rules (~15 s)", flush=True)
     try:
         stack.start()
+        stack.start_web(dev_port=WEB_PORT)
         NSFILE.write_text(str(stack.ns.pid))
+        if not _ie_cli("emails", "list", "-a", "root", "--json").stdout.count('"email_id"'):
+            demo()   # a first start: something held to look at
         READY.write_text(str(os.getpid()))
         print(banner(stack), flush=True)
         print("\nCtrl-C stops it." if not detached else "\n(make sandbox-stop stops it)", flush=True)
@@ -109,6 +117,9 @@ def run(detached: bool = False) -> int:
                 return 1
             if stack.exim is not None and stack.exim.proc is not None and stack.exim.proc.poll() is not None:
                 print("exim exited", flush=True)
+                return 1
+            if stack.web is not None and stack.web.proc is not None and stack.web.proc.poll() is not None:
+                print(f"imunifyemail-web exited; see {SANDBOX}/web.log", flush=True)
                 return 1
             time.sleep(0.5)
     except KeyboardInterrupt:

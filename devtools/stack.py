@@ -27,23 +27,14 @@ from devtools.exim import EXIM, EximDaemon, EximLayout, prepare
 from devtools.namespace import Namespace
 from devtools.rspamd import RspamdProcess
 from devtools.sink import read as read_sink
-from devtools.users import ensure_system_user
+from devtools.users import ensure_hosted_user, ensure_system_user
+from devtools.web import WebServer
 
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNTS = {"demo1": ["demo1.test"], "demo2": ["demo2.test"]}
 DAEMON_USER = "_imunifyemail"
 EXIM_USER = "Debian-exim"
 PYTHON = sys.executable
-
-
-def ensure_hosted_user(name: str) -> pwd.struct_passwd:
-    """A cPanel account's Unix user (real: hosted users submit with their own uid)."""
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--user-group", "--home-dir", f"/home/{name}", "--no-create-home",
-                        "--shell", "/usr/sbin/nologin", name], check=True)
-        return pwd.getpwnam(name)
 
 
 class NsRspamd(RspamdProcess):
@@ -76,6 +67,7 @@ class MailStack:
         self.exim: Optional[EximDaemon] = None
         self.daemon: Optional[subprocess.Popen] = None
         self.sink: Optional[subprocess.Popen] = None
+        self.web: Optional[WebServer] = None
 
     # -- building the root ----------------------------------------------------
 
@@ -190,7 +182,19 @@ class MailStack:
                 proc.kill()
                 proc.wait()
 
+    def start_web(self, dev_port: Optional[int] = None) -> WebServer:
+        """The real gunicorn on the root's two sockets (and the sandbox's loopback listener, if a port is given)."""
+        self.web = WebServer(self.root, dev_port=dev_port, log=self.base / "web.log").start()
+        cpanel_standins_systemctl(self.root, "start", "imunifyemail-web")
+        return self.web
+
+    def stop_web(self) -> None:
+        web, self.web = self.web, None
+        if web is not None:
+            web.stop()
+
     def stop(self) -> None:
+        self.stop_web()
         self.stop_daemon()
         if self.exim is not None:
             self.exim.stop()

@@ -34,6 +34,7 @@ class Reinjected:
     recipients: List[str]
     protocol: str
     message: bytes
+    uid: int = -1        # who ran sendmail
 
     def header(self, name: str) -> Optional[str]:
         found = headers.values(self.message, name)
@@ -61,8 +62,11 @@ class TestRoot:
         os.chown(r.outbox, user.pw_uid, user.pw_gid)
         install_recorder(r.sendmail, r.outbox, r.fail_flag)
         r.write_accounts(ACCOUNTS)
-        r.write_config({"rspamd": {"url": rspamd_url, "timeout": 10},
-                        "reinject": {"sendmail": str(r.sendmail), "timeout": 30}, **config})
+        data = {"rspamd": {"url": rspamd_url, "timeout": 10},
+                "reinject": {"sendmail": str(r.sendmail), "timeout": 30}}
+        for section, values in config.items():   # merged: a test's reinject.user keeps the recorder
+            data[section] = {**data.get(section, {}), **values}
+        r.write_config(data)
         return r
 
     # -- cPanel files and config -----------------------------------------
@@ -194,7 +198,7 @@ class TestRoot:
         for entry in sorted(p for p in self.outbox.iterdir() if not p.name.startswith(".")):
             env = json.loads((entry / "envelope.json").read_text())
             out.append(Reinjected(env["argv"], env["sender"], env["recipients"], env["protocol"],
-                                  (entry / "message").read_bytes()))
+                                  (entry / "message").read_bytes(), env.get("uid", -1)))
         return out
 
     # -- the store, read as root ------------------------------------------

@@ -21,8 +21,8 @@ from ..errors import ActionError, InvalidInput
 from ..ops import emails as email_ops
 from ..ops.caller import Caller
 from ..ops.release import OneShotReleaser, perform
+from ..peer import peer_credentials
 from ..store.listing import StoredMessage
-from .lmtp import peer_credentials
 from .spawner import Spawner
 
 log = logging.getLogger(__name__)

@@ -9,11 +9,11 @@ import logging
 import os
 import re
 import socket
-import struct
 from typing import Optional, Sequence, Tuple
 
 from aiosmtpd.lmtp import LMTP
 
+from ..peer import peer_credentials
 from .pipeline import Filter
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,6 @@ class FilterHandler:
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?:\s+(.*))?")
-
-
-def peer_credentials(sock: socket.socket) -> Tuple[int, int, int]:
-    """(pid, uid, gid) of the process at the other end of a unix socket."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", raw)
 
 
 class FilterLMTP(LMTP):

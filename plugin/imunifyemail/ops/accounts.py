@@ -1,7 +1,7 @@
 """Accounts: which exist, which mail a request covers, their quarantine space, state and release quota."""
 import logging
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from .. import cpanel, paths
 from ..context import Context
@@ -53,6 +53,16 @@ def list_accounts(ctx: Context, caller: Caller) -> List[AccountInfo]:
         return ctx.quarantine.accounts()
     own = ctx.quarantine.account(caller.account)
     return [own] if own is not None else []
+
+
+def page(ctx: Context, caller: Caller, name_contains: Optional[str] = None, offset: int = 0,
+         limit: int = 100) -> Tuple[List[AccountInfo], int]:
+    """A page of the accounts table (Settings), with how many there are in all."""
+    require_admin(caller, "see every account's quarantine")
+    if offset < 0 or not 1 <= limit <= 1000:
+        raise InvalidInput("invalid page of accounts")
+    return (account_rows.list_accounts(ctx.conn, ctx.now(), name_contains, offset, limit),
+            account_rows.count_accounts(ctx.conn, name_contains))
 
 
 def edit(ctx: Context, caller: Caller, name: str, state: Optional[str] = None, limit_bytes: Optional[int] = None,

@@ -172,6 +172,10 @@ def set_server_settings(ctx: Context, caller: Caller, changes: Dict[str, Optiona
 
 # -- whitelisting -----------------------------------------------------------------
 
+def is_whitelisted(ctx: Context, row) -> bool:
+    return settings.load_whitelist(ctx.conn).covers(row["type"], row["name"])
+
+
 def _whitelist_entry(ctx: Context, object_id: Optional[str]):
     row = get_object(ctx, object_id)
     if row["type"] not in limits.WHITELISTABLE:

@@ -41,8 +41,19 @@ def _info(conn: sqlite3.Connection, row: sqlite3.Row, now: int) -> AccountInfo:
                        deleted, row["releases_limit"])
 
 
-def list_accounts(conn: sqlite3.Connection, now: int) -> List[AccountInfo]:
-    return [_info(conn, r, now) for r in conn.execute("SELECT * FROM accounts ORDER BY name").fetchall()]
+def list_accounts(conn: sqlite3.Connection, now: int, name_contains: Optional[str] = None, offset: int = 0,
+                  limit: int = -1) -> List[AccountInfo]:
+    """Accounts in name order (those whose name contains ``name_contains``), a page of them."""
+    where, params = ("WHERE instr(name, ?) > 0", [name_contains]) if name_contains else ("", [])
+    rows = conn.execute(f"SELECT * FROM accounts {where} ORDER BY name LIMIT ? OFFSET ?",
+                        (*params, limit, offset)).fetchall()
+    return [_info(conn, r, now) for r in rows]
+
+
+def count_accounts(conn: sqlite3.Connection, name_contains: Optional[str] = None) -> int:
+    if name_contains:
+        return conn.execute("SELECT COUNT(*) FROM accounts WHERE instr(name, ?) > 0", (name_contains,)).fetchone()[0]
+    return conn.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
 
 
 def get_account(conn: sqlite3.Connection, name: str, now: int) -> Optional[AccountInfo]:

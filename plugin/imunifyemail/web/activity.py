@@ -1,0 +1,93 @@
+"""Activity Monitor pages: sender objects with their counts and limits, the hourly chart, and the
+object actions (Go to quarantine, Update sender limit, Whitelist sender)."""
+from flask import Blueprint, g, redirect, render_template, request
+
+from .. import shapes
+from ..core import limits
+from ..ops import activity as am_ops
+from . import chart, context, forms
+from .links import link
+from .notices import notice
+
+TIMEFRAMES = ((3600, "Last hour"), (86400, "Last 24 hours"), (7 * 86400, "Last 7 days"), (30 * 86400, "Last 30 days"))
+PAGE = 25
+
+
+def _rows(tree: dict) -> list:
+    """The nested objects as table rows with their depth: account, its domains and their senders, its scripts."""
+    rows = []
+    for account in tree["accounts"]:
+        rows.append((0, "account", account))
+        for domain in account.get("domains") or []:
+            rows.append((1, "domain", domain))
+            rows.extend((2, "sender_email", s) for s in domain.get("sender_emails") or [])
+        rows.extend((1, "script", s) for s in account.get("scripts") or [])
+    return rows
+
+
+def monitor():
+    ctx = context()
+    args = request.args
+    retention = ctx.config["activity_monitor"]["retention_days"] * 86400
+    frames = [(s, label) for s, label in TIMEFRAMES if s <= retention]
+    since = forms.integer(args, "since", "Timeframe", 3600)
+    if since not in [s for s, _ in frames]:
+        since = 3600
+    offset = forms.integer(args, "offset", "Page", 0, 0)
+    search = {name: forms.text(args, name, label, 255) for name, label in
+              (("account", "Account"), ("domain", "Domain"), ("sender", "Sender email"), ("script", "Script"))}
+    query = am_ops.stats_query(ctx, account_name=search["account"], domain=search["domain"],
+                               sender_email=search["sender"], script_name=search["script"], since=since,
+                               limit=PAGE, offset=offset)
+    tree = shapes.am_stats(am_ops.stats(ctx, g.caller, query))
+    series = am_ops.hourly(ctx, g.caller, since, search["account"])
+    title = f"Sent and quarantined per hour, {dict(frames)[since].lower()}" + \
+        (f", account {search['account']}" if search["account"] else ", whole server")
+    keep = {k: v for k, v in args.items() if k in ("since", "account", "domain", "sender", "script") and v}
+    pages = {"previous": link("admin.activity", offset=max(offset - PAGE, 0), **keep) if offset else None,
+             "next": link("admin.activity", offset=offset + PAGE, **keep) if len(tree["accounts"]) == PAGE else None}
+    return render_template("activity.html", area="admin", rows=_rows(tree), frames=frames, since=since, search=search,
+                           chart=chart.hourly_svg(series, title), chart_title=title, pages=pages,
+                           totals=(sum(s for _, s, _ in series), sum(q for _, _, q in series)), notice=notice(),
+                           space=ctx.space.report())
+
+
+def sender_limit(object_id: str):
+    """Update sender limit: switch the object's own limit on (and set it) or off (the server default)."""
+    ctx = context()
+    obj = am_ops.get_object(ctx, object_id)
+    server = am_ops.server_settings(ctx)
+    if request.method == "POST":
+        if forms.switch(request.form, "override"):
+            value = forms.integer(request.form, "limit", "Limit", None)
+            if value is None:
+                value = 0
+        else:
+            value = limits.NO_OVERRIDE
+        am_ops.set_limit(ctx, g.caller, obj["id"], obj["type"], value)
+        return redirect(link("admin.activity", notice="limit"), 303)
+    return render_template("sender_limit.html", area="admin", obj=obj, noun=am_ops.NOUNS[obj["type"]],
+                           server_limit=server.for_type(obj["type"]), space=ctx.space.report())
+
+
+def whitelist(object_id: str):
+    """Whitelist sender: a confirmation ("Yes, add to whitelist"), then the change; also removal."""
+    ctx = context()
+    obj = am_ops.get_object(ctx, object_id)
+    listed = am_ops.is_whitelisted(ctx, obj)
+    if request.method == "POST":
+        what = forms.choice(request.form, "action", "Action", ("add", "remove"))
+        if what == "add":
+            am_ops.whitelist_object(ctx, g.caller, obj["id"])
+            return redirect(link("admin.activity", notice="whitelisted"), 303)
+        if what == "remove":
+            am_ops.unwhitelist_object(ctx, g.caller, obj["id"])
+            return redirect(link("admin.activity", notice="unwhitelisted"), 303)
+    return render_template("whitelist.html", area="admin", obj=obj, listed=listed, noun=am_ops.NOUNS[obj["type"]],
+                           whitelistable=obj["type"] in limits.WHITELISTABLE, space=ctx.space.report())
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/activity", "activity", monitor)
+    bp.add_url_rule("/activity/limit/<object_id>", "sender_limit", sender_limit, methods=["GET", "POST"])
+    bp.add_url_rule("/activity/whitelist/<object_id>", "whitelist", whitelist, methods=["GET", "POST"])

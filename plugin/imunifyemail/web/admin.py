@@ -1,0 +1,22 @@
+"""The administrator's pages (WHM → Plugins → Imunify Email): Quarantine, Activity Monitor, Settings."""
+from flask import Blueprint, redirect
+
+from . import activity, quarantine, settings
+from .links import link
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+def administrator_only():
+    quarantine.require(admin=True)
+
+
+@bp.get("/")
+def home():
+    return redirect(link("admin.quarantine"), 303)
+
+
+quarantine.register(bp, "admin")
+activity.register(bp)
+settings.register(bp)

@@ -1,0 +1,79 @@
+"""Settings pages: the server's sender limits and limit mode, the filter settings, and each account's
+quarantine (space limit, used space, state, releases per hour, purge)."""
+from flask import Blueprint, g, redirect, render_template, request
+
+from ..core import limits
+from ..core.accounts import STATES
+from ..core.verdict import FILTER_SETTINGS
+from ..ops import accounts as account_ops
+from ..ops import activity as am_ops
+from ..ops import filters as filter_ops
+from . import context, forms
+from .links import link
+from .notices import notice
+
+MB = 1024 * 1024
+PAGE = 100
+
+
+def page():
+    ctx = context()
+    search = forms.text(request.args, "account", "Account", 64)
+    offset = forms.integer(request.args, "offset", "Page", 0, 0)
+    accounts, total = account_ops.page(ctx, g.caller, search, offset, PAGE)
+    keep = {"account": search} if search else {}
+    pages = {"previous": link("admin.settings", offset=max(offset - PAGE, 0), **keep) if offset else None,
+             "next": link("admin.settings", offset=offset + PAGE, **keep) if offset + PAGE < total else None}
+    return render_template("settings.html", area="admin", server=am_ops.server_settings(ctx),
+                           filters=filter_ops.current(ctx), filter_help=FILTER_SETTINGS, types=limits.TYPES,
+                           accounts=accounts, total=total, search=search or "", pages=pages, mb=MB,
+                           notice=notice(), space=ctx.space.report())
+
+
+def save_limits():
+    ctx = context()
+    changes = {t: forms.integer(request.form, t, f"{t.replace('_', ' ').capitalize()} limit", -1)
+               for t in limits.TYPES}
+    changes["limit_mode"] = forms.integer(request.form, "limit_mode", "Limit mode", -1)
+    am_ops.set_server_settings(ctx, g.caller, changes)
+    return redirect(link("admin.settings", notice="saved"), 303)
+
+
+def save_filters():
+    ctx = context()
+    filter_ops.change(ctx, g.caller, {name: forms.switch(request.form, name) for name in FILTER_SETTINGS})
+    return redirect(link("admin.settings", notice="saved"), 303)
+
+
+def account(name: str):
+    """Change an account's quarantine: space limit (MB), state, a hosted user's releases per hour."""
+    ctx = context()
+    account_ops.require(ctx, name)
+    if request.method == "POST":
+        limit_mb = forms.integer(request.form, "limit_mb", "Limit (MB)", None, 0, (2 ** 62) // MB)
+        account_ops.edit(ctx, g.caller, name,
+                         state=forms.choice(request.form, "state", "State", STATES),
+                         limit_bytes=None if limit_mb is None else limit_mb * MB,
+                         releases_limit=forms.integer(request.form, "releases_limit", "Releases per hour", None))
+        return redirect(link("admin.settings", notice="saved", account=name), 303)
+    info = ctx.quarantine.account(name)
+    return render_template("account.html", area="admin", name=name, info=info, states=STATES, mb=MB,
+                           default_limit=ctx.config["quarantine"]["default_limit_bytes"], space=ctx.space.report())
+
+
+def purge(name: str):
+    ctx = context()
+    account_ops.require(ctx, name)
+    if request.method == "POST" and forms.switch(request.form, "confirm"):
+        freed = account_ops.purge(ctx, g.caller, name)
+        return redirect(link("admin.settings", notice="purged", n=freed.count), 303)
+    return render_template("purge.html", area="admin", name=name, info=ctx.quarantine.account(name),
+                           space=ctx.space.report())
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/settings", "settings", page)
+    bp.add_url_rule("/settings/limits", "save_limits", save_limits, methods=["POST"])
+    bp.add_url_rule("/settings/filters", "save_filters", save_filters, methods=["POST"])
+    bp.add_url_rule("/settings/account/<name>", "account", account, methods=["GET", "POST"])
+    bp.add_url_rule("/settings/purge/<name>", "purge", purge, methods=["GET", "POST"])

