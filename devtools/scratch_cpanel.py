@@ -58,7 +58,7 @@ def run(*argv: str) -> None:
 def main() -> None:
     for user in OURS["users"]:
         if _exists(pwd.getpwnam, user):
-            run("userdel", user)
+            run("userdel", "--force", user)   # --force: the host may run processes as that user
     for group in OURS["groups"]:
         if _exists(grp.getgrnam, group):
             run("groupdel", group)

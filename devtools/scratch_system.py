@@ -64,7 +64,8 @@ class ScratchSystem:
 
     def changes(self) -> Dict[str, str]:
         """Every path written or deleted inside: ``file``, ``dir``, ``symlink`` or ``deleted``
-        (an overlay whiteout). Directories that only lead to a change are listed as ``dir`` too."""
+        (an overlay whiteout). A directory the host has too is not listed: overlayfs copies it up
+        only because something inside it changed."""
         out: Dict[str, str] = {}
         upper = self.base / "upper"
         for dirpath, dirs, files in os.walk(upper):
@@ -77,7 +78,8 @@ class ScratchSystem:
                 elif stat.S_ISLNK(st.st_mode):
                     out[key] = "symlink"
                 elif stat.S_ISDIR(st.st_mode):
-                    out[key] = "dir"
+                    if not os.path.isdir(key):   # the host's own directory (the lower layer)
+                        out[key] = "dir"
                 else:
                     out[key] = "file"
         return out
