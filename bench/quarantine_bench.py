@@ -31,17 +31,17 @@ def insert_rate(tmp: Path, count: int = 400) -> float:
     return count / elapsed
 
 
-def populate(path: Path, rows: int) -> None:
-    """Bulk-load metadata rows (the list reads no message files)."""
+def populate(path: Path, rows: int, accounts: int = ACCOUNTS) -> None:
+    """Bulk-load metadata rows (the list reads no message files); the search index follows by trigger."""
     conn = db.connect(path)
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO accounts (name, limit_bytes, used_bytes, message_count, created_at)"
-                     " VALUES (?, 104857600, 0, 0, 0)", [(f"user{i}",) for i in range(ACCOUNTS)])
+                     " VALUES (?, 104857600, 0, 0, 0)", [(f"user{i}",) for i in range(accounts)])
     base = 1_700_000_000
     batch = []
     for i in range(rows):
-        acct = i % ACCOUNTS + 1
+        acct = i % accounts + 1
         eid = str(uuid.UUID(int=i + 1, version=4))
         batch.append((eid, acct, base + i, f"s{i}@user{acct - 1}.test", json.dumps([f"r{i}@remote.example"]),
                       f"Subject number {i}", 10240, "spam", 15.0, "reject", f"{acct}/{eid[:2]}/{eid}.eml"))

@@ -157,3 +157,29 @@ def test_migration_keeps_existing_mail(tmp_path):
     conn = db.connect(path)
     assert db.schema_version(conn) == len(db.MIGRATIONS)
     assert [m.subject for m in Quarantine(conn, tmp_path / "s", 1000).list(ListQuery())[0]] == ["kept"]
+
+
+def test_trigram_search_finds_what_a_scan_finds(store, monkeypatch):
+    from imunifyemail.store import listing, search
+    assert search.available(store.conn)
+    subjects = ["Invoice 2023-11", "Re: invoice", "Ünïcode Straße offer", "100% free", "a_b literal", "x", "",
+                'quote "marks" here', "MiXeD CaSe"]
+    for i, subject in enumerate(subjects):
+        store.clock_obj.t += 1
+        store.add(msg(subject=subject, sender=f"user{i}@demo{i % 3}.test",
+                      rcpts=(f"to{i}@remote{i % 2}.example", "cc@other.example")), b"x")
+    queries = [("subject", "invoice"), ("subject", "INVOICE"), ("subject", "100%"), ("subject", "a_b"),
+               ("subject", "straße"), ("subject", '"marks"'), ("subject", "in"), ("subject", "zzz"),
+               ("sender", "@demo1.test"), ("sender", "user1"), ("recipient", "remote1"),
+               ("recipient", 'example","cc'), ("recipient", "cc@other")]
+
+    def ids(field, text):
+        items, total = store.list(ListQuery(limit=100, **{field: text}))
+        return sorted(m.email_id for m in items), total
+
+    indexed = {q: ids(*q) for q in queries}
+    monkeypatch.setattr(search, "available", lambda conn: False)   # the plain scan, as without trigram
+    scanned = {q: ids(*q) for q in queries}
+    assert indexed == scanned
+    assert indexed[("subject", "invoice")][1] == 2 and indexed[("recipient", 'example","cc')][1] == 0
+    assert listing.search.phrase("ab") is None   # two characters: the scan answers

@@ -5,7 +5,7 @@ hold one :class:`Context`: the validated config, one SQLite connection, the
 quarantine, the Activity Monitor and the filesystem's headroom, all opened
 on first use (so a bad config file is reported before the database is
 touched, and ``ie-cli version`` opens nothing). ``readonly`` opens the
-database read-only and never creates it. ``releaser`` makes, from the
+database read-only; neither it nor ``create=False`` (the web app) creates it. ``releaser`` makes, from the
 config, how this process hands a release to the mail server
 (:mod:`imunifyemail.ops.release`).
 """
@@ -26,9 +26,11 @@ Clock = Callable[[], float]
 
 class Context:
     def __init__(self, clock: Clock = time.time, readonly: bool = False, cfg: Optional[config.Config] = None,
-                 releaser: Optional[Callable[[config.Config], Any]] = None, auto_checkpoint: bool = True):
+                 releaser: Optional[Callable[[config.Config], Any]] = None, auto_checkpoint: bool = True,
+                 create: bool = True):
         self.clock = clock
         self.readonly = readonly
+        self.create = create
         self.auto_checkpoint = auto_checkpoint
         self._config = cfg
         self._conn: Optional[sqlite3.Connection] = None
@@ -55,9 +57,10 @@ class Context:
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
             _ = self.config   # a bad config file is reported before the database is touched
-            if self.readonly:
+            if self.readonly or not self.create:
                 if not self.database.exists():
-                    raise db.DatabaseError(f"{self.database}: no database yet (nothing held so far)")
+                    raise Unavailable(f"{self.database}: no quarantine yet: start imunifyemaild "
+                                      "(it creates the store)")
             else:
                 self.storage.mkdir(parents=True, exist_ok=True)
             conn = db.connect(self.database, readonly=self.readonly)

@@ -19,6 +19,7 @@ from . import search
 ALL_ACCOUNTS = None
 NEWEST_FIRST = "desc"
 OLDEST_FIRST = "asc"
+SMALL_SCOPE = 20_000   # an account with fewer messages is searched by scanning them
 
 
 class NotFound(Exception):
@@ -106,11 +107,22 @@ class _Where:
         return " AND ".join(self.clauses) or "1"
 
 
+def _use_index(conn: sqlite3.Connection, q: ListQuery) -> bool:
+    """The trigram index pays off over many messages; one account's few are scanned as they are."""
+    if not search.available(conn):
+        return False
+    if q.account is ALL_ACCOUNTS:
+        return True
+    row = conn.execute("SELECT message_count FROM accounts WHERE name = ?", (q.account,)).fetchone()
+    return row is not None and row[0] > SMALL_SCOPE
+
+
 def _where(conn: sqlite3.Connection, q: ListQuery) -> _Where:
     w = _Where()
     clause, args = scope_clause(q.account)
-    w.add(clause, *args)
-    indexed = search.available(conn)
+    if clause != "1":
+        w.add(clause, *args)
+    indexed = _use_index(conn, q)
     for column, value in (("subject", q.subject), ("sender", q.sender), ("recipients", q.recipient)):
         if value is None:
             continue
@@ -144,19 +156,36 @@ def _where(conn: sqlite3.Connection, q: ListQuery) -> _Where:
     return w
 
 
-def _source(w: _Where) -> Tuple[str, list]:
-    """FROM clause: the trigram match drives the page when there is one (few rows, not the time index)."""
-    if w.driver is None:
-        return "messages m", []
+def _search_page(conn: sqlite3.Connection, q: ListQuery, w: _Where) -> Tuple[List[StoredMessage], int]:
+    """A page driven by the trigram index, walked in arrival order (message ids: the order of
+    received_at but for a clock stepping back), so a common word stops after one page's worth."""
     column, fts = w.driver
-    return (f"(SELECT rowid AS hit FROM {search.TABLE} WHERE {column} MATCH ?) s"
-            " CROSS JOIN messages m ON m.id = s.hit", [fts])
+    direction = "DESC" if q.order == NEWEST_FIRST else "ASC"
+    where, params = w.sql(), list(w.params)
+    page_where, page_params = where, list(params)
+    if q.after is not None:
+        mark = conn.execute("SELECT id FROM messages WHERE email_id = ?", (q.after,)).fetchone()
+        if mark is not None:
+            page_where += f" AND s.rowid {'<' if direction == 'DESC' else '>'} ?"
+            page_params.append(mark["id"])
+    source = f"{search.TABLE} s CROSS JOIN messages m ON m.id = s.rowid"
+    rows = conn.execute(
+        f"SELECT {COLUMNS} FROM {source} JOIN accounts a ON a.id = m.account_id"
+        f" WHERE s.{column} MATCH ? AND {page_where} ORDER BY s.rowid {direction} LIMIT ? OFFSET ?",
+        (fts, *page_params, q.limit, q.offset)).fetchall()
+    if where == "1":
+        total = conn.execute(f"SELECT COUNT(*) FROM {search.TABLE} WHERE {column} MATCH ?", (fts,)).fetchone()[0]
+    else:
+        total = conn.execute(f"SELECT COUNT(*) FROM {source} WHERE s.{column} MATCH ? AND {where}",
+                             (fts, *params)).fetchone()[0]
+    return [row_to_message(r) for r in rows], total
 
 
 def list_messages(conn: sqlite3.Connection, q: ListQuery) -> Tuple[List[StoredMessage], int]:
     """A page and the number of messages that match in all."""
     w = _where(conn, q)
-    source, source_params = _source(w)
+    if w.driver is not None:
+        return _search_page(conn, q, w)
     direction = "DESC" if q.order == NEWEST_FIRST else "ASC"
     page_where, page_params = w.sql(), list(w.params)
     if q.after is not None:
@@ -165,12 +194,11 @@ def list_messages(conn: sqlite3.Connection, q: ListQuery) -> Tuple[List[StoredMe
             page_where += f" AND (m.received_at, m.id) {'<' if direction == 'DESC' else '>'} (?, ?)"
             page_params += [mark["received_at"], mark["id"]]
     rows = conn.execute(
-        f"SELECT {COLUMNS} FROM {source} JOIN accounts a ON a.id = m.account_id WHERE {page_where}"
+        f"SELECT {COLUMNS} FROM messages m JOIN accounts a ON a.id = m.account_id WHERE {page_where}"
         f" ORDER BY m.received_at {direction}, m.id {direction} LIMIT ? OFFSET ?",
-        (*source_params, *page_params, q.limit, q.offset)).fetchall()
+        (*page_params, q.limit, q.offset)).fetchall()
     if q.has_filters():
-        total = conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {w.sql()}",
-                             (*source_params, *w.params)).fetchone()[0]
+        total = conn.execute(f"SELECT COUNT(*) FROM messages m WHERE {w.sql()}", w.params).fetchone()[0]
     elif q.account is ALL_ACCOUNTS:
         total = conn.execute("SELECT COALESCE(SUM(message_count), 0) FROM accounts").fetchone()[0]
     else:

@@ -34,7 +34,8 @@ def context() -> Context:
     if _context is None:
         from .. import paths
         control = str(paths.system_path(paths.CONTROL_SOCKET))
-        _context = Context(releaser=lambda cfg: DaemonReleaser(control, 2 * cfg["reinject"]["timeout"] + 30))
+        _context = Context(releaser=lambda cfg: DaemonReleaser(control, 2 * cfg["reinject"]["timeout"] + 30),
+                           create=False)   # the daemon (or the RPM) makes the store, not a web worker
     return _context
 
 

@@ -27,7 +27,10 @@ forwarded_allow_ips = ""  # nothing in front but our own CGIs on unix sockets
 
 
 def on_starting(server):
-    serving.ensure_secret(_worker)
+    try:
+        serving.prepare(_worker)
+    except serving.ServingError as exc:   # before any socket or worker: say why and stop
+        sys.exit(f"imunifyemail-web: {exc}")
 
 
 def when_ready(server):

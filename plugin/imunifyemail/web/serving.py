@@ -92,6 +92,15 @@ def ensure_secret(owner: Optional[pwd.struct_passwd]) -> Path:
     return path
 
 
+def prepare(owner: Optional[pwd.struct_passwd]) -> None:
+    """In the master, before binding: the runtime directory, and a usable secret."""
+    run_dir = paths.system_path(paths.ADMIN_SOCKET).parent
+    if not run_dir.is_dir():   # systemd's RuntimeDirectory= makes it; a bare start makes it here
+        run_dir.mkdir(parents=True, mode=0o755)
+    ensure_secret(owner)
+    read_secret()
+
+
 def read_secret() -> bytes:
     """The secret, or ServingError: missing, too short, or readable by others."""
     path = paths.system_path(paths.WEB_SECRET)

@@ -1,0 +1,98 @@
+"""How imunifyemail-web runs: workers never root, a per-install secret (never a default), sockets with the
+right modes, the development listener on loopback only, the disk warning on the pages."""
+import os
+import pwd
+import stat
+import subprocess
+import time
+
+import pytest
+
+from devtools.rspamd import free_port
+from devtools import testroot
+from devtools.web import WEB, WebServer, unix_request
+
+from .conftest import Page
+
+
+def children(master: int) -> dict:
+    """pid -> /proc status of the processes whose parent is ``master``."""
+    out = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = open(f"/proc/{pid}/status").read()
+        except OSError:   # gone meanwhile
+            continue
+        if f"PPid:\t{master}\n" in status:
+            out[int(pid)] = status
+    return out
+
+
+def test_workers_run_as_the_daemon_user_and_the_sockets_say_who_may_connect(site):
+    workers = children(site.web.proc.pid)
+    assert workers
+    daemon_uid = pwd.getpwnam("_imunifyemail").pw_uid
+    for pid, status in workers.items():
+        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+        assert set(uids) == {str(daemon_uid)}, (pid, uids)
+    admin, user = os.stat(site.web.admin_socket), os.stat(site.web.user_socket)
+    assert (admin.st_uid, stat.S_IMODE(admin.st_mode)) == (0, 0o600)
+    assert stat.S_IMODE(user.st_mode) == 0o666
+
+
+def test_the_secret_is_made_at_first_start_and_private(site):
+    secret = site.root.path / "var/imunifyemail/web-secret"
+    st = os.stat(secret)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == pwd.getpwnam("_imunifyemail").pw_uid
+    assert len(secret.read_text().strip()) == 64
+
+
+@pytest.fixture
+def bare_root(daemon_user, rspamd):
+    r = testroot.TestRoot.create(rspamd_url=rspamd.url, daemon_user=daemon_user,
+                        quarantine={"min_free_bytes": 10 ** 15, "reserve_bytes": 0})
+    yield r
+    r.close()
+    subprocess.run(["rm", "-rf", str(r.path)], check=False)
+
+
+def start_failing(root, **env) -> str:
+    proc = subprocess.run([str(WEB)], env={**os.environ, "IMUNIFYEMAIL_ROOT": str(root.path), **env},
+                          capture_output=True, text=True, timeout=60, cwd="/")
+    assert proc.returncode != 0
+    return proc.stdout + proc.stderr
+
+
+def test_a_secret_others_can_read_is_refused(bare_root):
+    secret = bare_root.path / "var/imunifyemail/web-secret"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text("0" * 64 + "\n")
+    secret.chmod(0o644)
+    assert "readable by its owner only" in start_failing(bare_root)
+
+
+def test_the_development_listener_must_be_loopback(bare_root):
+    out = start_failing(bare_root, IMUNIFYEMAIL_WEB_DEV_LISTEN=f"0.0.0.0:{free_port()}")
+    assert "must be a loopback address" in out
+
+
+def test_pages_warn_when_the_quarantines_disk_is_below_its_floor(bare_root):
+    web = WebServer(bare_root.path).start()
+    try:
+        status, _, body = unix_request(web.admin_socket, "GET", "/admin/quarantine")
+        assert status == 503 and "start imunifyemaild" in body.decode()   # no store yet: said so, nothing made
+        bare_root.start()   # the daemon makes the store (its floor warning aside, it serves)
+        status, _, body = unix_request(web.admin_socket, "GET", "/admin/quarantine")
+        assert status == 200
+        text = Page(body.decode()).all_text
+        assert "The quarantine's disk is nearly full" in text and "waiting in the mail queue" in text
+    finally:
+        web.stop()
+
+
+def test_a_stopped_service_leaves_no_worker_behind(bare_root):
+    web = WebServer(bare_root.path).start()
+    master = web.proc.pid
+    web.stop()
+    time.sleep(0.2)
+    assert children(master) == {}
