@@ -80,8 +80,22 @@ git ls-files -z --cached --others --exclude-standard \
     | tar --null -T - --transform "s,^,imunifyemail-$version/,S" \
         -czf "$topdir/SOURCES/imunifyemail-$version.tar.gz"
 
-# 2. The wheels: from the wheelhouse when it has them all, else fetched from PyPI once.
-requirements=(-r rpm/requirements.txt -r rpm/build-requirements.txt)
+# 2. The wheels: from the wheelhouse when it has them all, else fetched from PyPI once. pip judges
+# the lock's markers by the Python running it, so they are resolved here for the target's Python.
+"$build_python" - "$pyver" rpm/requirements.txt rpm/build-requirements.txt >"$work/requirements.txt" <<'PY'
+import sys
+from packaging.requirements import Requirement
+target = {"python_version": sys.argv[1], "python_full_version": sys.argv[1] + ".0"}
+for name in sys.argv[2:]:
+    for line in open(name):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate(target):
+            print(f"{req.name}{req.specifier}")
+PY
+requirements=(-r "$work/requirements.txt")
 if "$build_python" -m pip download -q --disable-pip-version-check --no-index --find-links "$wheelhouse" \
         -d "$work/stage/wheels" "${wheel_opts[@]}" "${requirements[@]}" 2>"$work/offline.log"; then
     echo "wheels: all pinned wheels found in $wheelhouse (no network used)"
