@@ -121,3 +121,22 @@ def test_disable_stops_and_enable_starts_both_services(stack):
     changes = [c["argv"] for c in cpanel_standins.calls(stack.root, "systemctl")[calls:] if c["argv"][0] != "is-active"]
     assert changes == [["disable", "--now", "imunifyemaild", "imunifyemail-web"],
                        ["enable", "--now", "imunifyemaild", "imunifyemail-web"]]
+
+
+def test_upgrade_restarts_and_reapplies_only_when_enabled(stack):
+    """What the RPM's %post runs on an upgrade."""
+    calls = len(cpanel_standins.calls(stack.root))
+    out = stack.ie_config("upgrade").stdout.decode()
+    assert out.startswith("Imunify Email upgraded: services restarted, filter already current")
+    after = [(c["program"], c["argv"]) for c in cpanel_standins.calls(stack.root)[calls:]]
+    assert ("systemctl", ["restart", "imunifyemaild", "imunifyemail-web"]) in after
+    assert "buildeximconf" not in [p for p, _ in after]   # nothing to change: no rebuild
+    try:
+        stack.ie_config("disable")
+        calls = len(cpanel_standins.calls(stack.root))
+        out = stack.ie_config("upgrade").stdout.decode()
+        assert out.strip() == "Imunify Email is disabled: nothing to restart or re-apply"
+        assert cpanel_standins.calls(stack.root)[calls:] == []   # the administrator's choice stands
+        assert json.loads(stack.ie_config("status", "--json").stdout)["filter"]["enabled"] is False
+    finally:
+        stack.ie_config("enable")
