@@ -21,7 +21,7 @@ Every call is appended to ``/var/log/cpanel-standins.log`` (as :mod:`devtools.cp
 """
 from pathlib import Path
 
-from devtools.cpanel_standins import _COMMON
+from devtools.cpanel_standins import _write
 
 REGISTER_APPCONFIG = "/usr/local/cpanel/bin/register_appconfig"
 UNREGISTER_APPCONFIG = "/usr/local/cpanel/bin/unregister_appconfig"
@@ -251,14 +251,6 @@ for hook in wanted(exectype, script):
         print("Deleted hook %s for %s::%s in hooks registry" % (hook["hook"], category, event))
 sys.exit(0)
 '''
-
-
-def _write(path: Path, constants: dict, body: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    head = "#!/usr/bin/python3\n# Stand-in written by devtools/cpanel_registry_standins.py\n"
-    head += "".join(f"{k} = {v!r}\n" for k, v in constants.items())
-    path.write_text(head + _COMMON + body)
-    path.chmod(0o755)
 
 
 def install(root: Path, runtime_root: str = "") -> None:

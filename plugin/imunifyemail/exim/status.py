@@ -43,17 +43,21 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def web_answers(socket_path: str) -> bool:
-    """The web app serves on this socket: ``GET /healthz`` answers ``200 ok``."""
-    conn = _UnixHTTPConnection(socket_path, PROBE_TIMEOUT)
+def _answers(conn: http.client.HTTPConnection, path: str, expected: bytes) -> bool:
+    """``GET path`` answers 200 with ``expected`` as its body."""
     try:
-        conn.request("GET", "/healthz")
+        conn.request("GET", path)
         resp = conn.getresponse()
-        return resp.status == 200 and resp.read(64).strip() == b"ok"
+        return resp.status == 200 and resp.read(64).strip() == expected
     except (OSError, http.client.HTTPException):
         return False
     finally:
         conn.close()
+
+
+def web_answers(socket_path: str) -> bool:
+    """The web app serves on this socket: ``GET /healthz`` answers ``200 ok``."""
+    return _answers(_UnixHTTPConnection(socket_path, PROBE_TIMEOUT), "/healthz", b"ok")
 
 
 def web_report() -> Dict[str, Any]:
@@ -67,15 +71,7 @@ def web_report() -> Dict[str, Any]:
 def rspamd_answers(url: str) -> bool:
     parts = urlsplit(url)
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=PROBE_TIMEOUT)
-    try:
-        conn.request("GET", "/ping")
-        resp = conn.getresponse()
-        return resp.status == 200 and resp.read(64).strip() == b"pong"
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
+    return _answers(cls(parts.hostname or "127.0.0.1", parts.port, timeout=PROBE_TIMEOUT), "/ping", b"pong")
 
 
 def quarantine_totals(cfg: config.Config) -> Dict[str, Any]:
