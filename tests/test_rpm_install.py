@@ -107,7 +107,10 @@ def test_install_runs_the_scriptlets_and_registers_everything(server, rpms):
 
     # services: enabled and started through systemctl
     assert [server.unit(u) for u in UNITS] == ["active", "active"]
-    assert ["daemon-reload"] in [c["argv"] for c in server.calls("systemctl")]
+    systemctl = [c["argv"] for c in server.calls("systemctl")]
+    assert ["daemon-reload"] in systemctl and ["enable", "--now", "rspamd.service"] in systemctl
+    assert systemctl.index(["reload-or-restart", "rspamd.service"]) < \
+        systemctl.index(["enable", "--now", *UNITS])   # Rspamd reads our overrides before mail comes
 
 
 def test_installed_commands_run_from_the_installed_tree(server):
@@ -176,6 +179,7 @@ def test_upgrade_registers_nothing_again_and_reapplies_exim(server, rpms):
                     "manage_hooks"):
         assert program not in programs, after
     assert ["restart", *UNITS] in [c["argv"] for c in after if c["program"] == "systemctl"]
+    assert ["try-reload-or-restart", "rspamd.service"] in [c["argv"] for c in after if c["program"] == "systemctl"]
     assert "buildeximconf" in programs and "restartsrv_exim" in programs
     assert "# BEGIN imunifyemail router" in sysm.read("/etc/exim.conf.local")
     assert len(server.ours_in(server.hooks())) == 2 and sysm.exists("/var/cpanel/apps/imunifyemail.conf")
@@ -205,6 +209,7 @@ def test_erase_undoes_every_registration_and_keeps_the_quarantine(server):
     assert ("uninstall_plugin", ["/usr/share/imunifyemail/cpanel", "--theme", "jupiter"]) in after
     assert [a for p, a in after if p == "manage_hooks" and a[0] == "delete"] == \
         [["delete", "script", HOOKS[1]], ["delete", "script", HOOKS[0]]]
+    assert ("systemctl", ["try-reload-or-restart", "rspamd.service"]) in after   # our overrides left
 
     # WHM, cPanel, hooks, Exim, systemd: nothing of ours
     assert not sysm.exists("/var/cpanel/apps/imunifyemail.conf")
