@@ -5,10 +5,14 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := python3-venv exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd chromium
+APT_PACKAGES := python3-venv exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd chromium \
+	rpm rpmlint shellcheck
 STAMP := $(VENV)/.installed
 
-.PHONY: deps venv run sandbox-start sandbox-stop demo test bench lint screenshots clean
+TARGET ?= local
+RELEASE ?= 1
+
+.PHONY: rpm deps venv run sandbox-start sandbox-stop demo test bench lint screenshots clean
 
 # System packages the product and its tests run on (real Exim, Rspamd, PHP).
 deps:
@@ -42,6 +46,10 @@ sandbox-stop: venv
 
 demo: venv
 	$(PY) -m devtools.sandbox demo
+
+# The RPM (rpm/README.md): TARGET=local (this machine's Python; the tests install it) or el8.
+rpm: deps venv
+	rpm/build.sh --target $(TARGET) --release $(RELEASE)
 
 test: deps venv
 	$(PY) -m pytest -q

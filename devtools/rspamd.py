@@ -1,9 +1,11 @@
 """Run a private Rspamd for tests, the local sandbox and benchmarks.
 
-Rspamd is started in the foreground as root with its workers dropped to ``_rspamd``, using the shipped
-standalone main config (``plugin/imunifyemail/data/rspamd/rspamd-standalone.conf``: Debian's
-``/etc/rspamd/common.conf`` + our ``local.d``/``override.d``, a ``normal`` and a ``controller`` worker on
-127.0.0.1 ports chosen by the caller)::
+Rspamd is started in the foreground as root with its workers dropped to ``_rspamd``, using the
+standalone main config ``devtools/rspamd_offline/rspamd-standalone.conf`` (Debian's
+``/etc/rspamd/common.conf``, a ``normal`` and a ``controller`` worker on 127.0.0.1 ports chosen by the
+caller) and a ``LOCAL_CONFDIR`` made of the RPM's production files (``rpm/rspamd/``) with the offline
+overrides of ``devtools/rspamd_offline/`` on top (network modules off: tests and the sandbox send
+nothing beyond loopback)::
 
     from devtools.rspamd import RspamdProcess, free_port
 
@@ -48,7 +50,8 @@ RSPAMD_GROUP = "_rspamd"
 SYSTEM_CONFDIR = Path("/etc/rspamd")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-_REPO_DATA = REPO_ROOT / "plugin" / "imunifyemail" / "data" / "rspamd"
+PRODUCTION_CONFDIR = REPO_ROOT / "rpm" / "rspamd"          # what the RPM installs in /etc/rspamd
+OFFLINE_CONFDIR = REPO_ROOT / "devtools" / "rspamd_offline"  # sandbox and tests only
 STANDALONE_CONF_NAME = "rspamd-standalone.conf"
 
 GTUBE = (
@@ -71,17 +74,16 @@ dynamic_conf = "$RUNDIR/rspamd_dynamic";
 """
 
 
-def rspamd_data_dir() -> Path:
-    """The shipped Rspamd config directory (LOCAL_CONFDIR): the repository's package files if present,
-    else the installed ``imunifyemail`` package's ``data/rspamd``."""
-    if (_REPO_DATA / STANDALONE_CONF_NAME).is_file():
-        return _REPO_DATA
-    from importlib import resources
-
-    path = Path(str(resources.files("imunifyemail") / "data" / "rspamd"))
-    if not (path / STANDALONE_CONF_NAME).is_file():
-        raise RuntimeError(f"cannot find {STANDALONE_CONF_NAME} in {_REPO_DATA} nor in {path}")
-    return path
+def layered_confdir(target: Path) -> Path:
+    """``target`` filled with the production ``local.d``/``override.d`` files and the offline ones
+    over them (an offline file of the same name replaces the production one)."""
+    if target.exists():
+        shutil.rmtree(target)
+    for source in (PRODUCTION_CONFDIR, OFFLINE_CONFDIR):
+        for sub in ("local.d", "override.d"):
+            if (source / sub).is_dir():
+                shutil.copytree(source / sub, target / sub, dirs_exist_ok=True)
+    return target
 
 
 def free_port() -> int:
@@ -138,8 +140,8 @@ class RspamdProcess:
         self.normal_port = int(normal_port)
         self.controller_port = int(controller_port)
         self.dbdir = Path(dbdir)
-        self.confdir = rspamd_data_dir()
-        self.config = self.confdir / STANDALONE_CONF_NAME
+        self.confdir = self.workdir / "local-confdir"   # made by start(): production + offline
+        self.config = OFFLINE_CONFDIR / STANDALONE_CONF_NAME
         self.log_path = self.workdir / "rspamd.log"
         self.rundir: Optional[Path] = None
         self.logdir: Optional[Path] = None
@@ -191,6 +193,7 @@ class RspamdProcess:
         if not (shutil.which("rspamd") or os.path.exists("/usr/bin/rspamd")):
             raise RuntimeError("rspamd not found: `apt-get install --no-install-recommends rspamd`")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        layered_confdir(self.confdir)
 
         # DBDIR: shared, kept across runs. Main process (root) and hs_helper (_rspamd) both write here.
         self.dbdir.mkdir(parents=True, exist_ok=True)

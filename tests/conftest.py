@@ -71,3 +71,18 @@ def unused_port() -> int:
 def token() -> str:
     """Tells one test's mail apart from another's (in subjects, addresses)."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def rpms(tmp_path_factory):
+    """The local-flavour package built twice by rpm/build.sh (what `make rpm` runs): release 1 and a
+    higher release 2 for the upgrade. The pinned wheels come from build/wheels/local (fetched once)."""
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path_factory.mktemp("rpms")
+    built = {}
+    for release in (1, 2):
+        proc = subprocess.run([str(repo / "rpm/build.sh"), "--release", str(release), "--outdir", str(out)],
+                              cwd=repo, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        [built[release]] = out.glob(f"imunifyemail-*-{release}.x86_64.rpm")
+    return built

@@ -88,3 +88,12 @@ def known_accounts() -> Set[str]:
         text = ""
     names.update(u for d, u in parse_map(text).items() if d != "*" and u != _NOBODY)
     return names
+
+
+def domains_of(account: str) -> Set[str]:
+    """The domains ``/etc/userdomains`` gives to ``account``, read now (nothing cached)."""
+    try:
+        text = paths.system_path(paths.USERDOMAINS).read_text("utf-8", "replace")
+    except FileNotFoundError:
+        return set()
+    return {d for d, u in parse_map(text).items() if u == account and d != "*"}

@@ -76,3 +76,67 @@ def test_passed_mail_is_reinjected_by_the_exim_user_through_the_spawner(stack, t
             open(f"/proc/{spawners[0]}/stat").read().split()[2] == "Z"
     finally:
         stack.start_daemon()
+
+
+def test_status_tells_each_service_by_what_answers_not_by_systemctl(stack):
+    """The stand-in systemctl keeps saying "active"; status believes the sockets."""
+    def status():
+        return json.loads(stack.ie_config("status", "--json").stdout)
+
+    assert cpanel_standins.unit_state(stack.root, "imunifyemail-web") == "active"   # ie-config enable said so
+    web = status()["web"]
+    assert (web["service"], web["running"], web["admin_socket"], web["user_socket"]) == ("active", False, False, False)
+    assert "Web application: not answering on admin.sock and user.sock (service active" in \
+        stack.ie_config("status").stdout.decode()
+    stack.start_web()
+    try:
+        web = status()["web"]
+        assert (web["running"], web["admin_socket"], web["user_socket"]) == (True, True, True)
+        assert "Web application: running (service active" in stack.ie_config("status").stdout.decode()
+    finally:
+        stack.stop_web()
+    assert status()["web"]["running"] is False
+
+    stack.stop_daemon()
+    try:
+        daemon = status()["daemon"]
+        assert (daemon["service"], daemon["running"]) == ("active", False)
+        assert "Filter daemon:   not answering (service active" in stack.ie_config("status").stdout.decode()
+    finally:
+        stack.start_daemon()
+    assert status()["daemon"]["running"] is True
+    assert status()["rspamd"]["reachable"] is True
+
+
+def test_disable_stops_and_enable_starts_both_services(stack):
+    calls = len(cpanel_standins.calls(stack.root, "systemctl"))
+    try:
+        stack.ie_config("disable")
+        assert [cpanel_standins.unit_state(stack.root, u) for u in ("imunifyemaild", "imunifyemail-web")] == \
+            ["inactive", "inactive"]
+    finally:
+        stack.ie_config("enable")
+    assert [cpanel_standins.unit_state(stack.root, u) for u in ("imunifyemaild", "imunifyemail-web")] == \
+        ["active", "active"]
+    changes = [c["argv"] for c in cpanel_standins.calls(stack.root, "systemctl")[calls:] if c["argv"][0] != "is-active"]
+    assert changes == [["disable", "--now", "imunifyemaild", "imunifyemail-web"],
+                       ["enable", "--now", "imunifyemaild", "imunifyemail-web"]]
+
+
+def test_upgrade_restarts_and_reapplies_only_when_enabled(stack):
+    """What the RPM's %post runs on an upgrade."""
+    calls = len(cpanel_standins.calls(stack.root))
+    out = stack.ie_config("upgrade").stdout.decode()
+    assert out.startswith("Imunify Email upgraded: services restarted, filter already current")
+    after = [(c["program"], c["argv"]) for c in cpanel_standins.calls(stack.root)[calls:]]
+    assert ("systemctl", ["restart", "imunifyemaild", "imunifyemail-web"]) in after
+    assert "buildeximconf" not in [p for p, _ in after]   # nothing to change: no rebuild
+    try:
+        stack.ie_config("disable")
+        calls = len(cpanel_standins.calls(stack.root))
+        out = stack.ie_config("upgrade").stdout.decode()
+        assert out.strip() == "Imunify Email is disabled: nothing to restart or re-apply"
+        assert cpanel_standins.calls(stack.root)[calls:] == []   # the administrator's choice stands
+        assert json.loads(stack.ie_config("status", "--json").stdout)["filter"]["enabled"] is False
+    finally:
+        stack.ie_config("enable")

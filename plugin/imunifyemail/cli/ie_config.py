@@ -92,6 +92,22 @@ def reapply(build_status: str, exim_version: str, hasdkim: str, hasmaildir: str)
         click.echo("imunifyemail: filter restored in Exim's configuration")
 
 
+@cli.command(hidden=True, help="Called by the RPM after an upgrade: restart the services and re-apply the "
+                              "filter, when Imunify Email is enabled.")
+def upgrade() -> None:
+    cfg = config.load()
+    if not (hook.installed() or patcher.filter_configured()):
+        click.echo("Imunify Email is disabled: nothing to restart or re-apply")
+        return
+    snippets.render(cfg)
+    patcher.preflight()
+    services.restart()
+    outcome = patcher.apply(cfg, enable=True)   # the new version's blocks, put back if a rebuild lost them
+    hook.install()
+    click.echo("Imunify Email upgraded: services restarted, filter " +
+               ("re-applied in Exim's configuration" if outcome.rebuilt else "already current in Exim's configuration"))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The console script: root only, actions logged to syslog, errors as one line."""
     if os.geteuid() != 0:

@@ -4,6 +4,7 @@
 account's mail) and the owner of mail no account can be blamed for
 (unattributed mail is held under ``root``).
 """
+import re
 from typing import Optional
 
 ROOT = "root"
@@ -15,6 +16,9 @@ DEFAULT_RELEASES_PER_HOUR = 5    # a hosted user's own releases; the administrat
 MAX_RELEASES_PER_HOUR = 100000
 RELEASE_WINDOW_SECONDS = 3600
 MAX_LIMIT_BYTES = 2 ** 62
+# A cPanel account is a Unix user name (cPanel's own are shorter and stricter; older servers vary).
+_ACCOUNT_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+NOT_ACCOUNTS = (ROOT, "nobody", "*")
 
 
 def state_error(state: str) -> Optional[str]:
@@ -49,4 +53,13 @@ def release_refusal(blocked: bool, limit: int, released_last_hour: int, asked: i
     if asked > left:
         return (f"release limit reached: {limit} email(s) per hour, {left} left now "
                 f"(asked for {asked}); try again later or ask the administrator")
+    return None
+
+
+def account_name_error(name: object) -> Optional[str]:
+    """Why ``name`` cannot be a cPanel account's name (the hooks' payloads), or None."""
+    if not isinstance(name, str) or not _ACCOUNT_NAME.match(name):
+        return f"invalid account name {name!r}: a cPanel user name is expected"
+    if name in NOT_ACCOUNTS:
+        return f'"{name}" is not a cPanel account'
     return None

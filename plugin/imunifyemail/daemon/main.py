@@ -83,9 +83,11 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
                 stop: Optional[asyncio.Event] = None, spawner: Optional[Spawner] = None) -> None:
     """Serve until ``stop`` is set (SIGTERM/SIGINT set it when not given)."""
     ctx = Context(clock=clock, cfg=cfg, auto_checkpoint=False)   # the mail path's connection
+    # Opened (created, migrated) before the checkpointer's own connection: two connections
+    # creating the database at once can find it locked ("database is locked" at a first start).
+    quarantine = ctx.quarantine
     checkpointer = db.Checkpointer(ctx.database)
     checkpointer.start()
-    quarantine = ctx.quarantine
     files, rows = quarantine.reconcile()
     log.info("quarantine reconciled: %d orphan file(s), %d orphan row(s)", files, rows)
     if not quarantine.space.take_reserve():

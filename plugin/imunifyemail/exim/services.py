@@ -45,6 +45,14 @@ def stop(units: Sequence[str] = UNITS) -> None:
     _change("disable", units)
 
 
+def restart(units: Sequence[str] = UNITS) -> None:
+    proc = systemctl("restart", *units)
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise ServiceError(f"systemctl restart {' '.join(units)} failed"
+                           + (f": {detail[-1]}" if detail else f" (exit status {proc.returncode})"))
+
+
 def state(unit: str) -> str:
     """``active``, ``inactive``, ``failed``... as systemctl says; ``unknown`` if it cannot tell."""
     if not os.access(paths.system_path(paths.SYSTEMCTL), os.X_OK):

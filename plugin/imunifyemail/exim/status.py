@@ -7,6 +7,7 @@ import base64
 import http.client
 import socket
 import sqlite3
+from pathlib import Path
 from typing import Any, Dict
 from urllib.parse import urlsplit
 
@@ -32,18 +33,46 @@ def daemon_answers(socket_path: str) -> bool:
         return False
 
 
-def rspamd_answers(url: str) -> bool:
-    parts = urlsplit(url)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=PROBE_TIMEOUT)
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def _answers(conn: http.client.HTTPConnection, path: str, expected: bytes) -> bool:
+    """``GET path`` answers 200 with ``expected`` as its body."""
     try:
-        conn.request("GET", "/ping")
+        conn.request("GET", path)
         resp = conn.getresponse()
-        return resp.status == 200 and resp.read(64).strip() == b"pong"
+        return resp.status == 200 and resp.read(64).strip() == expected
     except (OSError, http.client.HTTPException):
         return False
     finally:
         conn.close()
+
+
+def web_answers(socket_path: str) -> bool:
+    """The web app serves on this socket: ``GET /healthz`` answers ``200 ok``."""
+    return _answers(_UnixHTTPConnection(socket_path, PROBE_TIMEOUT), "/healthz", b"ok")
+
+
+def web_report() -> Dict[str, Any]:
+    sockets = {name: str(paths.system_path(path)) for name, path in
+               (("admin_socket", paths.ADMIN_SOCKET), ("user_socket", paths.USER_SOCKET))}
+    answers = {name: web_answers(path) for name, path in sockets.items()}
+    return {"service": services.state(services.WEB_UNIT), "running": all(answers.values()), **answers,
+            "sockets": sockets}
+
+
+def rspamd_answers(url: str) -> bool:
+    parts = urlsplit(url)
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    return _answers(cls(parts.hostname or "127.0.0.1", parts.port, timeout=PROBE_TIMEOUT), "/ping", b"pong")
 
 
 def quarantine_totals(cfg: config.Config) -> Dict[str, Any]:
@@ -76,7 +105,7 @@ def collect(cfg: config.Config) -> Dict[str, Any]:
         "filter": {"enabled": local and active, "exim_conf_local": local, "exim_conf": active},
         "daemon": {"service": services.state(services.DAEMON_UNIT), "running": daemon_answers(socket_path),
                    "socket": socket_path},
-        "web": {"service": services.state(services.WEB_UNIT)},
+        "web": web_report(),
         "rspamd": {"url": cfg["rspamd"]["url"], "reachable": rspamd_answers(cfg["rspamd"]["url"])},
         "queue": queue_info,
         "quarantine": quarantine_totals(cfg),
@@ -109,6 +138,12 @@ def disk_line(disk: Dict[str, Any]) -> str:
     return line
 
 
+def web_line(web: Dict[str, Any]) -> str:
+    silent = [Path(web["sockets"][k]).name for k in ("admin_socket", "user_socket") if not web[k]]
+    state = "running" if not silent else f"not answering on {' and '.join(silent)}"
+    return f"{state} (service {web['service']}, GET /healthz on admin.sock and user.sock)"
+
+
 def render(st: Dict[str, Any]) -> str:
     f, d, q, qa = st["filter"], st["daemon"], st["queue"], st["quarantine"]
     if f["enabled"]:
@@ -132,6 +167,6 @@ def render(st: Dict[str, Any]) -> str:
         quarantine_line = (f"{qa['emails']} email(s), {human_size(qa['size_bytes'])}, "
                            f"{qa['accounts']} account(s)")
     rows = [("Version", st["version"]), ("Exim filter", exim), ("Filter daemon", daemon),
-            ("Web application", f"service {st['web']['service']}"), ("Rspamd", rspamd),
+            ("Web application", web_line(st["web"])), ("Rspamd", rspamd),
             ("Exim queue", queue_line), ("Quarantine", quarantine_line), ("Quarantine disk", disk_line(st["disk"]))]
     return "\n".join(f"{name + ':':<17}{value}" for name, value in rows)

@@ -1,13 +1,15 @@
 """Accounts: which exist, which mail a request covers, their quarantine space, state and release quota."""
 import logging
+from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from .. import cpanel
+from .. import cpanel, paths
 from ..context import Context
 from ..core import accounts as rules
 from ..core.accounts import ROOT
-from ..errors import InvalidInput, NotFoundError
+from ..errors import Conflict, InvalidInput, NotFoundError
 from ..store import accounts as account_rows
+from ..store import activity as activity_rows
 from ..store.accounts import AccountInfo
 from ..store.listing import ALL_ACCOUNTS
 from ..store.quarantine import Freed
@@ -90,3 +92,66 @@ def purge(ctx: Context, caller: Caller, name: str) -> Freed:
     log.info("quarantine of %s purged by %s: %d message(s), %d bytes freed", name, caller.describe(),
              freed.count, freed.bytes)
     return freed
+
+
+# -- a cPanel account removed or renamed (the cPanel hooks) ---------------------------------
+
+@dataclass(frozen=True)
+class Removed:
+    freed: Freed
+    objects: int       # Activity Monitor sender objects deleted
+
+
+@dataclass(frozen=True)
+class Renamed:
+    quarantine: bool   # the quarantine subspace followed
+    objects: bool      # the Activity Monitor account object followed
+
+
+def _valid_name(name: object) -> str:
+    error = rules.account_name_error(name)
+    if error:
+        raise InvalidInput(error)
+    return name
+
+
+def remove_account(ctx: Context, caller: Caller, name: str) -> Removed:
+    """An account cPanel removed: its held mail (files and rows), its subspace and its
+    Activity Monitor objects with their counters go. Refused while cPanel still knows it."""
+    require_admin(caller, "remove an account's data")
+    _valid_name(name)
+    if name in cpanel.known_accounts():
+        raise Conflict(f'account "{name}" still exists in cPanel ({paths.USERDOMAINS} or '
+                       f'/var/cpanel/users): its quarantine is kept')
+    freed = ctx.quarantine.purge_account(name) if ctx.quarantine.account(name) is not None else Freed(0, 0)
+    try:
+        account_id, objects = account_rows.delete_with_objects(ctx.conn, name)
+    except account_rows.AccountNotEmpty:
+        raise Conflict(f'mail was held for "{name}" while it was removed: run the removal again') from None
+    if account_id is not None:
+        ctx.quarantine.remove_account_dirs(account_id)
+    log.info("account %s removed by %s: %d message(s), %d bytes, %d Activity Monitor object(s)", name,
+             caller.describe(), freed.count, freed.bytes, objects)
+    return Removed(freed, objects)
+
+
+def rename_account(ctx: Context, caller: Caller, old: str, new: str) -> Renamed:
+    """An account cPanel renamed: its subspace and Activity Monitor account object take the
+    new name (messages and objects keep their ids, so nothing moves on disk). cPanel's map
+    must already say so: the new name owns domains, the old one none."""
+    require_admin(caller, "rename an account's data")
+    _valid_name(old)
+    _valid_name(new)
+    if old == new:
+        raise InvalidInput(f'"{old}" is renamed to itself')
+    if not cpanel.domains_of(new):
+        raise Conflict(f'{paths.USERDOMAINS} gives no domain to "{new}": not renamed')
+    if cpanel.domains_of(old):
+        raise Conflict(f'{paths.USERDOMAINS} still gives domains to "{old}": not renamed')
+    if ctx.quarantine.account(new) is not None or activity_rows.account_object_id(ctx.conn, new) is not None:
+        raise Conflict(f'"{new}" already has a quarantine or Activity Monitor objects (of an earlier account '
+                       f'of that name): "{old}" not renamed, nothing changed')
+    quarantine, objects = account_rows.rename_with_objects(ctx.conn, old, new)
+    log.info("account %s renamed to %s by %s (quarantine: %s, Activity Monitor: %s)", old, new,
+             caller.describe(), quarantine, objects)
+    return Renamed(quarantine, objects)

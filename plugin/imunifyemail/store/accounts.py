@@ -6,9 +6,10 @@ them live in :mod:`imunifyemail.core.accounts`, checked by the callers.
 """
 import sqlite3
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from ..core.accounts import ACTIVE, BLOCK, DEFAULT_RELEASES_PER_HOUR, RELEASE_WINDOW_SECONDS
+from . import activity
 from .db import transaction
 
 
@@ -103,3 +104,47 @@ def releases_since(conn: sqlite3.Connection, account: str, since: int, actors: S
 
 def window_start(now: int) -> int:
     return now - RELEASE_WINDOW_SECONDS
+
+
+# -- an account's subspace as a whole (the cPanel account hooks) ----------------------
+
+def rename_account(conn: sqlite3.Connection, old: str, new: str) -> bool:
+    """Give the subspace another name (inside the caller's transaction): its messages,
+    evictions and releases follow by id. False when ``old`` has no subspace."""
+    return conn.execute("UPDATE accounts SET name = ? WHERE name = ?", (new, old)).rowcount > 0
+
+
+def delete_account(conn: sqlite3.Connection, name: str) -> Optional[int]:
+    """Delete the subspace row of an account without messages (inside the caller's
+    transaction; evictions and releases go with it); its id, None if it had none."""
+    row = conn.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        return None
+    conn.execute("DELETE FROM accounts WHERE id = ?", (row["id"],))
+    return row["id"]
+
+
+def message_count(conn: sqlite3.Connection, name: str) -> int:
+    return conn.execute("SELECT COUNT(*) FROM messages WHERE account_id = (SELECT id FROM accounts WHERE name = ?)",
+                        (name,)).fetchone()[0]
+
+
+def rename_with_objects(conn: sqlite3.Connection, old: str, new: str) -> Tuple[bool, bool]:
+    """Rename the subspace and the Activity Monitor's account object in one transaction:
+    (subspace renamed, object renamed)."""
+    with transaction(conn):
+        return rename_account(conn, old, new), activity.rename_account_object(conn, old, new)
+
+
+def delete_with_objects(conn: sqlite3.Connection, name: str) -> Tuple[Optional[int], int]:
+    """Delete an emptied subspace and the account's Activity Monitor objects in one
+    transaction: (the subspace's id or None, objects deleted). Messages held meanwhile
+    make it refuse (:class:`AccountNotEmpty`): nothing is deleted then."""
+    with transaction(conn):
+        if message_count(conn, name):
+            raise AccountNotEmpty(name)
+        return delete_account(conn, name), activity.delete_account_objects(conn, name)
+
+
+class AccountNotEmpty(Exception):
+    pass

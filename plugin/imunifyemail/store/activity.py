@@ -189,3 +189,32 @@ class Activity:
             if not self.conn.execute("UPDATE sender_objects SET limit_override = ? WHERE id = ?",
                                      (override, object_id)).rowcount:
                 raise ObjectNotFound(object_id)
+
+
+# -- an account's objects as a whole (the cPanel account hooks) ------------------------
+# The account object is the root of its tree: every object under it carries its id as account_id.
+
+def account_object_id(conn: sqlite3.Connection, name: str) -> Optional[str]:
+    row = conn.execute("SELECT id FROM sender_objects WHERE type = ? AND parent_id = '' AND name = ?",
+                       (limits.ACCOUNT, name)).fetchone()
+    return row["id"] if row is not None else None
+
+
+def rename_account_object(conn: sqlite3.Connection, old: str, new: str) -> bool:
+    """Rename the account object (inside the caller's transaction); its domains, sender
+    emails, scripts, counters and overrides follow by id."""
+    return conn.execute("UPDATE sender_objects SET name = ? WHERE type = ? AND parent_id = '' AND name = ?",
+                        (new, limits.ACCOUNT, old)).rowcount > 0
+
+
+def delete_account_objects(conn: sqlite3.Connection, name: str) -> int:
+    """Delete the account object, every object under it and their buckets and events
+    (inside the caller's transaction); how many objects went."""
+    root = account_object_id(conn, name)
+    if root is None:
+        return 0
+    ids = [r[0] for r in conn.execute("SELECT id FROM sender_objects WHERE account_id = ?", (root,))]
+    for table in ("am_events", "am_buckets"):
+        conn.executemany(f"DELETE FROM {table} WHERE object_id = ?", [(i,) for i in ids])
+    conn.execute("DELETE FROM sender_objects WHERE account_id = ?", (root,))
+    return len(ids)

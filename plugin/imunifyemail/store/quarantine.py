@@ -326,6 +326,18 @@ class Quarantine:
                 count, size = count + freed.count, size + freed.bytes
         return Freed(count, size)
 
+    def remove_account_dirs(self, account_id: int) -> None:
+        """Remove the (emptied) directories of a deleted subspace; a file left in
+        them keeps its directory (never deleted blindly)."""
+        base = self.storage / str(int(account_id))
+        if base.is_symlink() or not base.is_dir():
+            return
+        for dirpath, _dirs, _names in os.walk(base, topdown=False):
+            try:
+                os.rmdir(dirpath)
+            except OSError as exc:
+                log.warning("quarantine directory %s kept: %s", dirpath, exc.strerror)
+
     # -- crash recovery --------------------------------------------------
 
     def reconcile(self) -> Tuple[int, int]:

@@ -1,0 +1,141 @@
+"""The RPM as built by `make rpm` (rpm/build.sh): rpmlint, the file list with owners and modes,
+the scriptlets' `$1` guards, the dependencies, the units. Installing it is tests/test_rpm_install.py."""
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SITE = "/opt/imunifyemail/lib/python3.11/site-packages"
+
+
+def rpm_query(path: Path, *args: str) -> str:
+    proc = subprocess.run(["rpm", "-qp", *args, str(path)], capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def package(rpms) -> Path:
+    return rpms[1]
+
+
+@pytest.fixture(scope="module")
+def files(package) -> dict:
+    """path -> (mode string, owner, group, flags)"""
+    out = rpm_query(package, "--qf", "[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} "
+                                     "%{FILEFLAGS:fflags}| %{FILENAMES}\n]")
+    table = {}
+    for line in out.splitlines():
+        meta, _, path = line.partition("| ")
+        mode, owner, group, *flags = meta.split()
+        table[path] = (mode, owner, group, flags[0] if flags else "")
+    return table
+
+
+def test_rpmlint_reports_no_error_and_every_warning_is_justified(package):
+    proc = subprocess.run(["rpmlint", "-c", str(REPO / "rpm/rpmlint.override.toml"), str(package)],
+                          capture_output=True, text=True, timeout=300)
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert re.search(r"\b0 errors\b", summary), proc.stdout[-4000:]
+    warnings = set(re.findall(r": W: (\S+)", proc.stdout))
+    readme = (REPO / "rpm/README.md").read_text()
+    unexplained = sorted(w for w in warnings if f"`{w}`" not in readme)
+    assert not unexplained, f"rpmlint warnings not justified in rpm/README.md: {unexplained}"
+
+
+EXPECTED = {
+    # path: (mode, owner, group, flags)
+    "/opt/imunifyemail/bin/ie-cli": ("-rwxr-xr-x", "root", "root", ""),
+    "/opt/imunifyemail/bin/ie-config": ("-rwxr-xr-x", "root", "root", ""),
+    "/opt/imunifyemail/bin/imunifyemaild": ("-rwxr-xr-x", "root", "root", ""),
+    "/opt/imunifyemail/bin/imunifyemail-web": ("-rwxr-xr-x", "root", "root", ""),
+    "/opt/imunifyemail/bin/python3": ("lrwxrwxrwx", "root", "root", ""),
+    "/opt/imunifyemail/pyvenv.cfg": ("-rw-r--r--", "root", "root", ""),
+    "/opt/imunifyemail/hooks/accounts-remove": ("-rwxr-xr-x", "root", "root", ""),
+    "/opt/imunifyemail/hooks/accounts-modify": ("-rwxr-xr-x", "root", "root", ""),
+    "/usr/bin/ie-cli": ("lrwxrwxrwx", "root", "root", ""),
+    "/usr/bin/ie-config": ("lrwxrwxrwx", "root", "root", ""),
+    "/usr/sbin/imunifyemaild": ("lrwxrwxrwx", "root", "root", ""),
+    "/usr/sbin/imunifyemail-web": ("lrwxrwxrwx", "root", "root", ""),
+    "/usr/lib/systemd/system/imunifyemaild.service": ("-rw-r--r--", "root", "root", ""),
+    "/usr/lib/systemd/system/imunifyemail-web.service": ("-rw-r--r--", "root", "root", ""),
+    "/etc/imunifyemail": ("drwxr-xr-x", "root", "root", ""),
+    "/etc/imunifyemail/config.yaml": ("-rw-r--r--", "root", "root", "cn"),
+    "/etc/rspamd/local.d/worker-normal.inc": ("-rw-r--r--", "root", "root", "cn"),
+    "/etc/rspamd/local.d/worker-controller.inc": ("-rw-r--r--", "root", "root", "cn"),
+    "/etc/rspamd/local.d/greylist.conf": ("-rw-r--r--", "root", "root", "cn"),
+    "/etc/rspamd/local.d/ratelimit.conf": ("-rw-r--r--", "root", "root", "cn"),
+    "/usr/share/imunifyemail/exim_conf/router.conf": ("-rw-r--r--", "root", "root", ""),
+    "/usr/share/imunifyemail/exim_conf/transport.conf": ("-rw-r--r--", "root", "root", ""),
+    "/usr/share/imunifyemail/whm/imunifyemail.conf": ("-rw-r--r--", "root", "root", ""),
+    "/usr/share/imunifyemail/cpanel/install.json": ("-rw-r--r--", "root", "root", ""),
+    "/usr/share/imunifyemail/cpanel/imunifyemail.svg": ("-rw-r--r--", "root", "root", ""),
+    "/usr/local/cpanel/whostmgr/docroot/cgi/imunifyemail/index.cgi": ("-rwxr-xr-x", "root", "root", ""),
+    "/usr/local/cpanel/whostmgr/docroot/addon_plugins/imunifyemail.svg": ("-rw-r--r--", "root", "root", ""),
+    "/usr/local/cpanel/base/frontend/jupiter/imunifyemail/index.live.cgi": ("-rwxr-xr-x", "root", "root", ""),
+    "/var/imunifyemail": ("drwxr-xr-x", "root", "root", ""),
+    "/var/imunifyemail/quarantine": ("drwxr-xr-x", "root", "root", ""),
+    "/var/imunifyemail/quarantine/storage": ("drwx------", "_imunifyemail", "_imunifyemail", ""),
+    "/var/imunifyemail/web-secret": ("-rw-------", "_imunifyemail", "_imunifyemail", "g"),
+    "/var/imunifyemail/exim-config.lock": ("-rw-r--r--", "root", "root", "g"),
+    "/run/imunifyemail": ("drwxr-xr-x", "root", "root", "g"),
+}
+ALLOWED_PREFIXES = ("/opt/imunifyemail", "/usr/share/imunifyemail", "/usr/share/doc/imunifyemail",
+                    "/usr/local/cpanel/whostmgr/docroot/cgi/imunifyemail",
+                    "/usr/local/cpanel/base/frontend/jupiter/imunifyemail")
+
+
+def test_files_owners_and_modes(files):
+    for path, expected in EXPECTED.items():
+        assert files.get(path) == expected, (path, files.get(path))
+    elsewhere = sorted(p for p in files if not p.startswith(ALLOWED_PREFIXES) and p not in EXPECTED)
+    assert elsewhere == [], elsewhere
+    print(f"\n{len(files)} files; e.g.:\n" + "\n".join(f"  {' '.join(files[p])} {p}" for p in sorted(EXPECTED)))
+
+
+def test_the_tree_is_compiled_so_nothing_is_written_at_run_time(files):
+    sources = {p for p in files if p.startswith(SITE) and p.endswith(".py")}
+    compiled = {p for p in files if p.endswith(".cpython-311.pyc")}
+    missing = [s for s in sources if not any(c.startswith(s.rsplit("/", 1)[0] + "/__pycache__/"
+                                                          + s.rsplit("/", 1)[1][:-3] + ".") for c in compiled)]
+    assert sources and not missing, missing[:5]
+    assert f"{SITE}/imunifyemail/hooks.py" in sources
+    assert not [p for p in files if p.startswith(f"{SITE}/bin")]
+
+
+def test_scriptlets_guard_on_the_instance_count(package):
+    scripts = rpm_query(package, "--scripts")
+    parts = dict(re.findall(r"^(\w+) scriptlet \(using /bin/sh\):\n(.*?)(?=^\w+ scriptlet|\Z)", scripts,
+                            re.MULTILINE | re.DOTALL))
+    assert set(parts) == {"preinstall", "postinstall", "preuninstall", "postuninstall"}
+    assert 'if [ "$1" -eq 1 ]; then' in parts["postinstall"]
+    assert "register_appconfig" in parts["postinstall"].split("else")[0]
+    assert "ie-config upgrade" in parts["postinstall"].split("else")[1]
+    assert 'if [ "$1" -eq 0 ]; then' in parts["preuninstall"]
+    for step in ("ie-config disable", "manage_hooks delete", "uninstall_plugin", "unregister_appconfig"):
+        assert step in parts["preuninstall"]
+    for text in parts.values():
+        assert not re.search(r"\|\|\s*(true|:)\b", text)
+        assert "chown -R" not in text and "chmod -R" not in text
+    for user in ("_imunify", "_imunifyemail", "_rspamd"):
+        assert f"getent {'group' if user == '_imunify' else 'passwd'} {user}" in parts["preinstall"]
+    print("\n" + scripts)
+
+
+def test_dependencies(package):
+    requires = set(rpm_query(package, "-R").split("\n"))
+    assert {"rspamd", "/usr/bin/python3.11", "/usr/sbin/useradd", "/usr/sbin/groupadd",
+            "/usr/bin/systemctl"} <= {r.strip() for r in requires}
+    assert not [r for r in requires if r.startswith(("lib", "python3dist", "python(abi)"))]
+
+
+@pytest.mark.parametrize("unit", ["imunifyemaild.service", "imunifyemail-web.service"])
+def test_units_run_in_the_foreground_and_restart_on_failure(unit, files):
+    text = (REPO / "rpm" / unit).read_text()
+    for line in ("Type=simple", "RuntimeDirectory=imunifyemail", "Restart=on-failure", "RuntimeDirectoryPreserve=yes",
+                 "WantedBy=multi-user.target"):
+        assert line in text.splitlines(), (unit, line)
+    exec_start = re.search(r"^ExecStart=(\S+)$", text, re.MULTILINE).group(1)
+    assert exec_start in files   # the command the unit runs is in the package
+    assert "User=" not in text   # both start as root and drop privileges themselves
