@@ -67,7 +67,6 @@ EXPECTED = {
     "/etc/rspamd/local.d/greylist.conf": ("-rw-r--r--", "root", "root", "cn"),
     "/etc/rspamd/local.d/ratelimit.conf": ("-rw-r--r--", "root", "root", "cn"),
     "/usr/share/imunifyemail/exim_conf/router.conf": ("-rw-r--r--", "root", "root", ""),
-    "/usr/share/imunifyemail/exim_conf/transport.conf": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/whm/imunifyemail.conf": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/cpanel/install.json": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/cpanel/imunifyemail.svg": ("-rw-r--r--", "root", "root", ""),

@@ -101,7 +101,7 @@ def test_install_runs_the_scriptlets_and_registers_everything(server, rpms):
 
     # Exim: our blocks in exim.conf.local around the administrator's text, and in the live config
     local = sysm.read("/etc/exim.conf.local")
-    assert "# BEGIN imunifyemail router" in local and "# BEGIN imunifyemail transport" in local
+    assert "# BEGIN imunifyemail router" in local and "imunifyemail_continue:" in local
     assert "admin_smarthost:" in local
     assert re.search(r"^imunifyemail_scan:$", sysm.read("/etc/exim.conf"), re.MULTILINE)
 

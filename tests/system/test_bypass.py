@@ -67,10 +67,10 @@ def test_a_forged_meta_header_cannot_move_spam_to_another_account(stack, token):
     assert item["account_name"] == "demo2"
 
 
-def test_a_hosted_user_cannot_talk_to_the_lmtp_socket(stack):
+def test_a_hosted_user_cannot_talk_to_the_filter_socket(stack):
     probe = (f"import socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
              f"try:\n s.connect({str(stack.socket_path)!r})\n print(s.recv(100))\n"
              f"except OSError as e:\n print('refused', e.errno); sys.exit(0)\n")
     out = subprocess.run(["setpriv", "--reuid=demo1", "--regid=demo1", "--init-groups", PYTHON, "-c", probe],
                          capture_output=True, text=True, cwd="/")
-    assert out.stdout.startswith("refused 13"), out.stdout + out.stderr   # EACCES: not even the directory
+    assert out.stdout.startswith("refused 13"), out.stdout + out.stderr   # EACCES: the socket is the daemon's (0600)

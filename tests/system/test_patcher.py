@@ -53,7 +53,7 @@ def test_enable_enable_disable_enable_disable_leaves_the_administrators_text_byt
         text = local.read_bytes()
         if enabled:
             assert localconf.strip(text.decode()).encode() == original
-            assert localconf.blocks_present(text.decode()) == ["router", "transport"]
+            assert localconf.blocks_present(text.decode()) == ["router"]
             assert "imunifyemail_scan:" in exim_conf(cpanel)
         else:
             assert text == original
@@ -76,9 +76,9 @@ def test_enable_enable_disable_enable_disable_leaves_the_administrators_text_byt
 
 def test_a_rejected_rebuild_restores_the_previous_file_and_says_why(cpanel):
     local = cpanel.layout.local_config
-    # A transport of the administrator's with our transport's name: Exim refuses the merged config.
-    text = ADMIN_FILE.read_text().replace("@TRANSPORTMIDDLE@\n", "@TRANSPORTMIDDLE@\nimunifyemail_lmtp:\n"
-                                          "    driver = smtp\n")
+    # A router of the administrator's with one of our routers' names: Exim refuses the merged config.
+    text = ADMIN_FILE.read_text().replace("@ROUTERSTART@\n", "@ROUTERSTART@\nimunifyemail_continue:\n"
+                                          "    driver = redirect\n    data = :unknown:\n")
     local.write_text(text)
     assert cpanel_standins_build(cpanel).returncode == 0
     conf_before = exim_conf(cpanel)
@@ -119,7 +119,7 @@ def test_the_postbuild_hook_chains_the_administrators_and_heals_a_whm_reset(cpan
     result = cpanel_standins_build(cpanel)
     assert result.returncode == 0, result.stderr
     healed = cpanel.layout.local_config.read_text()
-    assert localconf.blocks_present(healed) == ["router", "transport"]
+    assert localconf.blocks_present(healed) == ["router"]
     assert localconf.strip(healed) == localconf.SKELETON
     assert "imunifyemail_scan:" in exim_conf(cpanel)
     assert "--status ok" in (scripts / "admin-hook.log").read_text()   # the administrator's hook still runs
@@ -142,7 +142,7 @@ def test_a_missing_file_is_created_from_cpanels_skeleton(cpanel):
 
 def test_bad_configuration_is_a_one_line_error_and_changes_nothing(cpanel):
     cfg = cpanel.root / "etc/imunifyemail/config.yaml"
-    cfg.write_text(cfg.read_text() + "lmtp:\n  socket: /var/run/with space.sock\n")
+    cfg.write_text(cfg.read_text() + "exim:\n  socket: /var/run/with space.sock\n")
     out = ie_config(cpanel, "enable")
     assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1
     assert out.stderr.startswith("Error: ")

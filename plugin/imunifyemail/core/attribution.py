@@ -1,16 +1,10 @@
 """Who sent a message: cPanel account, domain, sender email, PHP script.
 
-Trusted facts come first (the metadata header that our Exim transport adds
-after removing any copy the sender supplied); the envelope sender's domain is
-the fallback, and mail nobody can be blamed for belongs to ``root``.
-
-The metadata header (see ``exim_conf/README.md``)::
-
-    X-ImunifyEmail-Meta: v=1; uid=<originator uid>; auth=<base64 authenticated id>;
-        proto=<base64 received protocol>; host=<sender host address>; id=<Exim message id>
+Trusted facts come first — what Exim wrote in the message's spool file (the
+submitting uid, the authenticated id; never anything from a request or a
+header the sender could write); the envelope sender's domain is the fallback,
+and mail nobody can be blamed for belongs to ``root``.
 """
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -22,7 +16,6 @@ except ImportError:  # Python < 3.8 has no Protocol; 3.9 is the floor, kept for 
 
 from .message import ScriptHeader
 
-META_HEADER = "X-ImunifyEmail-Meta"
 ROOT_ACCOUNT = "root"
 # An Exim message id: 4.96's 6-6-2 and 4.97's longer 6-11-4 form.
 EXIM_ID = re.compile(r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}")
@@ -30,38 +23,12 @@ EXIM_ID = re.compile(r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}")
 
 @dataclass(frozen=True)
 class Meta:
+    """The trusted envelope facts of a message (from Exim's spool ``-H`` file)."""
     uid: Optional[int] = None
     auth: str = ""
     proto: str = ""
     host: str = ""
     exim_id: str = ""
-
-
-def _b64(value: str) -> str:
-    try:
-        return base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8", "replace")
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        return ""
-
-
-def parse_meta(value: Optional[str]) -> Meta:
-    """Parse the transport's metadata header; unknown or malformed parts are
-    ignored rather than trusted."""
-    if not value:
-        return Meta()
-    parts = {}
-    for item in value.split(";"):
-        key, sep, val = item.strip().partition("=")
-        if sep:
-            parts[key.strip().lower()] = val.strip()
-    uid = parts.get("uid", "")
-    return Meta(
-        uid=int(uid) if uid.isdigit() else None,
-        auth=_b64(parts.get("auth", "")),
-        proto=_b64(parts.get("proto", "")),
-        host=parts.get("host", ""),
-        exim_id=parts.get("id", ""),
-    )
 
 
 class Directory(Protocol):

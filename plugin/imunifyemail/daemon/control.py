@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Set
 
 from ..context import Context
 from ..errors import ActionError, InvalidInput
@@ -55,6 +55,14 @@ class ControlServer:
         self.ctx = ctx
         self.allowed_uids = {0, os.geteuid()}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")
+        self._tasks: Set[asyncio.Task] = set()
+
+    def connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """``start_unix_server``'s callback: asyncio holds its handler tasks only weakly (a release
+        waiting on sendmail could be collected), so we hold them until they end."""
+        task = asyncio.ensure_future(self.handle(reader, writer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -1,7 +1,7 @@
 """``imunifyemaild``: the filter daemon (foreground; systemd supervises it).
 
 :mod:`.startup` prepares it as root (directories, sockets, spawner) and drops
-to ``_imunifyemail``; :func:`serve` then answers Exim over LMTP and the web
+to ``_imunifyemail``; :func:`serve` then answers Exim's router (verdicts) and the web
 app over the control socket until SIGTERM.
 """
 import argparse
@@ -99,11 +99,11 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     spool = Spool(paths.system_path(cfg["exim"]["spool_directory"]))
     flt = Filter(store, rspamd, AccountDirectory(), spool, LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
                  deferrals)
-    scanner = Scanner(flt)
+    scanner = Scanner(flt, late_after=cfg["exim"]["timeout"])
     loop = asyncio.get_running_loop()
     server = await asyncio.start_unix_server(scanner.connected, sock=sockets.filter)
     control = ControlServer(Context(clock=clock, cfg=cfg, releaser=lambda c: releaser_for(c, spawner)))
-    control_server = await asyncio.start_unix_server(control.handle, sock=sockets.control, limit=MAX_CONTROL)
+    control_server = await asyncio.start_unix_server(control.connected, sock=sockets.control, limit=MAX_CONTROL)
     if stop is None:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -34,6 +34,7 @@ class RetryLedger:
         self._last_warning = -WARN_EVERY
         self._since_warning = 0
         self._kicking: Optional[asyncio.Task] = None
+        self._later: Set[asyncio.Task] = set()   # strong references until each has run
 
     def defer(self, exim_id: str, why: str) -> None:
         """A message deferred for lack of space (``exim_id`` may be empty: not from Exim)."""
@@ -51,6 +52,18 @@ class RetryLedger:
             self._ids[exim_id] = None
             while len(self._ids) > MAX_REMEMBERED:
                 self._ids.popitem(last=False)
+
+    def late(self, exim_id: str, delay: float = 1.0) -> None:
+        """We decided after Exim stopped waiting (it deferred the address): ask for the message again
+        as soon as its delivery attempt has let go of it, rather than at Exim's next retry time."""
+        self.remember(exim_id)
+
+        async def soon() -> None:
+            await asyncio.sleep(delay)
+            await self.retry_now()
+        task = asyncio.ensure_future(soon())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
     def room_seen(self) -> None:
         """A message was just stored: if any wait, hand them back now, not at the next tick."""

@@ -28,7 +28,7 @@ class RspamdError(Exception):
 
 
 def _header_value(value: str) -> str:
-    # Envelope addresses come from the LMTP session: never let one split a header.
+    # Envelope addresses come from the spool (the sender chose them): never let one split a header.
     return "".join(ch for ch in value if ch not in "\r\n\0")
 
 

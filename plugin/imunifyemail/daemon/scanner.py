@@ -57,8 +57,9 @@ def parse_request(line: bytes):
 
 
 class Scanner:
-    def __init__(self, flt: Filter, allowed_uids=frozenset({0})):
+    def __init__(self, flt: Filter, late_after: float, allowed_uids=frozenset({0})):
         self.filter = flt
+        self.late_after = late_after   # Exim's timeout: an answer after it reaches nobody
         self.allowed_uids = allowed_uids
         self._tasks: Set[asyncio.Task] = set()
         self._inflight: Dict[str, asyncio.Future] = {}
@@ -102,10 +103,17 @@ class Scanner:
                 writer.write(format_answer(Answer(DEFER, {"reason": "bad request"})))
                 log.warning("bad request from pid %d: %s", pid, exc)
                 return
-            writer.write(format_answer(await self.answer(exim_id, rcpt)))
-            await writer.drain()
+            answer = await self.answer(exim_id, rcpt)
+            try:
+                writer.write(format_answer(answer))
+                await writer.drain()
+            except (ConnectionError, OSError):
+                if answer.verdict != DEFER:   # Exim stopped waiting (its timeout) and deferred the address
+                    log.info("id=%s decided after the router's %gs: Exim deferred it; asking for it again",
+                             exim_id, self.late_after)
+                    self.filter.deferrals.late(exim_id)
         except (ConnectionError, OSError):
-            pass   # Exim gave up waiting (its timeout): the verdict stays cached for its retry
+            pass
         finally:
             writer.close()
 
