@@ -48,15 +48,6 @@ def test_null_sender_has_no_domain_or_email_object(am):
     assert [r[0] for r in am.conn.execute("SELECT type FROM sender_objects")] == ["account"]
 
 
-def test_cancel_takes_a_reservation_back(am):
-    out = am.reserve(WHO, 3, ServerLimits(sender_email=1))
-    assert out.allowed
-    assert not am.reserve(WHO, 1, ServerLimits(sender_email=1)).allowed
-    am.cancel(out.reservation)
-    assert am.reserve(WHO, 1, ServerLimits(sender_email=1)).allowed
-    assert tuple(counts(am)) == (1, 1, 0)   # the refused one counts as quarantined only once held
-
-
 def test_prune_keeps_the_retention_and_the_last_hour(am):
     am.reserve(WHO, 1, ServerLimits())
     am.clock_obj.t = T0 + 86400 * 2

@@ -299,3 +299,20 @@ def test_large_message_completes():
     raw = message(("backup.tar", big), ("photos.zip", zip_bytes([("a.jpg", big[:5_000_000])])))
     assert len(raw) > 20_000_000
     assert find_executables(raw) == []
+
+
+@pytest.mark.parametrize("head", [
+    b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n",          # binary can hide here
+    b"Content-Type: text/plain; name=\"setup.exe\"\r\n",                              # a named part
+    b"Content-Type: text/plain\r\nContent-Disposition: attachment; filename=a.exe\r\n",
+    b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n",
+])
+def test_only_plain_text_is_let_through_unparsed(head):
+    body = base64.encodebytes(pe_blob()) if b"base64" in head else b"MZ text\r\n"
+    found = find_executables(b"From: a@b.example\r\n" + head + b"\r\n" + body)
+    assert found, head
+
+
+def test_plain_text_has_no_executables_to_find():
+    raw = b"From: a@b.example\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nMZ"
+    assert find_executables(raw) == []

@@ -63,7 +63,10 @@ class Context:
                                       "(it creates the store)")
             else:
                 self.storage.mkdir(parents=True, exist_ok=True)
-            conn = db.connect(self.database, readonly=self.readonly)
+            # The mail path (auto_checkpoint off) counts passed mail without an fsync each; held mail
+            # is written durably whatever the default (store/quarantine.py).
+            conn = db.connect(self.database, readonly=self.readonly,
+                              synchronous="FULL" if self.auto_checkpoint else "NORMAL")
             self._conn = conn if self.auto_checkpoint or self.readonly else db.no_auto_checkpoint(conn)
         return self._conn
 

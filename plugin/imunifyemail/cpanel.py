@@ -8,13 +8,15 @@ import logging
 import os
 import pwd
 import re
-from typing import Dict, Optional, Set
+import time
+from typing import Dict, Optional, Set, Tuple
 
 from . import paths
 
 log = logging.getLogger(__name__)
 _SEP = re.compile(r"\s*:\s*")
 _NOBODY = "nobody"
+USER_CACHE_SECONDS = 60.0
 
 
 def parse_map(text: str) -> Dict[str, str]:
@@ -37,6 +39,7 @@ class AccountDirectory:
         self._stamp = None
         self._domains: Dict[str, str] = {}
         self._accounts: Set[str] = set()
+        self._users: Dict[int, Tuple[Optional[str], float]] = {}
 
     def _refresh(self) -> None:
         try:
@@ -67,11 +70,17 @@ class AccountDirectory:
         return name in self._accounts
 
     def account_for_uid(self, uid: int) -> Optional[str]:
-        try:
-            name = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            return None
-        return name if self.is_account(name) else None
+        now = time.monotonic()
+        cached = self._users.get(uid)
+        if cached is None or cached[1] < now:   # the passwd database, asked once a minute per uid
+            try:
+                name: Optional[str] = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                name = None
+            cached = (name, now + USER_CACHE_SECONDS)
+            self._users[uid] = cached
+        name = cached[0]
+        return name if name is not None and self.is_account(name) else None
 
 
 def known_accounts() -> Set[str]:

@@ -16,6 +16,8 @@ from email.policy import compat32
 from email.utils import collapse_rfc2231_value
 from typing import Iterator, List
 
+from . import headers
+
 EXECUTABLE_EXTENSIONS = frozenset({
     "exe", "scr", "com", "pif", "bat", "cmd", "cpl", "msi", "dll", "vbs", "vbe", "js", "jse", "wsf",
     "wsh", "hta", "lnk", "ps1", "jar", "msp", "scf", "reg", "gadget", "application", "msc",
@@ -50,8 +52,30 @@ class _Budget:
         return data
 
 
+_PLAIN_TYPES = ("text/plain", "text/html")
+_PLAIN_ENCODINGS = ("", "7bit", "8bit")
+
+
+def _plainly_text(raw: bytes) -> bool:
+    """A single text part that can hold no file: no MIME structure, no name, no encoding that could
+    carry binary (7bit/8bit text cannot hold a PE file). Most outbound mail is not; this much is
+    decided from the header block alone, without parsing the message."""
+    fields = headers.Fields(raw)
+    if fields.values("Content-Disposition"):
+        return False
+    ctypes = fields.values("Content-Type")
+    if len(ctypes) > 1 or (ctypes and ctypes[0].split(";", 1)[0].strip().lower() not in _PLAIN_TYPES):
+        return False
+    if ctypes and "name" in ctypes[0].lower():   # name=, filename*= ...: treat as an attachment
+        return False
+    encodings = fields.values("Content-Transfer-Encoding")
+    return len(encodings) <= 1 and (encodings[0].strip().lower() if encodings else "") in _PLAIN_ENCODINGS
+
+
 def find_executables(raw: bytes) -> List[Finding]:
     """All Windows executables in a message (given as the exact raw RFC 5322 bytes)."""
+    if _plainly_text(raw):
+        return []
     findings: List[Finding] = []
     try:
         _scan_message(raw, "", findings, _Budget(), 0)

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 INLINE_WINEXEC_BYTES = 256 * 1024   # larger messages are parsed off the event loop
+INLINE_READ_BYTES = 256 * 1024      # and read off it
 PASS, HOLD, DEFER = "pass", "hold", "defer"
 
 
@@ -96,10 +97,10 @@ class Filter:
         """The verdict for the message (``rcpt``: the address Exim is routing, one of its remote ones)."""
         started = time.monotonic()
         try:
-            known = await self.store.call(self.store.quarantine.remembered, exim_id)   # a retry
-            if known is not None:
+            known, snap = await self.store.call(self._recall, exim_id)
+            if known is not None:   # a retry: the same answer
                 return Answer(known.verdict, known.fields)
-            return await self._decide(exim_id, rcpt, started)
+            return await self._decide(exim_id, rcpt, snap, started)
         except SpoolError as exc:
             log.warning("id=%s deferred: %s", exim_id, exc)
         except Exception:
@@ -113,14 +114,22 @@ class Filter:
             found = await asyncio.get_running_loop().run_in_executor(None, find_executables, raw)
         return [f"{f.location} ({f.why})" for f in found]
 
-    async def _decide(self, exim_id: str, rcpt: str, started: float) -> Answer:
-        loop = asyncio.get_running_loop()
-        spooled, raw = await loop.run_in_executor(None, self.spool.read, exim_id)
+    def _recall(self, exim_id: str):
+        """(the verdict remembered for the message, the runtime settings): one trip to the store."""
+        return self.store.quarantine.remembered(exim_id), self.store.settings.get()
+
+    async def _read(self, exim_id: str):
+        """The spooled message; small ones (most) read right here, big ones off the event loop."""
+        if self.spool.data_size(exim_id) <= INLINE_READ_BYTES:
+            return self.spool.read(exim_id)
+        return await asyncio.get_running_loop().run_in_executor(None, self.spool.read, exim_id)
+
+    async def _decide(self, exim_id: str, rcpt: str, snap, started: float) -> Answer:
+        spooled, raw = await self._read(exim_id)
         remote = self.local_domains.remote(spooled.undelivered) or [rcpt]
         fields = headers.Fields(raw)
         summary = summarize(fields)
         who = attribute(spooled.sender, spooled.meta(), summary.script, self.directory)
-        snap = await self.store.call(self.store.settings.get)
         verdict: Optional[Verdict] = before_scan(who, who.account in snap.blocked_accounts, snap.whitelist)
         objects = (who.account, who.domain, who.sender_email, script_name(summary.script.domain, summary.script.path))
         activity = self.store.activity

@@ -175,6 +175,14 @@ class Spool:
             raise SpoolError(f"{exim_id}: left the spool while being read") from None
         return parse_header_file(exim_id, data, journal)
 
+    def data_size(self, exim_id: str) -> int:
+        """The ``-D`` file's size (0 when it is not there): how big the message is."""
+        dfile = self._file(exim_id, "D")
+        try:
+            return dfile.stat().st_size if dfile is not None else 0
+        except FileNotFoundError:
+            return 0
+
     def read(self, exim_id: str) -> Tuple[SpooledMessage, bytes]:
         """The message's envelope and its bytes as spooled (headers as received, blank line, body)."""
         spooled = self.header(exim_id)

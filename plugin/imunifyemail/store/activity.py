@@ -12,7 +12,7 @@ import json
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..core import limits
 from ..core.limits import ServerLimits, Usage
@@ -31,19 +31,19 @@ class ObjectNotFound(Exception):
 
 
 @dataclass(frozen=True)
-class Reservation:
-    """What :meth:`Activity.reserve` counted, so that it can be taken back."""
-    event_rowids: Tuple[int, ...]
-    object_ids: Tuple[str, ...]
-    bucket: int
-    recipients: int
-
-
-@dataclass(frozen=True)
 class Outcome:
     allowed: bool
     offenders: Tuple[Usage, ...] = ()
-    reservation: Optional[Reservation] = None
+
+
+@dataclass(frozen=True)
+class SenderObject:
+    id: str
+    type: str
+    limit_override: Optional[int]
+
+    def __getitem__(self, key: str):   # read like the row it came from
+        return getattr(self, key)
 
 
 def bucket_of(at: float) -> int:
@@ -70,43 +70,59 @@ class Activity:
     def __init__(self, conn: sqlite3.Connection, clock: Clock = system_clock):
         self.conn = conn
         self.clock = clock
+        # Sender objects seen, by (type, parent, name): the mail path looks up four per message.
+        # Forgotten whenever another connection has committed (an override set, an account renamed).
+        self._objects_seen: Dict[Tuple[str, str, str], SenderObject] = {}
+        self._seen_version: Optional[int] = None
 
     # -- sender objects ----------------------------------------------------
 
-    def _object(self, so_type: str, name: str, parent_id: str, account_id: Optional[str]) -> sqlite3.Row:
+    def _object(self, so_type: str, name: str, parent_id: str, account_id: Optional[str]) -> SenderObject:
+        key = (so_type, parent_id, name)
+        known = self._objects_seen.get(key)
+        if known is not None:
+            return known
         row = self.conn.execute(
             "SELECT id, type, limit_override FROM sender_objects WHERE type = ? AND parent_id = ? AND name = ?",
-            (so_type, parent_id, name)).fetchone()
+            key).fetchone()
         if row is None:
             new_id = str(uuid.uuid4())
             self.conn.execute(
                 "INSERT INTO sender_objects (id, type, name, account_id, parent_id, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (new_id, so_type, name, account_id or new_id, parent_id, int(self.clock())))
-            row = self.conn.execute("SELECT id, type, limit_override FROM sender_objects WHERE id = ?",
-                                    (new_id,)).fetchone()
-        return row
+            return SenderObject(new_id, so_type, None)   # remembered once committed: read again next time
+        found = SenderObject(row["id"], row["type"], row["limit_override"])
+        self._objects_seen[key] = found
+        return found
 
-    def _objects(self, account: str, domain: str, sender_email: str, script: str) -> List[sqlite3.Row]:
+    def _objects(self, account: str, domain: str, sender_email: str, script: str) -> List[SenderObject]:
         """The message's objects, created on first sight (inside the caller's transaction)."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._seen_version:
+            self._objects_seen.clear()
+            self._seen_version = version
         acct = self._object(limits.ACCOUNT, account, "", None)
         out = [acct]
         if domain:
-            dom = self._object(limits.DOMAIN, domain, acct["id"], acct["id"])
+            dom = self._object(limits.DOMAIN, domain, acct.id, acct.id)
             out.append(dom)
             if sender_email:
-                out.append(self._object(limits.SENDER_EMAIL, sender_email, dom["id"], acct["id"]))
+                out.append(self._object(limits.SENDER_EMAIL, sender_email, dom.id, acct.id))
         if script:
-            out.append(self._object(limits.SCRIPT, script, acct["id"], acct["id"]))
+            out.append(self._object(limits.SCRIPT, script, acct.id, acct.id))
         return out
 
-    def usage(self, rows: Sequence[sqlite3.Row], now: float) -> List[Usage]:
+    def usage(self, objects: Sequence[SenderObject], now: float, server: ServerLimits) -> List[Usage]:
+        """What each object sent in the last 60 minutes — counted only for objects with a limit."""
         out = []
-        for row in rows:
-            messages, recipients = self.conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(recipients), 0) FROM am_events WHERE object_id = ? AND at > ?",
-                (row["id"], now - limits.WINDOW_SECONDS)).fetchone()
-            out.append(Usage(row["type"], row["id"], row["limit_override"], messages, recipients))
+        for obj in objects:
+            messages = recipients = 0
+            if limits.effective_limit(obj.type, obj.limit_override, server) > 0:
+                messages, recipients = self.conn.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(recipients), 0) FROM am_events WHERE object_id = ? AND at > ?",
+                    (obj.id, now - limits.WINDOW_SECONDS)).fetchone()
+            out.append(Usage(obj.type, obj.id, obj.limit_override, messages, recipients))
         return out
 
     # -- counting ------------------------------------------------------------
@@ -120,15 +136,10 @@ class Activity:
             " recipients = recipients + excluded.recipients, quarantined = quarantined + excluded.quarantined",
             [(oid, bucket, messages, recipients, quarantined) for oid in object_ids])
 
-    def _sent(self, rows: Sequence[sqlite3.Row], recipients: int, now: float) -> Reservation:
-        rowids = []
-        for row in rows:
-            cur = self.conn.execute("INSERT INTO am_events (object_id, at, recipients) VALUES (?, ?, ?)",
-                                    (row["id"], now, recipients))
-            rowids.append(cur.lastrowid)
-        ids = tuple(r["id"] for r in rows)
-        self._count(ids, bucket_of(now), 1, recipients, 0)
-        return Reservation(tuple(rowids), ids, bucket_of(now), recipients)
+    def _sent(self, objects: Sequence[SenderObject], recipients: int, now: float) -> None:
+        self.conn.executemany("INSERT INTO am_events (object_id, at, recipients) VALUES (?, ?, ?)",
+                              [(obj.id, now, recipients) for obj in objects])
+        self._count([obj.id for obj in objects], bucket_of(now), 1, recipients, 0)
 
     def reserve(self, who: Tuple[str, str, str, str], recipients: int, server: ServerLimits,
                 remember: Optional[Remembered] = None) -> Outcome:
@@ -136,22 +147,23 @@ class Activity:
         (a message that does not fit is counted by :meth:`record_quarantined` once held)."""
         now = self.clock()
         with transaction(self.conn):
-            rows = self._objects(*who)
-            offenders = limits.over_limit(self.usage(rows, now), recipients, server)
+            objects = self._objects(*who)
+            offenders = limits.over_limit(self.usage(objects, now, server), recipients, server)
             if offenders:   # counted as quarantined once it is stored (record_quarantined)
                 return Outcome(False, tuple(offenders))
             if remember is not None:
                 verdicts.remember(self.conn, remember, int(now))
-            return Outcome(True, reservation=self._sent(rows, recipients, now))
+            self._sent(objects, recipients, now)
+            return Outcome(True)
 
     def record_sent(self, who: Tuple[str, str, str, str], recipients: int,
-                    remember: Optional[Remembered] = None) -> Reservation:
+                    remember: Optional[Remembered] = None) -> None:
         """Count a message that no limit applies to (whitelisted)."""
         now = self.clock()
         with transaction(self.conn):
             if remember is not None:
                 verdicts.remember(self.conn, remember, int(now))
-            return self._sent(self._objects(*who), recipients, now)
+            self._sent(self._objects(*who), recipients, now)
 
     def record_quarantined(self, who: Tuple[str, str, str, str]) -> None:
         with transaction(self.conn):
@@ -159,14 +171,7 @@ class Activity:
 
     def count_quarantined(self, who: Tuple[str, str, str, str]) -> None:
         """Inside the caller's transaction (the one that stores the message: counted once, with it)."""
-        self._count([r["id"] for r in self._objects(*who)], bucket_of(self.clock()), 0, 0, 1)
-
-    def cancel(self, reservation: Reservation) -> None:
-        """Uncount a reserved message that was not sent after all."""
-        with transaction(self.conn):
-            self.conn.executemany("DELETE FROM am_events WHERE rowid = ?",
-                                  [(r,) for r in reservation.event_rowids])
-            self._count(reservation.object_ids, reservation.bucket, -1, -reservation.recipients, 0)
+        self._count([obj.id for obj in self._objects(*who)], bucket_of(self.clock()), 0, 0, 1)
 
     def prune(self, retention_seconds: int) -> None:
         now = self.clock()

@@ -144,8 +144,10 @@ class DatabaseError(Exception):
     pass
 
 
-def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
-    """Open the database (creating and migrating it unless ``readonly``)."""
+def connect(path: Path, readonly: bool = False, synchronous: str = "FULL") -> sqlite3.Connection:
+    """Open the database (creating and migrating it unless ``readonly``). ``synchronous`` NORMAL
+    (the mail path's counting) fsyncs the WAL at checkpoints only; whatever must survive a power
+    cut — a held message's row — is written under :func:`durable`."""
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
                                check_same_thread=False)
@@ -173,6 +175,8 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         migrate(conn)
+        if synchronous != "FULL":
+            conn.execute(f"PRAGMA synchronous = {'NORMAL' if synchronous == 'NORMAL' else 'FULL'}")
     return conn
 
 
@@ -215,6 +219,27 @@ class transaction:
             self.conn.execute("COMMIT")
         else:
             self.conn.execute("ROLLBACK")
+
+
+class durable:
+    """A transaction fsynced at its commit whatever the connection's default (``synchronous=FULL``)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._was = self.conn.execute("PRAGMA synchronous").fetchone()[0]
+        if self._was != 2:
+            self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            if self._was != 2:
+                self.conn.execute(f"PRAGMA synchronous = {self._was}")
 
 
 Clock = Callable[[], float]

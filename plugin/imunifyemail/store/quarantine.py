@@ -24,7 +24,7 @@ from ..core.limits import script_name
 from ..core.message import ScriptHeader
 from . import accounts as account_rows
 from .accounts import AccountInfo
-from .db import Clock, system_clock, transaction
+from .db import Clock, durable, system_clock
 from .listing import ALL_ACCOUNTS, ListQuery, NotFound, StoredMessage, get_message, list_messages, scope_clause
 from . import verdicts
 from .space import StorageFull, StorageSpace, is_full_error
@@ -108,7 +108,7 @@ class Quarantine:
         row = self.conn.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()
         if row is not None:
             return row["id"]
-        with transaction(self.conn):
+        with durable(self.conn):
             return self._ensure_account(name)["id"]
 
     def add(self, msg: NewMessage, raw: bytes, remember: Optional[Remembered] = None,
@@ -138,7 +138,7 @@ class Quarantine:
         now = int(self.clock())
         evicted: List[str] = []
         try:
-            with transaction(self.conn):
+            with durable(self.conn):
                 acct = self._ensure_account(msg.account)
                 evicted = self._evict_for(acct, size, now)
                 self.conn.execute(
@@ -243,7 +243,7 @@ class Quarantine:
         """Mark messages as being released; all or none. Returns the ids another
         release holds a claim on younger than ``ttl`` seconds (then nothing is claimed)."""
         now = int(self.clock())
-        with transaction(self.conn):
+        with durable(self.conn):
             busy = [e for e in email_ids if self.conn.execute(
                 "SELECT 1 FROM messages WHERE email_id = ? AND claimed_at > ?",
                 (e, now - ttl)).fetchone() is not None]
@@ -253,7 +253,7 @@ class Quarantine:
         return busy
 
     def unclaim(self, email_ids: Sequence[str]) -> None:
-        with transaction(self.conn):
+        with durable(self.conn):
             self.conn.executemany("UPDATE messages SET claimed_at = NULL WHERE email_id = ?",
                                   [(e,) for e in email_ids])
 
@@ -279,7 +279,7 @@ class Quarantine:
             rows.append(row)
         with self.space.freeing():
             self._unlink(r["file"] for r in rows)
-            with transaction(self.conn):
+            with durable(self.conn):
                 if released_by is not None:
                     for row in rows:
                         account_rows.record_release(self.conn, row["email_id"], row["account"],
@@ -321,7 +321,7 @@ class Quarantine:
                 if not rows:
                     break
                 self._unlink(r["file"] for r in rows)
-                with transaction(self.conn):
+                with durable(self.conn):
                     freed = self._delete_rows(rows)
                 count, size = count + freed.count, size + freed.bytes
         return Freed(count, size)
@@ -360,7 +360,7 @@ class Quarantine:
                         orphan_files += 1
         missing = known - seen
         if missing:
-            with transaction(self.conn):
+            with durable(self.conn):
                 for rel in missing:
                     row = self.conn.execute("SELECT id, account_id, size_bytes FROM messages WHERE file = ?",
                                             (rel,)).fetchone()
