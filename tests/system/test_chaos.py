@@ -1,7 +1,8 @@
 """5,000 messages over SMTP and through hosted users' sendmail while the filter daemon is killed -9
 three times, Rspamd is stopped once and the quarantine's filesystem (a real tmpfs) fills up once.
 
-Every message must end delivered (at the sink), quarantined, or still in Exim's queue; none lost. A
+Every message must end delivered (at the sink) or quarantined: none lost, and none left in Exim's
+queue (what was deferred while the daemon was away or the disk full, the daemon hands back). A
 message could only be doubled if a verdict were taken twice — the daemon remembers each verdict with
 the Exim id in the transaction that stores or counts the message — so duplicates are counted, printed
 and expected to be none.
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from devtools import samples
 from devtools.stack import MailStack
+from imunifyemail.exim.spool import Spool
 
 from .conftest import drop_stack
 
@@ -29,14 +31,20 @@ CLIENTS = 4
 CONFIG = {"quarantine": {"min_free_bytes": 4 << 20, "reserve_bytes": 1 << 20}}
 
 
-def _queued_subjects(stack, run: str) -> list:
-    found = []
+def _queued(stack, run: str) -> dict:
+    """Exim id → subject of this run's messages still in Exim's queue."""
+    found = {}
     for hfile in stack.layout.spool.glob("input/*/*-H"):
         try:
-            found += re.findall(rf"Subject: (Chaos {run}-\d+)", hfile.read_text(errors="replace"))
+            for subject in re.findall(rf"Subject: (Chaos {run}-\d+)", hfile.read_text(errors="replace")):
+                found[hfile.name[:-2]] = subject
         except FileNotFoundError:
             continue
     return found
+
+
+def _queued_subjects(stack, run: str) -> list:
+    return list(_queued(stack, run).values())
 
 
 def _fill(storage: Path, leave: int) -> Path:
@@ -159,7 +167,18 @@ def test_chaos_nothing_lost_nothing_doubled(daemon_user, capsys):
                   f"{len(delivered)}, quarantined {len(quarantined)}, still queued {len(queued)}, duplicates "
                   f"{sum(c - 1 for c in doubled.values())}; {'; '.join(events)}; GTUBE delivered unscanned "
                   f"while Rspamd was down: {spam_delivered}")
+        stuck = _queued(stack, run)
+        if stuck:   # why each is still waiting: its own log and Exim's main log lines for it
+            with capsys.disabled():
+                mainlog = stack.layout.mainlog.read_text(errors="replace").splitlines()
+                daemon_log = stack.daemon_log() if hasattr(stack, "daemon_log") else ""
+                for exim_id in stuck:
+                    print(f"--- still queued {exim_id} ---")
+                    print(Spool(stack.layout.spool).msglog(exim_id) or "(no msglog)")
+                    print("\n".join(line for line in mainlog if exim_id in line))
+                    print("\n".join(line for line in daemon_log.splitlines() if exim_id in line))
         assert lost == [], f"{len(lost)} lost, e.g. {lost[:5]}"
+        assert stuck == {}, "the daemon hands back to Exim all it deferred"
         assert doubled == {}, f"doubled: {list(doubled.items())[:5]}"
         assert len(delivered) + len(quarantined) + len(queued) == TOTAL
         assert all(int(s.rsplit("-", 1)[1]) % 10 == 0 for s in quarantined)   # only GTUBE is held

@@ -15,7 +15,7 @@ from typing import Optional
 from .. import __version__, config, paths
 from ..context import Context
 from ..cpanel import AccountDirectory
-from ..exim.queue import deferred_by_filter
+from ..exim.queue import deferred_by_filter, still_deferred_by_filter
 from ..exim.spool import Spool
 from ..store import db
 from ..store.quarantine import Quarantine
@@ -45,20 +45,33 @@ def _retry_kick(cfg: config.Config, spawner: Optional[Spawner]):
     return kick
 
 
-async def _after_an_outage(spool: Spool, deferrals: RetryLedger) -> None:
+SETTLE = 30.0   # by then every delivery attempt that began before we listened has logged its outcome
+
+
+async def _after_an_outage(spool: Spool, deferrals: RetryLedger, settle: float = SETTLE) -> None:
     """At start: what Exim deferred because we were not answering waits for its retry time (an
-    hour or more); have it delivered now instead."""
-    try:
-        waiting = await asyncio.get_running_loop().run_in_executor(None, deferred_by_filter, spool)
-    except OSError as exc:
-        log.warning("cannot look at Exim's spool %s: %s", spool.directory, exc.strerror)
-        return
-    for exim_id in waiting:
-        deferrals.remember(exim_id)
-    if waiting:
-        log.info("%d message(s) in Exim's queue deferred while the filter was away: asking for them now",
-                 len(waiting))
-        await deferrals.retry_now()
+    hour or more); have it delivered now instead. Looked for twice: an attempt that failed just
+    before we listened may log its deferral only after the first look."""
+    for look in (0, 1):
+        if look:
+            await asyncio.sleep(settle)
+        try:
+            waiting = await asyncio.get_running_loop().run_in_executor(None, deferred_by_filter, spool)
+        except OSError as exc:
+            log.warning("cannot look at Exim's spool %s: %s", spool.directory, exc.strerror)
+            return
+        for exim_id in waiting:
+            deferrals.remember(exim_id)
+        if waiting:
+            log.info("%d message(s) in Exim's queue deferred while the filter was away: asking for them now",
+                     len(waiting))
+            await deferrals.retry_now()
+
+
+def _still_waiting(spool: Spool):
+    async def still_waiting(ids):   # reads the spool: off the event loop
+        return await asyncio.get_running_loop().run_in_executor(None, still_deferred_by_filter, spool, ids)
+    return still_waiting
 
 
 def _room_check(quarantine: Quarantine):
@@ -95,8 +108,8 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
                     quarantine.space.reserve_bytes)
     store = StoreWorker(quarantine, SettingsCache(ctx.conn, cfg["filter"]["spam_actions"]), ctx.activity)
     rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"])
-    deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine))
     spool = Spool(paths.system_path(cfg["exim"]["spool_directory"]))
+    deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine), _still_waiting(spool))
     flt = Filter(store, rspamd, AccountDirectory(), spool, LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
                  deferrals)
     scanner = Scanner(flt, late_after=cfg["exim"]["timeout"])

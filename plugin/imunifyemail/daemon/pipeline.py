@@ -10,6 +10,7 @@ message and asks again at its next retry.
 import asyncio
 import functools
 import logging
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -103,6 +104,11 @@ class Filter:
             return await self._decide(exim_id, rcpt, snap, started)
         except SpoolError as exc:
             log.warning("id=%s deferred: %s", exim_id, exc)
+        except sqlite3.OperationalError as exc:
+            if "full" not in str(exc):
+                log.exception("id=%s deferred", exim_id)
+            else:   # SQLITE_FULL: its filesystem has no room, as with the floor: handed back once it has
+                self.deferrals.defer(exim_id, "the database's filesystem is full")
         except Exception:
             log.exception("id=%s deferred", exim_id)
         return Answer(DEFER, {"reason": "filter error"})

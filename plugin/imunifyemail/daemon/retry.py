@@ -8,12 +8,17 @@ those messages now (``exim -M``, as the Exim user through the spawner:
 Exim's admin user). At start it does the same for what Exim deferred while
 the daemon was away (:func:`imunifyemail.exim.queue.deferred_by_filter`). The warning about the floor is
 logged once a minute, not once per message.
+
+``exim -M`` silently skips a message another Exim process holds locked (its
+own delivery attempt still finishing, say), so a tick after each hand-back
+the ledger looks again: a message still waiting for our router is handed
+back again, up to ``MAX_KICKS`` times.
 """
 import asyncio
 import logging
 import time
 from collections import OrderedDict
-from typing import Awaitable, Callable, List, Optional, Sequence, Set
+from typing import Awaitable, Callable, Dict, List, Optional, Sequence, Set
 
 from ..core.attribution import EXIM_ID
 
@@ -22,15 +27,21 @@ log = logging.getLogger(__name__)
 MAX_REMEMBERED = 10000     # beyond that Exim's own retry times take over
 BATCH = 50                 # ids per exim -M run
 WARN_EVERY = 60.0
+MAX_KICKS = 3              # hand-backs per message before Exim's own retry times take over
+
+Kick = Callable[[Sequence[str]], Awaitable[None]]
+StillWaiting = Callable[[Sequence[str]], Awaitable[List[str]]]
 
 
 class RetryLedger:
-    def __init__(self, kick: Callable[[Sequence[str]], Awaitable[None]], has_room: Callable[[], Awaitable[bool]],
+    def __init__(self, kick: Kick, has_room: Callable[[], Awaitable[bool]], still_waiting: StillWaiting,
                  interval: float = 10.0):
         self.kick = kick
         self.has_room = has_room
+        self.still_waiting = still_waiting
         self.interval = interval
         self._ids: "OrderedDict[str, None]" = OrderedDict()
+        self._kicked: Dict[str, int] = {}   # handed back, to look at again: how many times so far
         self._last_warning = -WARN_EVERY
         self._since_warning = 0
         self._kicking: Optional[asyncio.Task] = None
@@ -85,13 +96,34 @@ class RetryLedger:
                 await self.kick(batch)
             except Exception as exc:   # Exim's own retry times still apply
                 log.error("could not ask Exim to retry %d deferred message(s): %s", len(batch), exc)
+        for exim_id in ids:
+            self._kicked[exim_id] = self._kicked.get(exim_id, 0) + 1
+        while len(self._kicked) > MAX_REMEMBERED:
+            del self._kicked[next(iter(self._kicked))]
         log.info("asked Exim to deliver %d deferred message(s) now", len(ids))
         return len(ids)
+
+    async def look_again(self) -> int:
+        """Of the messages handed back, remember again those still waiting for us; returns how many."""
+        if not self._kicked:
+            return 0
+        kicked, self._kicked = self._kicked, {}
+        again = 0
+        for exim_id in await self.still_waiting(list(kicked)):
+            if kicked[exim_id] >= MAX_KICKS:
+                log.warning("%s: still deferred after %d hand-backs to Exim; left to Exim's retry times",
+                            exim_id, kicked[exim_id])
+                continue
+            self._kicked[exim_id] = kicked[exim_id]
+            self.remember(exim_id)
+            again += 1
+        return again
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
             try:
+                await self.look_again()
                 await self.retry_now()
             except Exception:
                 log.exception("retrying deferred mail failed")

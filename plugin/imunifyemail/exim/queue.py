@@ -1,16 +1,19 @@
 """What waits in Exim's queue for the filter: messages our router deferred (no verdict yet).
 
-The router logs ``== <address> R=imunifyemail_scan defer ...`` in the message's own log
-(``msglog/<id>``) when the daemon did not answer in time (down, restarting, or the quarantine
+The router logs ``<address> R=imunifyemail_scan defer (-1): ...`` in the message's own log
+(``msglog/<id>``; the main log's ``==`` flag is not written there) when the daemon did not answer in time (down, restarting, or the quarantine
 full); such a message stays in the queue until Exim's next retry. ``ie-config status`` counts
 them; the daemon, back from an outage, has Exim deliver them at once (``exim -M``).
 """
+import re
 from dataclasses import dataclass
-from typing import List
+from typing import List, Sequence
 
-from .spool import Spool, SpooledMessage
+from .spool import Spool, SpoolError, SpooledMessage
 
-DEFER_MARK = "R=imunifyemail_scan defer"
+ROUTER = "imunifyemail_scan"
+# A deferral in a msglog line: "<time> <address> R=<router> [T=<transport>] defer (<errno>)..."
+DEFERRAL = re.compile(r" R=(\S+) (?:T=\S+ )?defer \(")
 
 
 @dataclass(frozen=True)
@@ -19,13 +22,35 @@ class QueueSummary:
     waiting_for_scanner: int
 
 
+def last_deferral_ours(msglog: str) -> bool:
+    """Whether the latest deferral in a message's log is our router's (not a remote host's, say)."""
+    for line in reversed(msglog.splitlines()):
+        deferral = DEFERRAL.search(line)
+        if deferral:
+            return deferral.group(1) == ROUTER
+    return False
+
+
 def _waits(spool: Spool, msg: SpooledMessage) -> bool:
-    return bool(msg.undelivered) and DEFER_MARK in spool.msglog(msg.exim_id)
+    return bool(msg.undelivered) and last_deferral_ours(spool.msglog(msg.exim_id))
 
 
 def deferred_by_filter(spool: Spool) -> List[str]:
-    """Ids of the queued messages with an address our router deferred and not delivered since."""
+    """Ids of the queued messages whose addresses still wait for our router (it deferred them last)."""
     return [msg.exim_id for msg in spool.messages() if _waits(spool, msg)]
+
+
+def still_deferred_by_filter(spool: Spool, ids: Sequence[str]) -> List[str]:
+    """Those of ``ids`` still in the queue waiting for our router: an ``exim -M`` did not take them
+    (Exim skips a message another process has locked, silently)."""
+    waiting = []
+    for exim_id in ids:
+        try:
+            if _waits(spool, spool.header(exim_id)):
+                waiting.append(exim_id)
+        except (SpoolError, OSError):   # delivered and gone, or not an id: nothing to wait for
+            continue
+    return waiting
 
 
 def summary(spool: Spool) -> QueueSummary:
