@@ -7,6 +7,7 @@ from imunifyemail import __version__
 from tests.cli_helpers import assert_error, ie_root
 
 
+# The seed's commands, and ours (audit, settings) in the same alphabetical listing.
 ROOT_HELP = """\
 Imunify Email quarantine CLI application
 
@@ -16,8 +17,10 @@ Usage:
 Available Commands:
   accounts        interaction with accounts in the quarantine
   am              interaction with the Activity Monitor, same API as in ActivityMonitor UI
+  audit           the audit trail: every change, who made it and from where
   emails          interaction with emails in the quarantine
   filter-settings toggle the filter settings, without any parameters - returns the current settings
+  settings        show or change the server settings: notifications, webhook, automatic release, containment, metrics
   version         print the ImunifyEmail CLI version
   whitelist       interaction with the whitelist of authenticated users, senders and recipients
 

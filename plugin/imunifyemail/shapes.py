@@ -90,6 +90,21 @@ def server_settings(server: limits.ServerLimits) -> Dict[str, int]:
     return server.as_dict()
 
 
+def features(current) -> Dict[str, Any]:
+    """``current``: a :class:`imunifyemail.core.features.Features`."""
+    return current.as_dict()
+
+
+def audit_entry(e) -> Dict[str, Any]:
+    """``e``: a :class:`imunifyemail.store.audit.AuditEntry`."""
+    return {"id": e.id, "time": e.at, "actor": e.actor, "role": e.role, "via": e.via, "account": e.account,
+            "action": e.action, "ids": list(e.ids), "detail": e.detail, "outcome": e.outcome}
+
+
+def audit_list(items, total: int) -> Dict[str, Any]:
+    return {"items": [audit_entry(e) for e in items], "max_count": total}
+
+
 # -- activity monitor -------------------------------------------------------
 
 def sender_object(obj: ObjectStats, stats, **parents: str) -> Dict[str, Any]:

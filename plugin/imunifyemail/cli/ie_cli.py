@@ -30,6 +30,8 @@ from ..shapes import human_size
 from ..store import db
 from . import output
 from .am import am
+from .audit import audit
+from .features import settings
 from .cobra import CONTEXT_SETTINGS, Group
 
 PROG = "ie-cli"
@@ -256,6 +258,8 @@ for _name in WHITELISTS:
 # -- activity monitor (cli/am.py) -------------------------------------------
 
 cli.add_command(am)
+cli.add_command(audit)
+cli.add_command(settings)
 
 
 # -- filter settings and version --------------------------------------------

@@ -16,12 +16,23 @@ from typing import Optional, Sequence
 import click
 
 from .. import __version__, config
+from ..context import Context
 from ..exim import hook, patcher, services, snippets
+from ..ops import audit
+from ..ops import caller as callers
 from ..exim import status as status_report
 from . import ie_cli
 from .cobra import CONTEXT_SETTINGS, Group
 
 PROG = "ie-config"
+
+
+def _audit(action: str, changed: bool) -> None:
+    """enable/disable in the audit trail, when there is a store (the daemon creates it at its first start)."""
+    ctx = Context(create=False)
+    if changed and ctx.database.exists():
+        audit.record(ctx, callers.admin(callers.CLI), action)
+        ctx.close()
 
 
 @click.group(cls=Group, context_settings=CONTEXT_SETTINGS,
@@ -56,6 +67,7 @@ def enable() -> None:
     services.start()
     outcome = patcher.apply(cfg, enable=True)
     hook.install()
+    _audit("enable", outcome.rebuilt)
     click.echo("Imunify Email enabled: outbound mail is scanned" if outcome.rebuilt
                else "Imunify Email is already enabled")
 
@@ -75,6 +87,7 @@ def disable() -> None:
             hook.install()
         raise
     services.stop()
+    _audit("disable", outcome.rebuilt)
     click.echo("Imunify Email disabled: outbound mail is sent unscanned" if outcome.rebuilt
                else "Imunify Email is already disabled")
 

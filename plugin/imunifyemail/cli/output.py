@@ -7,6 +7,7 @@ line with control characters replaced, so a hostile message cannot move the
 cursor or forge extra lines on the administrator's terminal.
 """
 import json
+import time
 import unicodedata
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -112,6 +113,32 @@ def whitelist_list_text(entries: Dict[str, List[str]]) -> str:
 
 def filter_settings_text(values: Dict[str, bool]) -> str:
     return to_json(values, indent=4, sort_keys=True)
+
+
+# -- server settings and the audit trail ----------------------------------------
+
+def _setting(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "(none)" if value == "" else oneline(value)
+
+
+def features_text(values: Dict[str, Any]) -> str:
+    width = max(len(k) for k in values) + 3
+    return "\n".join(f"{k:<{width}}{_setting(v)}" for k, v in values.items())
+
+
+_AUDIT_COLUMNS = ("Time", "Actor", "Role", "Via", "Account", "Action", "Ids", "Outcome")
+
+
+def audit_text(items: Sequence, total: int) -> str:
+    rows = [_AUDIT_COLUMNS]
+    for e in items:
+        rows.append((time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at)), oneline(e.actor), e.role, e.via,
+                     oneline(e.account or "-"), e.action, ",".join(e.ids) or "-", oneline(e.outcome)))
+    widths = [max(len(r[i]) for r in rows) + 3 for i in range(len(_AUDIT_COLUMNS) - 1)]
+    lines = ["".join(f"{cell:<{w}}" for cell, w in zip(row, widths)) + row[-1] for row in rows]
+    return "\n".join([*lines, "", f"Max Count {total}"])
 
 
 # -- activity monitor -------------------------------------------------------

@@ -13,7 +13,8 @@ from ..store import activity as activity_rows
 from ..store.accounts import AccountInfo
 from ..store.listing import ALL_ACCOUNTS
 from ..store.quarantine import Freed
-from .caller import Caller, require_admin
+from . import audit
+from .caller import Caller, own_account, require_admin
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +34,11 @@ def scope(ctx: Context, caller: Caller, account: Optional[str] = None, unattribu
 
     The administrator names an account (``root``: every account; ``root`` with
     ``unattributed``: only the mail held under root itself). A hosted user
-    always gets their own, and another name is "not found" (never "forbidden":
-    that would tell them it exists)."""
+    always gets their own (:func:`.caller.own_account`)."""
     if not caller.is_admin:
-        if account not in (None, caller.account) or unattributed:
-            raise NotFoundError(f'account "{account}" not found')
-        return caller.account
+        if unattributed:
+            raise NotFoundError(f'account "{account or ROOT}" not found')
+        return own_account(caller, account)
     name = account or ROOT
     if unattributed:
         if name != ROOT:
@@ -80,8 +80,9 @@ def edit(ctx: Context, caller: Caller, name: str, state: Optional[str] = None, l
     require(ctx, name)
     info = account_rows.update_account(ctx.conn, name, ctx.config["quarantine"]["default_limit_bytes"], ctx.now(),
                                        state=state, limit_bytes=limit_bytes, releases_limit=releases_limit)
-    log.info("account %s edited by %s: state=%s limit_bytes=%s releases_limit=%s", name, caller.describe(),
-             info.state, info.limit_bytes, info.releases_limit)
+    audit.record(ctx, caller, "account edit", account=name, detail={
+        k: v for k, v in (("state", state), ("limit_bytes", limit_bytes), ("releases_limit", releases_limit))
+        if v is not None})
     return info
 
 
@@ -89,8 +90,8 @@ def purge(ctx: Context, caller: Caller, name: str) -> Freed:
     """Delete every message of an account (of every account for ``root``)."""
     require_admin(caller, "purge a quarantine")
     freed = ctx.quarantine.purge_account(scope(ctx, caller, name))
-    log.info("quarantine of %s purged by %s: %d message(s), %d bytes freed", name, caller.describe(),
-             freed.count, freed.bytes)
+    audit.record(ctx, caller, "purge", account=None if name == ROOT else name,
+                 detail={"emails": freed.count, "bytes": freed.bytes})
     return freed
 
 
@@ -130,8 +131,8 @@ def remove_account(ctx: Context, caller: Caller, name: str) -> Removed:
         raise Conflict(f'mail was held for "{name}" while it was removed: run the removal again') from None
     if account_id is not None:
         ctx.quarantine.remove_account_dirs(account_id)
-    log.info("account %s removed by %s: %d message(s), %d bytes, %d Activity Monitor object(s)", name,
-             caller.describe(), freed.count, freed.bytes, objects)
+    audit.record(ctx, caller, "account remove", account=name,
+                 detail={"emails": freed.count, "bytes": freed.bytes, "objects": objects})
     return Removed(freed, objects)
 
 
@@ -152,6 +153,6 @@ def rename_account(ctx: Context, caller: Caller, old: str, new: str) -> Renamed:
         raise Conflict(f'"{new}" already has a quarantine or Activity Monitor objects (of an earlier account '
                        f'of that name): "{old}" not renamed, nothing changed')
     quarantine, objects = account_rows.rename_with_objects(ctx.conn, old, new)
-    log.info("account %s renamed to %s by %s (quarantine: %s, Activity Monitor: %s)", old, new,
-             caller.describe(), quarantine, objects)
+    audit.record(ctx, caller, "account rename", account=new,
+                 detail={"from": old, "quarantine": quarantine, "objects": objects})
     return Renamed(quarantine, objects)

@@ -17,6 +17,7 @@ from ..core.verdict import Whitelist
 from ..errors import Forbidden, InvalidInput, NotFoundError
 from ..store import am_stats, settings
 from ..store.activity import SERVER_TOTAL, ObjectNotFound, load_server_limits, save_server_limits
+from . import audit
 from .caller import Caller, require_admin
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,16 @@ def get_object(ctx: Context, object_id: Optional[str]):
         raise NotFoundError(f'sender object "{canonical}" not found') from None
 
 
+def _account_of(ctx: Context, row) -> Optional[str]:
+    """The account name a sender object belongs to (for the audit trail)."""
+    if row["type"] == limits.ACCOUNT:
+        return row["name"]
+    try:
+        return ctx.activity.get(row["account_id"])["name"]
+    except ObjectNotFound:
+        return None
+
+
 def set_limit(ctx: Context, caller: Caller, object_id: Optional[str], so_type: Optional[str], limit: int) -> None:
     """Tier 2: the object's own hourly limit; 0 = unlimited, -1 = remove it (the
     server default applies again). The object must be of type ``so_type``."""
@@ -136,8 +147,9 @@ def set_limit(ctx: Context, caller: Caller, object_id: Optional[str], so_type: O
         ctx.activity.set_override(canonical, limits.override_of(limit))
     except ObjectNotFound:   # removed meanwhile
         raise NotFoundError(f'sender object "{canonical}" not found') from None
-    log.info("sender limit of %s %s (%s) set by %s: %s", so_type, row["name"], canonical, caller.describe(),
-             "override removed" if limit == limits.NO_OVERRIDE else limit)
+    audit.record(ctx, caller, "sender limit", account=_account_of(ctx, row), ids=[canonical],
+                 detail={"type": so_type, "name": row["name"],
+                         "limit": "server default" if limit == limits.NO_OVERRIDE else limit})
 
 
 # -- server settings ------------------------------------------------------------
@@ -165,8 +177,7 @@ def set_server_settings(ctx: Context, caller: Caller, changes: Dict[str, Optiona
         valid[key] = value
     new = save_server_limits(ctx.conn, valid) if valid else load_server_limits(ctx.conn)
     if valid:
-        log.info("server sender limits changed by %s: %s", caller.describe(),
-                 ", ".join(f"{k}={v}" for k, v in sorted(valid.items())))
+        audit.record(ctx, caller, "server sender limits", detail=dict(sorted(valid.items())))
     return new
 
 
@@ -189,7 +200,8 @@ def whitelist_object(ctx: Context, caller: Caller, object_id: Optional[str]) -> 
     require_admin(caller, "whitelist senders")
     row, entry = _whitelist_entry(ctx, object_id)
     settings.whitelist_add(ctx.conn, "sender", [entry])
-    log.info("sender whitelist: added %s (%s %s) by %s", entry[1], row["type"], row["id"], caller.describe())
+    audit.record(ctx, caller, "whitelist add", account=_account_of(ctx, row), ids=[row["id"]],
+                 detail={"list": "sender", "values": [entry[1]]})
     return entry[1]
 
 
@@ -198,5 +210,6 @@ def unwhitelist_object(ctx: Context, caller: Caller, object_id: Optional[str]) -
     row, entry = _whitelist_entry(ctx, object_id)
     if settings.whitelist_remove(ctx.conn, "sender", [entry[1]]):
         raise NotFoundError(f'{row["type"].replace("_", " ")} "{entry[1]}" is not in the sender whitelist')
-    log.info("sender whitelist: removed %s (%s %s) by %s", entry[1], row["type"], row["id"], caller.describe())
+    audit.record(ctx, caller, "whitelist remove", account=_account_of(ctx, row), ids=[row["id"]],
+                 detail={"list": "sender", "values": [entry[1]]})
     return entry[1]

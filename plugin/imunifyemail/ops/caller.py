@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..core.accounts import ROOT
-from ..errors import Forbidden
+from ..errors import Forbidden, NotFoundError
 
 CLI, WHM, CPANEL, DAEMON, HOOK = "cli", "whm", "cpanel", "daemon", "hook"
 VIAS = (CLI, WHM, CPANEL, DAEMON, HOOK)
@@ -49,3 +49,11 @@ def hosted_user(account: str) -> Caller:
 def require_admin(caller: Caller, what: str) -> None:
     if not caller.is_admin:
         raise Forbidden(f"only the administrator can {what}")
+
+
+def own_account(caller: Caller, account: Optional[str]) -> str:
+    """A hosted user's request always covers their own account: naming another is "not found"
+    (never "forbidden": that would tell them it exists)."""
+    if account not in (None, caller.account):
+        raise NotFoundError(f'account "{account}" not found')
+    return caller.account

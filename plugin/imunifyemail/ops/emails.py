@@ -14,7 +14,7 @@ from ..store import accounts as account_rows
 from ..store.activity import ObjectNotFound
 from ..store.listing import NEWEST_FIRST, OLDEST_FIRST, ListQuery, NotFound, StoredMessage
 from ..store.quarantine import Freed
-from . import accounts
+from . import accounts, audit
 from .caller import Caller
 
 log = logging.getLogger(__name__)
@@ -164,11 +164,11 @@ def release(ctx: Context, caller: Caller, email_ids: Sequence[str], account: Opt
 
 def remove(ctx: Context, caller: Caller, email_ids: Sequence[str], account: Optional[str] = None) -> Freed:
     """Delete messages; one invalid or unknown id deletes nothing."""
-    ids = validate_ids(email_ids)
+    messages = get_messages(ctx, caller, email_ids, account)
     scope = accounts.scope(ctx, caller, account)
     try:
-        freed = ctx.quarantine.remove(ids, scope)
+        freed = ctx.quarantine.remove([m.email_id for m in messages], scope)
     except NotFound as exc:
         raise NotFoundError(f'email "{exc.args[0]}" not found') from None
-    log.info("removed %d email(s) by %s: %s", len(ids), caller.describe(), ", ".join(ids))
+    audit.record_mail(ctx, caller, "delete", messages, [m.email_id for m in messages])
     return freed

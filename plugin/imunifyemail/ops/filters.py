@@ -6,6 +6,7 @@ from ..context import Context
 from ..core.verdict import FILTER_SETTINGS, FilterSettings
 from ..errors import InvalidInput
 from ..store import settings
+from . import audit
 from .caller import Caller, require_admin
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,5 @@ def change(ctx: Context, caller: Caller, changes: Dict[str, bool]) -> FilterSett
         raise InvalidInput("filter settings are switches: on or off")
     if changes:
         settings.save_filter_settings(ctx.conn, changes)
-        log.info("filter settings changed by %s: %s", caller.describe(),
-                 ", ".join(f"{k}={v}" for k, v in sorted(changes.items())))
+        audit.record(ctx, caller, "filter settings", detail=dict(sorted(changes.items())))
     return current(ctx)

@@ -24,6 +24,7 @@ from ..context import Context
 from ..errors import ActionError, Conflict, ReleaseFailed, Unavailable
 from ..reinject import RELEASED, ReinjectError, reinject_sync
 from ..store.listing import ALL_ACCOUNTS, NotFound, StoredMessage
+from . import audit
 from .caller import Caller
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def perform(ctx: Context, caller: Caller, messages: Sequence[StoredMessage], sen
     if busy:
         raise Conflict(f'email "{busy[0]}" is being released by another request')
     released: List[str] = []
+    failure = ""
     try:
         for msg in messages:
             try:
@@ -56,19 +58,19 @@ def perform(ctx: Context, caller: Caller, messages: Sequence[StoredMessage], sen
             except ReinjectError as exc:
                 done = f" (released before it: {', '.join(released)})" if released else ""
                 log.error("release of %s failed: %s", msg.email_id, exc)
+                failure = f"failed: {exc}"
                 raise ReleaseFailed(f'email "{msg.email_id}" not released, it stays in the quarantine: '
                                     f"{exc}{done}") from None
             try:
                 quarantine.remove([msg.email_id], ALL_ACCOUNTS, released_by=(caller.login, caller.via))
             except NotFound:   # evicted or removed meanwhile: it is sent all the same
                 pass
-            log.info("released %s of %s to %d recipient(s) by %s", msg.email_id, msg.account,
-                     len(msg.recipients), caller.describe())
             released.append(msg.email_id)
     finally:
         left = [e for e in ids if e not in released]
         if left:
             quarantine.unclaim(left)
+        audit.record_mail(ctx, caller, "release", messages, released, failure or "failed")
     return released
 
 

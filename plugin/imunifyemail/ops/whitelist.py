@@ -12,6 +12,7 @@ from ..core.addresses import classify, normalize_email
 from ..core.verdict import WHITELISTS
 from ..errors import InvalidInput, NotFoundError
 from ..store import settings
+from . import audit
 from .caller import Caller, require_admin
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def add(ctx: Context, caller: Caller, list_name: str, values: Sequence[str]) -> 
     require_admin(caller, "change the whitelists")
     found = parse_values(list_name, values)
     settings.whitelist_add(ctx.conn, list_name, found)
-    log.info("%s whitelist: added %s by %s", list_name, ", ".join(v for _, v in found), caller.describe())
+    audit.record(ctx, caller, "whitelist add", detail={"list": list_name, "values": [v for _, v in found]})
     return found
 
 
@@ -62,5 +63,5 @@ def remove(ctx: Context, caller: Caller, list_name: str, values: Sequence[str]) 
     missing = settings.whitelist_remove(ctx.conn, list_name, [v for _, v in found])
     if missing:
         raise NotFoundError(f"not in the {NAMES[list_name]} whitelist: {', '.join(missing)}")
-    log.info("%s whitelist: removed %s by %s", list_name, ", ".join(v for _, v in found), caller.describe())
+    audit.record(ctx, caller, "whitelist remove", detail={"list": list_name, "values": [v for _, v in found]})
     return found

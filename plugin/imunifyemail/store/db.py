@@ -128,6 +128,42 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     ) WITHOUT ROWID;
     CREATE INDEX verdicts_by_time ON verdicts (at)
     """,
+    # 8: the audit trail (who changed what), what happened to mail (held, contained, released by the
+    # daemon) for notifications, where each notification channel is up to, and contained accounts
+    """
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('root', 'whm user', 'hosted user', 'daemon')),
+        via TEXT NOT NULL CHECK (via IN ('cli', 'whm', 'cpanel', 'hook', 'daemon')),
+        account TEXT,
+        action TEXT NOT NULL,
+        ids TEXT NOT NULL DEFAULT '[]',
+        detail TEXT NOT NULL DEFAULT '{}',
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit (at);
+    CREATE INDEX audit_by_account ON audit (account, at);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('held', 'contained', 'auto_released')),
+        account TEXT NOT NULL,
+        reasons TEXT NOT NULL DEFAULT '',
+        sender TEXT NOT NULL DEFAULT '',
+        script TEXT NOT NULL DEFAULT '',
+        email_id TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX events_by_time ON events (at);
+    CREATE INDEX events_by_account ON events (account, kind, at);
+    CREATE TABLE notified (
+        channel TEXT PRIMARY KEY,
+        last_event INTEGER NOT NULL,
+        sent_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE accounts ADD COLUMN contained_at INTEGER
+    """,
 ]
 
 

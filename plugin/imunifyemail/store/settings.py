@@ -1,4 +1,4 @@
-"""Runtime settings kept in the database: whitelist and filter settings.
+"""Runtime settings kept in the database: whitelist, filter settings and the server's features.
 
 Changed by ``ie-cli`` (later the web UI), read by the daemon for every
 message. :class:`SettingsCache` re-reads them only when another connection
@@ -10,6 +10,8 @@ import sqlite3
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..core import features
+from ..core.features import Features
 from ..core.limits import ServerLimits
 from ..core.verdict import FILTER_SETTINGS, FilterSettings, Whitelist
 from .accounts import blocked_accounts
@@ -53,8 +55,7 @@ def load_whitelist(conn: sqlite3.Connection) -> Whitelist:
 
 
 def load_filter_settings(conn: sqlite3.Connection, spam_actions: Sequence[str]) -> FilterSettings:
-    row = conn.execute("SELECT value FROM settings WHERE key = 'filter'").fetchone()
-    stored = json.loads(row["value"]) if row else {}
+    stored = _stored(conn, "filter")
     base = FilterSettings(spam_actions=tuple(spam_actions))
     return replace(base, **{k: bool(v) for k, v in stored.items() if k in FILTER_SETTINGS})
 
@@ -62,11 +63,29 @@ def load_filter_settings(conn: sqlite3.Connection, spam_actions: Sequence[str]) 
 def save_filter_settings(conn: sqlite3.Connection, changes: Dict[str, bool]) -> None:
     """Store the given switches (already checked) over the current ones."""
     with transaction(conn):
-        row = conn.execute("SELECT value FROM settings WHERE key = 'filter'").fetchone()
-        stored = json.loads(row["value"]) if row else {}
+        stored = _stored(conn, "filter")
         stored.update(changes)
         conn.execute("INSERT INTO settings (key, value) VALUES ('filter', ?)"
                      " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (json.dumps(stored),))
+
+
+def _stored(conn: sqlite3.Connection, key: str) -> dict:
+    row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    return json.loads(row["value"]) if row else {}
+
+
+def load_features(conn: sqlite3.Connection) -> Features:
+    return features.from_stored(_stored(conn, "features"))
+
+
+def save_features(conn: sqlite3.Connection, changes: Dict[str, object]) -> Features:
+    """Store the given settings (already checked) over the current ones; returns them all."""
+    with transaction(conn):
+        stored = _stored(conn, "features")
+        stored.update(changes)
+        conn.execute("INSERT INTO settings (key, value) VALUES ('features', ?)"
+                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (json.dumps(stored),))
+    return features.from_stored(stored)
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,7 @@ class Snapshot:
     filter: FilterSettings
     blocked_accounts: frozenset
     server_limits: ServerLimits
+    features: Features = Features()
 
 
 class SettingsCache:
@@ -97,6 +117,7 @@ class SettingsCache:
                 filter=load_filter_settings(self.conn, self.spam_actions),
                 blocked_accounts=blocked_accounts(self.conn),
                 server_limits=load_server_limits(self.conn),
+                features=load_features(self.conn),
             )
             self._version = version
         return self._snapshot

@@ -3,10 +3,12 @@ quarantine (space limit, used space, state, releases per hour, purge)."""
 from flask import Blueprint, g, redirect, render_template, request
 
 from ..core import limits
+from ..core.features import SETTINGS
 from ..core.accounts import STATES
 from ..core.verdict import FILTER_SETTINGS
 from ..ops import accounts as account_ops
 from ..ops import activity as am_ops
+from ..ops import features as feature_ops
 from ..ops import filters as filter_ops
 from . import context, forms
 from .links import link
@@ -26,6 +28,7 @@ def page():
              "next": link("admin.settings", offset=offset + PAGE, **keep) if offset + PAGE < total else None}
     return render_template("settings.html", area="admin", server=am_ops.server_settings(ctx),
                            filters=filter_ops.current(ctx), filter_help=FILTER_SETTINGS, types=limits.TYPES,
+                           features=feature_ops.current(ctx).as_dict(), feature_settings=SETTINGS,
                            accounts=accounts, total=total, search=search or "", pages=pages, mb=MB,
                            notice=notice(), space=ctx.space.report())
 
@@ -42,6 +45,23 @@ def save_limits():
 def save_filters():
     ctx = context()
     filter_ops.change(ctx, g.caller, {name: forms.switch(request.form, name) for name in FILTER_SETTINGS})
+    return redirect(link("admin.settings", notice="saved"), 303)
+
+
+def _feature_value(setting):
+    if setting.kind == "switch":
+        return forms.switch(request.form, setting.name)
+    label = setting.name.replace("_", " ").capitalize()
+    if setting.kind == "url":
+        return forms.text(request.form, setting.name, label, setting.maximum) or ""
+    return forms.integer(request.form, setting.name, label, None)
+
+
+def save_features():
+    """Every feature setting at once (the form shows them all); checked by the same rules as ie-cli."""
+    ctx = context()
+    changes = {s.name: _feature_value(s) for s in SETTINGS}
+    feature_ops.change(ctx, g.caller, {k: v for k, v in changes.items() if v is not None})
     return redirect(link("admin.settings", notice="saved"), 303)
 
 
@@ -75,5 +95,6 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/settings", "settings", page)
     bp.add_url_rule("/settings/limits", "save_limits", save_limits, methods=["POST"])
     bp.add_url_rule("/settings/filters", "save_filters", save_filters, methods=["POST"])
+    bp.add_url_rule("/settings/features", "save_features", save_features, methods=["POST"])
     bp.add_url_rule("/settings/account/<name>", "account", account, methods=["GET", "POST"])
     bp.add_url_rule("/settings/purge/<name>", "purge", purge, methods=["GET", "POST"])

@@ -1,7 +1,7 @@
-"""A hosted user's page (cPanel → Security → Imunify Email): their own account's quarantine only."""
+"""A hosted user's page (cPanel → Security → Imunify Email): their own account's quarantine and audit entries only."""
 from flask import Blueprint, redirect
 
-from . import quarantine
+from . import audit, quarantine
 from .links import link
 
 bp = Blueprint("user", __name__, url_prefix="/user")
@@ -18,3 +18,4 @@ def home():
 
 
 quarantine.register(bp, "user")
+audit.register(bp, "user")
