@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..core import limits
 from ..core.limits import ServerLimits, Usage
-from . import verdicts
+from . import audit, events, verdicts
 from .db import Clock, system_clock, transaction
 from .verdicts import Remembered
 
@@ -174,11 +174,15 @@ class Activity:
         self._count([obj.id for obj in self._objects(*who)], bucket_of(self.clock()), 0, 0, 1)
 
     def prune(self, retention_seconds: int) -> None:
+        """The daemon's housekeeping: what has outlived the window or the retention period."""
         now = self.clock()
         with transaction(self.conn):
             self.conn.execute("DELETE FROM am_events WHERE at <= ?", (now - limits.WINDOW_SECONDS,))
             self.conn.execute("DELETE FROM am_buckets WHERE bucket < ?", (bucket_of(now - retention_seconds),))
             verdicts.prune(self.conn, int(now))
+            # The audit trail and the notifications' events are kept as long as the statistics.
+            audit.prune(self.conn, int(now - retention_seconds))
+            events.prune(self.conn, int(now - retention_seconds))
 
     # -- administration ------------------------------------------------------
 

@@ -62,5 +62,5 @@ def entries(conn: sqlite3.Connection, since: Optional[int] = None, account: Opti
 
 
 def prune(conn: sqlite3.Connection, before: int) -> int:
-    with transaction(conn):
-        return conn.execute("DELETE FROM audit WHERE at < ?", (before,)).rowcount
+    """Entries older than the retention period go (within the caller's transaction)."""
+    return conn.execute("DELETE FROM audit WHERE at < ?", (before,)).rowcount

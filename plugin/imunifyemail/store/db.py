@@ -129,7 +129,8 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     CREATE INDEX verdicts_by_time ON verdicts (at)
     """,
     # 8: the audit trail (who changed what), what happened to mail (held, contained, released by the
-    # daemon) for notifications, where each notification channel is up to, and contained accounts
+    # daemon) for notifications, where each notification channel is up to, contained accounts, and
+    # the recipient whitelist
     """
     CREATE TABLE audit (
         id INTEGER PRIMARY KEY,
@@ -162,7 +163,16 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
         last_event INTEGER NOT NULL,
         sent_at INTEGER NOT NULL
     ) WITHOUT ROWID;
-    ALTER TABLE accounts ADD COLUMN contained_at INTEGER
+    ALTER TABLE accounts ADD COLUMN contained_at INTEGER;
+    CREATE TABLE whitelist_new (
+        list TEXT NOT NULL CHECK (list IN ('authuser', 'sender', 'recipient')),
+        kind TEXT NOT NULL CHECK (kind IN ('email', 'domain')),
+        value TEXT NOT NULL,
+        PRIMARY KEY (list, value)
+    );
+    INSERT INTO whitelist_new SELECT list, kind, value FROM whitelist;
+    DROP TABLE whitelist;
+    ALTER TABLE whitelist_new RENAME TO whitelist
     """,
 ]
 

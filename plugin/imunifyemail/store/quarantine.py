@@ -26,7 +26,7 @@ from . import accounts as account_rows
 from .accounts import AccountInfo
 from .db import Clock, durable, system_clock
 from .listing import ALL_ACCOUNTS, ListQuery, NotFound, StoredMessage, get_message, list_messages, scope_clause
-from . import verdicts
+from . import events, verdicts
 from .space import StorageFull, StorageSpace, is_full_error
 from .verdicts import Remembered
 
@@ -136,6 +136,7 @@ class Quarantine:
         account_id = existing["id"] if existing is not None else self.account_id(msg.account)
         rel = self._write_file(account_id, email_id, raw)
         now = int(self.clock())
+        script = script_name(msg.script.domain, msg.script.path)
         evicted: List[str] = []
         try:
             with durable(self.conn):
@@ -148,11 +149,12 @@ class Quarantine:
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (email_id, acct["id"], now, msg.sender, json.dumps(list(msg.recipients), ensure_ascii=False),
                      msg.subject, msg.header_from, size, ",".join(msg.reasons), msg.filter_score,
-                     msg.filter_action, msg.script.raw, msg.script.domain, msg.script.path,
-                     script_name(msg.script.domain, msg.script.path), msg.exim_id, rel))
+                     msg.filter_action, msg.script.raw, msg.script.domain, msg.script.path, script,
+                     msg.exim_id, rel))
                 self.conn.execute(
                     "UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1"
                     " WHERE id = ?", (size, acct["id"]))
+                events.insert(self.conn, now, events.HELD, msg.account, msg.reasons, msg.sender, script, email_id)
                 if remember is not None:
                     verdicts.remember(self.conn, remember, now, email_id=email_id)
                 if within is not None:
