@@ -124,6 +124,10 @@ def test_remove_deletes_the_accounts_mail_files_and_objects_only(ie):
     assert (objects_of(ie, "demo2"), ie.invoke("emails", "list", "-a", "demo2", "--json").json()) == demo2_before
     assert [m["email_id"] for m in ie.invoke("emails", "list", "-a", "root", "--json").json()["items"]] == \
         held["demo2"]
+    [entry] = [e for e in ie.invoke("audit", "list", "--json").json()["items"] if e["action"] == "account remove"]
+    assert (entry["account"], entry["actor"], entry["role"], entry["via"], entry["outcome"]) == \
+        ("demo1", "root", "root", "hook", "ok")
+    assert entry["detail"] == {"emails": 3, "bytes": entry["detail"]["bytes"], "objects": 5}
 
 
 def test_remove_of_an_account_cpanel_still_has_changes_nothing(ie):
@@ -157,6 +161,8 @@ def test_rename_keeps_every_message_and_object(ie):
     stats = ie.invoke("am", "stats", "--since", "86400")
     assert stats.exit_code == 0, stats
     assert sorted(a["name"] for a in stats.json()["accounts"]) == ["demo2", "demo9"]
+    [entry] = [e for e in ie.invoke("audit", "list", "--json").json()["items"] if e["action"] == "account rename"]
+    assert (entry["account"], entry["via"], entry["detail"]["from"]) == ("demo9", "hook", "demo1")
 
 
 def test_rename_is_refused_unless_userdomains_says_so(ie):

@@ -4,7 +4,7 @@ import asyncio
 from pathlib import Path
 
 from devtools import spool as spoolfile
-from imunifyemail.daemon.retry import MAX_KICKS, RetryLedger
+from imunifyemail.daemon.retry import MAX_KICKS, SPACE_BACKOFF, SPACE_STEP, RetryLedger
 from imunifyemail.exim.queue import deferred_by_filter, still_deferred_by_filter
 from imunifyemail.exim.spool import Spool
 
@@ -37,13 +37,13 @@ class Exim:
         self.kicked.append(list(ids))
 
 
-def _ledger(spool: Spool, exim: Exim) -> RetryLedger:
-    async def has_room():
-        return True
+def _ledger(spool: Spool, exim: Exim, room=lambda: 1 << 30, clock=lambda: 0.0) -> RetryLedger:
+    async def headroom():
+        return room()
 
     async def still_waiting(ids):
         return still_deferred_by_filter(spool, ids)
-    return RetryLedger(exim, has_room, still_waiting)
+    return RetryLedger(exim, headroom, still_waiting, clock=clock)
 
 
 def test_only_mail_whose_last_deferral_is_ours_waits_for_the_filter(tmp_path):
@@ -87,3 +87,31 @@ def test_a_message_delivered_after_its_hand_back_is_not_handed_back_again(tmp_pa
         assert await ledger.retry_now() == 0
     asyncio.run(scenario())
     assert exim.kicked == [[exim_id]]
+
+
+def test_mail_deferred_for_space_is_handed_back_once_space_is_freed_not_in_a_loop(tmp_path):
+    spool, exim = Spool(tmp_path), Exim()
+    room, now = [0], [0.0]
+    ledger = _ledger(spool, exim, room=lambda: room[0], clock=lambda: now[0])
+    first, second = _queue(tmp_path, OURS), _queue(tmp_path, OURS)
+
+    async def tick(headroom, at):
+        room[0], now[0] = headroom, at
+        return await ledger.retry_now()
+
+    async def scenario():
+        ledger.defer(first, "below the floor")
+        ledger.defer(second, "below the floor")
+        assert await tick(0, 1) == 0                       # still below the floor
+        assert await tick(SPACE_STEP // 2, 2) == 0         # a little room: not worth an attempt yet
+        assert await tick(SPACE_STEP, 3) == 2              # a purge freed space: both handed back
+        ledger.defer(second, "below the floor")            # the first fitted, the second did not
+        assert await tick(SPACE_STEP // 4, 4) == 0         # nothing freed since: no loop against a full disk
+        assert await tick(SPACE_STEP // 4, 4 + SPACE_BACKOFF) == 1   # but tried again after the backoff
+        ledger.defer(second, "below the floor")
+        assert await tick(0, 5 + 2 * SPACE_BACKOFF) == 0   # never while below the floor
+        ledger.remember(first)                             # deferred for another reason: at once
+        assert await tick(0, 6 + 2 * SPACE_BACKOFF) == 1
+        assert await tick(4 * SPACE_STEP, 7 + 2 * SPACE_BACKOFF) == 1   # freed before the next tick
+    asyncio.run(scenario())
+    assert exim.kicked == [[first, second], [second], [first], [second]]

@@ -1,4 +1,4 @@
-"""The quarantine's filesystem (a real 3 MB tmpfs) filled by one account's held mail, on real Exim:
+"""The quarantine's filesystem (a real 4 MB tmpfs) filled by one account's held mail, on real Exim:
 every message is stored or kept in Exim's queue, a purge makes room, and the daemon has Exim retry
 the deferred ones at once (``exim -M`` as the Exim user) — they end up held, none lost or doubled."""
 import collections
@@ -27,7 +27,7 @@ def small_stack(daemon_user):
     storage = stack.root / "var/imunifyemail/quarantine/storage"
     storage.mkdir(parents=True, exist_ok=True)
     # Mounted before the namespace is made: the daemon, Exim and this test see the same tmpfs.
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m,nr_inodes=400,mode=0700", "tmpfs", str(storage)],
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,nr_inodes=400,mode=0700", "tmpfs", str(storage)],
                    check=True)
     try:
         stack.start()

@@ -263,3 +263,41 @@ def test_the_hosted_users_page(tab, site, scenery):
     assert [m.email_id for m in site.root.held(subject="userpage")] == [mine[0]]
     page.goto(site.web.url + "/admin/quarantine")
     assert "These pages are not for you" in page.locator("main").inner_text()
+
+
+def test_settings_features_and_the_audit_view(tab, site):
+    tab.be("root")
+    page = tab.page
+    page.get_by_role("link", name="Settings").click()
+    form = page.locator("form.features")
+    form.get_by_label("Auto release").check()
+    form.get_by_label("Containment threshold").fill("20")
+    form.get_by_role("button", name="Save Changes").click()
+    assert "Changes saved" in page.get_by_role("status").inner_text()
+    current = json.loads(site.root.cli("settings", "--json").stdout)
+    assert (current["auto_release"], current["containment_threshold"]) == (True, 20)
+    # A bad value is named, and nothing of the form is applied.
+    form = page.locator("form.features")
+    form.get_by_label("Auto release").uncheck()
+    form.get_by_label("Webhook url").fill("ftp://files.example/hook")
+    form.get_by_role("button", name="Save Changes").click()
+    assert "webhook_url: must be an http:// or https:// URL" in page.locator("main").inner_text()
+    assert json.loads(site.root.cli("settings", "--json").stdout) == current
+    page.get_by_role("link", name="Audit").click()
+    row = page.locator("tr", has_text="server settings").first
+    assert "auto release: off → on" in row.inner_text() and "whm" in row.inner_text()
+    tab.shot("audit")
+    site.root.cli("settings", "--auto-release", "off", "--containment-threshold", "50")
+
+
+def test_the_hosted_users_audit_view(tab, site):
+    [email_id] = site.hold("demo1", "auditview", 1)
+    site.root.cli("emails", "remove", "--ids", email_id)
+    tab.be("demo1")
+    page = tab.page
+    page.get_by_role("link", name="Audit").click()
+    page.get_by_label("Period").select_option("all")
+    page.get_by_role("button", name="Show").click()
+    text = page.locator("main").inner_text()
+    assert email_id in text and "delete" in text and "demo2" not in text
+    tab.shot("user-audit")

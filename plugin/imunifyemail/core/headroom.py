@@ -42,6 +42,11 @@ def below_floor(space: Space, floor: Floor) -> bool:
     return space.free_bytes < floor.bytes or (space.total_inodes > 0 and space.free_inodes < floor.inodes)
 
 
+def headroom(space: Space, floor: Floor) -> int:
+    """Bytes that can still be stored above the floor (0 when below it, by bytes or inodes)."""
+    return 0 if below_floor(space, floor) else space.free_bytes - floor.bytes
+
+
 def admits(space: Space, floor: Floor, incoming_bytes: int, freed_bytes: int = 0) -> bool:
     """Whether a message of ``incoming_bytes`` (whose storing frees ``freed_bytes``
     by quota eviction) can be stored and still leave the floor free."""

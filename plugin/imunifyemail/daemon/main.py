@@ -75,12 +75,12 @@ def _still_waiting(spool: Spool):
 
 
 def _room_check(quarantine: Quarantine):
-    async def has_room() -> bool:   # statvfs and the reserve: off the event loop
-        def check() -> bool:
+    async def headroom() -> int:   # statvfs and the reserve: off the event loop
+        def check() -> int:
             quarantine.space.take_reserve()
-            return not quarantine.space.report().below_floor
+            return quarantine.space.report().headroom
         return await asyncio.get_running_loop().run_in_executor(None, check)
-    return has_room
+    return headroom
 
 
 async def _prune_periodically(store: StoreWorker, retention_seconds: int) -> None:

@@ -1,18 +1,23 @@
 """Mail Exim deferred on our account, handed back to it as soon as we can take it.
 
 Exim retries a deferred message at its own retry times (an hour or more
-apart on cPanel). When the daemon defers a message only because the
-quarantine's filesystem is below its floor, it keeps the message's Exim id;
-as soon as the filesystem is above the floor again it asks Exim to deliver
-those messages now (``exim -M``, as the Exim user through the spawner:
-Exim's admin user). At start it does the same for what Exim deferred while
-the daemon was away (:func:`imunifyemail.exim.queue.deferred_by_filter`). The warning about the floor is
-logged once a minute, not once per message.
+apart on cPanel), so the daemon keeps the Exim ids of what it had deferred
+and asks Exim to deliver them now (``exim -M``, as the Exim user through the
+spawner: Exim's admin user):
+
+* mail deferred because the quarantine's filesystem was below its floor: once
+  space has been freed (the headroom above the floor grew by ``SPACE_STEP``
+  since its lowest point) or, at the latest, every ``SPACE_BACKOFF`` seconds —
+  never in a loop against a disk that is still full;
+* mail deferred for any other reason of ours (the daemon was away — found at
+  start by :func:`imunifyemail.exim.queue.deferred_by_filter` —, or it answered
+  after the router stopped waiting): at the next tick.
 
 ``exim -M`` silently skips a message another Exim process holds locked (its
 own delivery attempt still finishing, say), so a tick after each hand-back
-the ledger looks again: a message still waiting for our router is handed
-back again, up to ``MAX_KICKS`` times.
+the ledger looks again: a message still waiting for our router (and not
+deferred for space meanwhile) is handed back again, up to ``MAX_KICKS``
+times. The warning about the floor is logged once a minute, not per message.
 """
 import asyncio
 import logging
@@ -28,20 +33,34 @@ MAX_REMEMBERED = 10000     # beyond that Exim's own retry times take over
 BATCH = 50                 # ids per exim -M run
 WARN_EVERY = 60.0
 MAX_KICKS = 3              # hand-backs per message before Exim's own retry times take over
+SPACE_STEP = 256 * 1024    # freed bytes that are worth handing space-deferred mail back for
+SPACE_BACKOFF = 300.0      # and at the latest this often while there is any headroom at all
 
 Kick = Callable[[Sequence[str]], Awaitable[None]]
 StillWaiting = Callable[[Sequence[str]], Awaitable[List[str]]]
+Headroom = Callable[[], Awaitable[int]]
+
+
+def _add(ids: "OrderedDict[str, None]", exim_id: str) -> None:
+    if EXIM_ID.fullmatch(exim_id or ""):
+        ids[exim_id] = None
+        while len(ids) > MAX_REMEMBERED:
+            ids.popitem(last=False)
 
 
 class RetryLedger:
-    def __init__(self, kick: Kick, has_room: Callable[[], Awaitable[bool]], still_waiting: StillWaiting,
-                 interval: float = 10.0):
+    def __init__(self, kick: Kick, headroom: Headroom, still_waiting: StillWaiting, interval: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.kick = kick
-        self.has_room = has_room
+        self.headroom = headroom
         self.still_waiting = still_waiting
         self.interval = interval
-        self._ids: "OrderedDict[str, None]" = OrderedDict()
+        self.clock = clock
+        self._ids: "OrderedDict[str, None]" = OrderedDict()     # to hand back at the next tick
+        self._space: "OrderedDict[str, None]" = OrderedDict()   # to hand back once space is freed
         self._kicked: Dict[str, int] = {}   # handed back, to look at again: how many times so far
+        self._lowest_room = 0
+        self._space_kicked_at = -SPACE_BACKOFF
         self._last_warning = -WARN_EVERY
         self._since_warning = 0
         self._kicking: Optional[asyncio.Task] = None
@@ -49,9 +68,11 @@ class RetryLedger:
 
     def defer(self, exim_id: str, why: str) -> None:
         """A message deferred for lack of space (``exim_id`` may be empty: not from Exim)."""
-        self.remember(exim_id)
+        now = self.clock()
+        if not self._space:   # the first one waiting: there was no room for it just now
+            self._lowest_room, self._space_kicked_at = 0, now
+        _add(self._space, exim_id)
         self._since_warning += 1
-        now = time.monotonic()
         if now - self._last_warning >= WARN_EVERY:
             log.warning("%s: mail that would be held is deferred (Exim keeps it) until space is freed; "
                         "%d message(s) deferred since the last warning", why, self._since_warning)
@@ -59,10 +80,7 @@ class RetryLedger:
 
     def remember(self, exim_id: str) -> None:
         """A message Exim deferred for another reason of ours (the daemon was away)."""
-        if EXIM_ID.fullmatch(exim_id or ""):
-            self._ids[exim_id] = None
-            while len(self._ids) > MAX_REMEMBERED:
-                self._ids.popitem(last=False)
+        _add(self._ids, exim_id)
 
     def late(self, exim_id: str, delay: float = 1.0) -> None:
         """We decided after Exim stopped waiting (it deferred the address): ask for the message again
@@ -77,19 +95,34 @@ class RetryLedger:
         task.add_done_callback(self._later.discard)
 
     def room_seen(self) -> None:
-        """A message was just stored: if any wait, hand them back now, not at the next tick."""
-        if self._ids and (self._kicking is None or self._kicking.done()):
+        """A message was just stored: if any wait, see whether to hand them back now, not at the next tick."""
+        if (self._ids or self._space) and (self._kicking is None or self._kicking.done()):
             self._kicking = asyncio.ensure_future(self.retry_now())   # kept: a strong reference
 
     @property
     def pending(self) -> List[str]:
-        return list(self._ids)
+        return [*self._ids, *self._space]
+
+    async def _space_to_hand_back(self) -> List[str]:
+        """The space-deferred ids, if space was freed since the lowest point (or the backoff passed)."""
+        if not self._space:
+            return []
+        room = await self.headroom()
+        lowest = min(self._lowest_room, room)
+        now = self.clock()
+        if room <= 0 or (room < lowest + SPACE_STEP and now - self._space_kicked_at < SPACE_BACKOFF):
+            self._lowest_room = lowest
+            return []
+        self._lowest_room, self._space_kicked_at = room, now
+        ids, self._space = list(self._space), OrderedDict()
+        return ids
 
     async def retry_now(self) -> int:
-        """If there is room, hand every remembered message back to Exim; returns how many."""
-        if not self._ids or not await self.has_room():
+        """Hand back what is due (see the module's description); returns how many."""
+        ids = list(dict.fromkeys([*self._ids, *await self._space_to_hand_back()]))
+        self._ids = OrderedDict()
+        if not ids:
             return 0
-        ids, self._ids = list(self._ids), OrderedDict()
         for start in range(0, len(ids), BATCH):
             batch = ids[start:start + BATCH]
             try:
@@ -104,12 +137,15 @@ class RetryLedger:
         return len(ids)
 
     async def look_again(self) -> int:
-        """Of the messages handed back, remember again those still waiting for us; returns how many."""
+        """Of the messages handed back, remember again those still waiting for us (and not deferred for
+        space meanwhile: those wait for room); returns how many."""
         if not self._kicked:
             return 0
         kicked, self._kicked = self._kicked, {}
         again = 0
         for exim_id in await self.still_waiting(list(kicked)):
+            if exim_id in self._space:
+                continue
             if kicked[exim_id] >= MAX_KICKS:
                 log.warning("%s: still deferred after %d hand-backs to Exim; left to Exim's retry times",
                             exim_id, kicked[exim_id])

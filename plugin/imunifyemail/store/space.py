@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from ..core.headroom import Floor, Space, admits, below_floor, floor_for
+from ..core.headroom import Floor, Space, admits, below_floor, floor_for, headroom
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,10 @@ class SpaceReport:
     @property
     def below_floor(self) -> bool:
         return below_floor(self.space, self.floor)
+
+    @property
+    def headroom(self) -> int:
+        return headroom(self.space, self.floor)
 
     def describe(self) -> str:
         return (f"{self.space.free_bytes} bytes / {self.space.free_inodes} inodes free, "

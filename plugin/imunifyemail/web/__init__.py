@@ -39,6 +39,12 @@ def context() -> Context:
     return _context
 
 
+def _area() -> str:
+    """Which tabs an error page shows: the caller's own (none when we do not know who asks)."""
+    caller = getattr(g, "caller", None)
+    return "" if caller is None else "admin" if caller.is_admin else "user"
+
+
 def _when(ts: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
 
@@ -84,17 +90,17 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
 
     @app.errorhandler(ActionError)
     def refused(exc: ActionError):
-        return render_template("error.html", message=str(exc), status=exc.status), exc.status
+        return render_template("error.html", message=str(exc), status=exc.status, area=_area()), exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return render_template("error.html", message=exc.description, status=exc.code), exc.code
+        return render_template("error.html", message=exc.description, status=exc.code, area=_area()), exc.code
 
     @app.errorhandler(Exception)
     def failed(exc: Exception):
         ref = uuid.uuid4().hex[:12]
         log.exception("request %s %s failed (ref %s)", request.method, request.path, ref)
-        return render_template("error.html", status=500,
+        return render_template("error.html", status=500, area=_area(),
                                message=f"Something went wrong. The details are in the log (reference {ref})."), 500
 
     return app
