@@ -99,3 +99,15 @@ def test_containment_counts_from_the_administrators_last_state_change():
     assert containment.window_start(10_000, None) == 10_000 - 3600
     assert containment.window_start(10_000, 9_000) == 9_000
     assert containment.window_start(10_000, 1_000) == 10_000 - 3600
+
+
+def test_a_contained_account_holds_all_but_its_whitelisted_senders_a_block_holds_all():
+    from imunifyemail.core.attribution import Attribution
+    from imunifyemail.core.message import ScriptHeader
+    from imunifyemail.core.verdict import Whitelist, before_scan
+
+    who = Attribution("demo1", "demo1.test", "a@demo1.test", "", ScriptHeader())
+    listed = Whitelist(sender_emails=frozenset({"a@demo1.test"}))
+    assert before_scan(who, True, listed, contained=True).quarantine is False
+    assert before_scan(who, True, Whitelist(), contained=True).reasons == ("blocked",)
+    assert before_scan(who, True, listed, contained=False).reasons == ("blocked",)

@@ -19,7 +19,7 @@ What happens to the count and the claim:
 """
 import asyncio
 import logging
-from typing import Callable, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from ..core.verdict import RATELIMIT
 from ..ops.audit import DAEMON_ACTOR, insert_daemon
@@ -48,6 +48,7 @@ class AutoReleaser:
         self.every = every
         self.failures = 0
         self._stop = asyncio.Event()
+        self._known: Dict[str, Tuple[tuple, float]] = {}   # accounts' plans still good (store/waiting.pick)
 
     def pause(self) -> float:
         return min(self.every * 2 ** self.failures, MAX_PAUSE) if self.failures else self.every
@@ -76,7 +77,8 @@ class AutoReleaser:
         if not snap.features.auto_release:
             return 0
         now = self.store.activity.clock()
-        picked = await self.store.call(waiting.pick, self.store.activity, now, snap.server_limits, MOST_PER_STEP)
+        picked = await self.store.call(waiting.pick, self.store.activity, now, snap.server_limits, MOST_PER_STEP,
+                                       self._known)
         loop = asyncio.get_running_loop()
         for n, p in enumerate(picked):
             if self._stop.is_set():

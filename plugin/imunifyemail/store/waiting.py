@@ -94,25 +94,52 @@ def expected(activity: Activity, accounts: Sequence[str], now: float, server: Se
     return out
 
 
-def pick(activity: Activity, now: float, server: ServerLimits, most: int) -> List[Picked]:
+def _signature(conn: sqlite3.Connection, account: str) -> Tuple[int, int, int]:
+    """What an account's plan depends on besides time: others' commits (limits, overrides, deletes,
+    blocks) and its waiting messages (new holds, picks, claims given back)."""
+    version = conn.execute("PRAGMA data_version").fetchone()[0]
+    count, newest = conn.execute(
+        f"SELECT COUNT(*), COALESCE(MAX(m.id), 0) FROM messages m WHERE m.account_id ="
+        f" (SELECT id FROM accounts WHERE name = ?) AND {IS_WAITING}", (account,)).fetchone()
+    return version, count, newest
+
+
+def pick(activity: Activity, now: float, server: ServerLimits, most: int,
+         known: Optional[Dict[str, Tuple[tuple, float]]] = None) -> List[Picked]:
     """Take up to ``most`` messages due now, oldest first in each account: each one is checked
     against its objects' limits by the mail path's rule, counted as sent and claimed, all in one
-    durable transaction — so it is counted exactly when it is taken, and never taken twice."""
+    durable transaction — so it is counted exactly when it is taken, and never taken twice.
+
+    ``known`` (kept up to date here): each account's signature and next due time from earlier steps;
+    an account whose signature is unchanged is not planned again before then (mail passing meanwhile
+    only takes room: nothing becomes due sooner)."""
     conn = activity.conn
     picked: List[Picked] = []
+    seen: Dict[str, Tuple[tuple, float]] = {}
     with durable(conn):
         for account in accounts_waiting(conn):
+            signature = (str(server), *_signature(conn, account))
+            if known and account in known and known[account][0] == signature and now < known[account][1]:
+                seen[account] = known[account]
+                continue
+            next_due = float("inf")
             for msg, objects, when in plan(activity, account, now, server, create=True):
-                if len(picked) >= most:
-                    return picked
-                if not autorelease.due(now, when):
+                if when is None:
+                    continue
+                if not autorelease.due(now, when) or len(picked) >= most:
+                    next_due = min(next_due, max(when, now))
                     continue
                 recipients = len(msg.recipients)
                 if limits.over_limit(activity.usage(objects, now, server), recipients, server):
-                    continue   # the schedule's forecast is never trusted over the limit itself
+                    next_due = now   # the forecast is never trusted over the limit itself: look again
+                    continue
                 activity.count_sent(objects, recipients, now)
                 conn.execute("UPDATE messages SET claimed_at = ? WHERE email_id = ?", (int(now), msg.email_id))
                 picked.append(Picked(msg, objects, now))
+            seen[account] = ((str(server), *_signature(conn, account)), next_due)
+    if known is not None:
+        known.clear()
+        known.update(seen)
     return picked
 
 
