@@ -5,7 +5,8 @@ Exim asks once per remote address; the message is decided once: the first questi
 the others share it (:mod:`.scanner`), and the verdict is recorded with the Exim id in the same
 transaction that stores the message or counts it, so a retry after a crash gets the same answer
 without a second copy or a second count. Anything that goes wrong is "defer": Exim keeps the
-message and asks again at its next retry.
+message and asks again at its next retry. A spam or winexec hold may contain its account
+(:mod:`..core.containment`), in the transaction that stores it.
 """
 import asyncio
 import functools
@@ -17,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
 from .. import __version__
-from ..core import headers
+from ..core import containment, headers
 from ..core.attribution import Directory, attribute
-from ..core import containment
 from ..core.limits import describe, script_name
 from ..core.message import summarize
 from ..core.verdict import WHITELISTED, Verdict, before_scan, decide, filter_fields, over_limit
