@@ -112,8 +112,9 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     store = StoreWorker(quarantine, SettingsCache(ctx.conn, cfg["filter"]["spam_actions"]), ctx.activity)
     left = interrupted(store)
     if left:
-        log.warning("%d held rate-limited message(s) claimed by a release that did not finish: automatic "
-                    "release leaves them to the administrator (they may have been sent)", left)
+        log.warning("%d held rate-limited message(s) claimed by a release that did not finish (or ie-cli's, "
+                    "running now): automatic release leaves them to the administrator (they may have been sent)",
+                    left)
     rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"])
     spool = Spool(paths.system_path(cfg["exim"]["spool_directory"]))
     deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine), _still_waiting(spool))
