@@ -53,8 +53,10 @@ class NsRspamd(RspamdProcess):
 class MailStack:
     def __init__(self, base: Path, net: bool, smtp_port: int = 2525, sink_port: int = 2526,
                  rspamd_port: int = 11333, controller_port: int = 11334, accounts: Optional[Dict] = None,
-                 hostname: str = "server.ie-sandbox.test", config_extra: Optional[dict] = None):
+                 hostname: str = "server.ie-sandbox.test", config_extra: Optional[dict] = None,
+                 daemon_argv: Sequence[str] = ("-m", "imunifyemail.daemon.main")):
         self.base = Path(base)
+        self.daemon_argv = list(daemon_argv)   # devtools.clocked_daemon: a daemon whose clock the test moves
         self.config_extra = config_extra or {}
         self.root = self.base / "root"
         self.sink_dir = self.base / "sink"
@@ -151,7 +153,7 @@ class MailStack:
 
     def start_daemon(self) -> None:
         log = open(self.base / "daemon.log", "ab")
-        self.daemon = self.ns.popen([PYTHON, "-m", "imunifyemail.daemon.main"], env=self.env, stdout=log,
+        self.daemon = self.ns.popen([PYTHON, *self.daemon_argv], env=self.env, stdout=log,
                                     stderr=log, start_new_session=True)
         log.close()
         deadline = time.monotonic() + 60

@@ -152,7 +152,7 @@ class TestRoot:
                 time.sleep(0.02)
         raise RuntimeError(f"daemon not ready:\n{self.log.read_text()[-3000:] if self.log.exists() else ''}")
 
-    def start_in_process(self, clock) -> None:
+    def start_in_process(self, clock, **serve_options) -> None:
         """The real daemon (``serve``) on an event loop in a thread of this
         process, with an injected clock: for time windows (no privilege drop)."""
         import asyncio
@@ -176,7 +176,7 @@ class TestRoot:
         def run():
             asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(daemon_main.serve(cfg, sockets, clock=clock, stop=stop))
+                loop.run_until_complete(daemon_main.serve(cfg, sockets, clock=clock, stop=stop, **serve_options))
             except BaseException as exc:  # surfaced by stop()
                 failed.append(exc)
             finally:

@@ -1,7 +1,11 @@
 """ie-cli accounts list|edit|remove."""
+import json
+
 import pytest
 
-from tests.cli_helpers import assert_error, ie_root
+from imunifyemail.store.accounts import contain
+from imunifyemail.store.db import transaction
+from tests.cli_helpers import T0, assert_error, ie_root
 
 DEFAULT_LIMIT = 104857600
 
@@ -28,9 +32,10 @@ def test_list_text_and_json(ie):
     data = ie.invoke("accounts", "list", "--json").json()
     assert list(data) == ["items", "max_count"] and data["max_count"] == 2
     assert [list(i) for i in data["items"]] == [["name", "limit_bytes", "used_bytes", "state",
-                                                  "deleted_last_hour", "releases_limit"]] * 2
+                                                  "deleted_last_hour", "releases_limit", "contained_at"]] * 2
     assert data["items"][1] == {"name": "mysite", "limit_bytes": DEFAULT_LIMIT, "used_bytes": used,
-                                "state": "active", "deleted_last_hour": 0, "releases_limit": 5}
+                                "state": "active", "deleted_last_hour": 0, "releases_limit": 5,
+                                "contained_at": None}
 
 
 def test_list_empty(ie):
@@ -56,7 +61,7 @@ def test_edit_prints_the_row_and_changes_it(ie):
     ]
     data = ie.invoke("accounts", "edit", "-a", "demo1", "--state", "active", "--json").json()
     assert data == {"name": "demo1", "limit_bytes": 8096, "used_bytes": msg.size_bytes, "state": "active",
-                    "deleted_last_hour": 0, "releases_limit": 5}
+                    "deleted_last_hour": 0, "releases_limit": 5, "contained_at": None}
     assert list(data)[:4] == ["name", "limit_bytes", "used_bytes", "state"]
     assert ie.invoke("accounts", "edit", "-a", "demo1", "--limit", "0").exit_code == 0
 
@@ -120,3 +125,23 @@ def test_remove_errors(ie):
     assert_error(ie.invoke("accounts", "remove"), "--account")
     assert len(ie.ids()) == 1
     assert ie.invoke("accounts", "remove", "-a", "demo3").exit_code == 0   # cPanel account, nothing held
+
+
+def test_a_contained_account_shows_when_and_state_active_restores_it(ie):
+    ie.add("demo1")
+    with transaction(ie.conn):
+        assert contain(ie.conn, "demo1", T0)   # what the daemon does (tests/test_auto_release.py)
+    data = ie.invoke("accounts", "list", "--json").json()["items"][0]
+    assert (data["state"], data["contained_at"]) == ("block", T0)
+    result = ie.invoke("accounts", "edit", "-a", "demo1", "--state=active", "--json")
+    assert result.exit_code == 0, result
+    assert (result.json()["state"], result.json()["contained_at"]) == ("active", None)
+    [(detail,)] = ie.conn.execute("SELECT detail FROM audit WHERE action = 'account edit'").fetchall()
+    assert json.loads(detail) == {"state": "active", "contained_at": T0}
+    with transaction(ie.conn):
+        assert contain(ie.conn, "demo1", T0 + 1)
+    # a block by the administrator is no containment: its mail is held, whitelisted senders' too
+    data = ie.invoke("accounts", "edit", "-a", "demo1", "--state=block", "--json").json()
+    assert (data["state"], data["contained_at"]) == ("block", None)
+    with transaction(ie.conn):
+        assert not contain(ie.conn, "demo1", T0 + 2)   # only an active account is contained

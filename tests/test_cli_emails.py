@@ -1,5 +1,6 @@
 """ie-cli emails list|show|release|remove against a real quarantine."""
 import base64
+import time
 import uuid
 
 import pytest
@@ -10,12 +11,16 @@ from imunifyemail.ops import accounts as account_ops
 from imunifyemail.ops import caller as callers
 from imunifyemail.ops import emails as email_ops
 from imunifyemail.ops.release import OneShotReleaser
+from imunifyemail.cli import output
 from imunifyemail.cli.output import DASHES
+from imunifyemail.core.limits import ServerLimits
+from imunifyemail.store.activity import Activity, save_server_limits
+from imunifyemail.store.settings import save_features
 from imunifyemail.core.message import ScriptHeader
 from tests.cli_helpers import T0, assert_error, ie_root, make_raw
 
 SEED_LIST_KEYS = ["email_id", "size_bytes", "account_name", "recipients", "subject", "script_header"]
-EXTRA_LIST_KEYS = ["received_date", "sender", "reasons", "filter_score", "filter_action"]
+EXTRA_LIST_KEYS = ["received_date", "sender", "reasons", "filter_score", "filter_action", "expected_release"]
 
 
 @pytest.fixture
@@ -79,8 +84,46 @@ def test_list_json_keys_in_seed_order_then_extras(ie):
         "script_header": {"raw": "demo1.test/wp/mail.php for 1.2.3.4", "domain": "demo1.test",
                           "path": "/wp/mail.php"},
         "received_date": T0, "sender": "wp@demo1.test", "reasons": ["spam", "winexec"],
-        "filter_score": 12.5, "filter_action": "reject",
+        "filter_score": 12.5, "filter_action": "reject", "expected_release": None,
     }
+
+
+def _rate_limited(ie, now: int, auto_release: bool = True):
+    """alice sent 2 (limit 2) a while ago; 3 of hers wait (held for ratelimit), one spam of hers too."""
+    save_server_limits(ie.conn, {"sender_email": 2})
+    save_features(ie.conn, {"auto_release": auto_release})
+    for ago in (1000, 900):
+        assert Activity(ie.conn, clock=lambda: now - ago).reserve(
+            ("demo1", "demo1.test", "alice@demo1.test", ""), 1, ServerLimits(sender_email=2)).allowed
+    held = [ie.add("demo1", sender="alice@demo1.test", subject=f"wait {n}", reasons=("ratelimit",),
+                   at=now - 500 + n) for n in range(3)]
+    spam = ie.add("demo1", sender="alice@demo1.test", subject="spam", reasons=("spam",), at=now - 400)
+    return held, spam
+
+
+def test_list_says_when_rate_limited_mail_is_expected_to_leave(ie):
+    now = int(time.time())
+    held, spam = _rate_limited(ie, now)
+    items = {i["subject"]: i for i in ie.invoke("emails", "list", "--json").json()["items"]}
+    # the two sent free their slots an hour after they left; the third waits for the first one released
+    assert {s: i["expected_release"] for s, i in items.items()} == {
+        "wait 0": now - 1000 + 3600, "wait 1": now - 900 + 3600, "wait 2": now - 1000 + 2 * 3600, "spam": None}
+    text = ie.invoke("emails", "list").stdout.splitlines()
+    lines = [line for line in text if line.startswith("Expected_Release")]
+    assert lines == [_pad("Expected_Release", output.local_time(t))
+                     for t in (now - 1000 + 2 * 3600, now - 900 + 3600, now - 1000 + 3600)]
+    at = text.index(_pad("Email_ID", held[2].email_id))   # the extra line comes after the seed's five
+    assert text[at + 4: at + 7] == [_pad("Subject", "wait 2"), lines[0], ""]
+    assert _pad("Email_ID", spam.email_id) in text
+
+
+def test_list_expects_nothing_while_automatic_release_is_off_or_the_account_blocked(ie):
+    _rate_limited(ie, int(time.time()), auto_release=False)
+    assert [i["expected_release"] for i in ie.invoke("emails", "list", "--json").json()["items"]] == [None] * 4
+    assert "Expected_Release" not in ie.invoke("emails", "list").stdout
+    save_features(ie.conn, {"auto_release": True})
+    assert ie.invoke("accounts", "edit", "-a", "demo1", "--state", "block").exit_code == 0
+    assert [i["expected_release"] for i in ie.invoke("emails", "list", "--json").json()["items"]] == [None] * 4
 
 
 def test_list_filter_score_is_null_when_unscanned(ie):

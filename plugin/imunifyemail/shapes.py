@@ -4,7 +4,7 @@ Built once here from what the operations return, so ``ie-cli``, ``ie-config``
 and the web app say the same thing the same way: keys in the seed's order,
 our extra keys after them. The pages render these same dicts.
 """
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from .core import limits
 from .core.verdict import FILTER_SETTINGS, FilterSettings
@@ -25,7 +25,9 @@ def human_size(n: int) -> str:
 
 # -- emails -----------------------------------------------------------------
 
-def email_item(m: StoredMessage) -> Dict[str, Any]:
+def email_item(m: StoredMessage, expected_release: Optional[int] = None) -> Dict[str, Any]:
+    """``expected_release``: when a message held only for ratelimit is expected to leave on its own
+    (automatic release on), else None."""
     return {
         "email_id": m.email_id,
         "size_bytes": m.size_bytes,
@@ -38,11 +40,15 @@ def email_item(m: StoredMessage) -> Dict[str, Any]:
         "reasons": list(m.reasons),
         "filter_score": m.filter_score,
         "filter_action": m.filter_action,
+        "expected_release": expected_release,
     }
 
 
-def emails_list(items: Sequence[StoredMessage], total: int) -> Dict[str, Any]:
-    return {"items": [email_item(m) for m in items], "max_count": total}
+def emails_list(items: Sequence[StoredMessage], total: int,
+                expected: Optional[Mapping[str, int]] = None) -> Dict[str, Any]:
+    """``expected``: :func:`imunifyemail.ops.emails.expected_releases` of the items."""
+    expected = expected or {}
+    return {"items": [email_item(m, expected.get(m.email_id)) for m in items], "max_count": total}
 
 
 def email_show(held) -> Dict[str, Any]:
@@ -69,7 +75,8 @@ def email_show(held) -> Dict[str, Any]:
 
 def account(a: AccountInfo) -> Dict[str, Any]:
     return {"name": a.name, "limit_bytes": a.limit_bytes, "used_bytes": a.used_bytes, "state": a.state,
-            "deleted_last_hour": a.deleted_last_hour, "releases_limit": a.releases_limit}
+            "deleted_last_hour": a.deleted_last_hour, "releases_limit": a.releases_limit,
+            "contained_at": a.contained_at}
 
 
 def accounts_list(accounts: Sequence[AccountInfo]) -> Dict[str, Any]:

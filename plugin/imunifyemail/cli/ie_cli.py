@@ -95,7 +95,9 @@ def emails() -> None:
 
 
 @emails.command("list", short_help="list emails in the quarantine",
-                help="List emails in the quarantine, newest first.")
+                help="List emails in the quarantine, newest first.\n"
+                     "With automatic release on, an email held only for a sender limit shows when it is "
+                     "expected to leave (Expected_Release; expected_release in JSON, unix time or null).")
 @account_option
 @json_option
 @click.option("--limit", type=Count(min=1), default=25,
@@ -117,7 +119,8 @@ def emails_list(env: Context, account: str, as_json: bool, limit: int, offset: i
     items, total = email_ops.list_emails(env, ADMIN, email_ops.Filters(
         account=account, unattributed=unattributed, sender=sender, recipient=recipient, subject=subject,
         reason=reason, since=since, until=until, limit=limit, offset=offset))
-    respond(as_json, shapes.emails_list, output.emails_list_text, items, total)
+    expected = email_ops.expected_releases(env, items)
+    respond(as_json, shapes.emails_list, output.emails_list_text, items, total, expected)
 
 
 @emails.command("show", short_help="show an email held in the quarantine",

@@ -9,7 +9,7 @@ cursor or forge extra lines on the administrator's terminal.
 import json
 import time
 import unicodedata
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..ops.emails import HeldEmail
 from ..store.accounts import AccountInfo
@@ -36,7 +36,13 @@ def _list_row(key: str, value: Any) -> str:
     return f"{key:<{LIST_KEY_WIDTH}}{oneline(value)}".rstrip()
 
 
-def emails_list_text(items: Sequence[StoredMessage], total: int) -> str:
+def local_time(at: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+def emails_list_text(items: Sequence[StoredMessage], total: int, expected: Optional[Mapping[str, int]] = None) -> str:
+    """The seed's layout; a message expected to leave on its own (automatic release) has one more line."""
+    expected = expected or {}
     lines: List[str] = []
     for m in items:
         lines += [
@@ -46,8 +52,10 @@ def emails_list_text(items: Sequence[StoredMessage], total: int) -> str:
             _list_row("Account_Name", m.account),
             _list_row("Recipients", ", ".join(m.recipients)),
             _list_row("Subject", m.subject),
-            "",
         ]
+        if m.email_id in expected:
+            lines.append(_list_row("Expected_Release", local_time(expected[m.email_id])))
+        lines.append("")
     lines += [DASHES, _list_row("Max Count", total)]
     return "\n".join(lines)
 
@@ -134,7 +142,7 @@ _AUDIT_COLUMNS = ("Time", "Actor", "Role", "Via", "Account", "Action", "Ids", "O
 def audit_text(items: Sequence, total: int) -> str:
     rows = [_AUDIT_COLUMNS]
     for e in items:
-        rows.append((time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at)), oneline(e.actor), e.role, e.via,
+        rows.append((local_time(e.at), oneline(e.actor), e.role, e.via,
                      oneline(e.account or "-"), e.action, ",".join(e.ids) or "-", oneline(e.outcome)))
     widths = [max(len(r[i]) for r in rows) + 3 for i in range(len(_AUDIT_COLUMNS) - 1)]
     lines = ["".join(f"{cell:<{w}}" for cell, w in zip(row, widths)) + row[-1] for row in rows]

@@ -1,8 +1,9 @@
 """The verdict: pass or quarantine, and why.
 
-Order (DESIGN §2): a blocked account is held whatever else is true; a
-whitelisted sender passes without scanning; otherwise Rspamd's action,
-the executable check and (later) the sender limits decide.
+Order (DESIGN §2): a blocked account is held whatever else is true (but
+for its whitelisted senders while the block is the daemon's containment,
+see :mod:`.containment`); a whitelisted sender passes without scanning;
+otherwise Rspamd's action, the executable check and the sender limits decide.
 """
 import base64
 from dataclasses import dataclass, field, replace
@@ -73,9 +74,11 @@ class Verdict:
     findings: Tuple[str, ...] = field(default=())
 
 
-def before_scan(who: Attribution, account_blocked: bool, whitelist: Whitelist) -> Optional[Verdict]:
-    """A verdict that needs no scan, or None when the message must be scanned."""
-    if account_blocked:
+def before_scan(who: Attribution, account_blocked: bool, whitelist: Whitelist,
+                contained: bool = False) -> Optional[Verdict]:
+    """A verdict that needs no scan, or None when the message must be scanned. ``contained``: the
+    block is the daemon's containment, which lets whitelisted senders through."""
+    if account_blocked and not (contained and whitelist.allows(who)):
         return Verdict(quarantine=True, reasons=(BLOCKED,), action=BLOCKED)
     if whitelist.allows(who):
         return Verdict(quarantine=False, action=WHITELISTED)

@@ -20,6 +20,7 @@ from ..exim.spool import Spool
 from ..store import db
 from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
+from .autorelease import EVERY as AUTO_RELEASE_EVERY, AutoReleaser, interrupted
 from .control import ControlServer, releaser_for
 from .pipeline import Filter, LocalDomains, StoreWorker
 from .retry import DirectKick, RetryLedger
@@ -93,8 +94,10 @@ async def _prune_periodically(store: StoreWorker, retention_seconds: int) -> Non
 
 
 async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.time,
-                stop: Optional[asyncio.Event] = None, spawner: Optional[Spawner] = None) -> None:
-    """Serve until ``stop`` is set (SIGTERM/SIGINT set it when not given)."""
+                stop: Optional[asyncio.Event] = None, spawner: Optional[Spawner] = None,
+                auto_release_every: float = AUTO_RELEASE_EVERY) -> None:
+    """Serve until ``stop`` is set (SIGTERM/SIGINT set it when not given). ``clock`` is every time
+    window's (limits, automatic release, containment): the tests' way to move time."""
     ctx = Context(clock=clock, cfg=cfg, auto_checkpoint=False)   # the mail path's connection
     # Opened (created, migrated) before the checkpointer's own connection: two connections
     # creating the database at once can find it locked ("database is locked" at a first start).
@@ -107,6 +110,11 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
         log.warning("no room for the quarantine's %d-byte reserve yet: deleting on a full disk may fail",
                     quarantine.space.reserve_bytes)
     store = StoreWorker(quarantine, SettingsCache(ctx.conn, cfg["filter"]["spam_actions"]), ctx.activity)
+    left = interrupted(store)
+    if left:
+        log.warning("%d held rate-limited message(s) claimed by a release that did not finish (or ie-cli's, "
+                    "running now): automatic release leaves them to the administrator (they may have been sent)",
+                    left)
     rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"])
     spool = Spool(paths.system_path(cfg["exim"]["spool_directory"]))
     deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine), _still_waiting(spool))
@@ -125,15 +133,19 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
         _prune_periodically(store, cfg["activity_monitor"]["retention_days"] * 86400))
     retrier = asyncio.ensure_future(deferrals.run())
     catch_up = asyncio.ensure_future(_after_an_outage(spool, deferrals))
+    auto = AutoReleaser(store, releaser_for(cfg, spawner).send, auto_release_every)
+    auto_releasing = asyncio.ensure_future(auto.run())
     log.info("imunifyemaild %s listening on %s", __version__, sockets.filter.getsockname())
     await stop.wait()
     log.info("stopping: no new questions; finishing the answers in progress")
     pruner.cancel()
     retrier.cancel()
     catch_up.cancel()
+    auto.stop()
     control_server.close()
     server.close()
     await scanner.close()   # answers being worked out are finished (Exim's timeout aside)
+    await auto_releasing    # a message being re-injected is finished, the rest given back
     await rspamd.close()
     store.shutdown()
     control.close()
@@ -141,7 +153,9 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     ctx.close()
 
 
-def main(argv=None) -> int:
+def main(argv=None, clock: db.Clock = time.time, auto_release_every: float = AUTO_RELEASE_EVERY) -> int:
+    """The console script (``clock``, ``auto_release_every``: for the test harness's wrapper,
+    devtools/clocked_daemon.py; nothing on the command line moves time)."""
     parser = argparse.ArgumentParser(prog="imunifyemaild", description="imunifyemail outbound filter daemon")
     parser.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
     parser.add_argument("--version", action="version", version=f"imunifyemaild {__version__}")
@@ -160,7 +174,7 @@ def main(argv=None) -> int:
     try:
         spawner = start_spawner(cfg)
         sockets = prepare(cfg)
-        asyncio.run(serve(cfg, sockets, spawner=spawner))
+        asyncio.run(serve(cfg, sockets, clock=clock, spawner=spawner, auto_release_every=auto_release_every))
     except (StartupError, SpawnError, db.DatabaseError) as exc:
         print(f"imunifyemaild: {exc}", file=sys.stderr)
         return 1

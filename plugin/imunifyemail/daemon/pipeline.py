@@ -5,7 +5,8 @@ Exim asks once per remote address; the message is decided once: the first questi
 the others share it (:mod:`.scanner`), and the verdict is recorded with the Exim id in the same
 transaction that stores the message or counts it, so a retry after a crash gets the same answer
 without a second copy or a second count. Anything that goes wrong is "defer": Exim keeps the
-message and asks again at its next retry.
+message and asks again at its next retry. A spam or winexec hold may contain its account
+(:mod:`..core.containment`), in the transaction that stores it.
 """
 import asyncio
 import functools
@@ -17,13 +18,16 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, TypeVar
 
 from .. import __version__
-from ..core import headers
+from ..core import containment, headers
 from ..core.attribution import Directory, attribute
 from ..core.limits import describe, script_name
 from ..core.message import summarize
 from ..core.verdict import WHITELISTED, Verdict, before_scan, decide, filter_fields, over_limit
 from ..core.winexec import find_executables
 from ..exim.spool import Spool, SpoolError
+from ..ops.audit import insert_daemon
+from ..store import containment as contained
+from ..store import events
 from ..store.activity import Activity
 from ..store.quarantine import NewMessage, Quarantine
 from ..store.settings import SettingsCache
@@ -136,7 +140,8 @@ class Filter:
         fields = headers.Fields(raw)
         summary = summarize(fields)
         who = attribute(spooled.sender, spooled.meta(), summary.script, self.directory)
-        verdict: Optional[Verdict] = before_scan(who, who.account in snap.blocked_accounts, snap.whitelist)
+        verdict: Optional[Verdict] = before_scan(who, who.account in snap.blocked_accounts, snap.whitelist,
+                                                 who.account in snap.contained_accounts)
         objects = (who.account, who.domain, who.sender_email, script_name(summary.script.domain, summary.script.path))
         activity = self.store.activity
         scan, limited = None, ""
@@ -156,7 +161,8 @@ class Filter:
                 verdict = over_limit(verdict)
                 limited = describe(fits.offenders, snap.server_limits)
         if verdict.quarantine:
-            answer = await self._hold(exim_id, spooled.sender, remote, raw, who, summary, verdict, objects)
+            answer = await self._hold(exim_id, spooled.sender, remote, raw, who, summary, verdict, objects,
+                                      snap.features.containment_threshold)
         outcome = (f"held {answer.fields['email_id']}" if answer.verdict == HOLD else answer.verdict) + \
             (f" (limit reached: {limited})" if limited else "")
         log.info("id=%s account=%s sender=<%s> rcpts=%d size=%d action=%s score=%s reasons=%s findings=%s"
@@ -165,13 +171,17 @@ class Filter:
                  ";".join(verdict.findings) or "-", outcome, (time.monotonic() - started) * 1000)
         return answer
 
-    async def _hold(self, exim_id, sender, remote, raw, who, summary, verdict, objects) -> Answer:
+    async def _hold(self, exim_id, sender, remote, raw, who, summary, verdict, objects, threshold) -> Answer:
         """Stored durably (and remembered) first; only then is the answer "hold"."""
         new = NewMessage(account=who.account, sender=who.sender_email, recipients=tuple(remote),
                          subject=summary.subject, reasons=verdict.reasons, header_from=summary.header_from,
                          filter_score=verdict.score, filter_action=verdict.action, script=summary.script,
                          exim_id=exim_id)
         counted = functools.partial(self.store.activity.count_quarantined, objects)
+        contained_now: List[int] = []
+        if containment.counts(verdict.reasons):
+            counted = functools.partial(_counted_then_contain, self.store, counted, new, objects[3], threshold,
+                                        contained_now)
         try:
             stored = await self.store.call(self.store.quarantine.add, new, raw,
                                            Remembered(exim_id, HOLD, {"reasons": ",".join(verdict.reasons)}), counted)
@@ -179,4 +189,23 @@ class Filter:
             self.deferrals.defer(exim_id, str(exc))
             return Answer(DEFER, {"reason": "no room in the quarantine"})
         self.deferrals.room_seen()
+        if contained_now:
+            log.warning("account %s contained: %d messages held as spam or winexec within an hour (threshold %d);"
+                        " its mail is held (but whitelisted senders') until the administrator restores it",
+                        who.account, contained_now[0], threshold)
         return Answer(HOLD, {"email_id": stored.email_id, "reasons": ",".join(verdict.reasons)})
+
+
+def _counted_then_contain(store: StoreWorker, counted: Callable[[], None], new: NewMessage, script: str,
+                          threshold: int, contained_now: List[int]) -> None:
+    """In the transaction that holds a spam or winexec message: count it, and contain its account if
+    that took it over the threshold (blocked, with the daemon's audit entry and a ``contained`` event)."""
+    counted()
+    conn, now = store.quarantine.conn, int(store.quarantine.clock())
+    held = contained.contain_if_over(conn, new.account, now, threshold)
+    if held is None:
+        return
+    insert_daemon(conn, now, "contain", new.account, (), {"threshold": threshold, "held_last_hour": held})
+    events.insert(conn, now, events.CONTAINED, new.account, new.reasons, new.sender, script)
+    store.settings.invalidate()   # our own commit does not change data_version for our connection
+    contained_now.append(held)

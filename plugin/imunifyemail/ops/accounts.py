@@ -68,7 +68,8 @@ def page(ctx: Context, caller: Caller, name_contains: Optional[str] = None, offs
 def edit(ctx: Context, caller: Caller, name: str, state: Optional[str] = None, limit_bytes: Optional[int] = None,
          releases_limit: Optional[int] = None) -> AccountInfo:
     """Change an account's state, quarantine space limit and/or hourly release quota
-    (creating the subspace of a cPanel account that has none yet)."""
+    (creating the subspace of a cPanel account that has none yet). Setting the state ends a
+    containment (``--state active`` is the one action that restores a contained account)."""
     require_admin(caller, "change an account's quarantine settings")
     errors = [e for e in (state is not None and rules.state_error(state),
                           limit_bytes is not None and rules.limit_bytes_error(limit_bytes),
@@ -78,11 +79,14 @@ def edit(ctx: Context, caller: Caller, name: str, state: Optional[str] = None, l
     if state is None and limit_bytes is None and releases_limit is None:
         raise InvalidInput("nothing to change")
     require(ctx, name)
+    before = ctx.quarantine.account(name)
     info = account_rows.update_account(ctx.conn, name, ctx.config["quarantine"]["default_limit_bytes"], ctx.now(),
                                        state=state, limit_bytes=limit_bytes, releases_limit=releases_limit)
-    audit.record(ctx, caller, "account edit", account=name, detail={
-        k: v for k, v in (("state", state), ("limit_bytes", limit_bytes), ("releases_limit", releases_limit))
-        if v is not None})
+    detail = {k: v for k, v in (("state", state), ("limit_bytes", limit_bytes), ("releases_limit", releases_limit))
+              if v is not None}
+    if state is not None and before is not None and before.contained:
+        detail["contained_at"] = before.contained_at   # the containment this ended
+    audit.record(ctx, caller, "account edit", account=name, detail=detail)
     return info
 
 

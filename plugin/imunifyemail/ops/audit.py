@@ -44,6 +44,12 @@ def record(ctx: Context, caller: Caller, action: str, account: Optional[str] = N
         log.exception("could not write the audit entry for %s", action)
 
 
+def insert_daemon(conn, at: int, action: str, account: Optional[str], ids: Sequence[str] = (),
+                  detail: Optional[Dict[str, Any]] = None, outcome: str = OK) -> None:
+    """The daemon's own change (automatic release, containment), inside the transaction that makes it."""
+    audit_rows.insert(conn, at, DAEMON_ACTOR, "daemon", DAEMON, account, action, ids, detail or {}, outcome)
+
+
 def record_mail(ctx: Context, caller: Caller, action: str, messages: Sequence, done: Sequence[str],
                 failure: str = "") -> None:
     """An action on held messages: one entry per account they belong to, with its ids; the outcome

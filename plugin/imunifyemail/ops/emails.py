@@ -1,17 +1,21 @@
-"""Held emails: list, show, release, remove — each within what the caller may see."""
+"""Held emails: list, show, release, remove — each within what the caller may see — and when the
+ones held for a sender limit are expected to leave on their own."""
 import logging
+import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..context import Context
 from ..core import accounts as account_rules
+from ..core import autorelease
 from ..core import view
 from ..core.ids import canonical_uuid
 from ..core.limits import DOMAIN, SENDER_EMAIL, SCRIPT
 from ..core.verdict import REASONS
 from ..errors import ActionError, Forbidden, InvalidInput, NotFoundError
 from ..store import accounts as account_rows
-from ..store.activity import ObjectNotFound
+from ..store import settings, waiting
+from ..store.activity import ObjectNotFound, load_server_limits
 from ..store.listing import NEWEST_FIRST, OLDEST_FIRST, ListQuery, NotFound, StoredMessage
 from ..store.quarantine import Freed
 from . import accounts, audit
@@ -103,6 +107,19 @@ def list_emails(ctx: Context, caller: Caller, f: Filters) -> Tuple[List[StoredMe
     if f.sender_object:
         _object_query(ctx, f.sender_object, q)
     return ctx.quarantine.list(q)
+
+
+def expected_releases(ctx: Context, items: Sequence[StoredMessage]) -> Dict[str, int]:
+    """When each listed message held only for ratelimit is expected to leave on its own (automatic
+    release on; a message that never will, or whose account is blocked, has none). A forecast, from
+    its objects' use of their windows and its place in its account's queue (``core/autorelease.py``)."""
+    if not settings.load_features(ctx.conn).auto_release:
+        return {}
+    accounts = sorted({m.account for m in items if autorelease.waits_for_room(m.reasons)})
+    if not accounts:
+        return {}
+    when = waiting.expected(ctx.activity, accounts, ctx.clock(), load_server_limits(ctx.conn))
+    return {m.email_id: math.ceil(when[m.email_id]) for m in items if m.email_id in when}
 
 
 def get_messages(ctx: Context, caller: Caller, email_ids: Sequence[str],

@@ -22,6 +22,11 @@ class AccountInfo:
     message_count: int
     deleted_last_hour: int
     releases_limit: int = DEFAULT_RELEASES_PER_HOUR
+    contained_at: Optional[int] = None    # blocked by the daemon's containment at (None: not contained)
+
+    @property
+    def contained(self) -> bool:
+        return self.contained_at is not None
 
 
 def ensure_account(conn: sqlite3.Connection, name: str, limit_bytes: int, now: int) -> sqlite3.Row:
@@ -38,7 +43,7 @@ def _info(conn: sqlite3.Connection, row: sqlite3.Row, now: int) -> AccountInfo:
     deleted = conn.execute("SELECT COALESCE(SUM(count), 0) FROM evictions WHERE account_id = ? AND at > ?",
                            (row["id"], now - 3600)).fetchone()[0]
     return AccountInfo(row["name"], row["limit_bytes"], row["used_bytes"], row["state"], row["message_count"],
-                       deleted, row["releases_limit"])
+                       deleted, row["releases_limit"], row["contained_at"])
 
 
 def list_accounts(conn: sqlite3.Connection, now: int, name_contains: Optional[str] = None, offset: int = 0,
@@ -64,12 +69,16 @@ def get_account(conn: sqlite3.Connection, name: str, now: int) -> Optional[Accou
 def update_account(conn: sqlite3.Connection, name: str, default_limit_bytes: int, now: int,
                    state: Optional[str] = None, limit_bytes: Optional[int] = None,
                    releases_limit: Optional[int] = None) -> AccountInfo:
-    """Change what is given (None leaves it), creating the subspace if needed."""
+    """Change what is given (None leaves it), creating the subspace if needed. Setting the state
+    (either) is the administrator's decision: it ends a containment and restarts its count."""
     with transaction(conn):
         row = ensure_account(conn, name, default_limit_bytes, now)
         for column, value in (("state", state), ("limit_bytes", limit_bytes), ("releases_limit", releases_limit)):
             if value is not None:
                 conn.execute(f"UPDATE accounts SET {column} = ? WHERE id = ?", (value, row["id"]))
+        if state is not None:
+            conn.execute("UPDATE accounts SET contained_at = NULL, state_changed_at = ? WHERE id = ?",
+                         (now, row["id"]))
     return get_account(conn, name, now)
 
 
@@ -80,6 +89,18 @@ def is_blocked(conn: sqlite3.Connection, name: str) -> bool:
 
 def blocked_accounts(conn: sqlite3.Connection) -> frozenset:
     return frozenset(r[0] for r in conn.execute("SELECT name FROM accounts WHERE state = ?", (BLOCK,)))
+
+
+def contained_accounts(conn: sqlite3.Connection) -> frozenset:
+    """The blocked accounts whose block is the daemon's containment."""
+    return frozenset(r[0] for r in conn.execute(
+        "SELECT name FROM accounts WHERE state = ? AND contained_at IS NOT NULL", (BLOCK,)))
+
+
+def contain(conn: sqlite3.Connection, name: str, now: int) -> bool:
+    """Block an active account as contained (inside the caller's transaction); False if it was not active."""
+    return conn.execute("UPDATE accounts SET state = ?, contained_at = ? WHERE name = ? AND state = ?",
+                        (BLOCK, now, name, ACTIVE)).rowcount > 0
 
 
 # -- releases ---------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..core import limits
+from ..core.autorelease import Window
 from ..core.limits import ServerLimits, Usage
 from . import audit, events, verdicts
 from .db import Clock, system_clock, transaction
@@ -102,15 +103,42 @@ class Activity:
         if version != self._seen_version:
             self._objects_seen.clear()
             self._seen_version = version
-        acct = self._object(limits.ACCOUNT, account, "", None)
+        return self._tree(self._object, account, domain, sender_email, script)
+
+    @staticmethod
+    def _tree(get, account: str, domain: str, sender_email: str, script: str) -> List[SenderObject]:
+        """A message's objects, each got by ``get(type, name, parent id, account id)``."""
+        acct = get(limits.ACCOUNT, account, "", None)
         out = [acct]
         if domain:
-            dom = self._object(limits.DOMAIN, domain, acct.id, acct.id)
+            dom = get(limits.DOMAIN, domain, acct.id, acct.id)
             out.append(dom)
             if sender_email:
-                out.append(self._object(limits.SENDER_EMAIL, sender_email, dom.id, acct.id))
+                out.append(get(limits.SENDER_EMAIL, sender_email, dom.id, acct.id))
         if script:
-            out.append(self._object(limits.SCRIPT, script, acct.id, acct.id))
+            out.append(get(limits.SCRIPT, script, acct.id, acct.id))
+        return out
+
+    def lookup(self, who: Tuple[str, str, str, str]) -> List[SenderObject]:
+        """The message's objects as they are, creating none (readers): one never seen has no
+        override and no mail, under a stand-in id of its own."""
+        def find(so_type: str, name: str, parent_id: str, _account_id) -> SenderObject:
+            row = self.conn.execute("SELECT id, type, limit_override FROM sender_objects"
+                                    " WHERE type = ? AND parent_id = ? AND name = ?", (so_type, parent_id, name)).fetchone()
+            return (SenderObject(row["id"], row["type"], row["limit_override"]) if row is not None
+                    else SenderObject(f"unseen:{so_type}:{parent_id}:{name}", so_type, None))
+        return self._tree(find, *who)
+
+    def windows(self, objects: Sequence[SenderObject], now: float, server: ServerLimits) -> Dict[str, Window]:
+        """What each limited object sent in the last 60 minutes, weighed by the limit mode."""
+        out: Dict[str, Window] = {}
+        for obj in objects:
+            limit = limits.effective_limit(obj.type, obj.limit_override, server)
+            if limit <= 0 or obj.id in out:
+                continue
+            rows = self.conn.execute("SELECT at, recipients FROM am_events WHERE object_id = ? AND at > ? ORDER BY at",
+                                     (obj.id, now - limits.WINDOW_SECONDS)).fetchall()
+            out[obj.id] = Window(limit, tuple((r[0], limits.weight(server.limit_mode, r[1])) for r in rows))
         return out
 
     def usage(self, objects: Sequence[SenderObject], now: float, server: ServerLimits) -> List[Usage]:
@@ -140,6 +168,25 @@ class Activity:
         self.conn.executemany("INSERT INTO am_events (object_id, at, recipients) VALUES (?, ?, ?)",
                               [(obj.id, now, recipients) for obj in objects])
         self._count([obj.id for obj in objects], bucket_of(now), 1, recipients, 0)
+
+    def count_sent(self, objects: Sequence[SenderObject], recipients: int, now: float) -> None:
+        """Count a message as sent (inside the caller's transaction: automatic release)."""
+        self._sent(objects, recipients, now)
+
+    def uncount(self, objects: Sequence[SenderObject], recipients: int, at: float) -> None:
+        """Take back :meth:`count_sent` (inside the caller's transaction): its re-injection failed."""
+        self.conn.executemany(
+            "DELETE FROM am_events WHERE rowid = (SELECT rowid FROM am_events"
+            " WHERE object_id = ? AND at = ? AND recipients = ? LIMIT 1)",
+            [(obj.id, at, recipients) for obj in objects])
+        self.conn.executemany(
+            "UPDATE am_buckets SET messages = messages - 1, recipients = recipients - ?"
+            " WHERE object_id = ? AND bucket = ? AND messages > 0",
+            [(recipients, oid, bucket_of(at)) for oid in (*(o.id for o in objects), SERVER_TOTAL)])
+
+    def objects(self, who: Tuple[str, str, str, str]) -> List[SenderObject]:
+        """The message's objects, created on first sight (inside the caller's transaction)."""
+        return self._objects(*who)
 
     def reserve(self, who: Tuple[str, str, str, str], recipients: int, server: ServerLimits,
                 remember: Optional[Remembered] = None) -> Outcome:

@@ -174,6 +174,13 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     DROP TABLE whitelist;
     ALTER TABLE whitelist_new RENAME TO whitelist
     """,
+    # 9: held rate-limited mail waiting for automatic release, by account and age (a partial index:
+    # the daemon looks for it every few seconds, among however much spam); when the administrator
+    # last set an account's state (containment counts from then)
+    """
+    CREATE INDEX messages_waiting ON messages (account_id, received_at, id) WHERE reasons = 'ratelimit';
+    ALTER TABLE accounts ADD COLUMN state_changed_at INTEGER
+    """,
 ]
 
 

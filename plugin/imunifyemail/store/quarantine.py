@@ -262,9 +262,11 @@ class Quarantine:
     # -- removing --------------------------------------------------------
 
     def remove(self, email_ids: Sequence[str], account: Optional[str] = ALL_ACCOUNTS,
-               released_by: Optional[Tuple[str, str]] = None) -> Freed:
+               released_by: Optional[Tuple[str, str]] = None,
+               within: Optional[Callable[[], None]] = None) -> Freed:
         """Delete messages; if any id is not found (in scope), nothing is deleted.
-        ``released_by`` (actor, via): they were released, and are noted as such.
+        ``released_by`` (actor, via): they were released, and are noted as such;
+        ``within`` (e.g. the daemon's audit entry) happens in the transaction that deletes them.
 
         Files go first, then rows, with the reserve given back meanwhile: this
         works on a completely full disk. A crash between the two leaves rows
@@ -286,6 +288,8 @@ class Quarantine:
                     for row in rows:
                         account_rows.record_release(self.conn, row["email_id"], row["account"],
                                                     int(self.clock()), *released_by)
+                if within is not None:
+                    within()
                 return self._delete_rows(rows)
 
     def _delete_rows(self, rows: Sequence[sqlite3.Row]) -> Freed:

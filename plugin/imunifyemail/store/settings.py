@@ -14,7 +14,7 @@ from ..core import features
 from ..core.features import Features
 from ..core.limits import ServerLimits
 from ..core.verdict import FILTER_SETTINGS, FilterSettings, Whitelist
-from .accounts import blocked_accounts
+from .accounts import blocked_accounts, contained_accounts
 from .activity import load_server_limits
 from .db import transaction
 
@@ -95,6 +95,7 @@ class Snapshot:
     blocked_accounts: frozenset
     server_limits: ServerLimits
     features: Features = Features()
+    contained_accounts: frozenset = frozenset()   # blocked by containment (whitelisted senders pass)
 
 
 class SettingsCache:
@@ -118,6 +119,7 @@ class SettingsCache:
                 blocked_accounts=blocked_accounts(self.conn),
                 server_limits=load_server_limits(self.conn),
                 features=load_features(self.conn),
+                contained_accounts=contained_accounts(self.conn),
             )
             self._version = version
         return self._snapshot

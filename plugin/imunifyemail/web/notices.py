@@ -14,6 +14,7 @@ NOTICES = {
     "whitelisted": "Added to the sender whitelist: its mail is no longer scanned or limited.",
     "unwhitelisted": "Removed from the sender whitelist.",
     "saved": "Changes saved.",
+    "restored": "Account restored: its mail is scanned and sent again.",
 }
 
 

@@ -7,11 +7,12 @@ operations: a user's request for another account's email is "not found".
 """
 from flask import Blueprint, abort, g, redirect, render_template, request
 
-from ..core import view
+from ..core import autorelease, view
 from ..core.ids import canonical_uuid
 from ..core.verdict import REASONS
 from ..ops import emails as email_ops
 from ..store import accounts as account_rows
+from ..store import settings
 from ..store.listing import NEWEST_FIRST, OLDEST_FIRST
 from . import context, forms
 from .links import link
@@ -74,7 +75,10 @@ def list_page(area: str):
         own_used = account_rows.releases_since(ctx.conn, g.caller.account, account_rows.window_start(ctx.now()),
                                                actors=[g.caller.login])
         own = {"info": own, "released_last_hour": own_used}
+    expected = email_ops.expected_releases(ctx, items)
+    auto_release = settings.load_features(ctx.conn).auto_release
     return render_template("quarantine.html", area=area, items=items, total=total, f=f, q=request.args.get("q", ""),
+                           expected=expected, auto_release=auto_release, waits=autorelease.waits_for_room,
                            search_in=request.args.get("in", "subject"), pages=pages, all_reasons=REASONS,
                            page_sizes=PAGE_SIZES, sender_object=sender_object, own=own, notice=notice(),
                            space=ctx.space.report())

@@ -1,10 +1,10 @@
 """Settings pages: the server's sender limits and limit mode, the filter settings, and each account's
-quarantine (space limit, used space, state, releases per hour, purge)."""
+quarantine (space limit, used space, state, releases per hour, purge; restoring a contained one)."""
 from flask import Blueprint, g, redirect, render_template, request
 
 from ..core import limits
 from ..core.features import SETTINGS
-from ..core.accounts import STATES
+from ..core.accounts import ACTIVE, STATES
 from ..core.verdict import FILTER_SETTINGS
 from ..ops import accounts as account_ops
 from ..ops import activity as am_ops
@@ -81,6 +81,13 @@ def account(name: str):
                            default_limit=ctx.config["quarantine"]["default_limit_bytes"], space=ctx.space.report())
 
 
+def restore(name: str):
+    """One action for a contained account: state active (the same edit as ie-cli accounts edit --state active)."""
+    ctx = context()
+    account_ops.edit(ctx, g.caller, name, state=ACTIVE)
+    return redirect(link("admin.settings", notice="restored", account=name), 303)
+
+
 def purge(name: str):
     ctx = context()
     account_ops.require(ctx, name)
@@ -98,3 +105,4 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/settings/features", "save_features", save_features, methods=["POST"])
     bp.add_url_rule("/settings/account/<name>", "account", account, methods=["GET", "POST"])
     bp.add_url_rule("/settings/purge/<name>", "purge", purge, methods=["GET", "POST"])
+    bp.add_url_rule("/settings/restore/<name>", "restore", restore, methods=["POST"])

@@ -1,0 +1,101 @@
+"""When held rate-limited mail may leave on its own (automatic release): a schedule, no I/O.
+
+A message held only for ``ratelimit`` waits in its account's queue, oldest first. It may leave once
+every *limited* sender object it belongs to has room for it over the last 60 minutes (the rule of
+:func:`.limits.over_limit`: what the object sent in the window plus this message's weight stays
+within its limit), and never before an older waiting message that shares a limited object with it:
+no overtaking, so a big message is not starved by small ones behind it. A message heavier than one
+of its limits can never leave on its own; it is left out (and blocks nobody).
+
+:func:`schedule` simulates exactly that, message by message in queue order, counting what the ones
+before it will have sent. The daemon releases what is due now; the lists show the rest as "expected
+to leave" — a forecast, since mail sent meanwhile takes room too.
+"""
+import bisect
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from . import limits
+from .verdict import RATELIMIT
+
+WINDOW = limits.WINDOW_SECONDS
+
+
+def waits_for_room(reasons: Sequence[str]) -> bool:
+    """Held only because a sender limit was reached (what automatic release may send)."""
+    return tuple(reasons) == (RATELIMIT,)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A limited sender object: its effective limit (> 0) and what it sent in the window, as
+    (time, weight) pairs — the weight by the limit mode (1, or the recipients)."""
+    limit: int
+    sent: Tuple[Tuple[float, int], ...]
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A waiting message: its key, the ids of its sender objects, its remote recipients."""
+    key: str
+    objects: Tuple[str, ...]
+    recipients: int
+
+
+class _Object:
+    """One limited object during the simulation; the times asked about it never go back, so what
+    left its window is dropped for good."""
+
+    def __init__(self, window: Window):
+        self.limit = window.limit
+        self.sent: List[Tuple[float, int]] = sorted(window.sent)
+        self.head = 0
+        self.total = sum(w for _, w in self.sent)
+        self.ready = float("-inf")   # when the last message scheduled on it leaves
+
+    def _expire(self, t: float) -> None:
+        while self.head < len(self.sent) and self.sent[self.head][0] <= t - WINDOW:
+            self.total -= self.sent[self.head][1]
+            self.head += 1
+
+    def room_from(self, t: float, cost: int) -> float:
+        """The earliest time at or after ``t`` with room for ``cost`` (cost <= limit). What was sent
+        at ``at`` counts while ``at > now - WINDOW``, so it stops counting at ``at + WINDOW``."""
+        self._expire(t)
+        total, i = self.total, self.head
+        while total + cost > self.limit:
+            at, w = self.sent[i]
+            total -= w
+            t = max(t, at + WINDOW)
+            i += 1
+        return t
+
+    def take(self, t: float, cost: int) -> None:
+        bisect.insort(self.sent, (t, cost), lo=self.head)
+        self.total += cost
+        self.ready = t
+
+
+def schedule(now: float, queue: Sequence[Queued], windows: Mapping[str, Window],
+             limit_mode: int) -> Dict[str, Optional[float]]:
+    """For each queued message (in queue order, oldest first), when it may leave: ``now`` or later,
+    or None when it never can (heavier than a limit). Objects absent from ``windows`` are unlimited."""
+    objects = {oid: _Object(w) for oid, w in windows.items() if w.limit > 0}
+    out: Dict[str, Optional[float]] = {}
+    for q in queue:
+        cost = limits.weight(limit_mode, q.recipients)
+        mine = [objects[o] for o in dict.fromkeys(q.objects) if o in objects]
+        if any(cost > o.limit for o in mine):
+            out[q.key] = None
+            continue
+        t = max([now, *(o.ready for o in mine)])
+        for o in mine:   # each object's room only grows with time: the latest of them is the answer
+            t = max(t, o.room_from(t, cost))
+        for o in mine:
+            o.take(t, cost)
+        out[q.key] = t
+    return out
+
+
+def due(now: float, when: Optional[float]) -> bool:
+    return when is not None and when <= now

@@ -1,0 +1,37 @@
+"""Containment of a compromised account: when to block it automatically. No I/O.
+
+An account that has more than ``threshold`` messages held as spam or winexec within an hour is
+blocked by the daemon (state ``block``, noted as contained). Counted from the administrator's last
+change of its state at the earliest, so restoring an account starts its count afresh. ``root`` (mail
+no account can be blamed for) is never contained: it is no hosted account, and blocking it would
+hold the server's own mail. Whitelisted senders are exempt twice over: their mail is never held as
+spam, and it still passes while their account is contained (a block by the administrator holds it).
+"""
+from typing import Optional, Sequence
+
+from .accounts import ACTIVE, ROOT
+from .verdict import SPAM, WINEXEC
+
+COUNTED = (SPAM, WINEXEC)
+WINDOW_SECONDS = 3600
+OFF = 0
+
+
+def counts(reasons: Sequence[str]) -> bool:
+    """A held message that counts towards containment."""
+    return any(r in COUNTED for r in reasons)
+
+
+def applies(account: str, state: str, threshold: int) -> bool:
+    """Whether the account may be contained now (the setting is on, it is active, it is not root)."""
+    return threshold != OFF and state == ACTIVE and account != ROOT
+
+
+def window_start(now: int, state_changed_at: Optional[int]) -> int:
+    """Held messages after this time count (exclusive)."""
+    start = now - WINDOW_SECONDS
+    return start if state_changed_at is None else max(start, state_changed_at)
+
+
+def over(threshold: int, held_in_window: int) -> bool:
+    return threshold != OFF and held_in_window > threshold

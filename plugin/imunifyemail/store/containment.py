@@ -1,0 +1,26 @@
+"""Containment, as stored: an account's spam and winexec holds of the last hour (the ``held`` events,
+written with each held message) and its block by the daemon. The rule is :mod:`..core.containment`."""
+import sqlite3
+from typing import Optional
+
+from ..core import containment as rules
+from . import accounts, events
+
+
+def held_since(conn: sqlite3.Connection, account: str, since: int) -> int:
+    """How many of the account's messages were held as spam or winexec after ``since``."""
+    like = " OR ".join("(',' || reasons || ',') LIKE ?" for _ in rules.COUNTED)
+    return conn.execute(f"SELECT COUNT(*) FROM events WHERE account = ? AND kind = ? AND at > ? AND ({like})",
+                        (account, events.HELD, since, *(f"%,{r},%" for r in rules.COUNTED))).fetchone()[0]
+
+
+def contain_if_over(conn: sqlite3.Connection, account: str, now: int, threshold: int) -> Optional[int]:
+    """Inside the transaction that held one of the account's spam or winexec messages: block the
+    account if that took it over ``threshold``. Returns the count that did, or None."""
+    row = conn.execute("SELECT state, state_changed_at FROM accounts WHERE name = ?", (account,)).fetchone()
+    if row is None or not rules.applies(account, row["state"], threshold):
+        return None
+    held = held_since(conn, account, rules.window_start(now, row["state_changed_at"]))
+    if not rules.over(threshold, held) or not accounts.contain(conn, account, now):
+        return None
+    return held
