@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from devtools import samples
-from devtools.stack import PYTHON, MailStack
+from devtools.stack import ADMIN_CONTACT, OWNERS_DOMAIN, PYTHON, MailStack
 
 REPO = Path(__file__).resolve().parent.parent
 SANDBOX = REPO / ".sandbox"
@@ -84,6 +84,7 @@ imunifyemail sandbox is running.
   local mailboxes:              {stack.layout.mailbox}
   Exim log:                     {stack.layout.mainlog}
   daemon log:                   {SANDBOX}/daemon.log
+  notifications (every minute):  digests to the contacts, {ADMIN_CONTACT} and <account>-owner@{OWNERS_DOMAIN}, in the sink
   the CLIs:                     IMUNIFYEMAIL_ROOT={rel_root} {venv}/ie-cli emails list -a root
                                 IMUNIFYEMAIL_ROOT={rel_root} {venv}/ie-config status
 """.rstrip("\n")

@@ -25,7 +25,7 @@ OWNER2 = Channel(rules.owner_channel("demo2"), "demo2")
 def make_plan(chans, events, addresses, cursors=None, start=0, now=10 * HOUR, period=HOUR):
     cursors = cursors or {}
     waiting = rules.pending(chans, cursors, events, start)
-    last = max((e.id for e in events), default=start)
+    last = max([e.id for e in events] + [start])
     return rules.plan(chans, waiting, addresses, cursors, last, start, now, period)
 
 
@@ -68,11 +68,11 @@ def test_an_address_is_not_due_within_the_period_and_its_events_wait():
                                                 "mail-to:admin@ops.example": Cursor(6, 11 * HOUR)}
 
 
-def test_nothing_waiting_sends_nothing_and_moves_the_cursor_on():
-    cursors = {rules.ADMIN: Cursor(3, 0), OWNER1.name: Cursor(1, 0)}
-    p = make_plan([ADMIN, OWNER1], [ev(2, "demo2"), ev(3, "demo2")], {}, cursors)
+def test_nothing_waiting_sends_nothing_and_moves_a_cursor_on_once_it_falls_behind_the_window():
+    cursors = {rules.ADMIN: Cursor(3, 0), OWNER1.name: Cursor(1, 0), OWNER2.name: Cursor(2, 0)}
+    p = make_plan([ADMIN, OWNER1, OWNER2], [ev(2, "demo3"), ev(3, "demo3")], {}, cursors, start=2)
     assert p.digests == [] and p.unmailed == {}
-    assert p.moved == {OWNER1.name: Cursor(3, 0)}   # demo1 had nothing since: no reason to read from 1 again
+    assert p.moved == {OWNER1.name: Cursor(3, 0)}   # no reason to read from 1 again; 2 and 3 are in the window
 
 
 def test_nobody_to_send_to_moves_past_the_events_and_says_how_many():

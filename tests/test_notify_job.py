@@ -377,3 +377,9 @@ def test_notify_is_documented_but_not_listed(capsys):
     assert ie_cli.run(["notify", "--help"], group=ie_config.cli, prog="ie-config") == 0
     out = capsys.readouterr().out
     assert "CONTACTEMAIL in /etc/wwwacct.conf" in out and "webhook" in out
+
+
+def test_before_the_daemon_made_the_store_there_is_nothing_to_do_and_nothing_is_created(server, capsys):
+    assert ie_cli.run(["notify"], group=ie_config.cli, prog="ie-config") == 0
+    assert capsys.readouterr() == ("", "")
+    assert not paths.system_path(paths.DATABASE).exists()

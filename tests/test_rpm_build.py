@@ -80,7 +80,7 @@ EXPECTED = {
     "/var/imunifyemail/quarantine/storage": ("drwx------", "_imunifyemail", "_imunifyemail", ""),
     "/var/imunifyemail/web-secret": ("-rw-------", "_imunifyemail", "_imunifyemail", "g"),
     "/var/imunifyemail/exim-config.lock": ("-rw-r--r--", "root", "root", "g"),
-    "/var/imunifyemail/notify.lock": ("-rw-------", "root", "root", "g"),
+    "/var/imunifyemail/notify.lock": ("-rw-r--r--", "root", "root", "g"),
     "/run/imunifyemail": ("drwxr-xr-x", "root", "root", "g"),
 }
 ALLOWED_PREFIXES = ("/opt/imunifyemail", "/usr/share/imunifyemail", "/usr/share/doc/imunifyemail",

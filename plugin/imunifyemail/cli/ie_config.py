@@ -4,7 +4,9 @@
 ``/etc/exim.conf.local`` (rebuilding and restarting Exim) and installs the
 ``postbuildeximconf`` re-apply hook; ``disable`` undoes the three in the
 opposite order: mail then flows unscanned, nothing queued is lost, the
-quarantine is kept. Both are idempotent. The rules live in
+quarantine is kept. Both are idempotent. ``notify`` (hidden: a systemd timer
+runs it every minute) sends the digests and the webhook
+(:mod:`imunifyemail.notify`). The rules live in
 :mod:`imunifyemail.exim`; errors become one ``Error: ...`` line through
 :func:`.ie_cli.run`.
 """
@@ -134,7 +136,9 @@ def upgrade() -> None:
                   "fails when a digest or the webhook could not be delivered (they are tried again at the "
                   "next run).")
 def notify() -> None:
-    ctx = Context()
+    ctx = Context(create=False)   # the daemon creates the store, owned by its user
+    if not ctx.database.exists():
+        return   # no store yet: nothing has happened to notify about
     try:
         report = notify_job.run(ctx)
     finally:

@@ -130,19 +130,24 @@ def pending(chans: Sequence[Channel], cursors: Mapping[str, Cursor], events: Seq
 def plan(chans: Sequence[Channel], waiting: Mapping[str, List], addresses: Mapping[str, Tuple[str, ...]],
          cursors: Mapping[str, Cursor], last_id: int, start: int, now: int, period: int) -> Plan:
     """What to send now. ``waiting``: :func:`pending`; ``addresses``: channel -> where it goes
-    (empty: nobody); ``last_id``: the newest event read. A channel with nothing waiting moves on to
-    ``last_id``; the channels sharing an address make one digest, when the address is due (its
-    last digest is at least ``period`` old). The rest waits for a later run."""
+    (empty: nobody); ``last_id``: the newest event read; ``start``: where a channel without a cursor
+    starts (the last period). The channels sharing an address make one digest, when the address is
+    due (its last digest is at least ``period`` old). The rest waits for a later run."""
     result = Plan()
     groups: Dict[str, List[Channel]] = {}
     for ch in chans:
         cursor = cursors.get(ch.name, Cursor(start))
         mine = waiting.get(ch.name)
-        if not mine or not addresses.get(ch.name):
-            if mine:
-                result.unmailed[ch.name] = len(mine)
-            if cursor.last_event < last_id:
+        if not mine:
+            # Nothing of its own since its cursor: moved on once it falls behind the window, so that
+            # no run has to read from further back than that for it (and idle rows are not rewritten
+            # every minute).
+            if cursor.last_event < start:
                 result.moved[ch.name] = Cursor(last_id, cursor.sent_at)
+            continue
+        if not addresses.get(ch.name):
+            result.unmailed[ch.name] = len(mine)
+            result.moved[ch.name] = Cursor(last_id, cursor.sent_at)
             continue
         groups.setdefault(sent_to_channel(addresses[ch.name]), []).append(ch)
     for key, members in groups.items():

@@ -42,7 +42,7 @@ def run(ctx: Context, sleep: Callable[[float], None] = time.sleep) -> Report:
     """``ctx`` gives the store, the config and the clock; ``sleep`` the webhook's pauses."""
     lock = paths.system_path(paths.NOTIFY_LOCK)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)) as held:
+    with open(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)) as held:
         try:
             fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
