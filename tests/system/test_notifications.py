@@ -135,6 +135,7 @@ def test_a_spam_burst_gives_one_digest_per_recipient_per_period_delivered_unscan
         out, _ = notify(stack)
         assert re.fullmatch(r"webhook: \d+ event\(s\) posted\n", out)
         posted = [e["email_id"] for p in receiver.posts for e in p["events"]]
+        assert len(first) == 4 and len(second) == 2
         assert all(posted.count(m["email_id"]) == 1 for m in first + second)
         assert all(p["server"] == HOST for p in receiver.posts)
 
