@@ -24,12 +24,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import List, Optional
 
 from devtools import samples
-from devtools.stack import PYTHON, MailStack
+from devtools.stack import ADMIN_CONTACT, OWNERS_DOMAIN, PYTHON, MailStack
 
 REPO = Path(__file__).resolve().parent.parent
 SANDBOX = REPO / ".sandbox"
@@ -45,6 +46,7 @@ READY = SANDBOX / "ready"
 LOG = SANDBOX / "sandbox.log"
 WRAPPER = SANDBOX / "bin/sendmail"
 TRUSTED_CONFIGS = Path("/etc/exim4/trusted_configs")
+NOTIFY_INTERVAL = 60   # seconds, as imunifyemail-notify.timer
 
 
 def make_stack() -> MailStack:
@@ -82,6 +84,7 @@ imunifyemail sandbox is running.
   local mailboxes:              {stack.layout.mailbox}
   Exim log:                     {stack.layout.mainlog}
   daemon log:                   {SANDBOX}/daemon.log
+  notifications (every minute):  digests to the contacts, {ADMIN_CONTACT} and <account>-owner@{OWNERS_DOMAIN}, in the sink
   the CLIs:                     IMUNIFYEMAIL_ROOT={rel_root} {venv}/ie-cli emails list -a root
                                 IMUNIFYEMAIL_ROOT={rel_root} {venv}/ie-config status
 """.rstrip("\n")
@@ -98,6 +101,7 @@ def run(detached: bool = False) -> int:
     install_sendmail_wrapper(stack.layout.config)
     stack.build()
     stop: List[int] = []
+    stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     print(f"starting Rspamd, imunifyemaild and Exim (127.0.0.1:{SMTP_PORT}); Rspamd's first start compiles "
           "its rules (~15 s)", flush=True)
@@ -107,6 +111,7 @@ def run(detached: bool = False) -> int:
         NSFILE.write_text(str(stack.ns.pid))
         if not _ie_cli("emails", "list", "-a", "root", "--json").stdout.count('"email_id"'):
             demo()   # a first start: something held to look at
+        threading.Thread(target=notify_loop, args=(stack, stopping), name="notify", daemon=True).start()
         READY.write_text(str(os.getpid()))
         print(banner(stack), flush=True)
         print("\nCtrl-C stops it." if not detached else "\n(make sandbox-stop stops it)", flush=True)
@@ -125,11 +130,22 @@ def run(detached: bool = False) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        stopping.set()
         print("stopping the sandbox", flush=True)
         for f in (READY, NSFILE):
             f.unlink(missing_ok=True)
         stack.stop()
     return 0
+
+
+def notify_loop(stack: MailStack, stopping: threading.Event) -> None:
+    """What imunifyemail-notify.timer does on a server: ``ie-config notify`` every minute (digests to the
+    sandbox's contact addresses, which are remote: they land in the sink)."""
+    while not stopping.wait(NOTIFY_INTERVAL):
+        proc = stack.ie_config("notify", check=False)
+        out = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()
+        if out:
+            print(f"ie-config notify: {out}", flush=True)
 
 
 def _running_pid() -> Optional[int]:

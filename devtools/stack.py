@@ -33,6 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 ACCOUNTS = {"demo1": ["demo1.test"], "demo2": ["demo2.test"]}
 DAEMON_USER = "_imunifyemail"
 EXIM_USER = "Debian-exim"
+ADMIN_CONTACT = "admin@hosting-admin.example"   # CONTACTEMAIL in /etc/wwwacct.conf
+OWNERS_DOMAIN = "owners.example"                # each account's CONTACTEMAIL: <account>-owner@ this
 PYTHON = sys.executable
 
 
@@ -110,8 +112,11 @@ class MailStack:
         userdomains.chmod(0o640)
         for user, domains in self.accounts.items():
             f = self.root / "var/cpanel/users" / user
-            f.write_text(f"DNS={domains[0]}\nOWNER=root\n")
+            f.write_text(f"DNS={domains[0]}\nOWNER=root\nCONTACTEMAIL={user}-owner@{OWNERS_DOMAIN}\n")
             f.chmod(0o600)
+        # WHM's Basic Setup: the server's name and the administrator's address (the digests go there;
+        # a remote domain, so they reach the sink like any mail leaving the server)
+        (self.root / "etc/wwwacct.conf").write_text(f"HOST {self.layout.hostname}\nCONTACTEMAIL {ADMIN_CONTACT}\n")
         self.sink_dir.mkdir(exist_ok=True)
         self.write_config()
         prepare(self.layout, [d for ds in self.accounts.values() for d in ds])

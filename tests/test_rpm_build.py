@@ -60,6 +60,8 @@ EXPECTED = {
     "/usr/sbin/imunifyemail-web": ("lrwxrwxrwx", "root", "root", ""),
     "/usr/lib/systemd/system/imunifyemaild.service": ("-rw-r--r--", "root", "root", ""),
     "/usr/lib/systemd/system/imunifyemail-web.service": ("-rw-r--r--", "root", "root", ""),
+    "/usr/lib/systemd/system/imunifyemail-notify.service": ("-rw-r--r--", "root", "root", ""),
+    "/usr/lib/systemd/system/imunifyemail-notify.timer": ("-rw-r--r--", "root", "root", ""),
     "/etc/imunifyemail": ("drwxr-xr-x", "root", "root", ""),
     "/etc/imunifyemail/config.yaml": ("-rw-r--r--", "root", "root", "cn"),
     "/etc/rspamd/local.d/worker-normal.inc": ("-rw-r--r--", "root", "root", "cn"),
@@ -78,6 +80,7 @@ EXPECTED = {
     "/var/imunifyemail/quarantine/storage": ("drwx------", "_imunifyemail", "_imunifyemail", ""),
     "/var/imunifyemail/web-secret": ("-rw-------", "_imunifyemail", "_imunifyemail", "g"),
     "/var/imunifyemail/exim-config.lock": ("-rw-r--r--", "root", "root", "g"),
+    "/var/imunifyemail/notify.lock": ("-rw-r--r--", "root", "root", "g"),
     "/run/imunifyemail": ("drwxr-xr-x", "root", "root", "g"),
 }
 ALLOWED_PREFIXES = ("/opt/imunifyemail", "/usr/share/imunifyemail", "/usr/share/doc/imunifyemail",
@@ -138,3 +141,12 @@ def test_units_run_in_the_foreground_and_restart_on_failure(unit, files):
     exec_start = re.search(r"^ExecStart=(\S+)$", text, re.MULTILINE).group(1)
     assert exec_start in files   # the command the unit runs is in the package
     assert "User=" not in text   # both start as root and drop privileges themselves
+
+
+def test_the_notifications_run_every_minute_as_a_oneshot_of_the_packaged_command(files):
+    service = (REPO / "rpm/imunifyemail-notify.service").read_text().splitlines()
+    timer = (REPO / "rpm/imunifyemail-notify.timer").read_text().splitlines()
+    assert "Type=oneshot" in service and "ExecStart=/usr/bin/ie-config notify" in service
+    assert "/usr/bin/ie-config" in files and "User=" not in "\n".join(service)   # root: /var/cpanel/users
+    assert "[Install]" not in service   # started by its timer only
+    assert "OnCalendar=minutely" in timer and "WantedBy=timers.target" in timer

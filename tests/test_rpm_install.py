@@ -18,7 +18,7 @@ from devtools.scratch_system import ScratchSystem
 REPO = Path(__file__).resolve().parent.parent
 CPANEL = "/usr/local/cpanel"
 HOOKS = ("/opt/imunifyemail/hooks/accounts-remove", "/opt/imunifyemail/hooks/accounts-modify")
-UNITS = ("imunifyemaild", "imunifyemail-web")
+UNITS = ("imunifyemaild", "imunifyemail-web", "imunifyemail-notify.timer")
 
 
 class Server:
@@ -106,7 +106,7 @@ def test_install_runs_the_scriptlets_and_registers_everything(server, rpms):
     assert re.search(r"^imunifyemail_scan:$", sysm.read("/etc/exim.conf"), re.MULTILINE)
 
     # services: enabled and started through systemctl
-    assert [server.unit(u) for u in UNITS] == ["active", "active"]
+    assert [server.unit(u) for u in UNITS] == ["active"] * 3
     systemctl = [c["argv"] for c in server.calls("systemctl")]
     assert ["daemon-reload"] in systemctl and ["enable", "--now", "rspamd.service"] in systemctl
     assert systemctl.index(["reload-or-restart", "rspamd.service"]) < \
@@ -183,7 +183,7 @@ def test_upgrade_registers_nothing_again_and_reapplies_exim(server, rpms):
     assert "buildeximconf" in programs and "restartsrv_exim" in programs
     assert "# BEGIN imunifyemail router" in sysm.read("/etc/exim.conf.local")
     assert len(server.ours_in(server.hooks())) == 2 and sysm.exists("/var/cpanel/apps/imunifyemail.conf")
-    assert [server.unit(u) for u in UNITS] == ["active", "active"]
+    assert [server.unit(u) for u in UNITS] == ["active"] * 3
 
 
 # Left on a server after the erase, by design: the quarantine (ours, kept) and what is not ours:
@@ -219,7 +219,7 @@ def test_erase_undoes_every_registration_and_keeps_the_quarantine(server):
     assert not sysm.exists(f"{CPANEL}/scripts/postbuildeximconf")
     assert sysm.read("/etc/exim.conf.local") == ADMIN_LOCAL   # byte for byte
     assert sysm.read("/etc/exim.conf") == server.exim_conf_before
-    assert [server.unit(u) for u in UNITS] == ["inactive", "inactive"]
+    assert [server.unit(u) for u in UNITS] == ["inactive"] * 3
 
     # a listing of the whole root: only the kept quarantine is ours
     new = {p: kind for p, kind in sysm.changes().items() if server.before_install.get(p) != kind}

@@ -1,17 +1,21 @@
-"""cPanel's account map, read from its files (CPANEL.md, "Account mapping files").
+"""cPanel's account map and contact addresses, read from its files (CPANEL.md).
 
 ``/etc/userdomains`` (``domain: user``, root:mail 0640) maps every domain to
 its account; it is re-read when it changes. The daemon reaches it through
-the ``mail`` group it keeps after dropping privileges.
+the ``mail`` group it keeps after dropping privileges. The contact addresses
+(``/etc/wwwacct.conf``, ``/var/cpanel/users/<user>``, root only) are read by
+the root notification job.
 """
 import logging
 import os
 import pwd
 import re
+import socket
 import time
 from typing import Dict, Optional, Set, Tuple
 
 from . import paths
+from .core.accounts import account_name_error
 
 log = logging.getLogger(__name__)
 _SEP = re.compile(r"\s*:\s*")
@@ -106,3 +110,50 @@ def domains_of(account: str) -> Set[str]:
     except FileNotFoundError:
         return set()
     return {d for d, u in parse_map(text).items() if u == account and d != "*"}
+
+
+# -- contact addresses and the host name (the notifications) -------------------
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def _settings(path, separator: Optional[str]) -> Dict[str, str]:
+    """``KEY<separator>value`` lines (None: any whitespace); a missing file is no settings, any other
+    error is raised."""
+    try:
+        text = path.read_text("utf-8", "replace")
+    except FileNotFoundError:
+        return {}
+    out: Dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.strip().split(separator, 1)
+        if len(parts) == 2 and parts[0] and not parts[0].startswith("#"):
+            out[parts[0].strip()] = parts[1].strip()
+    return out
+
+
+def wwwacct() -> Dict[str, str]:
+    """WHM's Basic Setup, ``/etc/wwwacct.conf`` (``KEY value`` lines: ``CONTACTEMAIL``, ``HOST``...)."""
+    return _settings(paths.system_path(paths.WWWACCT_CONF), None)
+
+
+def admin_contact() -> str:
+    """The administrator's contact address(es) as written (``CONTACTEMAIL``), or ""."""
+    return wwwacct().get("CONTACTEMAIL", "")
+
+
+def owner_contact(account: str) -> str:
+    """An account owner's contact address(es) (``CONTACTEMAIL=`` in ``/var/cpanel/users/<user>``, root
+    only), or "" when the account has none or is no cPanel account."""
+    if account_name_error(account):
+        return ""
+    return _settings(paths.system_path(paths.CPANEL_USERS_DIR) / account, "=").get("CONTACTEMAIL", "")
+
+
+def hostname() -> str:
+    """The server's name, as WHM knows it (``HOST`` in wwwacct.conf), else the kernel's."""
+    for name in (wwwacct().get("HOST", ""), socket.gethostname()):
+        if _HOSTNAME.match(name):
+            return name.lower()
+    return "localhost"

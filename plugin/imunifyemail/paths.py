@@ -12,6 +12,7 @@ ROOT_ENV = "IMUNIFYEMAIL_ROOT"
 CONFIG_FILE = "/etc/imunifyemail/config.yaml"
 USERDOMAINS = "/etc/userdomains"
 CPANEL_USERS_DIR = "/var/cpanel/users"
+WWWACCT_CONF = "/etc/wwwacct.conf"                        # the server's contact address and host name
 RUN_DIR = "/var/run/imunifyemail"
 FILTER_SOCKET = "/var/run/imunifyemail/filter.sock"
 CONTROL_SOCKET = "/var/run/imunifyemail/control.sock"     # the daemon, for the web app
@@ -32,6 +33,7 @@ RESTARTSRV_EXIM = "/usr/local/cpanel/scripts/restartsrv_exim"
 POSTBUILDEXIMCONF = "/usr/local/cpanel/scripts/postbuildeximconf"
 SYSTEMCTL = "/usr/bin/systemctl"
 EXIM_LOCK = "/var/imunifyemail/exim-config.lock"
+NOTIFY_LOCK = "/var/imunifyemail/notify.lock"             # one notification run at a time
 
 
 def root() -> Path:

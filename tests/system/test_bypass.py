@@ -14,13 +14,14 @@ def _gtube(sender: str, token: str, extra=()) -> bytes:
 
 def test_sendmail_with_our_received_protocol_is_still_scanned(stack, token):
     sender = f"{token}@demo1.test"
-    for flags in (["-oMr", "imunifyemail-scanned"], ["-oMr", "imunifyemail-released"], ["-pimunifyemail-scanned"]):
+    for flags in (["-oMr", "imunifyemail-scanned"], ["-oMr", "imunifyemail-released"],
+                  ["-oMr", "imunifyemail-notice"], ["-pimunifyemail-scanned"]):
         stack.sendmail(_gtube(sender, token), *flags, "-f", sender, "x@remote.example", user="demo1")
-    wait_held(stack, token, 3)
+    wait_held(stack, token, 4)
     settle(stack)
     assert sunk(stack, token) == []
     lines = [line for line in stack.exim_log().splitlines() if f"<= {sender} " in line]
-    assert len(lines) == 3 and all(" U=demo1 P=local " in line for line in lines)   # -oMr ignored
+    assert len(lines) == 4 and all(" U=demo1 P=local " in line for line in lines)   # -oMr ignored
 
 
 def test_a_local_smtp_session_of_a_hosted_user_is_scanned(stack, token):

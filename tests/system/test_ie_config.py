@@ -9,6 +9,8 @@ from devtools.stack import EXIM_USER
 
 from .conftest import held, settle, sunk, wait_sunk
 
+UNITS = ("imunifyemaild", "imunifyemail-web", "imunifyemail-notify.timer")
+
 
 def test_version_and_status(stack):
     assert stack.ie_config("version").stdout.decode().strip() == "ie-config version 0.1.0"
@@ -107,19 +109,16 @@ def test_status_tells_each_service_by_what_answers_not_by_systemctl(stack):
     assert status()["rspamd"]["reachable"] is True
 
 
-def test_disable_stops_and_enable_starts_both_services(stack):
+def test_disable_stops_and_enable_starts_both_services_and_the_notifications(stack):
     calls = len(cpanel_standins.calls(stack.root, "systemctl"))
     try:
         stack.ie_config("disable")
-        assert [cpanel_standins.unit_state(stack.root, u) for u in ("imunifyemaild", "imunifyemail-web")] == \
-            ["inactive", "inactive"]
+        assert [cpanel_standins.unit_state(stack.root, u) for u in UNITS] == ["inactive"] * 3
     finally:
         stack.ie_config("enable")
-    assert [cpanel_standins.unit_state(stack.root, u) for u in ("imunifyemaild", "imunifyemail-web")] == \
-        ["active", "active"]
+    assert [cpanel_standins.unit_state(stack.root, u) for u in UNITS] == ["active"] * 3
     changes = [c["argv"] for c in cpanel_standins.calls(stack.root, "systemctl")[calls:] if c["argv"][0] != "is-active"]
-    assert changes == [["disable", "--now", "imunifyemaild", "imunifyemail-web"],
-                       ["enable", "--now", "imunifyemaild", "imunifyemail-web"]]
+    assert changes == [["disable", "--now", *UNITS], ["enable", "--now", *UNITS]]
 
 
 def test_upgrade_restarts_and_reapplies_only_when_enabled(stack):
@@ -128,7 +127,7 @@ def test_upgrade_restarts_and_reapplies_only_when_enabled(stack):
     out = stack.ie_config("upgrade").stdout.decode()
     assert out.startswith("Imunify Email upgraded: services restarted, filter already current")
     after = [(c["program"], c["argv"]) for c in cpanel_standins.calls(stack.root)[calls:]]
-    assert ("systemctl", ["restart", "imunifyemaild", "imunifyemail-web"]) in after
+    assert ("systemctl", ["restart", *UNITS]) in after
     assert "buildeximconf" not in [p for p, _ in after]   # nothing to change: no rebuild
     try:
         stack.ie_config("disable")

@@ -70,8 +70,8 @@ def test_enable_enable_disable_enable_disable_leaves_the_administrators_text_byt
         < conf.index("shop_relay:") < conf.index("remote_sink:")
     assert "message_size_limit = 100M" in conf and "smtp_accept_max = 100" not in conf   # admin @CONFIG@ kept
     services = [c["argv"] for c in cpanel_standins.calls(cpanel.root, "systemctl")]
-    assert ["enable", "--now", "imunifyemaild", "imunifyemail-web"] in services
-    assert ["disable", "--now", "imunifyemaild", "imunifyemail-web"] in services
+    assert ["enable", "--now", "imunifyemaild", "imunifyemail-web", "imunifyemail-notify.timer"] in services
+    assert ["disable", "--now", "imunifyemaild", "imunifyemail-web", "imunifyemail-notify.timer"] in services
 
 
 def test_a_rejected_rebuild_restores_the_previous_file_and_says_why(cpanel):

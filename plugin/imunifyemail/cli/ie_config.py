@@ -4,7 +4,9 @@
 ``/etc/exim.conf.local`` (rebuilding and restarting Exim) and installs the
 ``postbuildeximconf`` re-apply hook; ``disable`` undoes the three in the
 opposite order: mail then flows unscanned, nothing queued is lost, the
-quarantine is kept. Both are idempotent. The rules live in
+quarantine is kept. Both are idempotent. ``notify`` (hidden: a systemd timer
+runs it every minute) sends the digests and the webhook
+(:mod:`imunifyemail.notify`). The rules live in
 :mod:`imunifyemail.exim`; errors become one ``Error: ...`` line through
 :func:`.ie_cli.run`.
 """
@@ -17,7 +19,9 @@ import click
 
 from .. import __version__, config
 from ..context import Context
+from ..errors import ActionError
 from ..exim import hook, patcher, services, snippets
+from ..notify import job as notify_job
 from ..ops import audit
 from ..ops import caller as callers
 from ..exim import status as status_report
@@ -119,6 +123,43 @@ def upgrade() -> None:
     hook.install()
     click.echo("Imunify Email upgraded: services restarted, filter " +
                ("re-applied in Exim's configuration" if outcome.rebuilt else "already current in Exim's configuration"))
+
+
+@cli.command(hidden=True, short_help="send the notifications due now",
+             help="Send the notifications due now (run every minute by imunifyemail-notify.timer): a digest "
+                  "of the mail held, the accounts blocked and the mail released automatically since the last "
+                  "one, by email to the administrator (CONTACTEMAIL in /etc/wwwacct.conf) and, when "
+                  "notify_owner is on, to each account's owner (CONTACTEMAIL in /var/cpanel/users/<user>), at "
+                  "most once per notify_period each and never empty; then the new events to the webhook, if "
+                  "webhook_url is set. Digests are handed to the local MTA (sendmail) as notices the filter "
+                  "lets through unscanned and uncounted. Settings: ie-cli settings. Prints what it sent; "
+                  "fails when a digest or the webhook could not be delivered (they are tried again at the "
+                  "next run).")
+def notify() -> None:
+    ctx = Context(create=False)   # the daemon creates the store, owned by its user
+    if not ctx.database.exists():
+        return   # no store yet: nothing has happened to notify about
+    try:
+        report = notify_job.run(ctx)
+    finally:
+        ctx.close()
+    if report.busy:
+        click.echo("another notification run is in progress: nothing done")
+        return
+    for addresses, count in report.sent:
+        click.echo(f"digest sent to {', '.join(addresses)} ({count} event(s))")
+    if report.posted or report.skipped:
+        click.echo(f"webhook: {report.posted} event(s) posted"
+                   + (f", {report.skipped} refused by the receiver and skipped" if report.skipped else ""))
+    problems = [f"digest to {', '.join(a)} not sent: {why}" for a, why in report.failed]
+    if report.webhook_error:
+        problems.append(f"webhook: {report.webhook_error} (kept for the next run)")
+    if problems:
+        raise NotifyFailed("; ".join(problems))
+
+
+class NotifyFailed(ActionError):
+    pass
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -12,7 +12,8 @@ from ..errors import ActionError
 
 DAEMON_UNIT = "imunifyemaild"
 WEB_UNIT = "imunifyemail-web"
-UNITS = (DAEMON_UNIT, WEB_UNIT)
+NOTIFY_UNIT = "imunifyemail-notify.timer"   # ie-config notify, every minute
+UNITS = (DAEMON_UNIT, WEB_UNIT, NOTIFY_UNIT)
 
 
 class ServiceError(ActionError):

@@ -3,9 +3,10 @@ contained, a message released by the daemon. Written in the transaction that mad
 in order (``id``) by each notification channel from where it left off (table ``notified``)."""
 import sqlite3
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Iterator, List, Optional, Sequence
 
-HELD, CONTAINED, AUTO_RELEASED = "held", "contained", "auto_released"
+from ..core.notifications import AUTO_RELEASED, CONTAINED, HELD
+
 KINDS = (HELD, CONTAINED, AUTO_RELEASED)
 
 
@@ -28,16 +29,37 @@ def insert(conn: sqlite3.Connection, at: int, kind: str, account: str, reasons: 
                  " VALUES (?, ?, ?, ?, ?, ?, ?)", (at, kind, account, ",".join(reasons), sender, script, email_id))
 
 
-def after(conn: sqlite3.Connection, last_id: int, limit: int = 10000) -> List[Event]:
-    rows = conn.execute("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit)).fetchall()
+def after(conn: sqlite3.Connection, last_id: int, limit: int = 10000, upto: Optional[int] = None) -> List[Event]:
+    """Up to ``limit`` events after ``last_id`` (and not after ``upto``), oldest first."""
+    rows = conn.execute("SELECT * FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+                        (last_id, upto if upto is not None else 1 << 62, limit)).fetchall()
     return [Event(r["id"], r["at"], r["kind"], r["account"], tuple(x for x in r["reasons"].split(",") if x),
                   r["sender"], r["script"], r["email_id"]) for r in rows]
+
+
+def all_after(conn: sqlite3.Connection, last_id: int, upto: int, page: int = 10000) -> Iterator[Event]:
+    """Every event in (``last_id``, ``upto``], read a page at a time."""
+    while True:
+        batch = after(conn, last_id, page, upto)
+        yield from batch
+        if len(batch) < page:
+            return
+        last_id = batch[-1].id
 
 
 def last_id(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
 
 
+def id_before(conn: sqlite3.Connection, at: int) -> int:
+    """The id after which the events at or after ``at`` come (the last id if there are none)."""
+    first = conn.execute("SELECT min(id) FROM events WHERE at >= ?", (at,)).fetchone()[0]
+    return first - 1 if first is not None else last_id(conn)
+
+
 def prune(conn: sqlite3.Connection, before: int) -> int:
-    """Within the caller's transaction."""
-    return conn.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount
+    """Within the caller's transaction. The newest event always stays: SQLite numbers a new row
+    after the highest one left, so ids keep growing and no channel's cursor is ever overtaken by
+    new events that reuse old ids."""
+    return conn.execute("DELETE FROM events WHERE at < ? AND id < (SELECT max(id) FROM events)",
+                        (before,)).rowcount
