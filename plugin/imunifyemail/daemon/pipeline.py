@@ -21,7 +21,7 @@ from ..core import headers
 from ..core.attribution import Directory, attribute
 from ..core.limits import describe, script_name
 from ..core.message import summarize
-from ..core.verdict import WHITELISTED, Verdict, before_scan, decide, filter_fields, over_limit
+from ..core.verdict import WHITELISTED, Verdict, before_scan, decide, filter_fields, format_score, over_limit
 from ..core.winexec import find_executables
 from ..exim.spool import Spool, SpoolError
 from ..store.activity import Activity
@@ -144,7 +144,7 @@ class Filter:
             scan, executables = await asyncio.gather(
                 self.rspamd.scan(raw, spooled.sender, remote, user=who.account, ip=spooled.host, queue_id=exim_id),
                 self._executables(raw))
-            verdict = decide(snap.filter, scan, executables)
+            verdict = decide(snap.filter, scan, executables, snap.whitelist.covers_recipients(remote))
         answer = Answer(PASS, filter_fields(verdict, scan, __version__))
         remember = Remembered(exim_id, PASS, answer.fields)
         if verdict.action == WHITELISTED:   # counted, never limited
@@ -158,10 +158,11 @@ class Filter:
         if verdict.quarantine:
             answer = await self._hold(exim_id, spooled.sender, remote, raw, who, summary, verdict, objects)
         outcome = (f"held {answer.fields['email_id']}" if answer.verdict == HOLD else answer.verdict) + \
-            (f" (limit reached: {limited})" if limited else "")
+            (f" (limit reached: {limited})" if limited else "") + \
+            (f" ({','.join(verdict.waived)} waived: every recipient whitelisted)" if verdict.waived else "")
         log.info("id=%s account=%s sender=<%s> rcpts=%d size=%d action=%s score=%s reasons=%s findings=%s"
                  " -> %s (%.0f ms)", exim_id, who.account, who.sender_email, len(remote), len(raw), verdict.action,
-                 "-" if verdict.score is None else f"{verdict.score:.2f}", ",".join(verdict.reasons) or "-",
+                 "-" if verdict.score is None else format_score(verdict.score), ",".join(verdict.reasons) or "-",
                  ";".join(verdict.findings) or "-", outcome, (time.monotonic() - started) * 1000)
         return answer
 
