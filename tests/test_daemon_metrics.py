@@ -111,14 +111,17 @@ def test_counters_match_the_mail_sent(mroot):
 def test_the_file_is_replaced_atomically_never_seen_half_written(mroot):
     mroot.start()
     wait_until(mroot, lambda: prom(mroot).exists(), "the first metrics file")
-    seen_inodes, reads, bad = set(), [0], []
+    # A rewrite is a new file (inode, mtime): a freed inode may come back for a later file.
+    versions, reads, bad = [], [0], []
     stop = threading.Event()
 
     def reader():
         while not stop.is_set():
             try:
                 with open(prom(mroot), "rb") as fh:
-                    seen_inodes.add(os.fstat(fh.fileno()).st_ino)
+                    st = os.fstat(fh.fileno())
+                    if not versions or versions[-1] != (st.st_ino, st.st_mtime_ns):
+                        versions.append((st.st_ino, st.st_mtime_ns))
                     text = fh.read().decode()
             except FileNotFoundError:   # would mean a moment without the file: not atomic
                 bad.append("missing")
@@ -139,12 +142,14 @@ def test_the_file_is_replaced_atomically_never_seen_half_written(mroot):
     try:
         for n in range(20):   # mail meanwhile, so the files differ
             mroot.send(samples.ham(subject=f"during {n}"))
-        wait_until(mroot, lambda: bad or len(seen_inodes) >= 30, "30 rewrites of the metrics file")
+        wait_until(mroot, lambda: bad or len(versions) >= 30, "30 rewrites of the metrics file")
     finally:
         stop.set()
         for t in threads:
             t.join()
-    assert bad == [] and reads[0] > len(seen_inodes)
+    assert bad == [] and reads[0] > len(versions)
+    assert len({ino for ino, _ in versions}) > 1   # replaced, never rewritten in place
+    mroot.stop()   # a write in progress has its temporary file: none once the daemon is done
     leftovers = [p.name for p in prom(mroot).parent.iterdir() if p.name != "imunifyemail.prom"]
     assert leftovers == []
 

@@ -19,9 +19,10 @@ def prom(stack):
 
 
 def read(stack):
-    """(inode, {sample with labels: value}) of the file as it is now."""
+    """((inode, mtime), {sample with labels: value}) of the file as it is now."""
     with open(prom(stack), "rb") as fh:
-        inode, text = os.fstat(fh.fileno()).st_ino, fh.read().decode()
+        st = os.fstat(fh.fileno())
+        inode, text = (st.st_ino, st.st_mtime_ns), fh.read().decode()
     out = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
@@ -31,7 +32,7 @@ def read(stack):
 
 
 def fresh(stack):
-    """The file as written after this moment (a new inode: the daemon replaced it)."""
+    """The file as written after this moment (another file: the daemon replaced it)."""
     stack.wait_for(lambda: prom(stack).exists(), "the metrics file")
     before, _ = read(stack)
     box = {}

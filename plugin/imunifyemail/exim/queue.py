@@ -35,9 +35,20 @@ def _waits(spool: Spool, msg: SpooledMessage) -> bool:
     return bool(msg.undelivered) and last_deferral_ours(spool.msglog(msg.exim_id))
 
 
+def _waits_by_id(spool: Spool, exim_id: str) -> bool:
+    """:func:`_waits`, the small msglog read first: most queued messages were never deferred by our
+    router, and their ``-H`` files need not be parsed (the metrics file counts a whole queue often)."""
+    if not last_deferral_ours(spool.msglog(exim_id)):
+        return False
+    try:
+        return bool(spool.header(exim_id).undelivered)
+    except (SpoolError, OSError):   # delivered and gone meanwhile
+        return False
+
+
 def deferred_by_filter(spool: Spool) -> List[str]:
     """Ids of the queued messages whose addresses still wait for our router (it deferred them last)."""
-    return [msg.exim_id for msg in spool.messages() if _waits(spool, msg)]
+    return [exim_id for exim_id in spool.message_ids() if _waits_by_id(spool, exim_id)]
 
 
 def still_deferred_by_filter(spool: Spool, ids: Sequence[str]) -> List[str]:
@@ -55,7 +66,7 @@ def still_deferred_by_filter(spool: Spool, ids: Sequence[str]) -> List[str]:
 
 def summary(spool: Spool) -> QueueSummary:
     total = waiting = 0
-    for msg in spool.messages():
+    for exim_id in spool.message_ids():
         total += 1
-        waiting += _waits(spool, msg)
+        waiting += _waits_by_id(spool, exim_id)
     return QueueSummary(total, waiting)

@@ -196,23 +196,24 @@ class Spool:
             body = fh.read()
         return spooled, spooled.message(body)
 
-    def messages(self) -> Iterator[SpooledMessage]:
-        """Every message's envelope (those caught mid-write or gone meanwhile are left out)."""
+    def message_ids(self) -> List[str]:
+        """The ids of the messages in the queue (their ``-H`` files), nothing read."""
         base = self.directory / "input"
         try:
             entries = list(os.scandir(base))
         except FileNotFoundError:
-            return
+            return []
         names = []
         for entry in entries:
             if entry.is_dir():   # split_spool_directory
                 names += [e.name for e in os.scandir(entry.path) if e.name.endswith("-H")]
             elif entry.name.endswith("-H"):
                 names.append(entry.name)
-        for name in names:
-            exim_id = name[:-2]
-            if not EXIM_ID.fullmatch(exim_id):
-                continue
+        return [name[:-2] for name in names if EXIM_ID.fullmatch(name[:-2])]
+
+    def messages(self) -> Iterator[SpooledMessage]:
+        """Every message's envelope (those caught mid-write or gone meanwhile are left out)."""
+        for exim_id in self.message_ids():
             try:
                 yield self.header(exim_id)
             except (SpoolError, OSError):
