@@ -99,8 +99,11 @@ def test_counters_match_the_mail_sent(mroot):
     assert m["imunifyemail_quarantine_account_messages{account=demo2}"] == 1
     assert m["imunifyemail_exim_queue_waiting_for_scanner"] == 0
     assert m["imunifyemail_daemon_start_time_seconds"] > 1.7e9
+    daemon_uid = pwd.getpwnam("_imunifyemail").pw_uid
     st = prom(mroot).stat()   # written by the daemon's user, readable by node_exporter's
-    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (pwd.getpwnam("_imunifyemail").pw_uid, 0o644)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (daemon_uid, 0o644)
+    st = prom(mroot).parent.stat()   # the directory made at start, as root, for the daemon's user
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (daemon_uid, 0o755)
     # ie-config status --json reads the same file back
     report = status.metrics_report(config.load())
     assert report["enabled"] is True and report["textfile"] == str(prom(mroot))
@@ -197,6 +200,26 @@ def test_rspamd_unreachable_is_counted(daemon_user, monkeypatch):
         m = wait_metrics(r, "one unscanned message", lambda m: m["imunifyemail_messages_scanned_total"] == 1)
         assert m["imunifyemail_rspamd_unreachable_total"] == 1 and m["imunifyemail_rspamd_answer_seconds_count"] == 0
         assert m["imunifyemail_messages_passed_total"] == 1
+    finally:
+        r.close()
+        shutil.rmtree(r.path, ignore_errors=True)
+
+
+def test_a_directory_of_someone_elses_is_not_taken_over_and_mail_goes_on(daemon_user, rspamd, monkeypatch):
+    r = testroot.TestRoot.create(rspamd_url=rspamd.url, daemon_user=daemon_user, metrics={
+        "interval": INTERVAL, "textfile": "/var/lib/node_exporter/textfile_collector/imunifyemail.prom"})
+    monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
+    theirs = r.path / "var/lib/node_exporter/textfile_collector"
+    theirs.mkdir(parents=True)   # root's, 0755: the daemon's user cannot write there
+    try:
+        r.start()
+        assert r.send(samples.gtube()).verdict == "hold" and r.send(samples.ham()).verdict == "pass"
+        wait_until(r, lambda: "cannot write the metrics file" in r.log.read_text(), "the warning")
+        import time
+        time.sleep(10 * INTERVAL)
+        assert r.log.read_text().count("cannot write the metrics file") == 1   # said once, not every interval
+        assert theirs.stat().st_uid == 0 and list(theirs.iterdir()) == []
+        assert "error" in status.metrics_report(config.load())
     finally:
         r.close()
         shutil.rmtree(r.path, ignore_errors=True)

@@ -67,6 +67,10 @@ class MetricsFile:
         self._failing = False
 
     async def run(self) -> None:
+        try:   # made at start-up when started as root (daemon/startup.py); here when not
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass   # said by the first write that fails
         remove_leftovers(self.path)
         while True:
             try:
