@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from bench import features
 from bench.stats import line, pct
 from devtools import samples
 from devtools.stack import MailStack
@@ -228,13 +229,14 @@ def _p(rounds, q) -> float:
 def run() -> None:
     print(f"Exim -> sink ({MESSAGES} messages, 90% ham / 10% GTUBE, {CLIENTS} SMTP clients, {PER_CONNECTION} "
           f"messages a connection, private network namespace; ACL and imunifyemail interleaved, {ROUNDS} rounds "
-          "each, medians)")
+          f"each, medians; {features.SUMMARY})")
     base = Path(tempfile.mkdtemp(prefix="ie-bench-exim-", dir="/tmp"))
     base.chmod(0o755)
-    stack = MailStack(base, net=True, config_extra={"daemon": {"log_level": "WARNING"}})
+    stack = MailStack(base, net=True, config_extra={"daemon": {"log_level": "WARNING"}, **features.CONFIG})
     try:
         stack.build()
         stack.start(enable=False)
+        stack.ie_cli(*features.ALL_ON)
         alone = [_phase(stack, "alone")]
         acl, ours = [], []
         paced_acl: List[float] = []

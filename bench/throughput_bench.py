@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench import features
 from bench.stats import line, pct
 from devtools import samples, spool
 from devtools.rspamd import RspamdProcess, free_port
@@ -104,17 +105,18 @@ def rss_mb(pid: int) -> float:
 
 def run() -> None:
     print(f"filter daemon (corpus: {CORPUS_SIZE} messages, 70% ham / 20% GTUBE / 10% executables; "
-          f"{CONCURRENCY} concurrent clients)")
+          f"{CONCURRENCY} concurrent clients; {features.SUMMARY})")
     ensure_system_user("_imunifyemail")
     workdir = Path(tempfile.mkdtemp(prefix="ie-bench-rspamd-", dir="/tmp"))
     rspamd = RspamdProcess(workdir, free_port(), free_port())
     rspamd.start()
     root = TestRoot.create(rspamd_url=rspamd.url, daemon_user="_imunifyemail", rspamd={"timeout": 30},
-                           daemon={"log_level": "WARNING"})
+                           daemon={"log_level": "WARNING"}, **features.CONFIG)
     try:
         items = corpus()
         rspamd_rate(rspamd.url, items[:100])            # warm-up
         direct = rspamd_rate(rspamd.url, items)
+        root.cli(*features.ALL_ON)
         root.start()
         time.sleep(1.0)
         idle = rss_mb(root.proc.pid)

@@ -41,6 +41,7 @@ Usage:
 
 Available Commands:
   authuser    operation with the whitelist of the authenticated users (email addresses)
+  recipient   operation with the whitelist of recipients (email addresses and domains)
   sender      operation with the whitelist of senders (email addresses and domains)
 
 Flags:
@@ -67,7 +68,7 @@ def test_no_command_prints_help(ie):
     assert ie.invoke().stdout == ROOT_HELP
 
 
-def test_whitelist_help_is_the_seed_text(ie):
+def test_whitelist_help_is_the_seed_text_with_recipients(ie):
     assert ie.invoke("whitelist", "--help").stdout == WHITELIST_HELP
     assert ie.invoke("whitelist", "-h").stdout == WHITELIST_HELP
 

@@ -236,6 +236,7 @@ def test_show_text_layout(ie):
         "To:                           <abazis@remote.example>",
         "",
         "X-ImunifyEmail-Filter-Action: reject",
+        "X-ImunifyEmail-Filter-Score:  9.50",
         "X-Priority:                   3",
         "",
         f"Body: {body}",
@@ -255,7 +256,35 @@ def test_show_json(ie):
                                            "\nfrom localhost by pc")
     assert data["headers"]["From"] == "Élodie <elodie@demo1.test>"
     assert data["headers"]["X-ImunifyEmail-Filter-Action"] == "reject"
+    assert data["headers"]["X-ImunifyEmail-Filter-Score"] == "7.25"
     assert base64.b64decode(data["body"]) == b"Body line 1\r\nBody line 2\r\n"
+
+
+def test_show_gives_the_filters_own_verdict_and_keeps_the_stored_copy(ie):
+    # The verdict is metadata: the held copy has no such fields, or the sender's forged ones.
+    forged = RAW_SHOW.replace(b"X-ImunifyEmail-Filter-Action: reject\r\n",
+                              b"X-ImunifyEmail-Filter-Action: no action\r\nX-ImunifyEmail-Filter-Score: -100\r\n"
+                              b"X-ImunifyEmail-Filter-Info: c2VuZGVy\r\n")
+    msg = ie.add("demo1", raw=forged, score=6.1, action="reject")
+    result = ie.invoke("emails", "show", "--id", msg.email_id)
+    extra = result.stdout.split("\n\n")[2].splitlines()
+    assert extra == ["X-ImunifyEmail-Filter-Action: reject",
+                     "X-ImunifyEmail-Filter-Info:   c2VuZGVy",
+                     "X-ImunifyEmail-Filter-Score:  6.10",
+                     "X-Priority:                   3"]
+    headers = ie.invoke("emails", "show", "--id", msg.email_id, "--json").json()["headers"]
+    assert (headers["X-ImunifyEmail-Filter-Action"], headers["X-ImunifyEmail-Filter-Score"]) == ("reject", "6.10")
+    assert ie.quarantine().read(msg) == forged   # byte for byte as received
+
+
+def test_show_of_unscanned_mail_has_no_score(ie):
+    plain = RAW_SHOW.replace(b"X-ImunifyEmail-Filter-Action: reject\r\n", b"")
+    msg = ie.add("demo1", raw=plain, score=None, action="blocked", reasons=("blocked",))
+    headers = ie.invoke("emails", "show", "--id", msg.email_id, "--json").json()["headers"]
+    assert headers["X-ImunifyEmail-Filter-Action"] == "blocked" and "X-ImunifyEmail-Filter-Score" not in headers
+    old = ie.add("demo1", raw=plain, score=None, action="")   # a verdict without an action: nothing invented
+    text = ie.invoke("emails", "show", "--id", old.email_id).stdout
+    assert "X-ImunifyEmail-Filter" not in text
 
 
 def test_show_malformed_mail_never_fails(ie):

@@ -1,4 +1,4 @@
-"""ie-cli whitelist authuser|sender add|list|remove."""
+"""ie-cli whitelist authuser|sender|recipient add|list|remove."""
 import pytest
 
 from imunifyemail.store import settings
@@ -89,4 +89,32 @@ def test_remove_of_an_unlisted_value_removes_nothing(ie):
 def test_add_and_remove_need_values(ie):
     assert_error(ie.invoke("whitelist", "sender", "add"), "no value given")
     assert_error(ie.invoke("whitelist", "authuser", "remove"), "no value given")
-    assert_error(ie.invoke("whitelist", "recipient", "add", "a.example"), 'unknown command "recipient"')
+    assert_error(ie.invoke("whitelist", "recipient", "add"), "no value given", "or domains")
+    assert_error(ie.invoke("whitelist", "nobody", "add", "a.example"), 'unknown command "nobody"')
+
+
+def test_recipient_add_list_remove(ie):
+    result = ie.invoke("whitelist", "recipient", "add", "Abuse@Partner.Example", "reports.example")
+    assert result.exit_code == 0, result
+    assert result.stdout == ("Adding recipient(s) to the whitelist:\n"
+                             "1. email     abuse@partner.example\n"
+                             "2. domain    reports.example\n"
+                             "OK\n")
+    assert ie.invoke("whitelist", "recipient", "list").stdout == \
+        "EMAILS\nabuse@partner.example\n\nDOMAINS\nreports.example\n"
+    assert ie.invoke("whitelist", "recipient", "list", "--json").json() == {
+        "success": True, "emails": ["abuse@partner.example"], "domains": ["reports.example"]}
+    assert entries(ie, "sender") == {"emails": [], "domains": []}   # a list of its own
+    removed = ie.invoke("whitelist", "recipient", "remove", "reports.example")
+    assert removed.stdout == "Removing recipient(s) from the whitelist:\n1. domain    reports.example\nOK\n"
+    assert_error(ie.invoke("whitelist", "recipient", "remove", "reports.example"),
+                 "not in the recipient whitelist: reports.example")
+    assert_error(ie.invoke("whitelist", "recipient", "add", "ok.example", "bad..example"), "bad..example")
+    assert entries(ie, "recipient") == {"emails": ["abuse@partner.example"], "domains": []}
+    actions = [(r["action"], r["detail"]) for r in ie.conn.execute(
+        "SELECT action, detail FROM audit WHERE action LIKE 'whitelist%' ORDER BY id")]
+    assert actions == [("whitelist add", '{"list": "recipient", "values": ["abuse@partner.example", '
+                                         '"reports.example"]}'),
+                       ("whitelist remove", '{"list": "recipient", "values": ["reports.example"]}')]
+    assert "operation with the whitelist of recipients (email addresses and domains)" in \
+        ie.invoke("whitelist", "recipient", "--help").stdout

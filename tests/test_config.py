@@ -10,6 +10,8 @@ def test_defaults_without_a_file(tmp_path):
     assert cfg["reinject"]["sendmail"] == "/usr/sbin/sendmail"
     assert cfg["quarantine"]["default_limit_bytes"] == 104857600
     assert cfg["filter"]["spam_actions"] == ["reject"]
+    assert cfg["metrics"] == {"textfile": "/var/imunifyemail/metrics/imunifyemail.prom", "interval": 30,
+                              "top_accounts": 10}
 
 
 def test_partial_file_keeps_other_defaults(tmp_path):
@@ -27,6 +29,11 @@ def test_partial_file_keeps_other_defaults(tmp_path):
     ("rspamd:\n  tiemout: 3\n", "rspamd.tiemout"),
     ("filter:\n  spam_actions: [maybe]\n", "filter.spam_actions.0"),
     ("- a list\n", "(top level)"),
+    ("metrics:\n  textfile: /var/lib/node_exporter/ie.txt\n", "metrics.textfile"),
+    ("metrics:\n  textfile: /var/lib/node_exporter/.prom\n", "metrics.textfile"),
+    ("metrics:\n  textfile: relative.prom\n", "metrics.textfile"),
+    ("metrics:\n  interval: 0\n", "metrics.interval"),
+    ("metrics:\n  top_accounts: -1\n", "metrics.top_accounts"),
 ])
 def test_errors_name_file_and_key(tmp_path, text, key):
     f = tmp_path / "config.yaml"

@@ -4,7 +4,7 @@ import base64
 import pytest
 
 from imunifyemail.core import headers
-from imunifyemail.core.addresses import classify, normalize_domain, normalize_email
+from imunifyemail.core.addresses import classify, envelope_key, normalize_domain, normalize_email
 from imunifyemail.core.attribution import Meta, attribute
 from imunifyemail.core.message import ScriptHeader, decode_words, parse_script_header, summarize
 from imunifyemail.core.verdict import FilterSettings, Scan, Whitelist, before_scan, decide, filter_fields
@@ -93,6 +93,33 @@ def test_verdict():
     assert fields == {"action": "no action", "score": "1.25", "version": "3.4/0.1.0",
                       "info": base64.b64encode(b"A,B").decode()}
     assert filter_fields(decide(FilterSettings(), None, []), None, "0.1.0") == {"action": "unscanned"}
+
+
+
+def test_recipient_whitelist_lifts_spam_only_when_every_recipient_is_listed():
+    wl = Whitelist(recipient_emails=frozenset({"abuse@partner.example"}),
+                   recipient_domains=frozenset({"reports.example", "xn--bcher-kva.example"}))
+    assert wl.covers_recipients(["Abuse@Partner.Example"])
+    assert wl.covers_recipients(["abuse@partner.example", "any@reports.example", "x@Bücher.example"])
+    assert not wl.covers_recipients(["abuse@partner.example", "bob@remote.example"])   # one verdict for all
+    assert not wl.covers_recipients(["other@partner.example"])
+    assert not wl.covers_recipients(["x@sub.reports.example"])   # a domain matches exactly, as for senders
+    assert not wl.covers_recipients([]) and not Whitelist().covers_recipients(["a@b.example"])
+    spam = Scan("reject", 1000.0, ("GTUBE",), "3.4")
+    lifted = decide(FilterSettings(), spam, [], recipients_whitelisted=True)
+    assert (lifted.quarantine, lifted.reasons, lifted.waived, lifted.action) == (False, (), ("spam",), "reject")
+    both = decide(FilterSettings(), spam, ["setup.exe"], recipients_whitelisted=True)
+    assert both.reasons == ("winexec",) and both.quarantine   # executables are still held
+    assert decide(FilterSettings(), Scan("no action", 1.0), [], recipients_whitelisted=True).waived == ()
+    who = attribute("a@demo1.test", Meta(), ScriptHeader(), Dir())
+    assert before_scan(who, False, wl) is None   # not a sender whitelist: still scanned
+
+
+def test_envelope_key():
+    assert envelope_key(" Bob@Remote.Example. ") == ("bob@remote.example", "remote.example")
+    assert envelope_key("x@Bücher.example") == ("x@xn--bcher-kva.example", "xn--bcher-kva.example")
+    assert envelope_key("remote.example") == ("remote.example", "")
+    assert not Whitelist(recipient_domains=frozenset({"remote.example"})).covers_recipients(["remote.example"])
 
 
 @pytest.mark.parametrize("bad", ["", "a", "a..b", "-a.com", "a.123", "x" * 64 + ".com", "a b.com"])

@@ -102,6 +102,24 @@ def test_spam_and_executable_both_named(daemon):
     assert held.reasons == ["spam", "winexec"]
 
 
+def test_spam_to_whitelisted_recipients_passes_only_when_all_of_them_are(daemon):
+    daemon.cli("whitelist", "recipient", "add", "abuse@partner.example", "reports.example")
+    to_listed = ["Abuse@Partner.example", "spamtrap@reports.example"]
+    sent = daemon.send(messages.gtube(to=to_listed), recipients=to_listed)
+    assert sent.verdict == "pass" and sent["action"] == "reject" and float(sent["score"]) >= 15   # still scanned
+    assert "spam waived: every recipient whitelisted" in daemon.log.read_text()
+    mixed = ["abuse@partner.example", "bob@remote.example"]
+    assert daemon.send(messages.gtube(to=mixed), recipients=mixed).verdict == "hold"   # one verdict for both
+    local_too = ["abuse@partner.example", "colleague@demo2.test"]   # local recipients are not scanned
+    assert daemon.send(messages.gtube(to=local_too), recipients=local_too).verdict == "pass"
+    exe = daemon.send(messages.with_exe(to=["abuse@partner.example"]), recipients=["abuse@partner.example"])
+    assert exe.verdict == "hold"
+    assert sorted(m.reasons for m in daemon.held()) == [["spam"], ["winexec"]]
+    daemon.cli("whitelist", "recipient", "remove", "abuse@partner.example")
+    assert daemon.send(messages.gtube(to=["abuse@partner.example"]),
+                       recipients=["abuse@partner.example"]).verdict == "hold"
+
+
 def test_blocked_account_is_held_even_when_whitelisted(daemon):
     daemon.cli("accounts", "edit", "-a", "demo1", "--state=block")
     daemon.cli("whitelist", "sender", "add", "demo1.test")

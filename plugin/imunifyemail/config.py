@@ -78,6 +78,18 @@ SCHEMA: Dict[str, Any] = _obj({
         "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650, "default": 30,
                            "description": "how long per-minute sender statistics are kept (am stats --since)"},
     }),
+    "metrics": _obj({
+        "textfile": {"type": "string", "pattern": "^/", "default": paths.METRICS_FILE,
+                     "description": "the Prometheus metrics file the daemon rewrites for node_exporter's "
+                                    "textfile collector (point its --collector.textfile.directory at this "
+                                    "directory, or set a file in that directory); must end in .prom; resolved "
+                                    "under $IMUNIFYEMAIL_ROOT; written only while the metrics setting is on"},
+        "interval": {"type": "number", "minimum": 0.1, "maximum": 3600, "default": 30,
+                     "description": "seconds between two writes of the metrics file"},
+        "top_accounts": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 10,
+                         "description": "how many accounts (those holding the most mail) get per-account "
+                                        "quarantine metrics"},
+    }),
     "filter": _obj({
         "spam_actions": {"type": "array", "minItems": 1, "uniqueItems": True,
                          "items": {"enum": ["reject", "rewrite subject", "add header", "greylist",
@@ -124,6 +136,9 @@ def validate(data: Any, source: str) -> Config:
         raise ConfigError(f"{source}: {key}: {err.message}")
     cfg = Config(_fill_defaults(SCHEMA, data))
     _check_reserve_below_floor(cfg, source)
+    if not cfg["metrics"]["textfile"].endswith(".prom") or cfg["metrics"]["textfile"].endswith("/.prom"):
+        raise ConfigError(f"{source}: metrics.textfile: {cfg['metrics']['textfile']!r} must be a file name "
+                          "ending in .prom (node_exporter's textfile collector reads only those)")
     if cfg["exim"]["timeout"] <= cfg["rspamd"]["timeout"]:
         raise ConfigError(f"{source}: exim.timeout: {cfg['exim']['timeout']} must be more than rspamd.timeout "
                           f"({cfg['rspamd']['timeout']}): Exim would give up before the scan")

@@ -23,6 +23,8 @@ STATE_DIR = "/var/imunifyemail"
 QUARANTINE_DIR = "/var/imunifyemail/quarantine"
 STORAGE_DIR = "/var/imunifyemail/quarantine/storage"
 DATABASE = "/var/imunifyemail/quarantine/storage/quarantine.db"
+METRICS_DIR = "/var/imunifyemail/metrics"
+METRICS_FILE = "/var/imunifyemail/metrics/imunifyemail.prom"   # for node_exporter's textfile collector
 # Exim and cPanel (the Exim integration, ie-config)
 EXIM_CONF = "/etc/exim.conf"
 EXIM_CONF_LOCAL = "/etc/exim.conf.local"

@@ -66,7 +66,7 @@ def email_show(held) -> Dict[str, Any]:
         "filter_score": m.filter_score,
         "filter_action": m.filter_action,
         "script_header": m.script.as_dict(),
-        "headers": held.parsed.header_dict(),
+        "headers": held.judged.header_dict(),
         "body": held.parsed.body_base64(),
     }
 

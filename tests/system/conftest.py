@@ -24,7 +24,8 @@ from devtools.stack import MailStack
 def make_stack(prefix: str) -> MailStack:
     base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     base.chmod(0o755)   # Exim, the daemon and the hosted users must reach their parts
-    stack = MailStack(base, net=True)
+    # The metrics file rewritten every second, not every 30: tests wait for it.
+    stack = MailStack(base, net=True, config_extra={"metrics": {"interval": 1}})
     stack.build()
     try:
         stack.start()

@@ -99,6 +99,29 @@ def test_a_whitelisted_senders_gtube_is_delivered(stack, token):
     assert msg.rcpt_to == ["frank@remote.example"]
 
 
+def test_gtube_to_a_whitelisted_recipient_is_delivered_and_to_another_held(stack, token):
+    sender = f"{token}@demo1.test"
+    listed = f"abuse-{token}@partner.example"
+    stack.ie_cli("whitelist", "recipient", "add", listed)
+    try:
+        stack.sendmail(samples.gtube(sender=sender, to=(listed,), subject=f"Report {token}"), "-f", sender,
+                       listed, user="demo1")
+        stack.sendmail(samples.gtube(sender=sender, subject=f"Spam {token}"), "-f", sender, "ivan@remote.example",
+                       user="demo1")
+        [msg] = wait_sunk(stack, token)
+        [item] = wait_held(stack, token)
+    finally:
+        stack.ie_cli("whitelist", "recipient", "remove", listed)
+    settle(stack)
+    assert msg.rcpt_to == [listed] and f"Report {token}" in msg.header("Subject")
+    assert msg.header("X-ImunifyEmail-Filter-Action") == "reject"   # scanned: the headers say what Rspamd said
+    assert item["recipients"] == ["ivan@remote.example"] and item["reasons"] == ["spam"]
+    # ie-cli emails show: the filter's own verdict, as in the seed's example
+    shown = stack.ie_cli("emails", "show", "--id", item["email_id"]).stdout.decode().splitlines()
+    score = f"{item['filter_score']:.2f}"
+    assert "X-ImunifyEmail-Filter-Action: reject" in shown and f"X-ImunifyEmail-Filter-Score:  {score}" in shown
+
+
 def test_mail_to_local_domains_only_is_not_scanned(stack, token):
     sender = f"{token}@demo1.test"
     before = stack.daemon_log().count("\n")

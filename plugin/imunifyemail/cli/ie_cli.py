@@ -221,6 +221,9 @@ _WHO = {
                  "authenticated user(s)", "email addresses"),
     "sender": ("operation with the whitelist of senders (email addresses and domains)",
                "sender(s)", "email addresses and domains"),
+    # Beyond the seed's list, as the product's newer documentation has it.
+    "recipient": ("operation with the whitelist of recipients (email addresses and domains)",
+                  "recipient(s)", "email addresses and domains"),
 }
 
 

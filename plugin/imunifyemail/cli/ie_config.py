@@ -53,7 +53,8 @@ def version() -> None:
 
 @cli.command(short_help="show the status of Imunify Email",
              help="Show the status of Imunify Email: the filter in Exim's configuration, the daemon and the web "
-                  "application, Rspamd, messages waiting in Exim's queue for the scanner, quarantine totals.")
+                  "application, Rspamd, messages waiting in Exim's queue for the scanner, quarantine totals, "
+                  "the metrics file (--json: its samples as the daemon last wrote them).")
 @click.option("--json", "as_json", is_flag=True, help="Output in JSON format")
 def status(as_json: bool) -> None:
     report = status_report.collect(config.load())

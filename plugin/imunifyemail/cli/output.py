@@ -76,7 +76,7 @@ def email_show_text(held: HeldEmail) -> str:
         _show_row("Subject", m.subject),
         _show_row("Reasons", ", ".join(m.reasons)),
     ]
-    for group in held.parsed.header_groups():
+    for group in held.judged.header_groups():
         if group:
             lines.append("")
             lines += [_show_row(name, value) for name, value in group]

@@ -1,5 +1,6 @@
 """Validation of the e-mail addresses and domain names an administrator types."""
 import re
+from typing import Tuple
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
@@ -40,3 +41,15 @@ def classify(value: str):
     if "@" in value:
         return "email", normalize_email(value)
     return "domain", normalize_domain(value)
+
+
+def envelope_key(address: str) -> Tuple[str, str]:
+    """(address, domain) of an envelope address as the lists hold them (lower case, an IDN domain in
+    its ASCII form), for matching; never raises: an address from mail is whatever the sender wrote."""
+    local, at, domain = address.strip().rpartition("@")
+    if not at:   # unqualified (Exim qualifies every recipient first): matches no entry
+        return address.strip().lower(), ""
+    domain = domain.rstrip(".").lower()
+    if not domain.isascii():
+        domain = _idna(domain) or domain
+    return f"{local.lower()}@{domain}", domain

@@ -4,12 +4,15 @@ Order (DESIGN §2): a blocked account is held whatever else is true (but
 for its whitelisted senders while the block is the daemon's containment,
 see :mod:`.containment`); a whitelisted sender passes without scanning;
 otherwise Rspamd's action, the executable check and the sender limits decide.
+Mail whose remote recipients are all whitelisted is not held for spam (it is
+still scanned, checked for executables and limited).
 """
 import base64
 from dataclasses import dataclass, field, replace
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from . import limits
+from .addresses import envelope_key
 from .attribution import Attribution
 
 BLOCKED = "blocked"
@@ -29,7 +32,8 @@ class FilterSettings:
     spam_actions: Tuple[str, ...] = ("reject",)
 
 
-WHITELISTS = ("authuser", "sender")   # authenticated users (emails); senders (emails and domains)
+# authenticated users (emails); senders and recipients (emails and domains)
+WHITELISTS = ("authuser", "sender", "recipient")
 
 # The switches an administrator turns (`ie-cli filter-settings`, Settings): FilterSettings fields.
 FILTER_SETTINGS = {
@@ -43,6 +47,8 @@ class Whitelist:
     sender_emails: FrozenSet[str] = frozenset()
     sender_domains: FrozenSet[str] = frozenset()
     authusers: FrozenSet[str] = frozenset()
+    recipient_emails: FrozenSet[str] = frozenset()
+    recipient_domains: FrozenSet[str] = frozenset()
 
     def allows(self, who: Attribution) -> bool:
         return (who.sender_email in self.sender_emails
@@ -54,6 +60,18 @@ class Whitelist:
         if so_type == limits.DOMAIN:
             return name in self.sender_domains
         return so_type == limits.SENDER_EMAIL and name in self.sender_emails
+
+    def covers_recipients(self, recipients: Sequence[str]) -> bool:
+        """Whether every one of a message's remote recipients is whitelisted (by address or by its
+        domain, exactly): one message has one verdict, so a single recipient not on the list keeps
+        the spam check for all of them."""
+        if not recipients or not (self.recipient_emails or self.recipient_domains):
+            return False
+        for address in recipients:
+            email, domain = envelope_key(address)
+            if email not in self.recipient_emails and domain not in self.recipient_domains:
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,7 @@ class Verdict:
     action: str = ""            # what X-ImunifyEmail-Filter-Action says
     score: Optional[float] = None
     findings: Tuple[str, ...] = field(default=())
+    waived: Tuple[str, ...] = ()   # reasons that would have held it, lifted (recipient whitelist)
 
 
 def before_scan(who: Attribution, account_blocked: bool, whitelist: Whitelist,
@@ -85,10 +104,17 @@ def before_scan(who: Attribution, account_blocked: bool, whitelist: Whitelist,
     return None
 
 
-def decide(settings: FilterSettings, scan: Optional[Scan], executables: Sequence[str]) -> Verdict:
+def decide(settings: FilterSettings, scan: Optional[Scan], executables: Sequence[str],
+           recipients_whitelisted: bool = False) -> Verdict:
+    """``recipients_whitelisted``: every remote recipient is on the recipient whitelist (spam is then
+    not a reason to hold it; executables and, later, the sender limits still are)."""
     reasons: List[str] = []
+    waived: Tuple[str, ...] = ()
     if scan is not None and settings.spam_filter and scan.action in settings.spam_actions:
-        reasons.append(SPAM)
+        if recipients_whitelisted:
+            waived = (SPAM,)
+        else:
+            reasons.append(SPAM)
     if executables and not settings.allow_winexec:
         reasons.append(WINEXEC)
     return Verdict(
@@ -97,6 +123,7 @@ def decide(settings: FilterSettings, scan: Optional[Scan], executables: Sequence
         action=scan.action if scan is not None else UNSCANNED,
         score=scan.score if scan is not None else None,
         findings=tuple(executables),
+        waived=waived,
     )
 
 
@@ -105,12 +132,17 @@ def over_limit(verdict: Verdict) -> Verdict:
     return replace(verdict, quarantine=True, reasons=verdict.reasons + (RATELIMIT,))
 
 
+def format_score(score: float) -> str:
+    """A score as X-ImunifyEmail-Filter-Score writes it."""
+    return f"{score:.2f}"
+
+
 def filter_fields(verdict: Verdict, scan: Optional[Scan], product_version: str) -> Dict[str, str]:
     """What a passed message's X-ImunifyEmail-Filter-* headers say: action, score, version, info
     (the router of ``exim_conf/`` writes them; empty ones are left out)."""
     out = {"action": verdict.action}
     if verdict.score is not None:
-        out["score"] = f"{verdict.score:.2f}"
+        out["score"] = format_score(verdict.score)
     if scan is not None:
         out["version"] = f"{scan.version or 'unknown'}/{product_version}"
         out["info"] = base64.b64encode(",".join(scan.symbols).encode()).decode("ascii")

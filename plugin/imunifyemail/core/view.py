@@ -1,7 +1,7 @@
 """How a held message is shown: its header fields, its raw body, and its body as plain text.
 
-``ie-cli emails show`` prints the fields and the raw body (base64); the
-pages add "Body": the decoded text of the message with every tag removed
+``ie-cli emails show`` prints the fields, with the filter's own verdict
+(:func:`with_verdict`), and the raw body (base64); the pages add "Body": the decoded text of the message with every tag removed
 (HTML parts are reduced to their text by BeautifulSoup; scripts, styles and
 remote references vanish with the tags). Nothing here raises on malformed
 mail: what cannot be parsed is shown as it was sent.
@@ -9,14 +9,17 @@ mail: what cannot be parsed is shown as it was sent.
 import base64
 import email
 import email.policy
-from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional, Tuple
 
 from bs4 import BeautifulSoup
 
 from . import headers
 from .message import decode_words
+from .verdict import format_score
 
+FILTER_ACTION = "X-ImunifyEmail-Filter-Action"
+FILTER_SCORE = "X-ImunifyEmail-Filter-Score"
 MAX_TEXT_CHARS = 1_000_000      # a page shows this much of a huge message's text
 _DROPPED_TAGS = ("script", "style", "head", "title", "template", "noscript")
 
@@ -65,6 +68,19 @@ def parse(raw: bytes) -> ParsedMessage:
     elif rest.startswith(b"\n"):
         rest = rest[1:]
     return ParsedMessage(parsed, rest)
+
+
+def with_verdict(parsed: ParsedMessage, action: str, score: Optional[float]) -> ParsedMessage:
+    """The fields as the filter judged the message: its ``X-ImunifyEmail-Filter-Action`` and
+    ``-Score`` are the verdict kept with it (the stored copy stays as received). A sender's own
+    fields of those names are left out: the router removes them from every message that leaves."""
+    ours = {FILTER_ACTION.lower(), FILTER_SCORE.lower()}
+    fields = [(name, value) for name, value in parsed.headers if name.lower() not in ours]
+    if action:
+        fields.append((FILTER_ACTION, action))
+    if score is not None:
+        fields.append((FILTER_SCORE, format_score(score)))
+    return replace(parsed, headers=fields)
 
 
 def html_to_text(html: str) -> str:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional, Sequence, Set
 
 from ..context import Context
+from ..core.metrics import MailCounters
 from ..errors import ActionError, InvalidInput
 from ..ops import emails as email_ops
 from ..ops.caller import Caller
@@ -43,11 +44,31 @@ class SpawnerReleaser:
         return perform(ctx, caller, messages, self.send, self.timeout)
 
 
-def releaser_for(cfg, spawner: Optional[Spawner]):
+class CountedReleaser:
+    """Counts each re-injection through the daemon, and each one Exim did not accept (metrics)."""
+
+    def __init__(self, inner, counters: MailCounters):
+        self.inner, self.counters, self.timeout = inner, counters, inner.timeout
+
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> None:
+        try:
+            self.inner.send(raw, sender, recipients)
+        except Exception:
+            self.counters.reinjected(ok=False)
+            raise
+        self.counters.reinjected(ok=True)
+
+    def release(self, ctx: Context, caller: Caller, messages: Sequence[StoredMessage]) -> List[str]:
+        return perform(ctx, caller, messages, self.send, self.timeout)
+
+
+def releaser_for(cfg, spawner: Optional[Spawner], counters: Optional[MailCounters] = None):
     if spawner is not None:
-        return SpawnerReleaser(spawner, cfg["reinject"]["timeout"])
-    r = cfg["reinject"]   # not started as root: sendmail runs as the daemon's own user
-    return OneShotReleaser(r["sendmail"], r["timeout"], None)
+        releaser = SpawnerReleaser(spawner, cfg["reinject"]["timeout"])
+    else:
+        r = cfg["reinject"]   # not started as root: sendmail runs as the daemon's own user
+        releaser = OneShotReleaser(r["sendmail"], r["timeout"], None)
+    return releaser if counters is None else CountedReleaser(releaser, counters)
 
 
 class ControlServer:

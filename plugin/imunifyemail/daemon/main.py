@@ -14,6 +14,7 @@ from typing import Optional
 
 from .. import __version__, config, paths
 from ..context import Context
+from ..core.metrics import MailCounters
 from ..cpanel import AccountDirectory
 from ..exim.queue import deferred_by_filter, still_deferred_by_filter
 from ..exim.spool import Spool
@@ -22,6 +23,7 @@ from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
 from .autorelease import EVERY as AUTO_RELEASE_EVERY, AutoReleaser, interrupted
 from .control import ControlServer, releaser_for
+from .metrics import MetricsFile
 from .pipeline import Filter, LocalDomains, StoreWorker
 from .retry import DirectKick, RetryLedger
 from .rspamd import RspamdClient
@@ -115,15 +117,18 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
         log.warning("%d held rate-limited message(s) claimed by a release that did not finish (or ie-cli's, "
                     "running now): automatic release leaves them to the administrator (they may have been sent)",
                     left)
-    rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"])
+    counters = MailCounters(clock())
+    rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"], counters)
     spool = Spool(paths.system_path(cfg["exim"]["spool_directory"]))
     deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine), _still_waiting(spool))
     flt = Filter(store, rspamd, AccountDirectory(), spool, LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
-                 deferrals)
+                 deferrals, counters)
     scanner = Scanner(flt, late_after=cfg["exim"]["timeout"])
     loop = asyncio.get_running_loop()
     server = await asyncio.start_unix_server(scanner.connected, sock=sockets.filter)
-    control = ControlServer(Context(clock=clock, cfg=cfg, releaser=lambda c: releaser_for(c, spawner)))
+    control = ControlServer(Context(clock=clock, cfg=cfg, releaser=lambda c: releaser_for(c, spawner, counters)))
+    m = cfg["metrics"]
+    metrics = MetricsFile(paths.system_path(m["textfile"]), m["interval"], m["top_accounts"], counters, store, spool)
     control_server = await asyncio.start_unix_server(control.connected, sock=sockets.control, limit=MAX_CONTROL)
     if stop is None:
         stop = asyncio.Event()
@@ -133,8 +138,9 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
         _prune_periodically(store, cfg["activity_monitor"]["retention_days"] * 86400))
     retrier = asyncio.ensure_future(deferrals.run())
     catch_up = asyncio.ensure_future(_after_an_outage(spool, deferrals))
-    auto = AutoReleaser(store, releaser_for(cfg, spawner).send, auto_release_every)
+    auto = AutoReleaser(store, releaser_for(cfg, spawner, counters).send, auto_release_every)
     auto_releasing = asyncio.ensure_future(auto.run())
+    metrics_writer = asyncio.ensure_future(metrics.run())
     log.info("imunifyemaild %s listening on %s", __version__, sockets.filter.getsockname())
     await stop.wait()
     log.info("stopping: no new questions; finishing the answers in progress")
@@ -142,6 +148,7 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     retrier.cancel()
     catch_up.cancel()
     auto.stop()
+    metrics_writer.cancel()
     control_server.close()
     server.close()
     await scanner.close()   # answers being worked out are finished (Exim's timeout aside)

@@ -15,14 +15,15 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, TypeVar
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from .. import __version__
 from ..core import containment, headers
 from ..core.attribution import Directory, attribute
 from ..core.limits import describe, script_name
 from ..core.message import summarize
-from ..core.verdict import WHITELISTED, Verdict, before_scan, decide, filter_fields, over_limit
+from ..core.metrics import MailCounters
+from ..core.verdict import WHITELISTED, Verdict, before_scan, decide, filter_fields, format_score, over_limit
 from ..core.winexec import find_executables
 from ..exim.spool import Spool, SpoolError
 from ..ops.audit import insert_daemon
@@ -90,13 +91,14 @@ class LocalDomains:
 
 class Filter:
     def __init__(self, store: StoreWorker, rspamd: RspamdClient, directory: Directory, spool: Spool,
-                 local_domains: LocalDomains, deferrals: RetryLedger):
+                 local_domains: LocalDomains, deferrals: RetryLedger, counters: Optional[MailCounters] = None):
         self.store = store
         self.rspamd = rspamd
         self.directory = directory
         self.spool = spool
         self.local_domains = local_domains
         self.deferrals = deferrals
+        self.counters = counters if counters is not None else MailCounters(time.time())
 
     async def decide(self, exim_id: str, rcpt: str) -> Answer:
         """The verdict for the message (``rcpt``: the address Exim is routing, one of its remote ones)."""
@@ -105,7 +107,9 @@ class Filter:
             known, snap = await self.store.call(self._recall, exim_id)
             if known is not None:   # a retry: the same answer
                 return Answer(known.verdict, known.fields)
-            return await self._decide(exim_id, rcpt, snap, started)
+            answer, reasons = await self._decide(exim_id, rcpt, snap, started)
+            self.counters.decided(answer.verdict, reasons)
+            return answer
         except SpoolError as exc:
             log.warning("id=%s deferred: %s", exim_id, exc)
         except sqlite3.OperationalError as exc:
@@ -115,6 +119,7 @@ class Filter:
                 self.deferrals.defer(exim_id, "the database's filesystem is full")
         except Exception:
             log.exception("id=%s deferred", exim_id)
+        self.counters.decided(DEFER)
         return Answer(DEFER, {"reason": "filter error"})
 
     async def _executables(self, raw: bytes) -> List[str]:
@@ -134,7 +139,8 @@ class Filter:
             return self.spool.read(exim_id)
         return await asyncio.get_running_loop().run_in_executor(None, self.spool.read, exim_id)
 
-    async def _decide(self, exim_id: str, rcpt: str, snap, started: float) -> Answer:
+    async def _decide(self, exim_id: str, rcpt: str, snap, started: float) -> Tuple[Answer, Tuple[str, ...]]:
+        """The answer, and the reasons of the verdict (for the counters)."""
         spooled, raw = await self._read(exim_id)
         remote = self.local_domains.remote(spooled.undelivered) or [rcpt]
         fields = headers.Fields(raw)
@@ -149,7 +155,7 @@ class Filter:
             scan, executables = await asyncio.gather(
                 self.rspamd.scan(raw, spooled.sender, remote, user=who.account, ip=spooled.host, queue_id=exim_id),
                 self._executables(raw))
-            verdict = decide(snap.filter, scan, executables)
+            verdict = decide(snap.filter, scan, executables, snap.whitelist.covers_recipients(remote))
         answer = Answer(PASS, filter_fields(verdict, scan, __version__))
         remember = Remembered(exim_id, PASS, answer.fields)
         if verdict.action == WHITELISTED:   # counted, never limited
@@ -164,12 +170,13 @@ class Filter:
             answer = await self._hold(exim_id, spooled.sender, remote, raw, who, summary, verdict, objects,
                                       snap.features.containment_threshold)
         outcome = (f"held {answer.fields['email_id']}" if answer.verdict == HOLD else answer.verdict) + \
-            (f" (limit reached: {limited})" if limited else "")
+            (f" (limit reached: {limited})" if limited else "") + \
+            (f" ({','.join(verdict.waived)} waived: every recipient whitelisted)" if verdict.waived else "")
         log.info("id=%s account=%s sender=<%s> rcpts=%d size=%d action=%s score=%s reasons=%s findings=%s"
                  " -> %s (%.0f ms)", exim_id, who.account, who.sender_email, len(remote), len(raw), verdict.action,
-                 "-" if verdict.score is None else f"{verdict.score:.2f}", ",".join(verdict.reasons) or "-",
+                 "-" if verdict.score is None else format_score(verdict.score), ",".join(verdict.reasons) or "-",
                  ";".join(verdict.findings) or "-", outcome, (time.monotonic() - started) * 1000)
-        return answer
+        return answer, verdict.reasons
 
     async def _hold(self, exim_id, sender, remote, raw, who, summary, verdict, objects, threshold) -> Answer:
         """Stored durably (and remembered) first; only then is the answer "hold"."""

@@ -13,9 +13,11 @@ most of what the filter adds on top of Rspamd itself.
 import asyncio
 import json
 import logging
+import time
 from typing import Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
+from ..core.metrics import MailCounters
 from ..core.verdict import Scan
 
 log = logging.getLogger(__name__)
@@ -64,13 +66,14 @@ def parse_reply(data: bytes) -> Tuple[int, dict, bytes]:
 
 
 class RspamdClient:
-    def __init__(self, url: str, timeout: float):
+    def __init__(self, url: str, timeout: float, counters: Optional[MailCounters] = None):
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"unsupported Rspamd URL {url!r}: use http://host:port")
         self.host = parts.hostname
         self.port = parts.port or 80
         self.timeout = timeout
+        self.counters = counters   # answer times and failures, for the metrics file
 
     async def close(self) -> None:
         """Nothing is kept open between scans."""
@@ -92,6 +95,17 @@ class RspamdClient:
 
     async def scan(self, raw: bytes, sender: str, recipients: Sequence[str], user: str,
                    ip: str = "", queue_id: str = "") -> Optional[Scan]:
+        started = time.monotonic()
+        found = await self._scan(raw, sender, recipients, user, ip, queue_id)
+        if self.counters is not None:
+            if found is None:
+                self.counters.rspamd_failed()
+            else:
+                self.counters.rspamd_answered(time.monotonic() - started)
+        return found
+
+    async def _scan(self, raw: bytes, sender: str, recipients: Sequence[str], user: str, ip: str,
+                    queue_id: str) -> Optional[Scan]:
         request = build_request(f"{self.host}:{self.port}", raw, sender, recipients, user, ip, queue_id)
         try:
             data = await asyncio.wait_for(self._post(request), self.timeout)

@@ -74,8 +74,10 @@ def prepare(cfg: config.Config) -> Sockets:
     socket_path = paths.system_path(cfg["exim"]["socket"])
     control_path = paths.system_path(paths.CONTROL_SOCKET)
     storage = paths.system_path(paths.STORAGE_DIR)
+    metrics_dir = paths.system_path(cfg["metrics"]["textfile"]).parent
     if os.geteuid() != 0:
         storage.mkdir(parents=True, exist_ok=True)
+        metrics_dir.mkdir(parents=True, exist_ok=True)
         socket_path.parent.mkdir(parents=True, exist_ok=True)
         return Sockets(open_socket(socket_path, os.getuid(), os.getgid(), 0o600),
                        open_socket(control_path, os.getuid(), os.getgid(), 0o600))
@@ -87,6 +89,10 @@ def prepare(cfg: config.Config) -> Sockets:
     _prepare_dir(paths.system_path(paths.STATE_DIR), 0o755, 0, 0)
     _prepare_dir(paths.system_path(paths.QUARANTINE_DIR), 0o755, 0, 0)
     _prepare_dir(storage, 0o700, user.pw_uid, user.pw_gid)
+    # The metrics file's directory: ours (the default) or one we create; a directory that exists
+    # elsewhere (node_exporter's) is the administrator's to open to us, never re-owned here.
+    if metrics_dir == paths.system_path(paths.METRICS_DIR) or not metrics_dir.exists():
+        _prepare_dir(metrics_dir, 0o755, user.pw_uid, user.pw_gid)
     database = paths.system_path(paths.DATABASE)
     for suffix in ("", "-wal", "-shm"):   # a root-run ie-cli may have created them first
         f = Path(str(database) + suffix)

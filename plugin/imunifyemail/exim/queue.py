@@ -7,7 +7,7 @@ them; the daemon, back from an outage, has Exim deliver them at once (``exim -M`
 """
 import re
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import List, Sequence, Set
 
 from .spool import Spool, SpoolError, SpooledMessage
 
@@ -35,9 +35,22 @@ def _waits(spool: Spool, msg: SpooledMessage) -> bool:
     return bool(msg.undelivered) and last_deferral_ours(spool.msglog(msg.exim_id))
 
 
+def _waits_by_id(spool: Spool, exim_id: str, logged: Set[str]) -> bool:
+    """:func:`_waits`, the msglog read first (``logged``: the ids that have one): most queued messages
+    were never deferred by our router, and their ``-H`` files need not be parsed (the metrics file
+    counts a whole queue often)."""
+    if exim_id not in logged or not last_deferral_ours(spool.msglog(exim_id)):
+        return False
+    try:
+        return bool(spool.header(exim_id).undelivered)
+    except (SpoolError, OSError):   # delivered and gone meanwhile
+        return False
+
+
 def deferred_by_filter(spool: Spool) -> List[str]:
     """Ids of the queued messages whose addresses still wait for our router (it deferred them last)."""
-    return [msg.exim_id for msg in spool.messages() if _waits(spool, msg)]
+    logged = spool.msglog_ids()
+    return [exim_id for exim_id in spool.message_ids() if _waits_by_id(spool, exim_id, logged)]
 
 
 def still_deferred_by_filter(spool: Spool, ids: Sequence[str]) -> List[str]:
@@ -55,7 +68,8 @@ def still_deferred_by_filter(spool: Spool, ids: Sequence[str]) -> List[str]:
 
 def summary(spool: Spool) -> QueueSummary:
     total = waiting = 0
-    for msg in spool.messages():
+    logged = spool.msglog_ids()
+    for exim_id in spool.message_ids():
         total += 1
-        waiting += _waits(spool, msg)
+        waiting += _waits_by_id(spool, exim_id, logged)
     return QueueSummary(total, waiting)

@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import FrozenSet, Iterator, List, Optional, Tuple
+from typing import FrozenSet, Iterator, List, Optional, Set, Tuple
 
 from ..core.attribution import EXIM_ID, Meta
 
@@ -196,23 +196,31 @@ class Spool:
             body = fh.read()
         return spooled, spooled.message(body)
 
-    def messages(self) -> Iterator[SpooledMessage]:
-        """Every message's envelope (those caught mid-write or gone meanwhile are left out)."""
-        base = self.directory / "input"
+    def _names(self, subdir: str) -> List[str]:
+        """File names in ``input/`` or ``msglog/``, split into subdirectories or not."""
         try:
-            entries = list(os.scandir(base))
+            entries = list(os.scandir(self.directory / subdir))
         except FileNotFoundError:
-            return
+            return []
         names = []
         for entry in entries:
             if entry.is_dir():   # split_spool_directory
-                names += [e.name for e in os.scandir(entry.path) if e.name.endswith("-H")]
-            elif entry.name.endswith("-H"):
+                names += [e.name for e in os.scandir(entry.path)]
+            else:
                 names.append(entry.name)
-        for name in names:
-            exim_id = name[:-2]
-            if not EXIM_ID.fullmatch(exim_id):
-                continue
+        return names
+
+    def message_ids(self) -> List[str]:
+        """The ids of the messages in the queue (their ``-H`` files), nothing read."""
+        return [name[:-2] for name in self._names("input") if name.endswith("-H") and EXIM_ID.fullmatch(name[:-2])]
+
+    def msglog_ids(self) -> Set[str]:
+        """The ids of the messages with a message log (a delivery was attempted), nothing read."""
+        return {name for name in self._names("msglog") if EXIM_ID.fullmatch(name)}
+
+    def messages(self) -> Iterator[SpooledMessage]:
+        """Every message's envelope (those caught mid-write or gone meanwhile are left out)."""
+        for exim_id in self.message_ids():
             try:
                 yield self.header(exim_id)
             except (SpoolError, OSError):

@@ -5,14 +5,18 @@ reported as such, so the status of a half-broken server is still shown.
 """
 import base64
 import http.client
+import os
 import socket
 import sqlite3
+import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 from urllib.parse import urlsplit
 
 from .. import __version__, config, paths
-from ..store import db
+from ..core import metrics as metrics_file
+from ..core.features import Features
+from ..store import db, settings
 from ..context import Context
 from ..shapes import human_size
 from . import patcher, queue, services
@@ -90,6 +94,45 @@ def quarantine_totals(cfg: config.Config) -> Dict[str, Any]:
         ctx.close()
 
 
+def metrics_switch(cfg: config.Config) -> Any:
+    """The ``metrics`` setting (True before the store exists: its default), or an error."""
+    ctx = Context(cfg=cfg, readonly=True)
+    if not ctx.database.exists():
+        return Features().metrics
+    try:
+        return settings.load_features(ctx.conn).metrics
+    except (db.DatabaseError, sqlite3.Error) as exc:
+        return {"error": f"database: {exc}"}
+    finally:
+        ctx.close()
+
+
+def metrics_report(cfg: config.Config, now: Optional[float] = None) -> Dict[str, Any]:
+    """What the daemon last wrote to the metrics file, read back (the numbers node_exporter serves,
+    at most ``metrics.interval`` seconds old): never computed here, the counters are the daemon's."""
+    path = paths.system_path(cfg["metrics"]["textfile"])
+    switch = metrics_switch(cfg)
+    out: Dict[str, Any] = {"enabled": switch, "textfile": str(path), "interval": cfg["metrics"]["interval"]}
+    if isinstance(switch, dict):
+        out["enabled"], out["error"] = None, switch["error"]
+        return out
+    try:
+        with open(path, "rb") as fh:
+            written = os.fstat(fh.fileno()).st_mtime
+            text = fh.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        if switch:
+            out["error"] = "not written yet: is imunifyemaild running?"
+        return out
+    except OSError as exc:
+        out["error"] = f"{path}: {exc.strerror}"
+        return out
+    out["written_at"] = int(written)
+    out["age_seconds"] = max(0, int((time.time() if now is None else now) - written))
+    out["samples"] = metrics_file.parse(text)
+    return out
+
+
 def collect(cfg: config.Config) -> Dict[str, Any]:
     socket_path = str(paths.system_path(cfg["exim"]["socket"]))
     local = patcher.filter_configured()
@@ -110,6 +153,7 @@ def collect(cfg: config.Config) -> Dict[str, Any]:
         "queue": queue_info,
         "quarantine": quarantine_totals(cfg),
         "disk": disk_space(cfg),
+        "metrics": metrics_report(cfg),
     }
 
 
@@ -144,6 +188,19 @@ def web_line(web: Dict[str, Any]) -> str:
     return f"{state} (service {web['service']}, GET /healthz on admin.sock and user.sock)"
 
 
+def metrics_line(m: Dict[str, Any]) -> str:
+    if m["enabled"] is False:
+        return "off (ie-cli settings --metrics on)"
+    if "samples" not in m:
+        return f"unknown ({m.get('error', 'no file')}; {m['textfile']})"
+    v = m["samples"]
+    scanned, passed = v.get("imunifyemail_messages_scanned_total", 0), v.get("imunifyemail_messages_passed_total", 0)
+    stale = " (STALE: the daemon has not rewritten it)" if m["age_seconds"] > 3 * m["interval"] + 60 else ""
+    return (f"{m['textfile']} written {m['age_seconds']} s ago{stale}: since the daemon started "
+            f"{scanned} scanned, {passed} passed, {scanned - passed} held, "
+            f"{v.get('imunifyemail_rspamd_unreachable_total', 0)} passed unscanned (Rspamd unreachable)")
+
+
 def render(st: Dict[str, Any]) -> str:
     f, d, q, qa = st["filter"], st["daemon"], st["queue"], st["quarantine"]
     if f["enabled"]:
@@ -168,5 +225,6 @@ def render(st: Dict[str, Any]) -> str:
                            f"{qa['accounts']} account(s)")
     rows = [("Version", st["version"]), ("Exim filter", exim), ("Filter daemon", daemon),
             ("Web application", web_line(st["web"])), ("Rspamd", rspamd),
-            ("Exim queue", queue_line), ("Quarantine", quarantine_line), ("Quarantine disk", disk_line(st["disk"]))]
+            ("Exim queue", queue_line), ("Quarantine", quarantine_line), ("Quarantine disk", disk_line(st["disk"])),
+            ("Metrics", metrics_line(st["metrics"]))]
     return "\n".join(f"{name + ':':<17}{value}" for name, value in rows)

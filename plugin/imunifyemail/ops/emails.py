@@ -147,8 +147,13 @@ def read_raw(ctx: Context, msg: StoredMessage) -> bytes:
 @dataclass(frozen=True)
 class HeldEmail:
     message: StoredMessage
-    parsed: view.ParsedMessage
+    parsed: view.ParsedMessage      # as stored
     raw: bytes
+
+    @property
+    def judged(self) -> view.ParsedMessage:
+        """The fields with the filter's own verdict (``emails show``), as the seed shows them."""
+        return view.with_verdict(self.parsed, self.message.filter_action, self.message.filter_score)
 
 
 def show(ctx: Context, caller: Caller, email_id: str, account: Optional[str] = None) -> HeldEmail:

@@ -1,8 +1,10 @@
-"""The whitelists: authenticated users (email addresses) and senders (email addresses and domains).
+"""The whitelists: authenticated users (email addresses), senders and recipients (email addresses and
+domains).
 
-Whitelisted mail bypasses scanning and sender limits. The Activity Monitor's
-"Whitelist sender" puts a domain or sender email object on the same sender
-list (:mod:`.activity`).
+Mail of a whitelisted sender or authenticated user bypasses scanning and sender limits. Mail whose
+remote recipients are all whitelisted is not held for spam; executables and limits still apply
+(:func:`imunifyemail.core.verdict.decide`). The Activity Monitor's "Whitelist sender" puts a domain
+or sender email object on the same sender list (:mod:`.activity`).
 """
 import logging
 from typing import Dict, List, Sequence, Tuple
@@ -17,7 +19,7 @@ from .caller import Caller, require_admin
 
 log = logging.getLogger(__name__)
 
-NAMES = {"authuser": "authenticated user", "sender": "sender"}
+NAMES = {"authuser": "authenticated user", "sender": "sender", "recipient": "recipient"}
 
 
 def parse_values(list_name: str, values: Sequence[str]) -> List[Tuple[str, str]]:
@@ -27,7 +29,7 @@ def parse_values(list_name: str, values: Sequence[str]) -> List[Tuple[str, str]]
         raise InvalidInput(f'unknown whitelist "{list_name}"')
     if not values:
         raise InvalidInput("no value given: name one or more email addresses"
-                           + (" or domains" if list_name == "sender" else ""))
+                           + (" or domains" if list_name != "authuser" else ""))
     out: List[Tuple[str, str]] = []
     for value in values:
         try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 from ..core.accounts import ACTIVE, BLOCK, DEFAULT_RELEASES_PER_HOUR, RELEASE_WINDOW_SECONDS
+from ..core.metrics import AccountHeld
 from . import activity
 from .db import transaction
 
@@ -53,6 +54,16 @@ def list_accounts(conn: sqlite3.Connection, now: int, name_contains: Optional[st
     rows = conn.execute(f"SELECT * FROM accounts {where} ORDER BY name LIMIT ? OFFSET ?",
                         (*params, limit, offset)).fetchall()
     return [_info(conn, r, now) for r in rows]
+
+
+def held_totals(conn: sqlite3.Connection, top: int) -> Tuple[int, int, Tuple[AccountHeld, ...]]:
+    """(messages held, their bytes, the ``top`` accounts holding the most): two queries however many
+    accounts (the metrics file)."""
+    messages, size = conn.execute("SELECT COALESCE(SUM(message_count), 0), COALESCE(SUM(used_bytes), 0)"
+                                  " FROM accounts").fetchone()
+    rows = conn.execute("SELECT name, message_count, used_bytes FROM accounts WHERE message_count > 0"
+                        " ORDER BY message_count DESC, name LIMIT ?", (top,)).fetchall() if top else []
+    return messages, size, tuple(AccountHeld(r[0], r[1], r[2]) for r in rows)
 
 
 def count_accounts(conn: sqlite3.Connection, name_contains: Optional[str] = None) -> int:

@@ -47,10 +47,15 @@ def whitelist_remove(conn: sqlite3.Connection, list_name: str, values: Sequence[
 
 def load_whitelist(conn: sqlite3.Connection) -> Whitelist:
     rows = conn.execute("SELECT list, kind, value FROM whitelist").fetchall()
+
+    def values(list_name: str, kind: str) -> frozenset:
+        return frozenset(r["value"] for r in rows if r["list"] == list_name and r["kind"] == kind)
     return Whitelist(
-        sender_emails=frozenset(r["value"] for r in rows if r["list"] == "sender" and r["kind"] == "email"),
-        sender_domains=frozenset(r["value"] for r in rows if r["list"] == "sender" and r["kind"] == "domain"),
+        sender_emails=values("sender", "email"),
+        sender_domains=values("sender", "domain"),
         authusers=frozenset(r["value"] for r in rows if r["list"] == "authuser"),
+        recipient_emails=values("recipient", "email"),
+        recipient_domains=values("recipient", "domain"),
     )
 
 

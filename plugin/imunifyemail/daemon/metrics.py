@@ -1,0 +1,130 @@
+"""The metrics file for node_exporter's textfile collector (``metrics.textfile``), rewritten every
+``metrics.interval`` seconds off the event loop; no port is opened for it.
+
+The counters are the daemon's (:class:`imunifyemail.core.metrics.MailCounters`, counted as mail is
+decided); the gauges are read for each file: the quarantine from the store (on the store's thread),
+the messages waiting for the scanner from Exim's spool (on a worker thread, at most every
+``metrics.interval`` and at most a tenth of the time: a huge queue is not read over and over). The
+file is replaced atomically (a temporary file in the same directory, fsynced, renamed): a reader
+sees the old file or the new one, never a part. With the ``metrics`` setting off (``ie-cli settings
+--metrics off``) the file is removed and not written until it is on again.
+"""
+import asyncio
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional, Tuple
+
+from .. import __version__
+from ..core.metrics import Gauges, MailCounters, render
+from ..exim import queue
+from ..exim.spool import Spool
+from ..store.accounts import held_totals
+from .pipeline import StoreWorker
+
+log = logging.getLogger(__name__)
+
+QUEUE_SHARE = 10   # the spool is read at most 1/QUEUE_SHARE of the time
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` at once. The temporary name does not end in ``.prom``: the
+    collector reads only those."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)   # node_exporter runs as a user of its own
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def remove_leftovers(path: Path) -> None:
+    """Temporary files of a daemon killed in the middle of a write."""
+    try:
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink()
+    except OSError:
+        pass
+
+
+class MetricsFile:
+    def __init__(self, path: Path, interval: float, top_accounts: int, counters: MailCounters,
+                 store: StoreWorker, spool: Spool):
+        self.path, self.interval, self.top_accounts = path, interval, top_accounts
+        self.counters, self.store, self.spool = counters, store, spool
+        self._queue: Tuple[Optional[int], Optional[int]] = (None, None)
+        self._next_queue_read = 0.0
+        self._failing = False
+
+    async def run(self) -> None:
+        try:   # made at start-up when started as root (daemon/startup.py); here when not
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass   # said by the first write that fails
+        remove_leftovers(self.path)
+        while True:
+            try:
+                await self.write_once()
+            except Exception:   # a busy database now is no reason to stop writing later
+                log.exception("writing the metrics file %s failed", self.path)
+            await asyncio.sleep(self.interval)
+
+    def _from_store(self):
+        """(the ``metrics`` setting, the quarantine's totals when it is on): one trip to the store."""
+        on = self.store.settings.get().features.metrics
+        return on, (held_totals(self.store.quarantine.conn, self.top_accounts) if on else None)
+
+    async def write_once(self) -> bool:
+        """Write the file (True), or remove it when metrics are off (False)."""
+        loop = asyncio.get_running_loop()
+        on, totals = await self.store.call(self._from_store)
+        if not on:
+            await loop.run_in_executor(None, self._remove)
+            return False
+        messages, size, top = totals
+        waiting, total = await self._queue_counts()
+        text = render(self.counters.snapshot(), Gauges(messages, size, top, waiting, total), __version__)
+        try:
+            await loop.run_in_executor(None, write_atomically, self.path, text.encode("utf-8"))
+        except OSError as exc:
+            if not self._failing:   # said once, not every interval
+                log.warning("cannot write the metrics file %s: %s", self.path, exc.strerror or exc)
+            self._failing = True
+            return False
+        if self._failing:
+            log.info("metrics file %s written again", self.path)
+        self._failing = False
+        return True
+
+    async def _queue_counts(self) -> Tuple[Optional[int], Optional[int]]:
+        now = time.monotonic()
+        if now < self._next_queue_read:
+            return self._queue
+        started = time.monotonic()
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(None, queue.summary, self.spool)
+            self._queue = (found.waiting_for_scanner, found.total)
+        except OSError as exc:
+            log.debug("cannot read Exim's spool for the metrics: %s", exc)
+            self._queue = (None, None)
+        self._next_queue_read = now + max(self.interval, QUEUE_SHARE * (time.monotonic() - started))
+        return self._queue
+
+    def _remove(self) -> None:
+        try:
+            self.path.unlink()
+            log.info("metrics are off: %s removed", self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("metrics are off but %s cannot be removed: %s", self.path, exc.strerror)
