@@ -7,11 +7,13 @@ from ..core import containment as rules
 from . import accounts, events
 
 
-def held_since(conn: sqlite3.Connection, account: str, since: int) -> int:
-    """How many of the account's messages were held as spam or winexec after ``since``."""
+def held_since(conn: sqlite3.Connection, account: str, since: int, at_most: int) -> int:
+    """How many of the account's messages were held as spam or winexec after ``since``, counted up to
+    ``at_most`` (past the threshold the exact number does not matter: the cost stays bounded)."""
     like = " OR ".join("(',' || reasons || ',') LIKE ?" for _ in rules.COUNTED)
-    return conn.execute(f"SELECT COUNT(*) FROM events WHERE account = ? AND kind = ? AND at > ? AND ({like})",
-                        (account, events.HELD, since, *(f"%,{r},%" for r in rules.COUNTED))).fetchone()[0]
+    return conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE account = ? AND kind = ? AND at > ?"
+                        f" AND ({like}) LIMIT ?)",
+                        (account, events.HELD, since, *(f"%,{r},%" for r in rules.COUNTED), at_most)).fetchone()[0]
 
 
 def contain_if_over(conn: sqlite3.Connection, account: str, now: int, threshold: int) -> Optional[int]:
@@ -20,7 +22,7 @@ def contain_if_over(conn: sqlite3.Connection, account: str, now: int, threshold:
     row = conn.execute("SELECT state, state_changed_at FROM accounts WHERE name = ?", (account,)).fetchone()
     if row is None or not rules.applies(account, row["state"], threshold):
         return None
-    held = held_since(conn, account, rules.window_start(now, row["state_changed_at"]))
+    held = held_since(conn, account, rules.window_start(now, row["state_changed_at"]), threshold + 1)
     if not rules.over(threshold, held) or not accounts.contain(conn, account, now):
         return None
     return held
