@@ -114,3 +114,21 @@ def test_an_unchanged_account_is_not_planned_again_before_its_next_due_time(stor
     other.close()
     [p] = waiting.pick(store.activity, T0 + 40, LIMITS, 10, known)
     assert p.message.email_id == first and planned == ["demo1", "demo1"]
+
+
+def test_a_sender_whitelisted_since_its_mail_was_held_leaves_at_once_and_is_counted(store):
+    from imunifyemail.store.settings import whitelist_add
+    sent(store, "a@demo1.test")
+    sent(store, "d@demo2.test", "demo2")
+    first, second = hold(store, "a@demo1.test", "1"), hold(store, "a@demo1.test", "2")
+    other = hold(store, "d@demo2.test", "3", "demo2")
+    assert waiting.pick(store.activity, T0 + 10, LIMITS, 10) == []
+    whitelist_add(store.conn, "sender", [("email", "a@demo1.test")])
+    assert waiting.expected(store.activity, ["demo1", "demo2"], T0 + 20, LIMITS) == {
+        first: T0 + 20, second: T0 + 20, other: T0 + H}
+    picked = waiting.pick(store.activity, T0 + 20, LIMITS, 10)
+    assert [p.message.email_id for p in picked] == [first, second]
+    assert in_window(store, "a@demo1.test") == 3   # counted, as whitelisted mail is on the mail path
+    whitelist_add(store.conn, "sender", [("domain", "demo2.test")])
+    [p] = waiting.pick(store.activity, T0 + 30, LIMITS, 10)
+    assert p.message.email_id == other

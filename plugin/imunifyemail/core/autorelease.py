@@ -5,7 +5,9 @@ every *limited* sender object it belongs to has room for it over the last 60 min
 :func:`.limits.over_limit`: what the object sent in the window plus this message's weight stays
 within its limit), and never before an older waiting message that shares a limited object with it:
 no overtaking, so a big message is not starved by small ones behind it. A message heavier than one
-of its limits can never leave on its own; it is left out (and blocks nobody).
+of its limits can never leave on its own; it is left out (and blocks nobody). A message whose
+sender (address or domain) has been whitelisted since is under no limit, as it would be on the mail
+path: it may leave at once (:func:`exempt`), still counted.
 
 :func:`schedule` simulates exactly that, message by message in queue order, counting what the ones
 before it will have sent. The daemon releases what is due now; the lists show the rest as "expected
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import limits
-from .verdict import RATELIMIT
+from .verdict import RATELIMIT, Whitelist
 
 WINDOW = limits.WINDOW_SECONDS
 
@@ -24,6 +26,12 @@ WINDOW = limits.WINDOW_SECONDS
 def waits_for_room(reasons: Sequence[str]) -> bool:
     """Held only because a sender limit was reached (what automatic release may send)."""
     return tuple(reasons) == (RATELIMIT,)
+
+
+def exempt(whitelist: Whitelist, sender: str, domain: str) -> bool:
+    """No limit applies to the message any more: its sender or the sender's domain is whitelisted
+    (the held row keeps no authenticated user, so that whitelist cannot be looked up here)."""
+    return whitelist.covers(limits.SENDER_EMAIL, sender) or whitelist.covers(limits.DOMAIN, domain)
 
 
 @dataclass(frozen=True)

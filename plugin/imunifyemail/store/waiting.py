@@ -23,6 +23,7 @@ from ..core.limits import ServerLimits
 from ..core.verdict import RATELIMIT
 from .activity import Activity, SenderObject
 from .db import durable
+from .settings import load_whitelist
 
 QUEUE_LIMIT = 5000   # of one account's queue looked at once (in order: the rest comes later)
 # A literal, not a parameter: SQLite uses the partial index messages_waiting only for its own condition.
@@ -42,6 +43,16 @@ class Waiting:
     @property
     def who(self) -> Tuple[str, str, str, str]:
         return (self.account, split_address(self.sender)[1], self.sender, self.script)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A waiting message, its sender objects, when it may leave (None: never on its own), and
+    whether it is exempt from the limits (its sender whitelisted since it was held)."""
+    message: Waiting
+    objects: Tuple[SenderObject, ...]
+    when: Optional[float]
+    exempt: bool
 
 
 @dataclass(frozen=True)
@@ -70,17 +81,19 @@ def queue(conn: sqlite3.Connection, account: str, limit: int = QUEUE_LIMIT) -> L
 
 
 def plan(activity: Activity, account: str, now: float, server: ServerLimits,
-         create: bool = False) -> List[Tuple[Waiting, Tuple[SenderObject, ...], Optional[float]]]:
-    """The account's queue with each message's objects and when it may leave (None: never on its
-    own). ``create``: find its objects as the mail path does (inside a write transaction)."""
+         create: bool = False) -> List[Planned]:
+    """The account's queue in order, each message planned (:func:`..core.autorelease.schedule`).
+    ``create``: find its objects as the mail path does (inside a write transaction)."""
     waiting = queue(activity.conn, account)
     find = activity.objects if create else activity.lookup
+    whitelist = load_whitelist(activity.conn)
     objects = {m.email_id: tuple(find(m.who)) for m in waiting}
+    exempt = {m.email_id for m in waiting if autorelease.exempt(whitelist, m.sender, m.who[1])}
     windows = activity.windows([o for objs in objects.values() for o in objs], now, server)
-    when = autorelease.schedule(now, [autorelease.Queued(m.email_id, tuple(o.id for o in objects[m.email_id]),
-                                                         len(m.recipients)) for m in waiting],
-                                windows, server.limit_mode)
-    return [(m, objects[m.email_id], when[m.email_id]) for m in waiting]
+    when = autorelease.schedule(
+        now, [autorelease.Queued(m.email_id, () if m.email_id in exempt else tuple(o.id for o in objects[m.email_id]),
+                                 len(m.recipients)) for m in waiting], windows, server.limit_mode)
+    return [Planned(m, objects[m.email_id], when[m.email_id], m.email_id in exempt) for m in waiting]
 
 
 def expected(activity: Activity, accounts: Sequence[str], now: float, server: ServerLimits) -> Dict[str, float]:
@@ -90,7 +103,7 @@ def expected(activity: Activity, accounts: Sequence[str], now: float, server: Se
     active = set(accounts_waiting(activity.conn))
     for account in accounts:
         if account in active:
-            out.update({m.email_id: t for m, _, t in plan(activity, account, now, server) if t is not None})
+            out.update({p.message.email_id: p.when for p in plan(activity, account, now, server) if p.when is not None})
     return out
 
 
@@ -123,14 +136,15 @@ def pick(activity: Activity, now: float, server: ServerLimits, most: int,
                 seen[account] = known[account]
                 continue
             next_due = float("inf")
-            for msg, objects, when in plan(activity, account, now, server, create=True):
+            for planned in plan(activity, account, now, server, create=True):
+                msg, objects, when = planned.message, planned.objects, planned.when
                 if when is None:
                     continue
                 if not autorelease.due(now, when) or len(picked) >= most:
                     next_due = min(next_due, max(when, now))
                     continue
                 recipients = len(msg.recipients)
-                if limits.over_limit(activity.usage(objects, now, server), recipients, server):
+                if not planned.exempt and limits.over_limit(activity.usage(objects, now, server), recipients, server):
                     next_due = now   # the forecast is never trusted over the limit itself: look again
                     continue
                 activity.count_sent(objects, recipients, now)
