@@ -7,7 +7,8 @@ import pytest
 
 from devtools import samples, spool
 from imunifyemail.core.verdict import Whitelist
-from imunifyemail.store import db
+from imunifyemail.core.limits import Reached
+from imunifyemail.store import db, events
 from imunifyemail import shapes
 from imunifyemail.ops.activity import Stats
 from imunifyemail.store.activity import Activity, save_server_limits
@@ -101,6 +102,11 @@ def test_limit_of_three_per_hour_slides(am, so_type, kwargs, second):
     assert outcome(am)[0] == 5
     send(am, **first)
     assert outcome(am)[1][-1] == ["ratelimit"]
+    # what the notifications will say: the limit that was reached, named
+    names = {"sender_email": "alice@demo1.test", "domain": "demo1.test", "account": "demo1",
+             "script": "demo1.test/wp/mailer.php"}
+    held = [e for e in events.after(am.admin, 0) if e.kind == "held"]
+    assert len(held) == 3 and {e.limits for e in held} == {(Reached(so_type, names[so_type], 3),)}
 
 
 def test_override_beats_server_default_and_whitelist_beats_both(am):
@@ -144,6 +150,8 @@ def test_recipient_mode_counts_each_recipient(am):
     send(am, rcpts=five)                               # 10 > 6
     send(am, rcpts=["one@remote.example"])             # 5 + 1 = 6 fits
     assert outcome(am) == (2, [["ratelimit"]])
+    [e] = events.after(am.admin, 0)
+    assert e.limits == (Reached("sender_email", "alice@demo1.test", 6, 2),)
     save_server_limits(am.admin, {"limit_mode": 1})    # by messages: 2 sent, limit 6
     send(am, rcpts=five)
     assert outcome(am)[0] == 3

@@ -175,3 +175,20 @@ def test_the_links_are_where_the_plugins_are_registered():
 def test_durations_read_naturally():
     assert [digest.duration(s) for s in (300, 3600, 5400, 86400, 7 * 86400, 301)] == \
         ["5 minutes", "1 hour", "90 minutes", "1 day", "7 days", "301 seconds"]
+
+
+def test_the_digest_names_the_sender_limits_that_were_reached():
+    from imunifyemail.core.limits import Reached
+    news = Reached("sender_email", "news@demo1.test", 100)
+    acct = Reached("account", "demo2", 40, 2)
+    events = [Event(1, 1_700_000_001, "held", "demo1", ("ratelimit",), "news@demo1.test", "", "e1", (news,)),
+              Event(2, 1_700_000_002, "held", "demo1", ("ratelimit",), "news@demo1.test", "", "e2", (news,)),
+              Event(3, 1_700_000_003, "held", "demo2", ("ratelimit",), "x@demo2.test", "", "e3", (acct,)),
+              ev(4)]
+    s = digest.summarize(events)
+    assert s.limits == ((news, "demo1", 2), (acct, "demo2", 1))
+    text = compose(events).get_content()
+    assert "Sender limits reached (messages held by each):" in text
+    assert "  sender_email news@demo1.test: 100 messages an hour (demo1)       2" in text
+    assert "  account demo2: 40 recipients an hour (demo2)" in text
+    assert "Sender limits reached" not in compose([ev(1)]).get_content()

@@ -18,6 +18,7 @@ from devtools import testroot
 from imunifyemail import paths
 from imunifyemail.cli import ie_cli, ie_config
 from imunifyemail.context import Context
+from imunifyemail.core.limits import Reached
 from imunifyemail.core.message import ScriptHeader
 from imunifyemail.notify import job, webhook
 from imunifyemail.ops import caller as callers
@@ -29,6 +30,7 @@ HOUR = 3600
 T0 = 1_800_000_000
 ADMIN = "admin@ops.example"
 OWNER1 = "owner1@customers.example"
+NEWS_LIMIT = Reached("sender_email", "news@demo1.test", 20)
 
 
 class Clock:
@@ -71,13 +73,13 @@ def settings(clock, **changes) -> None:
         ctx.close()
 
 
-def hold(clock, account="demo1", sender="news@demo1.test", reasons=("spam",), script="", n=1) -> None:
+def hold(clock, account="demo1", sender="news@demo1.test", reasons=("spam",), script="", n=1, limits=()) -> None:
     ctx = Context(clock=clock)
     try:
         for _ in range(n):
             ctx.quarantine.add(NewMessage(account=account, sender=sender, recipients=("r@remote.example",),
                                           subject="held", reasons=tuple(reasons),
-                                          script=ScriptHeader(raw=script, path=script)),
+                                          script=ScriptHeader(raw=script, path=script), limits=limits),
                                b"Subject: held\r\n\r\nbody\r\n")
     finally:
         ctx.close()
@@ -108,7 +110,7 @@ def digests(r: testroot.TestRoot):
 def test_a_burst_gives_one_digest_per_recipient_per_period(server, clock):
     settings(clock, notify_owner=True)
     hold(clock, n=3)
-    hold(clock, reasons=("ratelimit",), script="mailer.php")
+    hold(clock, reasons=("ratelimit",), script="mailer.php", limits=(NEWS_LIMIT,))
     hold(clock, account="demo2", sender="sales@demo2.test", reasons=("winexec",))
     report = notify(clock)
     assert sorted(report.sent) == [((ADMIN,), 5), ((OWNER1,), 4)]
@@ -122,6 +124,7 @@ def test_a_burst_gives_one_digest_per_recipient_per_period(server, clock):
     assert admin["Subject"] == "Imunify Email on server.example.com: 5 messages held"
     text = admin.get_content()
     assert re.search(r"\n  news@demo1\.test \(demo1\) +4\n", text) and "sales@demo2.test (demo2)" in text
+    assert "sender_email news@demo1.test: 20 messages an hour (demo1)" in text
     assert "mailer.php (demo1)" in text and "https://server.example.com:2087/cgi/imunifyemail/index.cgi" in text
     owner = sent[(OWNER1,)]
     assert owner["Subject"] == "Imunify Email on server.example.com, account demo1: 4 messages held"
@@ -304,12 +307,14 @@ def test_the_webhook_gets_every_event_once_in_batches(server, clock, receiver, m
     assert (body["first_id"], body["last_id"]) == (1, 2)
     first = body["events"][0]
     assert first["kind"] == "held" and first["account"] == "demo1" and first["reasons"] == ["spam"]
-    assert first["sender"] == "news@demo1.test" and len(first["email_id"]) == 36
+    assert first["sender"] == "news@demo1.test" and len(first["email_id"]) == 36 and first["limits"] == []
     assert hook.posts[-1][1]["events"][0]["kind"] == "contained"
     clock.now += 60
     assert notify(clock).posted == 0
-    hold(clock)
+    hold(clock, reasons=("ratelimit",), limits=(NEWS_LIMIT,))
     assert notify(clock).posted == 1 and hook.events() == [1, 2, 3, 4, 5, 6]
+    assert hook.posts[-1][1]["events"][0]["limits"] == [
+        {"type": "sender_email", "name": "news@demo1.test", "limit": 20, "limit_mode": 1}]
 
 
 def test_a_failing_webhook_is_retried_then_kept_for_the_next_run_and_never_stops_the_digest(

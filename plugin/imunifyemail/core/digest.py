@@ -1,6 +1,7 @@
 """The digest email: what a batch of events says, and the message that says it (no I/O).
 
-Counts by reason, the accounts, senders and scripts with the most held mail, the accounts blocked
+Counts by reason, the sender limits that were reached, the accounts, senders and scripts with the
+most held mail, the accounts blocked
 automatically and the mail released automatically, with links to the pages. Senders and scripts
 come from the hosted users' mail: they are cleaned of control characters and cut short, and the
 message is plain text, so nothing in them can pose as part of the digest.
@@ -15,6 +16,7 @@ from email.policy import default
 from email.utils import format_datetime
 from typing import List, Optional, Sequence, Tuple
 
+from .limits import Reached
 from .notifications import AUTO_RELEASED, CONTAINED, HELD
 from .verdict import REASONS
 
@@ -37,6 +39,7 @@ class Summary:
     accounts: Tuple[Tuple[str, int], ...]               # most held first
     senders: Tuple[Tuple[str, str, int], ...]           # (sender, account, held)
     scripts: Tuple[Tuple[str, str, int], ...]           # (script, account, held)
+    limits: Tuple[Tuple[Reached, str, int], ...]        # (a limit reached, account, mail it held)
     contained: Tuple[str, ...]
     auto_released: int
     first_at: int
@@ -57,6 +60,7 @@ def summarize(events: Sequence, top: int = TOP) -> Summary:
     accounts: Counter = Counter()
     senders: Counter = Counter()
     scripts: Counter = Counter()
+    limits: Counter = Counter()
     contained: List[str] = []
     held = released = 0
     for e in events:
@@ -67,6 +71,8 @@ def summarize(events: Sequence, top: int = TOP) -> Summary:
             senders[(e.sender or "<>", e.account)] += 1
             if e.script:
                 scripts[(e.script, e.account)] += 1
+            for r in e.limits:
+                limits[(r, e.account)] += 1
         elif e.kind == CONTAINED and e.account not in contained:
             contained.append(e.account)
         elif e.kind == AUTO_RELEASED:
@@ -78,6 +84,7 @@ def summarize(events: Sequence, top: int = TOP) -> Summary:
         accounts=tuple(_top(accounts, top)),
         senders=tuple((s, a, n) for (s, a), n in _top(senders, top)),
         scripts=tuple((s, a, n) for (s, a), n in _top(scripts, top)),
+        limits=tuple((r, a, n) for (r, a), n in _top(limits, top)),
         contained=tuple(contained), auto_released=released,
         first_at=min((e.at for e in events), default=0), last_at=max((e.at for e in events), default=0))
 
@@ -152,6 +159,9 @@ def body(s: Summary, host: str, accounts: Optional[Sequence[str]], period: int) 
     if s.held:
         lines += ["Held, by reason (a message held for two reasons counts under both):",
                   *_table([(f"{r} ({REASON_TEXT[r]})" if r in REASON_TEXT else r, n) for r, n in s.reasons]), ""]
+        if s.limits:
+            lines += ["Sender limits reached (messages held by each):",
+                      *_table([(f"{clean(r.text)} ({clean(a)})", n) for r, a, n in s.limits]), ""]
         if admin or len(accounts) > 1:
             lines += ["Accounts with the most held mail:", *_table([(clean(a), n) for a, n in s.accounts]), ""]
         lines += ["Senders with the most held mail:",

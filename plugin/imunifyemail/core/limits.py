@@ -121,6 +121,32 @@ def objects_of(account: str, domain: str, sender_email: str, script: str) -> Lis
     return out
 
 
+@dataclass(frozen=True, order=True)
+class Reached:
+    """A limit a message found full (why it was held for ``ratelimit``): the sender object's type and
+    name, its effective limit and what that limit counts (``limit_mode``)."""
+    so_type: str
+    name: str
+    limit: int
+    limit_mode: int = BY_MESSAGES
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"type": self.so_type, "name": self.name, "limit": self.limit, "limit_mode": self.limit_mode}
+
+    @property
+    def text(self) -> str:
+        unit = "recipients" if self.limit_mode == BY_RECIPIENTS else "messages"
+        return f"{self.so_type} {self.name or '(none)'}: {self.limit} {unit} an hour"
+
+
+def reached(offenders: Sequence[Usage], who: Tuple[str, str, str, str], server: ServerLimits) -> Tuple[Reached, ...]:
+    """The limits ``offenders`` (:func:`over_limit`) are, named by the message's objects ``who``
+    (account, domain, sender email, script)."""
+    names = dict(objects_of(*who))
+    return tuple(Reached(u.so_type, names.get(u.so_type, ""), effective_limit(u.so_type, u.override, server),
+                         server.limit_mode) for u in offenders)
+
+
 def describe(offenders: Sequence[Usage], server: ServerLimits) -> str:
     return ", ".join(f"{u.so_type} {u.object_id} {used(u, server.limit_mode)}/"
                      f"{effective_limit(u.so_type, u.override, server)}" for u in offenders)

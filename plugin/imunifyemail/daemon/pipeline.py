@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 from .. import __version__
 from ..core import containment, headers
 from ..core.attribution import Directory, attribute
-from ..core.limits import describe, script_name
+from ..core.limits import describe, reached, script_name
 from ..core.message import summarize
 from ..core.metrics import MailCounters
 from ..core.verdict import WHITELISTED, Verdict, before_scan, decide, filter_fields, format_score, over_limit
@@ -150,7 +150,7 @@ class Filter:
                                                  who.account in snap.contained_accounts)
         objects = (who.account, who.domain, who.sender_email, script_name(summary.script.domain, summary.script.path))
         activity = self.store.activity
-        scan, limited = None, ""
+        scan, limited, limits_reached = None, "", ()
         if verdict is None:
             scan, executables = await asyncio.gather(
                 self.rspamd.scan(raw, spooled.sender, remote, user=who.account, ip=spooled.host, queue_id=exim_id),
@@ -166,9 +166,10 @@ class Filter:
             if not fits.allowed:
                 verdict = over_limit(verdict)
                 limited = describe(fits.offenders, snap.server_limits)
+                limits_reached = reached(fits.offenders, objects, snap.server_limits)
         if verdict.quarantine:
             answer = await self._hold(exim_id, spooled.sender, remote, raw, who, summary, verdict, objects,
-                                      snap.features.containment_threshold)
+                                      snap.features.containment_threshold, limits_reached)
         outcome = (f"held {answer.fields['email_id']}" if answer.verdict == HOLD else answer.verdict) + \
             (f" (limit reached: {limited})" if limited else "") + \
             (f" ({','.join(verdict.waived)} waived: every recipient whitelisted)" if verdict.waived else "")
@@ -178,12 +179,13 @@ class Filter:
                  ";".join(verdict.findings) or "-", outcome, (time.monotonic() - started) * 1000)
         return answer, verdict.reasons
 
-    async def _hold(self, exim_id, sender, remote, raw, who, summary, verdict, objects, threshold) -> Answer:
+    async def _hold(self, exim_id, sender, remote, raw, who, summary, verdict, objects, threshold,
+                    limits_reached) -> Answer:
         """Stored durably (and remembered) first; only then is the answer "hold"."""
         new = NewMessage(account=who.account, sender=who.sender_email, recipients=tuple(remote),
                          subject=summary.subject, reasons=verdict.reasons, header_from=summary.header_from,
                          filter_score=verdict.score, filter_action=verdict.action, script=summary.script,
-                         exim_id=exim_id)
+                         exim_id=exim_id, limits=limits_reached)
         counted = functools.partial(self.store.activity.count_quarantined, objects)
         contained_now: List[int] = []
         if containment.counts(verdict.reasons):

@@ -32,7 +32,8 @@ MAX_BACKOFF = 30
 def event(e) -> Dict[str, Any]:
     """One event as the webhook shows it (``e``: a :class:`imunifyemail.store.events.Event`)."""
     return {"id": e.id, "time": e.at, "kind": e.kind, "account": e.account, "reasons": list(e.reasons),
-            "sender": e.sender, "script": e.script, "email_id": e.email_id}
+            "sender": e.sender, "script": e.script, "email_id": e.email_id,
+            "limits": [r.as_dict() for r in e.limits]}
 
 
 def payload(events: Sequence, server: str, sent_at: int) -> bytes:

@@ -181,6 +181,10 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     CREATE INDEX messages_waiting ON messages (account_id, received_at, id) WHERE reasons = 'ratelimit';
     ALTER TABLE accounts ADD COLUMN state_changed_at INTEGER
     """,
+    # 10: the limits a message held for ratelimit found full, for the digest and the webhook (JSON)
+    """
+    ALTER TABLE events ADD COLUMN limits TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 

@@ -1,10 +1,12 @@
 """What happened to mail, for the notifications and the webhook: a message held, an account
 contained, a message released by the daemon. Written in the transaction that made it happen; read
 in order (``id``) by each notification channel from where it left off (table ``notified``)."""
+import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
+from ..core.limits import Reached
 from ..core.notifications import AUTO_RELEASED, CONTAINED, HELD
 
 KINDS = (HELD, CONTAINED, AUTO_RELEASED)
@@ -20,13 +22,22 @@ class Event:
     sender: str
     script: str
     email_id: str
+    limits: Tuple[Reached, ...] = ()   # held for ratelimit: the limits it found full
 
 
 def insert(conn: sqlite3.Connection, at: int, kind: str, account: str, reasons: Sequence[str] = (),
-           sender: str = "", script: str = "", email_id: str = "") -> None:
+           sender: str = "", script: str = "", email_id: str = "", limits: Sequence[Reached] = ()) -> None:
     """Within the caller's transaction."""
-    conn.execute("INSERT INTO events (at, kind, account, reasons, sender, script, email_id)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?)", (at, kind, account, ",".join(reasons), sender, script, email_id))
+    conn.execute("INSERT INTO events (at, kind, account, reasons, sender, script, email_id, limits)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (at, kind, account, ",".join(reasons), sender, script, email_id,
+                  json.dumps([r.as_dict() for r in limits]) if limits else ""))
+
+
+def _limits(text: str) -> Tuple[Reached, ...]:
+    if not text:
+        return ()
+    return tuple(Reached(d["type"], d["name"], d["limit"], d["limit_mode"]) for d in json.loads(text))
 
 
 def after(conn: sqlite3.Connection, last_id: int, limit: int = 10000, upto: Optional[int] = None) -> List[Event]:
@@ -34,7 +45,7 @@ def after(conn: sqlite3.Connection, last_id: int, limit: int = 10000, upto: Opti
     rows = conn.execute("SELECT * FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
                         (last_id, upto if upto is not None else 1 << 62, limit)).fetchall()
     return [Event(r["id"], r["at"], r["kind"], r["account"], tuple(x for x in r["reasons"].split(",") if x),
-                  r["sender"], r["script"], r["email_id"]) for r in rows]
+                  r["sender"], r["script"], r["email_id"], _limits(r["limits"])) for r in rows]
 
 
 def all_after(conn: sqlite3.Connection, last_id: int, upto: int, page: int = 10000) -> Iterator[Event]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
-from ..core.limits import script_name
+from ..core.limits import Reached, script_name
 from ..core.message import ScriptHeader
 from . import accounts as account_rows
 from .accounts import AccountInfo
@@ -47,6 +47,7 @@ class NewMessage:
     filter_action: str = ""
     script: ScriptHeader = ScriptHeader()
     exim_id: str = ""
+    limits: Tuple[Reached, ...] = ()   # held for ratelimit: the limits it found full (for the notifications)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -154,7 +155,8 @@ class Quarantine:
                 self.conn.execute(
                     "UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1"
                     " WHERE id = ?", (size, acct["id"]))
-                events.insert(self.conn, now, events.HELD, msg.account, msg.reasons, msg.sender, script, email_id)
+                events.insert(self.conn, now, events.HELD, msg.account, msg.reasons, msg.sender, script, email_id,
+                              msg.limits)
                 if remember is not None:
                     verdicts.remember(self.conn, remember, now, email_id=email_id)
                 if within is not None:
