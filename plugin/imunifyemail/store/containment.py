@@ -4,16 +4,16 @@ import sqlite3
 from typing import Optional
 
 from ..core import containment as rules
-from . import accounts, events
+from . import accounts
+from .db import CONTAINMENT_HOLDS
 
 
 def held_since(conn: sqlite3.Connection, account: str, since: int, at_most: int) -> int:
     """How many of the account's messages were held as spam or winexec after ``since``, counted up to
     ``at_most`` (past the threshold the exact number does not matter: the cost stays bounded)."""
-    like = " OR ".join("(',' || reasons || ',') LIKE ?" for _ in rules.COUNTED)
-    return conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE account = ? AND kind = ? AND at > ?"
-                        f" AND ({like}) LIMIT ?)",
-                        (account, events.HELD, since, *(f"%,{r},%" for r in rules.COUNTED), at_most)).fetchone()[0]
+    return conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM events INDEXED BY events_contained_by"
+                        f" WHERE account = ? AND at > ? AND {CONTAINMENT_HOLDS} LIMIT ?)",
+                        (account, since, at_most)).fetchone()[0]
 
 
 def contain_if_over(conn: sqlite3.Connection, account: str, now: int, threshold: int) -> Optional[int]:
