@@ -229,10 +229,10 @@ def _p(rounds, q) -> float:
 def run() -> None:
     print(f"Exim -> sink ({MESSAGES} messages, 90% ham / 10% GTUBE, {CLIENTS} SMTP clients, {PER_CONNECTION} "
           f"messages a connection, private network namespace; ACL and imunifyemail interleaved, {ROUNDS} rounds "
-          f"each, medians; {features.SUMMARY})")
+          f"each, medians; {features.DEFAULT_SUMMARY})")
     base = Path(tempfile.mkdtemp(prefix="ie-bench-exim-", dir="/tmp"))
     base.chmod(0o755)
-    stack = MailStack(base, net=True, config_extra={"daemon": {"log_level": "WARNING"}, **features.CONFIG})
+    stack = MailStack(base, net=True, config_extra={"daemon": {"log_level": "WARNING"}, **features.DEFAULT_CONFIG})
     try:
         stack.build()
         stack.start(enable=False)

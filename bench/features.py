@@ -12,3 +12,7 @@ ALL_OFF = ("settings", "--metrics", "off", "--auto-release", "off", "--containme
            "--notify-admin", "off", "--notify-owner", "off")
 CONFIG = {"metrics": {"interval": 1}}
 SUMMARY = ("features on: metrics (file every 1 s), automatic release, containment armed, notifications")
+# What a server running them all at their defaults does (the Exim bench: the mail path as deployed).
+DEFAULT_CONFIG: dict = {}
+DEFAULT_SUMMARY = ("features on at their defaults: metrics (file every 30 s), automatic release, containment "
+                   "armed, notifications")
