@@ -6,13 +6,11 @@ or counted against an account's limit. Only root and the Exim user may set a rec
 hosted user's ``-oMr`` is ignored), so nobody else can pass mail off as a notice; and cPanel's own
 counting routers leave root's mail alone (its ``$authenticated_id`` is root).
 """
-import os
-import subprocess
 from email.message import EmailMessage
 from typing import Sequence
 
 from ..core.digest import POLICY
-from ..reinject import command, describe_failure, message_fd
+from ..reinject import ReinjectError, reinject_sync
 
 NOTICE = "imunifyemail-notice"
 
@@ -22,15 +20,8 @@ class MailError(Exception):
 
 
 def send(sendmail: str, msg: EmailMessage, sender: str, recipients: Sequence[str], timeout: float) -> None:
-    fd = message_fd(msg.as_bytes(policy=POLICY))   # LF line ends, as sendmail reads a local message
-    try:
-        proc = subprocess.run(command(sendmail, sender, recipients, NOTICE), stdin=fd, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, timeout=timeout, cwd="/")
-    except OSError as exc:
-        raise MailError(f"cannot run {sendmail}: {exc.strerror}") from None
-    except subprocess.TimeoutExpired:
-        raise MailError(f"{sendmail} did not finish within {timeout:g}s") from None
-    finally:
-        os.close(fd)
-    if proc.returncode != 0:
-        raise MailError(f"{sendmail}: {describe_failure(proc.returncode, proc.stderr)}")
+    """As root (no ``user``): a notice is the server's own mail, not the Exim user's re-injection."""
+    try:   # LF line ends, as sendmail reads a local message
+        reinject_sync(sendmail, msg.as_bytes(policy=POLICY), sender, recipients, NOTICE, timeout)
+    except ReinjectError as exc:
+        raise MailError(str(exc)) from None
