@@ -67,16 +67,22 @@ def load_filter_settings(conn: sqlite3.Connection, spam_actions: Sequence[str]) 
 
 def save_filter_settings(conn: sqlite3.Connection, changes: Dict[str, bool]) -> None:
     """Store the given switches (already checked) over the current ones."""
-    with transaction(conn):
-        stored = _stored(conn, "filter")
-        stored.update(changes)
-        conn.execute("INSERT INTO settings (key, value) VALUES ('filter', ?)"
-                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (json.dumps(stored),))
+    _merge(conn, "filter", changes)
 
 
 def _stored(conn: sqlite3.Connection, key: str) -> dict:
     row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
     return json.loads(row["value"]) if row else {}
+
+
+def _merge(conn: sqlite3.Connection, key: str, changes: Dict[str, object]) -> dict:
+    """The stored object under ``key`` with ``changes`` over it, written in one transaction."""
+    with transaction(conn):
+        stored = _stored(conn, key)
+        stored.update(changes)
+        conn.execute("INSERT INTO settings (key, value) VALUES (?, ?)"
+                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, json.dumps(stored)))
+    return stored
 
 
 def load_features(conn: sqlite3.Connection) -> Features:
@@ -85,12 +91,7 @@ def load_features(conn: sqlite3.Connection) -> Features:
 
 def save_features(conn: sqlite3.Connection, changes: Dict[str, object]) -> Features:
     """Store the given settings (already checked) over the current ones; returns them all."""
-    with transaction(conn):
-        stored = _stored(conn, "features")
-        stored.update(changes)
-        conn.execute("INSERT INTO settings (key, value) VALUES ('features', ?)"
-                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (json.dumps(stored),))
-    return features.from_stored(stored)
+    return features.from_stored(_merge(conn, "features", changes))
 
 
 @dataclass(frozen=True)
