@@ -8,12 +8,14 @@ import base64
 import grp
 import itertools
 import os
+import pwd
 import re
 import socket
 import time
 from pathlib import Path
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
+EXIM_USER = "Debian-exim"   # Debian's Exim user (cPanel: mailnull)
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _counter = itertools.count(os.getpid() * 1000)
 _FIELD = re.compile(r'(\w+)=(?:"([^"]*)"|(\S*))')
@@ -60,14 +62,25 @@ def _split(data: bytes):
     return data, b""
 
 
-def write(spool_dir: Path, exim_id: str, raw: bytes, sender: str, recipients: Sequence[str], uid: int = 65534,
-          login: str = "nobody", protocol: str = "esmtp", auth_id: str = "", host: str = "127.0.0.1",
-          deleted: Sequence[bytes] = ()) -> Path:
-    """The message as Exim spools it; ``deleted``: header names Exim has marked deleted (``*``)."""
+def write(spool_dir: Path, exim_id: str, raw: bytes, sender: str, recipients: Sequence[str],
+          uid: Optional[int] = None, login: Optional[str] = None, protocol: Optional[str] = None,
+          auth_id: Optional[str] = None, host: str = "127.0.0.1", deleted: Sequence[bytes] = (),
+          received_at: Optional[int] = None) -> Path:
+    """The message as Exim spools it; ``deleted``: header names Exim has marked deleted (``*``).
+
+    Unless told otherwise it came over SMTP from loopback (so the Exim user submitted it), and the
+    client authenticated as the sender's own mailbox (SMTP AUTH): verified mail of the account that
+    owns the sender's domain. ``auth_id=""``: an unauthenticated client (only a claim of that domain)."""
+    exim = pwd.getpwnam(EXIM_USER)
+    if auth_id is None:
+        auth_id = sender if uid is None else ""
+    uid = exim.pw_uid if uid is None else uid
+    login = (exim.pw_name if uid == exim.pw_uid else "nobody") if login is None else login
+    protocol = ("esmtpa" if auth_id else "esmtp") if protocol is None else protocol
     data = raw.replace(b"\r\n", b"\n")
     head, body = _split(data)
     lines = [f"{exim_id}-H", f"{login} {uid} {grp.getgrnam('mail').gr_gid}", f"<{sender}>",
-             f"{int(time.time())} 0", f"-received_protocol {protocol}"]
+             f"{int(time.time()) if received_at is None else received_at} 0", f"-received_protocol {protocol}"]
     if auth_id:
         lines.append(f"--auth_id {auth_id}")   # tainted: from the SMTP session
     if host:
@@ -86,8 +99,8 @@ def write(spool_dir: Path, exim_id: str, raw: bytes, sender: str, recipients: Se
         path.write_bytes(content)
         os.chown(path, 0, mail)
         path.chmod(0o640)
-    for d in (directory, directory.parent, directory.parent.parent):
-        os.chown(d, 0, mail)
+    for d in (directory, directory.parent, directory.parent.parent):   # the Exim user's, as Exim keeps them
+        os.chown(d, exim.pw_uid, mail)
         d.chmod(0o750)
     return directory / f"{exim_id}-H"
 

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 import yaml
 
 from devtools import cpanel_standins, spool
-from devtools.exim import EXIM, EximDaemon, EximLayout, prepare
+from devtools.exim import EXIM, SANDBOX_PASSWORD, EximDaemon, EximLayout, prepare
 from devtools.namespace import Namespace
 from devtools.rspamd import RspamdProcess
 from devtools.sink import read as read_sink
@@ -236,8 +236,10 @@ class MailStack:
         argv = ["/usr/sbin/sendmail", *(["-odi"] if sync else []), "-oi", *args]
         return self.ns.run(argv, user=user, input=raw, check=check)
 
-    def smtp_connection(self):
-        """An ``smtplib.SMTP`` connected to Exim from inside the namespace."""
+    def smtp_connection(self, login: Optional[str] = None):
+        """An ``smtplib.SMTP`` connected to Exim from inside the namespace; ``login``: authenticated as
+        that cPanel user or mailbox (SMTP AUTH, the sandbox's password), else an unauthenticated
+        loopback client (whose mail only claims its sender's domain)."""
         import smtplib
 
         sock = self.ns.connect(("127.0.0.1", self.layout.smtp_port), 30)
@@ -248,6 +250,8 @@ class MailStack:
         if code != 220:
             raise smtplib.SMTPConnectError(code, msg)
         client.ehlo("client.example")
+        if login is not None:
+            client.login(login, SANDBOX_PASSWORD)
         return client
 
     def queue_run(self) -> None:

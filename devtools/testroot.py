@@ -86,6 +86,10 @@ class TestRoot:
         r.outbox.mkdir()
         os.chown(r.outbox, user.pw_uid, user.pw_gid)
         install_recorder(r.sendmail, r.outbox, r.fail_flag)
+        exim = pwd.getpwnam(spool.EXIM_USER)   # Exim's spool is its user's (the daemon tells Exim's own mail by it)
+        r.spool.mkdir(parents=True)
+        os.chown(r.spool, exim.pw_uid, grp.getgrnam("mail").gr_gid)
+        r.spool.chmod(0o750)
         r.write_accounts(ACCOUNTS)
         data = {"rspamd": {"url": rspamd_url, "timeout": 10},
                 "reinject": {"sendmail": str(r.sendmail), "timeout": 30}}

@@ -106,7 +106,7 @@ def test_a_contained_account_holds_all_but_its_whitelisted_senders_a_block_holds
     from imunifyemail.core.message import ScriptHeader
     from imunifyemail.core.verdict import Whitelist, before_scan
 
-    who = Attribution("demo1", "demo1.test", "a@demo1.test", "", ScriptHeader())
+    who = Attribution("demo1", "demo1.test", "a@demo1.test", "", ScriptHeader(), domain_owner="demo1")
     listed = Whitelist(sender_emails=frozenset({"a@demo1.test"}))
     assert before_scan(who, True, listed, contained=True).quarantine is False
     assert before_scan(who, True, Whitelist(), contained=True).reasons == ("blocked",)

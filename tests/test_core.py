@@ -69,15 +69,42 @@ def test_attribution_order():
     assert attribute("x@demo2.test", Meta(auth="box@demo1.test"), s, d).account == "demo1"
     assert attribute("x@demo2.test", Meta(auth="demo1"), s, d).account == "demo1"
     assert attribute("x@demo2.test", Meta(uid=1001), s, d).account == "demo1"
-    assert attribute("x@Demo2.TEST", Meta(uid=0), s, d).account == "demo2"
-    assert attribute("x@elsewhere.example", Meta(), s, d).account == "root"
+    assert attribute("x@Demo2.TEST", Meta(uid=0), s, d).account == "demo2"   # root may send for its accounts
+    assert attribute("x@elsewhere.example", Meta(uid=0), s, d).account == "root"
     who = attribute("<Alice@Demo1.test>", Meta(auth="Alice@Demo1.test"), s, d)
     assert (who.sender_email, who.domain, who.auth_user) == ("alice@demo1.test", "demo1.test", "alice@demo1.test")
-    assert attribute("", Meta(), s, d).account == "root"
+    assert who.verified and who.owns_sender
+
+
+def test_a_claim_of_the_sender_domain_alone_is_not_verified():
+    d, s = Dir(), ScriptHeader()
+    # an unauthenticated loopback SMTP client: the Exim user submitted it, protocol esmtp
+    forged = attribute("a@demo2.test", Meta(uid=101, proto="esmtp", by_exim=True), s, d)
+    assert (forged.account, forged.verified, forged.basis, forged.domain_owner) == \
+        ("unverified:demo2", False, "claim", "demo2")
+    assert not forged.owns_sender
+    assert attribute("x@elsewhere.example", Meta(), s, d).account == "unverified:root"
+    assert attribute("x@demo2.test", Meta(uid=65534, auth="nobody", proto="local"), s, d).account == \
+        "unverified:demo2"   # a shared PHP's nobody names no account
+    assert attribute("x@demo2.test", Meta(auth="box@remote.example"), s, d).account == "unverified:demo2"
+    assert attribute("", Meta(uid=101, proto="esmtp", by_exim=True), s, d).account == "unverified:root"
+
+
+def test_exims_own_messages_are_the_servers():
+    d, s = Dir(), ScriptHeader()
+    bounce = attribute("", Meta(uid=101, auth="Debian-exim", proto="local", by_exim=True), s, d)
+    assert (bounce.account, bounce.basis, bounce.verified) == ("root", "exim", True)
+    # the null sender alone is no proof: the same from anyone else is a claim
+    assert not attribute("", Meta(uid=65534, proto="local"), s, d).verified
+
+
+def test_a_hosted_user_sending_as_another_accounts_address_stays_themselves():
+    who = attribute("ceo@demo2.test", Meta(uid=1001, auth="demo1", proto="local"), ScriptHeader(), Dir())
+    assert (who.account, who.verified, who.domain_owner, who.owns_sender) == ("demo1", True, "demo2", False)
 
 
 def test_verdict():
-    who = attribute("a@demo1.test", Meta(), ScriptHeader(), Dir())
+    who = attribute("a@demo1.test", Meta(auth="a@demo1.test"), ScriptHeader(), Dir())
     assert before_scan(who, True, Whitelist(sender_emails=frozenset({"a@demo1.test"}))).reasons == ("blocked",)
     assert before_scan(who, False, Whitelist(sender_domains=frozenset({"demo1.test"}))).quarantine is False
     assert before_scan(who, False, Whitelist()) is None
@@ -111,8 +138,25 @@ def test_recipient_whitelist_lifts_spam_only_when_every_recipient_is_listed():
     both = decide(FilterSettings(), spam, ["setup.exe"], recipients_whitelisted=True)
     assert both.reasons == ("winexec",) and both.quarantine   # executables are still held
     assert decide(FilterSettings(), Scan("no action", 1.0), [], recipients_whitelisted=True).waived == ()
-    who = attribute("a@demo1.test", Meta(), ScriptHeader(), Dir())
+    who = attribute("a@demo1.test", Meta(auth="a@demo1.test"), ScriptHeader(), Dir())
     assert before_scan(who, False, wl) is None   # not a sender whitelist: still scanned
+
+
+def test_a_sender_whitelist_trusts_only_verified_mail_of_the_owning_account():
+    d, s = Dir(), ScriptHeader()
+    wl = Whitelist(sender_emails=frozenset({"x@demo2.test"}), sender_domains=frozenset({"demo2.test"}),
+                   authusers=frozenset({"box@demo2.test"}))
+    own = attribute("x@demo2.test", Meta(auth="x@demo2.test"), s, d)
+    assert before_scan(own, False, wl).action == "whitelisted"
+    # demo1 naming demo2's whitelisted address, by its own uid or over loopback SMTP: scanned
+    for meta in (Meta(uid=1001, auth="demo1", proto="local"), Meta(uid=101, proto="esmtp", by_exim=True)):
+        assert before_scan(attribute("x@demo2.test", meta, s, d), False, wl) is None
+    # an authenticated whitelisted user is verified by its login, whatever sender it gives
+    assert before_scan(attribute("any@demo1.test", Meta(auth="box@demo2.test"), s, d), False, wl).quarantine is False
+    # a contained account lets its own whitelisted senders through, not a forger's
+    assert before_scan(own, True, wl, contained=True).action == "whitelisted"
+    forged = attribute("x@demo2.test", Meta(uid=1001, auth="demo1", proto="local"), s, d)
+    assert before_scan(forged, True, wl, contained=True).reasons == ("blocked",)
 
 
 def test_envelope_key():

@@ -88,7 +88,8 @@ def test_counters_match_the_mail_sent(mroot):
     assert m["imunifyemail_messages_passed_total"] == 3
     assert {k: v for k, v in m.items() if k.startswith("imunifyemail_messages_held_total")} == {
         "imunifyemail_messages_held_total{reason=spam}": 2, "imunifyemail_messages_held_total{reason=winexec}": 1,
-        "imunifyemail_messages_held_total{reason=ratelimit}": 0, "imunifyemail_messages_held_total{reason=blocked}": 0}
+        "imunifyemail_messages_held_total{reason=ratelimit}": 0, "imunifyemail_messages_held_total{reason=blocked}": 0,
+        "imunifyemail_messages_held_total{reason=unscannable}": 0}
     assert m["imunifyemail_messages_deferred_total"] == 0
     assert m["imunifyemail_rspamd_answer_seconds_count"] == 6 and m["imunifyemail_rspamd_unreachable_total"] == 0
     assert m["imunifyemail_rspamd_answer_seconds_bucket{le=+Inf}"] == 6 and m["imunifyemail_rspamd_answer_seconds_sum"] > 0

@@ -55,7 +55,7 @@ def test_the_text_parses_with_prometheus_parser_and_says_what_was_counted():
     assert value(fams, "imunifyemail_daemon_start_time_seconds") == 1700000000.25
     assert value(fams, "imunifyemail_messages_scanned") == 5 and value(fams, "imunifyemail_messages_passed") == 3
     held = {s.labels["reason"]: s.value for s in fams["imunifyemail_messages_held"].samples}
-    assert held == {"spam": 2, "winexec": 1, "ratelimit": 0, "blocked": 0}   # every reason, zeros included
+    assert held == {"spam": 2, "winexec": 1, "ratelimit": 0, "blocked": 0, "unscannable": 0}   # every reason, zeros included
     assert value(fams, "imunifyemail_messages_deferred") == 1
     assert value(fams, "imunifyemail_reinjections") == 2 and value(fams, "imunifyemail_reinjection_failures") == 1
     assert value(fams, "imunifyemail_rspamd_unreachable") == 1

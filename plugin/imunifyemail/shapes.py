@@ -6,7 +6,7 @@ our extra keys after them. The pages render these same dicts.
 """
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from .core import limits
+from .core import accounts, limits
 from .core.verdict import FILTER_SETTINGS, FilterSettings
 from .store.accounts import AccountInfo
 from .store.am_stats import ObjectStats
@@ -41,6 +41,7 @@ def email_item(m: StoredMessage, expected_release: Optional[int] = None) -> Dict
         "filter_score": m.filter_score,
         "filter_action": m.filter_action,
         "expected_release": expected_release,
+        **sender_verification(m.account),
     }
 
 
@@ -68,7 +69,15 @@ def email_show(held) -> Dict[str, Any]:
         "script_header": m.script.as_dict(),
         "headers": held.judged.header_dict(),
         "body": held.parsed.body_base64(),
+        **sender_verification(m.account),
     }
+
+
+def sender_verification(account_name: str) -> Dict[str, Any]:
+    """Whether the mail's account was verified; if not, the account its sender only claimed
+    (``unverified:<account>`` pseudo-accounts: "sender not verified" on the pages)."""
+    claimed = accounts.claimed_account(account_name)
+    return {"sender_verified": claimed is None, "claimed_account": claimed}
 
 
 # -- accounts ---------------------------------------------------------------

@@ -45,7 +45,7 @@ def clocked(daemon_user):
 
 def send(stack, sender: str, subject: str, spam: bool = False) -> None:
     build = samples.gtube if spam else samples.ham
-    with stack.smtp_connection() as smtp:
+    with stack.smtp_connection(login=sender) as smtp:   # the account's own mailbox, authenticated
         smtp.sendmail(sender, ["far@remote.example"], build(sender=sender, subject=subject))
 
 

@@ -16,8 +16,9 @@ def test_daemon_down_mail_waits_in_the_queue_and_is_filtered_after_it_returns(st
     try:
         ham_sender, spam_sender = f"{token}-h@demo1.test", f"{token}-s@demo2.test"
         rcpts = [f"{token}-a@remote.example", f"{token}-b@remote.example"]
-        with stack.smtp_connection() as smtp:
+        with stack.smtp_connection(login=ham_sender) as smtp:
             smtp.sendmail(ham_sender, rcpts[:1], samples.ham(sender=ham_sender, subject=f"Wait {token}"))
+        with stack.smtp_connection(login=spam_sender) as smtp:
             smtp.sendmail(spam_sender, rcpts[1:], samples.gtube(sender=spam_sender, subject=f"Wait spam {token}"))
 
         def deferred():

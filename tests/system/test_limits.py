@@ -12,7 +12,7 @@ def test_a_message_over_the_limit_is_held_and_its_release_delivers_it_once_uncou
     stack.ie_cli("am", "server-settings", "set", "--sender-email=2")
     try:
         for n in range(3):
-            with stack.smtp_connection() as smtp:
+            with stack.smtp_connection(login=sender) as smtp:
                 smtp.sendmail(sender, ["limit@remote.example"],
                               samples.ham(sender=sender, subject=f"Burst {n} {token}"))
             if n < 2:

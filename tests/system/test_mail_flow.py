@@ -26,7 +26,7 @@ def _filter_headers_ok(msg) -> None:
 
 def test_ham_over_smtp_reaches_the_sink_once_with_filter_headers_and_counts(stack, token):
     sender = f"{token}@demo1.test"
-    with stack.smtp_connection() as smtp:
+    with stack.smtp_connection(login=sender) as smtp:
         smtp.sendmail(sender, ["bob@remote.example"], samples.ham(sender=sender, subject=f"Report {token}"))
     [msg] = wait_sunk(stack, token)
     settle(stack)
@@ -68,13 +68,13 @@ def test_gtube_is_quarantined_under_the_submitting_account_as_spam(stack, token)
 
 def test_exe_is_quarantined_and_delivered_once_winexec_is_allowed(stack, token):
     sender = f"{token}@demo1.test"
-    with stack.smtp_connection() as smtp:
+    with stack.smtp_connection(login=sender) as smtp:
         smtp.sendmail(sender, ["eve@remote.example"], samples.with_exe(sender=sender, subject=f"Setup {token}"))
     [item] = wait_held(stack, token)
     assert item["reasons"] == ["winexec"]
     stack.ie_cli("filter-settings", "--allow-winexec")
     try:
-        with stack.smtp_connection() as smtp:
+        with stack.smtp_connection(login=sender) as smtp:
             smtp.sendmail(sender, ["eve@remote.example"],
                           samples.with_exe(sender=sender, subject=f"Setup again {token}"))
         [msg] = wait_sunk(stack, token)

@@ -3,6 +3,10 @@
 ``root`` is two things, kept apart here: the administrator (who sees every
 account's mail) and the owner of mail no account can be blamed for
 (unattributed mail is held under ``root``).
+
+Mail whose sender only *claims* an account (core/attribution.py) belongs to a pseudo-account
+``unverified:<claimed account>``: a name no cPanel or Unix user can have (the colon), so it never
+meets a real account's quarantine, limits or containment.
 """
 import re
 from typing import Optional
@@ -19,6 +23,27 @@ MAX_LIMIT_BYTES = 2 ** 62
 # A cPanel account is a Unix user name (cPanel's own are shorter and stricter; older servers vary).
 _ACCOUNT_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 NOT_ACCOUNTS = (ROOT, "nobody", "*")
+UNVERIFIED_PREFIX = "unverified:"
+
+
+def unverified(claimed: str) -> str:
+    """The pseudo-account of mail that claims ``claimed`` (an account, or root) but is not verified."""
+    return UNVERIFIED_PREFIX + claimed
+
+
+def claimed_account(name: str) -> Optional[str]:
+    """The account an ``unverified:`` pseudo-account's mail claims; None for any other name."""
+    return name[len(UNVERIFIED_PREFIX):] if name.startswith(UNVERIFIED_PREFIX) else None
+
+
+def is_verified(name: str) -> bool:
+    """Whether an account's mail was attributed by facts the sender cannot forge."""
+    return claimed_account(name) is None
+
+
+def no_ones(name: str) -> bool:
+    """Mail no account can be blamed for (verified or not): never contained, as root is not."""
+    return name in (ROOT, unverified(ROOT))
 
 
 def state_error(state: str) -> Optional[str]:

@@ -4,12 +4,14 @@ An account that has more than ``threshold`` messages held as spam or winexec wit
 blocked by the daemon (state ``block``, noted as contained). Counted from the administrator's last
 change of its state at the earliest, so restoring an account starts its count afresh. ``root`` (mail
 no account can be blamed for) is never contained: it is no hosted account, and blocking it would
-hold the server's own mail. Whitelisted senders are exempt twice over: their mail is never held as
+hold the server's own mail; nor is its unverified twin ``unverified:root`` (forwarded mail from
+elsewhere, whose spam says nothing about any account). An ``unverified:<account>`` pseudo-account is
+contained like an account: mail forged in an account's name is stopped without touching the account. Whitelisted senders are exempt twice over: their mail is never held as
 spam, and it still passes while their account is contained (a block by the administrator holds it).
 """
 from typing import Optional, Sequence
 
-from .accounts import ACTIVE, ROOT
+from .accounts import ACTIVE, no_ones
 from .verdict import SPAM, WINEXEC
 
 COUNTED = (SPAM, WINEXEC)
@@ -24,7 +26,7 @@ def counts(reasons: Sequence[str]) -> bool:
 
 def applies(account: str, state: str, threshold: int) -> bool:
     """Whether the account may be contained now (the setting is on, it is active, it is not root)."""
-    return threshold != OFF and state == ACTIVE and account != ROOT
+    return threshold != OFF and state == ACTIVE and not no_ones(account)
 
 
 def window_start(now: int, state_changed_at: Optional[int]) -> int:

@@ -19,7 +19,10 @@ BLOCKED = "blocked"
 SPAM = "spam"
 WINEXEC = "winexec"
 RATELIMIT = "ratelimit"
-REASONS = (SPAM, WINEXEC, RATELIMIT, BLOCKED)   # why a message is held, as listed and filtered
+# Could not be inspected within the budgets (a MIME bomb, a message Rspamd cannot finish): held,
+# never passed unchecked (docs/security.md).
+UNSCANNABLE = "unscannable"
+REASONS = (SPAM, WINEXEC, RATELIMIT, BLOCKED, UNSCANNABLE)   # why a message is held, as listed and filtered
 
 UNSCANNED = "unscanned"
 WHITELISTED = "whitelisted"
@@ -51,9 +54,15 @@ class Whitelist:
     recipient_domains: FrozenSet[str] = frozenset()
 
     def allows(self, who: Attribution) -> bool:
-        return (who.sender_email in self.sender_emails
-                or (who.domain != "" and who.domain in self.sender_domains)
-                or (who.auth_user != "" and who.auth_user in self.authusers))
+        """Whether the sender whitelist lets the message through unscanned. A sender or domain entry is
+        a claim anyone can forge: it counts only for verified mail of the account that owns that address
+        (account A naming B's address is scanned); an authenticated user is verified by definition."""
+        if not who.verified:
+            return False
+        if who.auth_user != "" and who.auth_user in self.authusers:
+            return True
+        return who.owns_sender and (who.sender_email in self.sender_emails
+                                    or (who.domain != "" and who.domain in self.sender_domains))
 
     def covers(self, so_type: str, name: str) -> bool:
         """Whether a sender object is whitelisted (only domains and sender emails can be)."""
@@ -125,6 +134,14 @@ def decide(settings: FilterSettings, scan: Optional[Scan], executables: Sequence
         findings=tuple(executables),
         waived=waived,
     )
+
+
+def unscannable(why: str, scan: Optional[Scan] = None, executables: Sequence[str] = ()) -> Verdict:
+    """A message that could not be inspected (``why``, for the administrator): held whatever else
+    is true, with what was found before the budget ran out."""
+    reasons = (UNSCANNABLE,) + ((WINEXEC,) if executables else ())
+    return Verdict(quarantine=True, reasons=reasons, action=scan.action if scan is not None else UNSCANNABLE,
+                   score=scan.score if scan is not None else None, findings=(why, *executables))
 
 
 def over_limit(verdict: Verdict) -> Verdict:

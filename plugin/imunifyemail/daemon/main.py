@@ -7,6 +7,7 @@ app over the control socket until SIGTERM.
 import argparse
 import asyncio
 import logging
+import pwd
 import signal
 import sys
 import time
@@ -46,6 +47,17 @@ def _retry_kick(cfg: config.Config, spawner: Optional[Spawner]):
     async def kick(ids) -> None:
         await asyncio.get_running_loop().run_in_executor(None, spawner.retry, ids)
     return kick
+
+
+def exim_uid(cfg: config.Config, spool: Spool) -> Optional[int]:
+    """The Exim user's uid (its own messages, bounces, are the server's): ``reinject.user``, else the
+    owner of Exim's spool directory."""
+    user = cfg["reinject"]["user"]
+    try:
+        return pwd.getpwnam(user).pw_uid if user else spool.directory.stat().st_uid
+    except (KeyError, OSError) as exc:
+        log.warning("cannot tell the Exim user (%s): Exim's own bounces will count as unverified mail", exc)
+        return None
 
 
 SETTLE = 30.0   # by then every delivery attempt that began before we listened has logged its outcome
@@ -122,7 +134,7 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     spool = Spool(paths.system_path(cfg["exim"]["spool_directory"]))
     deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine), _still_waiting(spool))
     flt = Filter(store, rspamd, AccountDirectory(), spool, LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
-                 deferrals, counters)
+                 deferrals, counters, exim_uid=exim_uid(cfg, spool))
     scanner = Scanner(flt, late_after=cfg["exim"]["timeout"])
     loop = asyncio.get_running_loop()
     server = await asyncio.start_unix_server(scanner.connected, sock=sockets.filter)

@@ -91,8 +91,10 @@ class LocalDomains:
 
 class Filter:
     def __init__(self, store: StoreWorker, rspamd: RspamdClient, directory: Directory, spool: Spool,
-                 local_domains: LocalDomains, deferrals: RetryLedger, counters: Optional[MailCounters] = None):
+                 local_domains: LocalDomains, deferrals: RetryLedger, counters: Optional[MailCounters] = None,
+                 exim_uid: Optional[int] = None):
         self.store = store
+        self.exim_uid = exim_uid   # Exim's own messages (bounces) are submitted by this uid
         self.rspamd = rspamd
         self.directory = directory
         self.spool = spool
@@ -145,7 +147,7 @@ class Filter:
         remote = self.local_domains.remote(spooled.undelivered) or [rcpt]
         fields = headers.Fields(raw)
         summary = summarize(fields)
-        who = attribute(spooled.sender, spooled.meta(), summary.script, self.directory)
+        who = attribute(spooled.sender, spooled.meta(self.exim_uid), summary.script, self.directory)
         verdict: Optional[Verdict] = before_scan(who, who.account in snap.blocked_accounts, snap.whitelist,
                                                  who.account in snap.contained_accounts)
         objects = (who.account, who.domain, who.sender_email, script_name(summary.script.domain, summary.script.path))

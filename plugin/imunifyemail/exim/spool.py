@@ -47,14 +47,16 @@ class SpooledMessage:
     recipients: Tuple[str, ...] = ()
     delivered: FrozenSet[str] = frozenset()
     headers: Tuple[bytes, ...] = field(default=(), repr=False)    # live entries, as received
+    received_at: int = 0      # when Exim received it (seconds since the epoch)
 
     @property
     def undelivered(self) -> List[str]:
         return [r for r in self.recipients if r not in self.delivered]
 
-    def meta(self) -> Meta:
-        """What attribution needs, from the spool (never from a request)."""
-        return Meta(uid=self.uid, auth=self.auth_id, proto=self.protocol, host=self.host, exim_id=self.exim_id)
+    def meta(self, exim_uid: Optional[int] = None) -> Meta:
+        """What attribution needs, from the spool (never from a request); ``exim_uid``: the Exim user's."""
+        return Meta(uid=self.uid, auth=self.auth_id, proto=self.protocol, host=self.host, exim_id=self.exim_id,
+                    by_exim=exim_uid is not None and self.uid == exim_uid)
 
     def message(self, body: bytes) -> bytes:
         return b"".join(self.headers) + b"\n" + body
@@ -77,6 +79,7 @@ def _parse(exim_id: str, data: bytes, journal: bytes) -> SpooledMessage:
     if lines[0] != f"{exim_id}-H".encode():
         raise ValueError("first line is not its name")
     login, uid, gid = lines[1].split(b" ")[:3]
+    received_at = int(lines[3].split(b" ")[0])
     sender = lines[2].strip()
     sender = sender[1:-1] if sender.startswith(b"<") and sender.endswith(b">") else sender
     options = {}
@@ -116,7 +119,7 @@ def _parse(exim_id: str, data: bytes, journal: bytes) -> SpooledMessage:
                           sender=sender.decode("utf-8", "surrogateescape"),
                           protocol=options.get("received_protocol", ""), auth_id=options.get("auth_id", ""),
                           host=host, recipients=tuple(recipients), delivered=frozenset(delivered),
-                          headers=tuple(headers))
+                          headers=tuple(headers), received_at=received_at)
 
 
 def _without_port(host: str) -> str:
