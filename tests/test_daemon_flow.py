@@ -124,6 +124,26 @@ def test_spam_to_whitelisted_recipients_passes_only_when_all_of_them_are(daemon)
                        recipients=["abuse@partner.example"]).verdict == "hold"
 
 
+def test_an_address_a_forwarder_adds_after_a_whitelisted_pass_gets_its_own_verdict(daemon):
+    from devtools import spool
+    daemon.cli("whitelist", "recipient", "add", "abuse@partner.example")
+    exim_id = spool.new_id()
+    # spooled to a local alias; Exim's forwarder expands it to two remote addresses, asked one by one
+    spool.write(daemon.spool, exim_id, messages.gtube(to=["team@demo1.test"]), "alice@demo1.test",
+                ["team@demo1.test"])
+    first = spool.ask(daemon.socket, exim_id, "abuse@partner.example")
+    assert first["verdict"] == "pass"   # every recipient known so far is whitelisted: spam waived
+    second = spool.ask(daemon.socket, exim_id, "bob@remote.example")
+    assert second["verdict"] == "hold"   # not covered by that waiver: decided for itself
+    [held] = daemon.held()
+    assert held.recipients == ["bob@remote.example"] and held.reasons == ["spam"]
+    daemon.stop()
+    daemon.start()   # remembered per address across a restart: no second copy
+    assert spool.ask(daemon.socket, exim_id, "bob@remote.example") == second
+    assert spool.ask(daemon.socket, exim_id, "abuse@partner.example") == first
+    assert len(daemon.held()) == 1
+
+
 def test_blocked_account_is_held_even_when_whitelisted(daemon):
     daemon.cli("accounts", "edit", "-a", "demo1", "--state=block")
     daemon.cli("whitelist", "sender", "add", "demo1.test")

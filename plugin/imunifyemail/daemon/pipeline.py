@@ -10,12 +10,13 @@ message and asks again at its next retry. A spam or winexec hold may contain its
 """
 import asyncio
 import functools
+import json
 import logging
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, TypeVar
 
 from .. import __version__
 from ..core import containment, headers
@@ -47,9 +48,35 @@ PASS, HOLD, DEFER = "pass", "hold", "defer"
 
 @dataclass(frozen=True)
 class Answer:
-    """What the router is told; ``fields`` go into ``$address_data`` (and the headers of passed mail)."""
+    """What the router is told; ``fields`` go into ``$address_data`` (and the headers of passed mail).
+
+    A pass whose spam was lifted because every recipient is on the recipient whitelist (``waived``)
+    holds only for the recipients it was decided for (``covers``): an address a forwarder adds later
+    gets a decision of its own (:meth:`Filter.decide_address`)."""
     verdict: str
     fields: Dict[str, str] = field(default_factory=dict)
+    covers: FrozenSet[str] = frozenset()
+    waived: bool = False
+
+    def covered(self, rcpt: str) -> bool:
+        return not self.waived or rcpt.lower() in self.covers
+
+    def remembered(self, key: str) -> Remembered:
+        """As the store keeps it (its own keys, starting with "_", never reach Exim)."""
+        extra = {"_waived": "1", "_covers": json.dumps(sorted(self.covers))} if self.waived else {}
+        return Remembered(key, self.verdict, {**self.fields, **extra})
+
+    @classmethod
+    def recalled(cls, known: Remembered) -> "Answer":
+        fields = {k: v for k, v in known.fields.items() if not k.startswith("_")}
+        waived = known.fields.get("_waived") == "1"
+        covers = frozenset(json.loads(known.fields.get("_covers", "[]"))) if waived else frozenset()
+        return cls(known.verdict, fields, covers, waived)
+
+
+def address_key(exim_id: str, rcpt: str) -> str:
+    """Where the verdict of one address decided apart from its message is remembered."""
+    return f"{exim_id}/{rcpt.lower()}"
 
 
 class StoreWorker:
@@ -104,12 +131,20 @@ class Filter:
 
     async def decide(self, exim_id: str, rcpt: str) -> Answer:
         """The verdict for the message (``rcpt``: the address Exim is routing, one of its remote ones)."""
+        return await self._decided(exim_id, rcpt, exim_id, None)
+
+    async def decide_address(self, exim_id: str, rcpt: str) -> Answer:
+        """The verdict for one address its message's verdict did not cover (a forwarder added it after a
+        pass that every recipient's whitelisting allowed): decided for that address alone."""
+        return await self._decided(exim_id, rcpt, address_key(exim_id, rcpt), [rcpt])
+
+    async def _decided(self, exim_id: str, rcpt: str, key: str, only: Optional[List[str]]) -> Answer:
         started = time.monotonic()
         try:
-            known, snap = await self.store.call(self._recall, exim_id)
+            known, snap = await self.store.call(self._recall, key)
             if known is not None:   # a retry: the same answer
-                return Answer(known.verdict, known.fields)
-            answer, reasons = await self._decide(exim_id, rcpt, snap, started)
+                return Answer.recalled(known)
+            answer, reasons = await self._decide(exim_id, rcpt, snap, started, key, only)
             self.counters.decided(answer.verdict, reasons)
             return answer
         except SpoolError as exc:
@@ -141,10 +176,11 @@ class Filter:
             return self.spool.read(exim_id)
         return await asyncio.get_running_loop().run_in_executor(None, self.spool.read, exim_id)
 
-    async def _decide(self, exim_id: str, rcpt: str, snap, started: float) -> Tuple[Answer, Tuple[str, ...]]:
+    async def _decide(self, exim_id: str, rcpt: str, snap, started: float, key: str,
+                      only: Optional[List[str]]) -> Tuple[Answer, Tuple[str, ...]]:
         """The answer, and the reasons of the verdict (for the counters)."""
         spooled, raw = await self._read(exim_id)
-        remote = self.local_domains.remote(spooled.undelivered) or [rcpt]
+        remote = only or self.local_domains.remote(spooled.undelivered) or [rcpt]
         fields = headers.Fields(raw)
         summary = summarize(fields)
         who = attribute(spooled.sender, spooled.meta(self.exim_uid), summary.script, self.directory)
@@ -158,8 +194,9 @@ class Filter:
                 self.rspamd.scan(raw, spooled.sender, remote, user=who.account, ip=spooled.host, queue_id=exim_id),
                 self._executables(raw))
             verdict = decide(snap.filter, scan, executables, snap.whitelist.covers_recipients(remote))
-        answer = Answer(PASS, filter_fields(verdict, scan, __version__))
-        remember = Remembered(exim_id, PASS, answer.fields)
+        answer = Answer(PASS, filter_fields(verdict, scan, __version__), frozenset(r.lower() for r in remote),
+                        bool(verdict.waived))
+        remember = answer.remembered(key)
         if verdict.action == WHITELISTED:   # counted, never limited
             await self.store.call(activity.record_sent, objects, len(remote), remember)
         elif not verdict.quarantine:
@@ -170,7 +207,7 @@ class Filter:
                 limited = describe(fits.offenders, snap.server_limits)
                 limits_reached = reached(fits.offenders, objects, snap.server_limits)
         if verdict.quarantine:
-            answer = await self._hold(exim_id, spooled.sender, remote, raw, who, summary, verdict, objects,
+            answer = await self._hold(exim_id, key, spooled.sender, remote, raw, who, summary, verdict, objects,
                                       snap.features.containment_threshold, limits_reached)
         outcome = (f"held {answer.fields['email_id']}" if answer.verdict == HOLD else answer.verdict) + \
             (f" (limit reached: {limited})" if limited else "") + \
@@ -181,7 +218,7 @@ class Filter:
                  ";".join(verdict.findings) or "-", outcome, (time.monotonic() - started) * 1000)
         return answer, verdict.reasons
 
-    async def _hold(self, exim_id, sender, remote, raw, who, summary, verdict, objects, threshold,
+    async def _hold(self, exim_id, key, sender, remote, raw, who, summary, verdict, objects, threshold,
                     limits_reached) -> Answer:
         """Stored durably (and remembered) first; only then is the answer "hold"."""
         new = NewMessage(account=who.account, sender=who.sender_email, recipients=tuple(remote),
@@ -195,7 +232,7 @@ class Filter:
                                         contained_now)
         try:
             stored = await self.store.call(self.store.quarantine.add, new, raw,
-                                           Remembered(exim_id, HOLD, {"reasons": ",".join(verdict.reasons)}), counted)
+                                           Remembered(key, HOLD, {"reasons": ",".join(verdict.reasons)}), counted)
         except StorageFull as exc:   # Exim keeps it; handed back once there is room
             self.deferrals.defer(exim_id, str(exc))
             return Answer(DEFER, {"reason": "no room in the quarantine"})

@@ -25,7 +25,7 @@ from typing import Dict, Set
 
 from ..core.attribution import EXIM_ID
 from ..peer import peer_credentials
-from .pipeline import DEFER, PASS, Answer, Filter
+from .pipeline import DEFER, PASS, Answer, Filter, address_key
 
 log = logging.getLogger(__name__)
 
@@ -74,17 +74,26 @@ class Scanner:
     async def answer(self, exim_id: str, rcpt: str) -> Answer:
         if not exim_id:   # exim -bt: an address test, no message to judge
             return Answer(PASS, {"action": "address test"})
-        cached = self._cache.get(exim_id)
+        answer = await self._shared(exim_id, lambda: self.filter.decide(exim_id, rcpt))
+        if answer.covered(rcpt):
+            return answer
+        # a pass that only every recipient's whitelisting allowed does not cover an address added since
+        key = address_key(exim_id, rcpt)
+        return await self._shared(key, lambda: self.filter.decide_address(exim_id, rcpt))
+
+    async def _shared(self, key: str, decide) -> Answer:
+        """One decision per key (a message, or one address of it): cached, or shared while in flight."""
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
-        pending = self._inflight.get(exim_id)
+        pending = self._inflight.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self.filter.decide(exim_id, rcpt))
-            self._inflight[exim_id] = pending
-            pending.add_done_callback(lambda _f: self._inflight.pop(exim_id, None))
+            pending = asyncio.ensure_future(decide())
+            self._inflight[key] = pending
+            pending.add_done_callback(lambda _f: self._inflight.pop(key, None))
         answer = await asyncio.shield(pending)
         if answer.verdict != DEFER:
-            self._cache[exim_id] = answer
+            self._cache[key] = answer
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return answer
