@@ -101,9 +101,9 @@ def test_counters_match_the_mail_sent(mroot):
     assert m["imunifyemail_daemon_start_time_seconds"] > 1.7e9
     daemon_uid = pwd.getpwnam("_imunifyemail").pw_uid
     st = prom(mroot).stat()   # written by the daemon's user, readable by node_exporter's
-    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (daemon_uid, 0o644)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (daemon_uid, 0o640)
     st = prom(mroot).parent.stat()   # the directory made at start, as root, for the daemon's user
-    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (daemon_uid, 0o755)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (daemon_uid, 0o2750)
     # ie-config status --json reads the same file back
     report = status.metrics_report(config.load())
     assert report["enabled"] is True and report["textfile"] == str(prom(mroot))
