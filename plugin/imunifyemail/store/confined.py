@@ -61,15 +61,21 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def open_directory(path: PathLike, dir_fd: Optional[int] = None) -> int:
-    """A descriptor of the directory at ``path`` (in ``dir_fd``); :class:`Refused` if it is a link or
-    not a directory. Other errors (missing, no permission) are raised as they are."""
+def open_directory(path: PathLike, dir_fd: Optional[int] = None, shown: Optional[PathLike] = None) -> int:
+    """A descriptor of the directory at ``path`` (in ``dir_fd``; ``shown`` in messages); :class:`Refused`
+    if it is a link or not a directory. Other errors (missing, no permission) are raised as they are."""
     try:
         return os.open(path, DIRECTORY, dir_fd=dir_fd)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise Refused(path, _why(exc)) from None
-        raise
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        why = _why(exc)
+    try:   # O_DIRECTORY|O_NOFOLLOW says ENOTDIR of a link: tell which it was
+        if stat.S_ISLNK(os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            why = "is a symbolic link"
+    except OSError:
+        pass
+    raise Refused(path if shown is None else shown, why)
 
 
 def prepare_directory(path: Path, mode: int, uid: int, gid: int) -> None:
@@ -198,7 +204,7 @@ class StorageFiles:
                 pass
             else:
                 os.fsync(parent)
-        fd = open_directory(names[-1], dir_fd=parent)
+        fd = open_directory(names[-1], dir_fd=parent, shown=self._shown(*names))
         self._dirs[names] = fd
         return fd
 
