@@ -110,6 +110,7 @@ def prepare(cfg: config.Config) -> Sockets:
     except KeyError:
         raise StartupError(f"config daemon.user: no such user {daemon_cfg['user']!r}") from None
     extra = [gid_of(name, "daemon.extra_groups") for name in daemon_cfg["extra_groups"]]
+    metrics_group = metrics_gid(cfg, user.pw_gid)
     _prepare_dir(paths.system_path(paths.STATE_DIR), 0o755, 0, 0)
     _prepare_dir(paths.system_path(paths.QUARANTINE_DIR), 0o755, 0, 0)
     _prepare_dir(storage, 0o700, user.pw_uid, user.pw_gid)
@@ -117,7 +118,7 @@ def prepare(cfg: config.Config) -> Sockets:
     # elsewhere (node_exporter's) is the administrator's to open to us, never re-owned here.
     # Ours is set-group-id: the file written in it takes the collector's group (metrics.group).
     if metrics_dir == paths.system_path(paths.METRICS_DIR) or not metrics_dir.exists():
-        _prepare_dir(metrics_dir, 0o2750, user.pw_uid, metrics_gid(cfg, user.pw_gid))
+        _prepare_dir(metrics_dir, 0o2750, user.pw_uid, metrics_group)
     _own_database(storage, user.pw_uid, user.pw_gid)
     # Root's, world-traversable: the web app's user socket in here is for every hosted user; each
     # socket's own mode and owner say who may connect. Nobody but root may rename in it.
