@@ -11,7 +11,7 @@ def test_defaults_without_a_file(tmp_path):
     assert cfg["quarantine"]["default_limit_bytes"] == 104857600
     assert cfg["filter"]["spam_actions"] == ["reject"]
     assert cfg["metrics"] == {"textfile": "/var/imunifyemail/metrics/imunifyemail.prom", "interval": 30,
-                              "top_accounts": 10}
+                              "top_accounts": 10, "group": None}
 
 
 def test_partial_file_keeps_other_defaults(tmp_path):

@@ -1,9 +1,12 @@
 """The metrics file of the real daemon (root, dropping to ``_imunifyemail``) on real Rspamd and SQLite:
 its counters match the mail sent, it is replaced atomically, it follows the ``metrics`` setting."""
+import grp
 import os
 import pwd
 import shutil
 import stat
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -12,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from devtools import samples
 from devtools.rspamd import free_port
 from devtools import testroot
+from devtools.users import ensure_hosted_user
 from imunifyemail import config
 from imunifyemail.errors import ReleaseFailed
 from imunifyemail.exim import status
@@ -102,9 +106,9 @@ def test_counters_match_the_mail_sent(mroot):
     assert m["imunifyemail_daemon_start_time_seconds"] > 1.7e9
     daemon_uid = pwd.getpwnam("_imunifyemail").pw_uid
     st = prom(mroot).stat()   # written by the daemon's user, readable by node_exporter's
-    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (daemon_uid, 0o644)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (daemon_uid, 0o640)
     st = prom(mroot).parent.stat()   # the directory made at start, as root, for the daemon's user
-    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (daemon_uid, 0o755)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (daemon_uid, 0o2750)
     # ie-config status --json reads the same file back
     report = status.metrics_report(config.load())
     assert report["enabled"] is True and report["textfile"] == str(prom(mroot))
@@ -190,6 +194,38 @@ def test_releases_through_the_daemon_and_their_failures_are_counted(mroot):
     m = wait_metrics(mroot, "two re-injections", lambda m: m["imunifyemail_reinjections_total"] == 2)
     assert m["imunifyemail_reinjection_failures_total"] == 1
     assert m["imunifyemail_quarantine_messages"] == 1 and len(mroot.reinjected()) == 1
+
+
+_READ = "import sys\ntry:\n    open(sys.argv[1], 'rb').read(); print('read')\nexcept PermissionError:\n    print('EACCES')\n"
+
+
+def read_as(user: str, path) -> str:
+    """'read' or 'EACCES': ``path`` read by a process of ``user`` (with its own groups)."""
+    out = subprocess.run(["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", sys.executable, "-I",
+                          "-c", _READ, str(path)], capture_output=True, text=True, cwd="/")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_only_the_collectors_group_reads_the_file_it_names_accounts(daemon_user, rspamd, monkeypatch):
+    """metrics.group (here demo2's group, standing in for node_exporter's): it reads the file; a hosted
+    user does not (per-account counts are nobody else's business)."""
+    for name in ("demo1", "demo2"):
+        ensure_hosted_user(name)
+    r = testroot.TestRoot.create(rspamd_url=rspamd.url, daemon_user=daemon_user,
+                                 metrics={"interval": INTERVAL, "group": "demo2"})
+    monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
+    try:
+        r.start()
+        assert r.send(samples.gtube()).verdict == "hold"
+        wait_metrics(r, "the held message", lambda m: m["imunifyemail_quarantine_messages"] == 1)
+        st = prom(r).stat()
+        assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (grp.getgrnam("demo2").gr_gid, 0o640)
+        assert read_as("demo2", prom(r)) == "read"
+        assert read_as("demo1", prom(r)) == "EACCES"
+    finally:
+        r.close()
+        shutil.rmtree(r.path, ignore_errors=True)
 
 
 def test_rspamd_unreachable_is_counted(daemon_user, monkeypatch):

@@ -96,7 +96,7 @@ def test_parse_reads_back_what_the_prometheus_parser_reads():
     assert isinstance(ours["imunifyemail_messages_scanned_total"], int)
 
 
-def test_write_atomically_replaces_the_file_readable_by_all(tmp_path):
+def test_write_atomically_replaces_the_file_readable_by_its_group_only(tmp_path):
     target = tmp_path / "imunifyemail.prom"
     write_atomically(target, b"first 1\n")
     first = target.stat()
@@ -104,7 +104,7 @@ def test_write_atomically_replaces_the_file_readable_by_all(tmp_path):
     second = target.stat()
     assert target.read_bytes() == b"second 2\n"
     assert first.st_ino != second.st_ino   # a new file renamed over the old one, never rewritten in place
-    assert stat.S_IMODE(second.st_mode) == 0o644
+    assert stat.S_IMODE(second.st_mode) == 0o640   # it names accounts: the collector's group (metrics.group)
     assert sorted(os.listdir(tmp_path)) == ["imunifyemail.prom"]
 
 

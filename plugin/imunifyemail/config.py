@@ -89,6 +89,12 @@ SCHEMA: Dict[str, Any] = _obj({
         "top_accounts": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 10,
                          "description": "how many accounts (those holding the most mail) get per-account "
                                         "quarantine metrics"},
+        "group": {"type": ["string", "null"], "minLength": 1, "default": None,
+                  "description": "the group that may read the metrics file (mode 0640; it names accounts): "
+                                 "the group node_exporter runs as. null: the daemon's own group, so only the "
+                                 "daemon and root read it. The daemon's metrics directory is set-group-id "
+                                 "to it; a directory of node_exporter's gives the file its own group only "
+                                 "if it is set-group-id (chgrp GROUP DIR; chmod g+s DIR)"},
     }),
     "filter": _obj({
         "spam_actions": {"type": "array", "minItems": 1, "uniqueItems": True,

@@ -18,6 +18,7 @@ from . import config, paths
 from .errors import Unavailable
 from .store import db
 from .store.activity import Activity
+from .store.confined import acting_as_owner_of
 from .store.quarantine import Quarantine
 from .store.space import StorageSpace
 
@@ -64,9 +65,12 @@ class Context:
             else:
                 self.storage.mkdir(parents=True, exist_ok=True)
             # The mail path (auto_checkpoint off) counts passed mail without an fsync each; held mail
-            # is written durably whatever the default (store/quarantine.py).
-            conn = db.connect(self.database, readonly=self.readonly,
-                              synchronous="FULL" if self.auto_checkpoint else "NORMAL")
+            # is written durably whatever the default (store/quarantine.py). Root opens the files as
+            # the storage's owner: SQLite follows a link there, and that user could have put one.
+            with acting_as_owner_of(self.storage):
+                conn = db.connect(self.database, readonly=self.readonly,
+                                  synchronous="FULL" if self.auto_checkpoint else "NORMAL")
+                conn.execute("PRAGMA schema_version").fetchone()   # opens the -wal and -shm files now
             self._conn = conn if self.auto_checkpoint or self.readonly else db.no_auto_checkpoint(conn)
         return self._conn
 

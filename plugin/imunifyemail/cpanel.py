@@ -2,7 +2,8 @@
 
 ``/etc/userdomains`` (``domain: user``, root:mail 0640) maps every domain to
 its account; it is re-read when it changes. The daemon reaches it through
-the ``mail`` group it keeps after dropping privileges. The contact addresses
+the ``mail`` group it keeps after dropping privileges; the web app, which has
+no such group, asks ``/var/cpanel/users`` (:func:`is_known_account`). The contact addresses
 (``/etc/wwwacct.conf``, ``/var/cpanel/users/<user>``, root only) are read by
 the root notification job.
 """
@@ -101,6 +102,15 @@ def known_accounts() -> Set[str]:
         text = ""
     names.update(u for d, u in parse_map(text).items() if d != "*" and u != _NOBODY)
     return names
+
+
+def is_known_account(name: str) -> bool:
+    """Whether ``name`` is one of :func:`known_accounts`, asked without reading them all:
+    ``/var/cpanel/users/<name>`` needs only the right to pass through that directory, so a process
+    without the ``mail`` group (the web app) finds every account cPanel made."""
+    if not account_name_error(name) and (paths.system_path(paths.CPANEL_USERS_DIR) / name).is_file():
+        return True
+    return name in known_accounts()
 
 
 def domains_of(account: str) -> Set[str]:

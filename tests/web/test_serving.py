@@ -1,5 +1,6 @@
 """How imunifyemail-web runs: workers never root, a per-install secret (never a default), sockets with the
 right modes, the development listener on loopback only, the disk warning on the pages."""
+import grp
 import os
 import pwd
 import stat
@@ -12,7 +13,7 @@ from devtools.rspamd import free_port
 from devtools import testroot
 from devtools.web import WEB, WebServer, unix_request
 
-from .conftest import Page
+from .conftest import EXIM_USER, Page
 
 
 def children(master: int) -> dict:
@@ -47,6 +48,40 @@ def test_workers_run_as_the_daemon_user_and_the_sockets_say_who_may_connect(site
     admin, user = os.stat(site.web.admin_socket), os.stat(site.web.user_socket)
     assert (admin.st_uid, stat.S_IMODE(admin.st_mode)) == (0, 0o600)
     assert stat.S_IMODE(user.st_mode) == 0o666
+
+
+def groups_of(status: str) -> set:
+    return set(next(line for line in status.splitlines() if line.startswith("Groups:")).split()[1:])
+
+
+def test_workers_keep_no_group_of_exims_and_still_find_every_cpanel_account(site):
+    """Exim's group reads its whole spool (and /etc/userdomains): the daemon keeps it, the pages need
+    none of it. An account cPanel has but the quarantine does not yet is still found (by its
+    /var/cpanel/users file), an unknown one is not."""
+    daemon = pwd.getpwnam("_imunifyemail")
+    exim_groups = {str(grp.getgrnam("mail").gr_gid), str(pwd.getpwnam(EXIM_USER).pw_gid)}
+    deadline = time.monotonic() + 15   # as above: a worker may still be between fork and the drop
+    while True:
+        workers = children(site.web.proc.pid)
+        if (workers and all(u == {str(daemon.pw_uid)} for u in uids_of(workers).values())) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert workers and all(groups_of(status) == {str(daemon.pw_gid)} for status in workers.values()), workers
+    assert not exim_groups & set().union(*(groups_of(status) for status in workers.values()))
+
+    site.root.write_accounts({**testroot.ACCOUNTS, "demo9": ["demo9.test"]})   # root:mail 0640, as cPanel
+    users = site.root.path / "var/cpanel/users"
+    users.chmod(0o711)   # as cPanel: its users' files are not listed for anyone but root
+    try:
+        status, _, body = unix_request(site.web.admin_socket, "GET", "/admin/settings/account/demo9")
+        assert status == 200 and b"demo9" in body, body[:300]
+        status, _, _ = unix_request(site.web.admin_socket, "GET", "/admin/settings/account/nosuch9")
+        assert status == 404
+    finally:
+        users.chmod(0o755)
+        site.root.write_accounts(testroot.ACCOUNTS)
+        (users / "demo9").unlink()
 
 
 def test_the_secret_is_made_at_first_start_and_private(site):

@@ -98,8 +98,7 @@ class AutoReleaser:
 
     def _reinject(self, p: Picked) -> None:
         """Off the event loop and the store thread: the quarantined file, to the mail server."""
-        with open(self.store.quarantine.storage / p.message.file, "rb") as fh:
-            raw = fh.read()
+        raw = self.store.quarantine.read(p.message)   # no database: safe off the store's thread
         self.send(raw, p.message.sender, p.message.recipients)
 
     # -- on the store thread ----------------------------------------------------------------

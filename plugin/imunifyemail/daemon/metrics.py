@@ -34,7 +34,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     collector reads only those."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o644)   # node_exporter runs as a user of its own
+        os.fchmod(fd, 0o640)   # it names accounts: for its collector's group only (metrics.group)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

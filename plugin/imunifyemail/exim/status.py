@@ -4,10 +4,12 @@ Each check is independent and never raises: a part that cannot be read is
 reported as such, so the status of a half-broken server is still shown.
 """
 import base64
+import errno
 import http.client
 import os
 import socket
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -116,16 +118,19 @@ def metrics_report(cfg: config.Config, now: Optional[float] = None) -> Dict[str,
     if isinstance(switch, dict):
         out["enabled"], out["error"] = None, switch["error"]
         return out
-    try:
-        with open(path, "rb") as fh:
-            written = os.fstat(fh.fileno()).st_mtime
+    try:   # the daemon user's directory: a link or a FIFO put there is not read (by root)
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a plain file")
+            written = st.st_mtime
             text = fh.read().decode("utf-8", "replace")
     except FileNotFoundError:
         if switch:
             out["error"] = "not written yet: is imunifyemaild running?"
         return out
     except OSError as exc:
-        out["error"] = f"{path}: {exc.strerror}"
+        out["error"] = f"{path}: {'is a symbolic link' if exc.errno == errno.ELOOP else exc.strerror}"
         return out
     out["written_at"] = int(written)
     out["age_seconds"] = max(0, int((time.time() if now is None else now) - written))

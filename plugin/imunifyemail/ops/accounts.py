@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def exists(ctx: Context, name: str) -> bool:
     """``root``, an account with a quarantine subspace, or a cPanel account."""
-    return name == ROOT or ctx.quarantine.account(name) is not None or name in cpanel.known_accounts()
+    return name == ROOT or ctx.quarantine.account(name) is not None or cpanel.is_known_account(name)
 
 
 def require(ctx: Context, name: str) -> None:

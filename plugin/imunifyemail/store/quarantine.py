@@ -9,11 +9,12 @@ row (never acknowledged: Exim still holds those messages) and rows whose
 file vanished.
 
 Paths are built from the account's numeric id and the UUID we generated —
-never from a name or id taken from input.
+never from a name or id taken from input — and every file is reached through
+:mod:`.confined`: the storage and the database belong to the daemon's user, so
+a path read back from a row is taken only in that form and never through a link.
 """
 import json
 import logging
-import os
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from ..core.limits import Reached, script_name
 from ..core.message import ScriptHeader
 from . import accounts as account_rows
 from .accounts import AccountInfo
+from .confined import TMP_PREFIX, StorageFiles
 from .db import Clock, durable, system_clock
 from .listing import ALL_ACCOUNTS, ListQuery, NotFound, StoredMessage, get_message, list_messages, scope_clause
 from . import events, verdicts
@@ -31,8 +33,6 @@ from .space import StorageFull, StorageSpace, is_full_error
 from .verdicts import Remembered
 
 log = logging.getLogger(__name__)
-
-_TMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,16 @@ class NewMessage:
     limits: Tuple[Reached, ...] = ()   # held for ratelimit: the limits it found full (for the notifications)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def _unlink_one(stored: StorageFiles, rel: str, found: bool = False) -> None:
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        if found:
+            stored.unlink_found(rel)
+        else:
+            stored.unlink(rel)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # reconcile() collects it at the next start; a path not the store's stays refused
+        log.error("cannot delete quarantine file %s: %s", rel, exc.strerror)
 
 
 @dataclass(frozen=True)
@@ -77,29 +81,8 @@ class Quarantine:
     # -- writing ---------------------------------------------------------
 
     def _write_file(self, account_id: int, email_id: str, raw: bytes) -> str:
-        rel = f"{account_id}/{email_id[:2]}/{email_id}.eml"
-        final = self.storage / rel
-        directory = final.parent
-        if not directory.is_dir():
-            directory.mkdir(parents=True, mode=0o700, exist_ok=True)
-            _fsync_dir(directory.parent)
-            _fsync_dir(directory.parent.parent)
-        tmp = directory / f"{_TMP_PREFIX}{email_id}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(raw)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)   # a half-written file must not wait for reconcile() to go
-            raise
-        os.close(fd)
-        os.rename(tmp, final)
-        _fsync_dir(directory)
-        return rel
+        with StorageFiles(self.storage, create=True) as files:
+            return files.write(account_id, email_id, raw)
 
     def _ensure_account(self, name: str) -> sqlite3.Row:
         return account_rows.ensure_account(self.conn, name, self.default_limit_bytes, int(self.clock()))
@@ -212,13 +195,15 @@ class Quarantine:
         return [v["file"] for v in victims]
 
     def _unlink(self, files: Iterable[str]) -> None:
-        for rel in files:
-            try:
-                os.unlink(self.storage / rel)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:  # reconcile() collects it at the next start
-                log.error("cannot delete quarantine file %s: %s", rel, exc.strerror)
+        files = list(files)
+        if not files:
+            return
+        try:
+            with StorageFiles(self.storage) as stored:
+                for rel in files:
+                    _unlink_one(stored, rel)
+        except OSError as exc:   # the storage directory itself: reconcile() collects them at the next start
+            log.error("cannot delete %d quarantine file(s): %s", len(files), exc.strerror)
 
     # -- reading (store/listing.py, store/accounts.py) ---------------------------
 
@@ -229,8 +214,10 @@ class Quarantine:
         return get_message(self.conn, email_id, account)
 
     def read(self, msg: StoredMessage) -> bytes:
-        with open(self.storage / msg.file, "rb") as fh:
-            return fh.read()
+        """The message's file (any process, any thread: no database access). An OSError says why
+        not — :class:`.confined.Refused` when its row's path is not the store's own."""
+        with StorageFiles(self.storage) as files:
+            return files.read(msg.file, msg.email_id)
 
     def remembered(self, exim_id: str) -> Optional[Remembered]:
         return verdicts.recall(self.conn, exim_id)
@@ -337,14 +324,12 @@ class Quarantine:
     def remove_account_dirs(self, account_id: int) -> None:
         """Remove the (emptied) directories of a deleted subspace; a file left in
         them keeps its directory (never deleted blindly)."""
-        base = self.storage / str(int(account_id))
-        if base.is_symlink() or not base.is_dir():
-            return
-        for dirpath, _dirs, _names in os.walk(base, topdown=False):
-            try:
-                os.rmdir(dirpath)
-            except OSError as exc:
-                log.warning("quarantine directory %s kept: %s", dirpath, exc.strerror)
+        try:
+            with StorageFiles(self.storage) as files:
+                for path, exc in files.remove_account(account_id):
+                    log.warning("quarantine directory %s kept: %s", path, exc.strerror)
+        except OSError as exc:
+            log.warning("quarantine directories of account %s kept: %s", account_id, exc.strerror)
 
     # -- crash recovery --------------------------------------------------
 
@@ -354,17 +339,14 @@ class Quarantine:
         seen = set()
         orphan_files = 0
         if self.storage.is_dir():
-            for dirpath, _dirs, names in os.walk(self.storage):
-                base = Path(dirpath)
-                if base == self.storage:
-                    continue
-                for name in names:
-                    rel = str((base / name).relative_to(self.storage))
+            with StorageFiles(self.storage) as files:
+                for rel in list(files.walk()):
                     if rel in known:
                         seen.add(rel)
                         continue
-                    if name.startswith(_TMP_PREFIX) or name.endswith(".eml"):
-                        self._unlink([rel])
+                    name = rel.rpartition("/")[2]
+                    if name.startswith(TMP_PREFIX) or name.endswith(".eml"):
+                        _unlink_one(files, rel, found=True)
                         orphan_files += 1
         missing = known - seen
         if missing:

@@ -16,6 +16,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,8 +111,13 @@ class StorageSpace:
         except OSError as exc:
             log.warning("cannot open the quarantine reserve %s: %s", self.reserve_file, exc.strerror)
             return None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:   # truncated and filled: never a file of elsewhere
+            os.close(fd)
+            log.warning("quarantine reserve %s is not a plain file of its own: left alone", self.reserve_file)
+            return None
         if os.geteuid() == 0:   # a root CLI made it: it belongs to the storage's owner
-            st, owner = os.fstat(fd), os.stat(self.storage)
+            owner = os.stat(self.storage)
             if (st.st_uid, st.st_gid) != (owner.st_uid, owner.st_gid):
                 os.fchown(fd, owner.st_uid, owner.st_gid)
         return fd

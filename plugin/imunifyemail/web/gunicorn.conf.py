@@ -38,4 +38,4 @@ def when_ready(server):
 
 
 def post_fork(server, worker):
-    serving.keep_groups(_worker)   # still root here; gunicorn drops uid/gid right after
+    serving.keep_groups(_worker)   # still root here; gunicorn drops uid/gid right after (not groups)

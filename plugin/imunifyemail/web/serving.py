@@ -3,7 +3,8 @@
 The master runs as root: it binds the two unix sockets, makes the per-install
 secret at first start, and then sets who may connect — ``admin.sock`` root
 only (WHM's CGI runs as root), ``user.sock`` every local user (the app tells
-them apart by the socket peer's uid). Workers run as ``_imunifyemail``.
+them apart by the socket peer's uid). Workers run as ``_imunifyemail``, with
+its own group alone: none of Exim's (``mail``), which the daemon keeps.
 
 The sandbox alone adds a loopback HTTP listener (``IMUNIFYEMAIL_WEB_DEV_LISTEN``,
 e.g. ``127.0.0.1:8765``) with an identity chooser; any other address is refused.
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from .. import config, paths
+from ..store import confined
 
 DEV_LISTEN_ENV = "IMUNIFYEMAIL_WEB_DEV_LISTEN"
 SECRET_BYTES = 32
@@ -66,17 +68,12 @@ def worker_account() -> Optional[pwd.struct_passwd]:
 
 
 def keep_groups(owner: Optional[pwd.struct_passwd]) -> None:
-    """The workers' supplementary groups: ``daemon.extra_groups`` (cPanel's account map is root:mail 0640)."""
+    """The workers' supplementary groups: their own group alone (not the master's, root's). Not the
+    daemon's ``extra_groups`` either: Exim's group reads the whole spool, and the pages need none
+    of it (an account is found by ``/var/cpanel/users/<name>``, mail through the daemon)."""
     if owner is None:
         return
-    import grp
-    extra = []
-    for name in config.load()["daemon"]["extra_groups"]:
-        try:
-            extra.append(grp.getgrnam(name).gr_gid)
-        except KeyError:
-            raise ServingError(f"config daemon.extra_groups: no such group {name!r}") from None
-    os.setgroups(sorted({owner.pw_gid, *extra}))
+    os.setgroups([owner.pw_gid])
 
 
 def ensure_secret(owner: Optional[pwd.struct_passwd]) -> Path:
@@ -95,7 +92,14 @@ def ensure_secret(owner: Optional[pwd.struct_passwd]) -> Path:
 def prepare(owner: Optional[pwd.struct_passwd]) -> None:
     """In the master, before binding: the runtime directory, and a usable secret."""
     run_dir = paths.system_path(paths.ADMIN_SOCKET).parent
-    if not run_dir.is_dir():   # systemd's RuntimeDirectory= makes it; a bare start makes it here
+    if os.geteuid() == 0:
+        # Root's (as the daemon leaves it): gunicorn chowns each socket by name right after binding
+        # it, so nobody else may be able to put a link in its place meanwhile.
+        try:
+            confined.prepare_directory(run_dir, 0o755, 0, 0)
+        except confined.Refused as exc:
+            raise ServingError(exc.strerror) from None
+    elif not run_dir.is_dir():   # systemd's RuntimeDirectory= makes it; a bare start makes it here
         run_dir.mkdir(parents=True, mode=0o755)
     ensure_secret(owner)
     read_secret()
@@ -121,7 +125,7 @@ def restrict_sockets() -> None:
     admin = paths.system_path(paths.ADMIN_SOCKET)
     user = paths.system_path(paths.USER_SOCKET)
     if os.geteuid() == 0:
-        os.chown(admin, 0, 0)
+        os.chown(admin, 0, 0, follow_symlinks=False)
     os.chmod(admin, 0o600)
     os.chmod(user, 0o666)
 
