@@ -395,6 +395,46 @@ def test_a_blocked_accounts_own_user_may_not_release(ie):
     ctx.close()
 
 
+def test_a_hosted_users_release_quota_counts_recipients(ie):
+    """Five recipients an hour: a message to three, then one to three is over; one to six is never
+    theirs to release (the administrator's is, with no quota)."""
+    now = int(time.time())
+    three = [ie.add("demo1", recipients=tuple(f"r{n}-{i}@remote.example" for i in range(3)), at=now - 10 + n)
+             for n in range(2)]
+    six = ie.add("demo1", recipients=tuple(f"s{i}@remote.example" for i in range(6)), at=now)
+    ctx, user = Context(releaser=OneShotReleaser.from_config), callers.hosted_user("demo1")
+    try:
+        assert email_ops.release_quota(ctx, user).left == 5
+        with pytest.raises(Forbidden) as refused:
+            email_ops.release(ctx, user, [six.email_id])
+        assert str(refused.value) == (f'email "{six.email_id}" has 6 recipients, more than your release limit of 5 '
+                                      "recipient(s) per hour: only the administrator can release it")
+        with pytest.raises(Forbidden, match=r"5 recipient\(s\) per hour, 5 left now \(asked for 6\)"):
+            email_ops.release(ctx, user, [t.email_id for t in three])   # all of a request or none
+        assert ie.sent() == []
+        assert email_ops.release(ctx, user, [three[0].email_id]) == [three[0].email_id]
+        assert email_ops.release_quota(ctx, user).left == 2
+        with pytest.raises(Forbidden, match=r"release limit reached: 5 recipient\(s\) per hour, 2 left now"):
+            email_ops.release(ctx, user, [three[1].email_id])
+        account_ops.edit(ctx, callers.admin(), "demo1", releases_limit=0)
+        with pytest.raises(Forbidden, match="release limit is 0 recipients per hour: only the administrator"):
+            email_ops.release(ctx, user, [three[1].email_id])
+    finally:
+        ctx.close()
+    assert len(ie.sent()) == 1
+    used = ie.conn.execute("SELECT actor, recipients FROM releases").fetchall()
+    assert [tuple(r) for r in used] == [("demo1", 3)]
+    assert ie.invoke("emails", "release", "--ids", six.email_id).exit_code == 0   # the administrator: unlimited
+    assert len(ie.sent()[-1][0]) == 6 + 6   # -oi -oMr P -f S -- and six recipients
+    assert sorted(ie.ids()) == [three[1].email_id]
+
+
+def test_accounts_edit_help_says_the_quota_counts_recipients(ie):
+    text = " ".join(ie.invoke("accounts", "edit", "--help").stdout.split())
+    assert "How many recipients the account's own user may release held mail to per hour (0: none)" in text
+    assert "one with more recipients than this can be released by the administrator only" in text
+
+
 def test_release_needs_ids(ie):
     assert_error(ie.invoke("emails", "release"), "--ids")
     assert_error(ie.invoke("emails", "release", "--ids", ","), "no email id given")

@@ -4,7 +4,7 @@ import sqlite3
 import pytest
 
 from imunifyemail.store import db
-from imunifyemail.store.accounts import is_blocked, update_account
+from imunifyemail.store.accounts import is_blocked, releases_since, update_account
 from imunifyemail.store.quarantine import ListQuery, NewMessage, NotFound, Quarantine
 
 
@@ -157,6 +157,30 @@ def test_migration_keeps_existing_mail(tmp_path):
     conn = db.connect(path)
     assert db.schema_version(conn) == len(db.MIGRATIONS)
     assert [m.subject for m in Quarantine(conn, tmp_path / "s", 1000).list(ListQuery())[0]] == ["kept"]
+
+
+def test_migration_11_counts_each_release_in_recipients(tmp_path, monkeypatch):
+    """Releases noted before the quota counted recipients: their message's, if its row is still
+    there, else one; new ones note theirs."""
+    path = tmp_path / "q.db"
+    monkeypatch.setattr(db, "MIGRATIONS", db.MIGRATIONS[:10])
+    raw = db.connect(path)
+    raw.execute("INSERT INTO accounts (name, limit_bytes, created_at) VALUES ('demo1', 1000, 0)")
+    raw.execute("INSERT INTO messages (email_id, account_id, received_at, sender, recipients, subject,"
+                " size_bytes, reasons, file) VALUES ('kept', 1, 0, 's', '[\"a@x\", \"b@x\", \"c@x\"]', '', 1,"
+                " 'spam', 'f')")
+    for email_id in ("kept", "gone"):
+        raw.execute("INSERT INTO releases (email_id, account_id, at, actor, via) VALUES (?, 1, 100, 'demo1',"
+                    " 'cpanel')", (email_id,))
+    raw.close()
+    monkeypatch.undo()
+    conn = db.connect(path)
+    assert db.schema_version(conn) == len(db.MIGRATIONS) >= 11
+    assert dict(conn.execute("SELECT email_id, recipients FROM releases").fetchall()) == {"kept": 3, "gone": 1}
+    assert releases_since(conn, "demo1", 0) == 4 and releases_since(conn, "demo1", 0, actors=["root"]) == 0
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO releases (email_id, account_id, at, actor, via, recipients)"
+                     " VALUES ('x', 1, 1, 'demo1', 'cpanel', 0)")
 
 
 def test_trigram_search_finds_what_a_scan_finds(store, monkeypatch):

@@ -99,7 +99,7 @@ def test_the_sixth_release_in_an_hour_is_refused(site):
     refused = user_post(site, "demo1", "/user/emails", [("csrf_token", token), ("action", "release"),
                                                         ("ids", ids[5]), ("confirm", "yes")])
     assert refused["status"] == 403
-    assert re.search(r"release limit reached: 5 email\(s\) per hour, 0 left now", Page(refused["body"]).all_text)
+    assert re.search(r"release limit reached: 5 recipient\(s\) per hour, 0 left now \(asked for 1\)", Page(refused["body"]).all_text)
     assert len(site.released("sixth")) == 5 and [m.email_id for m in site.root.held(subject="sixth")] == ids[5:]
     # The administrator has no such limit.
     answer = as_user("root", site.web.admin_socket, "POST", "/admin/emails",
@@ -108,6 +108,41 @@ def test_the_sixth_release_in_an_hour_is_refused(site):
                                 ("action", "release"), ("ids", ids[5]), ("confirm", "yes")]),
                      {"Content-Type": "application/x-www-form-urlencoded"})
     assert answer["status"] == 303 and len(site.released("sixth")) == 6
+
+
+def test_the_release_quota_counts_recipients_not_messages(site):
+    """One release of a message to fifty addresses is fifty releases' worth: more than the quota is the
+    administrator's to release, and several messages add up their recipients."""
+    [wide] = site.hold("demo2", "wide", 1, recipients=50)
+    narrow = site.hold("demo2", "narrow", 2, recipients=3)
+
+    def release(email_id):
+        return user_post(site, "demo2", "/user/emails", [("csrf_token", token_of(site, "demo2")),
+                                                         ("action", "release"), ("ids", email_id), ("confirm", "yes")])
+    refused = release(wide)
+    assert refused["status"] == 403
+    assert (f'email "{wide}" has 50 recipients, more than your release limit of 5 recipient(s) per hour: '
+            "only the administrator can release it") in Page(refused["body"]).all_text
+    assert site.released("wide") == []
+    assert "You can release mail to 5 more recipient(s) this hour" in Page(user_get(site, "demo2",
+                                                                                   "/user/quarantine")["body"]).all_text
+    confirm = user_post(site, "demo2", "/user/emails", [("csrf_token", token_of(site, "demo2")),
+                                                        ("action", "release"), ("ids", narrow[0])])
+    assert "This counts 3 recipient(s) against your limit of 5 per hour (5 left now)" in Page(confirm["body"]).all_text
+    assert release(narrow[0])["status"] == 303
+    assert len(site.released("narrow")[0].recipients) == 3
+    assert "You can release mail to 2 more recipient(s) this hour" in Page(user_get(site, "demo2",
+                                                                                   "/user/quarantine")["body"]).all_text
+    refused = release(narrow[1])
+    assert refused["status"] == 403
+    assert "release limit reached: 5 recipient(s) per hour, 2 left now (asked for 3)" in Page(refused["body"]).all_text
+    assert [m.email_id for m in site.root.held(subject="narrow")] == narrow[1:]
+    # The administrator has no quota: the fifty go out.
+    token = Page(as_user("root", site.web.admin_socket, "GET", "/admin/quarantine")["body"]).csrf()
+    answer = as_user("root", site.web.admin_socket, "POST", "/admin/emails",
+                     form_body([("csrf_token", token), ("action", "release"), ("ids", wide), ("confirm", "yes")]),
+                     {"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer["status"] == 303 and len(site.released("wide")[0].recipients) == 50
 
 
 def test_a_blocked_accounts_user_cannot_release(site):

@@ -86,7 +86,7 @@ def email_show_text(held: HeldEmail) -> str:
 
 # -- accounts ---------------------------------------------------------------
 
-# The seed's four columns, then ours: a hosted user's releases per hour.
+# The seed's four columns, then ours: a hosted user's releases per hour (in recipients).
 _ACCOUNT_COLUMNS = (("Name", 17), ("LimitBytes", 14), ("UsedBytes", 14), ("State", 9), ("ReleasesLimit", 0))
 
 

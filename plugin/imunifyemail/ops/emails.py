@@ -162,23 +162,42 @@ def show(ctx: Context, caller: Caller, email_id: str, account: Optional[str] = N
     return HeldEmail(msg, view.parse(raw), raw)
 
 
+@dataclass(frozen=True)
+class ReleaseQuota:
+    """A hosted user's release quota now: recipients per hour, used within the last hour, left."""
+    blocked: bool
+    limit: int
+    used: int
+
+    @property
+    def left(self) -> int:
+        return account_rules.releases_left(self.limit, self.used)
+
+
+def release_quota(ctx: Context, caller: Caller) -> ReleaseQuota:
+    """The quota of a hosted user's own releases (what they released within the hour counts)."""
+    info = ctx.quarantine.account(caller.account)
+    used = account_rows.releases_since(ctx.conn, caller.account, account_rows.window_start(ctx.now()),
+                                       actors=[caller.login])
+    return ReleaseQuota(blocked=info is not None and info.state == account_rules.BLOCK,
+                        limit=info.releases_limit if info is not None else account_rules.DEFAULT_RELEASES_PER_HOUR,
+                        used=used)
+
+
 def release(ctx: Context, caller: Caller, email_ids: Sequence[str], account: Optional[str] = None) -> List[str]:
     """Send held messages to their original envelope recipients from their original
     envelope sender; each leaves the quarantine once the mail server accepted it.
 
     Every id is checked first: one unknown id sends nothing. A hosted user may not
-    release while their account is blocked, nor more than its hourly quota (all
-    of a request or none). The sending itself is the releaser's
+    release while their account is blocked, nor to more recipients than its hourly quota
+    (all of a request or none). The sending itself is the releaser's
     (:mod:`.release`): in this process or handed to the daemon."""
     messages = get_messages(ctx, caller, email_ids, account)
     if not caller.is_admin:
-        info = ctx.quarantine.account(caller.account)
-        used = account_rows.releases_since(ctx.conn, caller.account, account_rows.window_start(ctx.now()),
-                                           actors=[caller.login])
+        quota = release_quota(ctx, caller)
         refusal = account_rules.release_refusal(
-            blocked=info is not None and info.state == account_rules.BLOCK,
-            limit=info.releases_limit if info is not None else account_rules.DEFAULT_RELEASES_PER_HOUR,
-            released_last_hour=used, asked=len(messages))
+            blocked=quota.blocked, limit=quota.limit, released_last_hour=quota.used,
+            asked=[(m.email_id, account_rules.release_cost(m.recipients)) for m in messages])
         if refusal:
             raise Forbidden(refusal)
     return ctx.releaser.release(ctx, caller, messages)

@@ -191,6 +191,14 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     """
     ALTER TABLE events ADD COLUMN limits TEXT NOT NULL DEFAULT '';
     CREATE INDEX events_contained_by ON events (account, at, kind, reasons) WHERE """ + CONTAINMENT_HOLDS,
+    # 11: a hosted user's release quota counts recipients: each release's (a release noted before
+    # counts as its message's recipients if that row is still there, else as one)
+    """
+    ALTER TABLE releases ADD COLUMN recipients INTEGER NOT NULL DEFAULT 1 CHECK (recipients >= 1);
+    UPDATE releases SET recipients = (SELECT MAX(json_array_length(m.recipients), 1) FROM messages m
+                                      WHERE m.email_id = releases.email_id)
+     WHERE EXISTS (SELECT 1 FROM messages m WHERE m.email_id = releases.email_id)
+    """,
 ]
 
 

@@ -66,7 +66,7 @@ def save_features():
 
 
 def account(name: str):
-    """Change an account's quarantine: space limit (MB), state, a hosted user's releases per hour."""
+    """Change an account's quarantine: space limit (MB), state, a hosted user's releases per hour (recipients)."""
     ctx = context()
     account_ops.require(ctx, name)
     if request.method == "POST":
@@ -74,7 +74,8 @@ def account(name: str):
         account_ops.edit(ctx, g.caller, name,
                          state=forms.choice(request.form, "state", "State", STATES),
                          limit_bytes=None if limit_mb is None else limit_mb * MB,
-                         releases_limit=forms.integer(request.form, "releases_limit", "Releases per hour", None))
+                         releases_limit=forms.integer(request.form, "releases_limit", "Releases per hour (recipients)",
+                                                                      None))
         return redirect(link("admin.settings", notice="saved", account=name), 303)
     info = ctx.quarantine.account(name)
     return render_template("account.html", area="admin", name=name, info=info, states=STATES, mb=MB,
