@@ -80,7 +80,7 @@ def email_show_text(held: HeldEmail) -> str:
         if group:
             lines.append("")
             lines += [_show_row(name, value) for name, value in group]
-    lines += ["", f"Body: {held.parsed.body_base64()}"]
+    lines += ["", f"Body: {held.judged.body_base64()}"]
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ import asyncio
 import logging
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
+from ..core import view
 from ..core.verdict import RATELIMIT
 from ..ops.audit import DAEMON_ACTOR, insert_daemon
 from ..ops.caller import DAEMON
@@ -97,10 +98,12 @@ class AutoReleaser:
         return len(picked)
 
     def _reinject(self, p: Picked) -> None:
-        """Off the event loop and the store thread: the quarantined file, to the mail server."""
-        with open(self.store.quarantine.storage / p.message.file, "rb") as fh:
+        """Off the event loop and the store thread: the quarantined file, to the mail server, as a
+        release sends it (the filter's verdict fields, no sender's)."""
+        m = p.message
+        with open(self.store.quarantine.storage / m.file, "rb") as fh:
             raw = fh.read()
-        self.send(raw, p.message.sender, p.message.recipients)
+        self.send(view.judged(raw, m.filter_action, m.filter_score), m.sender, m.recipients)
 
     # -- on the store thread ----------------------------------------------------------------
 

@@ -146,20 +146,19 @@ def read_raw(ctx: Context, msg: StoredMessage) -> bytes:
 
 @dataclass(frozen=True)
 class HeldEmail:
+    """A held message as ``emails show`` and the pages present it: with the filter's own verdict fields
+    and no sender's ``X-ImunifyEmail-*`` (:func:`..core.view.judged`, what a release sends)."""
     message: StoredMessage
-    parsed: view.ParsedMessage      # as stored
-    raw: bytes
-
-    @property
-    def judged(self) -> view.ParsedMessage:
-        """The fields with the filter's own verdict (``emails show``), as the seed shows them."""
-        return view.with_verdict(self.parsed, self.message.filter_action, self.message.filter_score)
+    raw: bytes                      # as stored: byte for byte as received, a sender's forged fields included
+    judged_raw: bytes
+    judged: view.ParsedMessage      # judged_raw's fields and body
 
 
 def show(ctx: Context, caller: Caller, email_id: str, account: Optional[str] = None) -> HeldEmail:
     msg = get_messages(ctx, caller, [email_id], account)[0]
     raw = read_raw(ctx, msg)
-    return HeldEmail(msg, view.parse(raw), raw)
+    judged = view.judged(raw, msg.filter_action, msg.filter_score)
+    return HeldEmail(msg, raw, judged, view.parse(judged))
 
 
 @dataclass(frozen=True)

@@ -89,10 +89,10 @@ def email_page(area: str, email_id: str):
     if mode == "body":
         body, attachments = view.body_text(held.raw)
     elif mode == "plain":
-        plain = held.raw[:MAX_PLAIN_BYTES].decode("utf-8", "replace")
+        plain = held.judged_raw[:MAX_PLAIN_BYTES].decode("utf-8", "replace")
     return render_template("email.html", area=area, held=held, msg=held.message, mode=mode, body=body,
-                           attachments=attachments, plain=plain, truncated=len(held.raw) > MAX_PLAIN_BYTES,
-                           headers=held.parsed.headers, space=ctx.space.report())
+                           attachments=attachments, plain=plain, truncated=len(held.judged_raw) > MAX_PLAIN_BYTES,
+                           headers=held.judged.headers, space=ctx.space.report())
 
 
 def action(area: str):
