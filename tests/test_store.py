@@ -3,6 +3,7 @@ import sqlite3
 
 import pytest
 
+from imunifyemail.store import audit as audit_rows
 from imunifyemail.store import db
 from imunifyemail.store.accounts import is_blocked, releases_since, update_account
 from imunifyemail.store.quarantine import ListQuery, NewMessage, NotFound, Quarantine
@@ -159,7 +160,7 @@ def test_migration_keeps_existing_mail(tmp_path):
     assert [m.subject for m in Quarantine(conn, tmp_path / "s", 1000).list(ListQuery())[0]] == ["kept"]
 
 
-def test_migration_11_counts_each_release_in_recipients(tmp_path, monkeypatch):
+def test_migration_11_counts_each_release_in_recipients_and_redacts_recorded_urls(tmp_path, monkeypatch):
     """Releases noted before the quota counted recipients: their message's, if its row is still
     there, else one; new ones note theirs."""
     path = tmp_path / "q.db"
@@ -172,6 +173,10 @@ def test_migration_11_counts_each_release_in_recipients(tmp_path, monkeypatch):
     for email_id in ("kept", "gone"):
         raw.execute("INSERT INTO releases (email_id, account_id, at, actor, via) VALUES (?, 1, 100, 'demo1',"
                     " 'cpanel')", (email_id,))
+    leaked = {"webhook_url": {"from": "", "to": "https://hooks.slack.com/services/T0/B0/s3cr3t"},
+              "notify_period": {"from": 3600, "to": 7200}}
+    audit_rows.add(raw, 1, "root", "root", "cli", None, "server settings", [], leaked, "ok")
+    audit_rows.add(raw, 2, "root", "root", "cli", None, "whitelist add", [], {"values": ["https://x/y"]}, "ok")
     raw.close()
     monkeypatch.undo()
     conn = db.connect(path)
@@ -181,6 +186,11 @@ def test_migration_11_counts_each_release_in_recipients(tmp_path, monkeypatch):
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("INSERT INTO releases (email_id, account_id, at, actor, via, recipients)"
                      " VALUES ('x', 1, 1, 'demo1', 'cpanel', 0)")
+    # the webhook URL an audit entry recorded in full keeps only its scheme and host; nothing else changes
+    entries = {e.action: e.detail for e in audit_rows.entries(conn)[0]}
+    assert entries == {"server settings": {"webhook_url": {"from": "", "to": "https://hooks.slack.com/…"},
+                                           "notify_period": {"from": 3600, "to": 7200}},
+                       "whitelist add": {"values": ["https://x/y"]}}
 
 
 def test_trigram_search_finds_what_a_scan_finds(store, monkeypatch):
