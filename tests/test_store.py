@@ -217,3 +217,25 @@ def test_trigram_search_finds_what_a_scan_finds(store, monkeypatch):
     assert indexed == scanned
     assert indexed[("subject", "invoice")][1] == 2 and indexed[("recipient", 'example","cc')][1] == 0
     assert listing.search.phrase("ab") is None   # two characters: the scan answers
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_a_keyset_page_starts_only_after_a_message_in_scope(store, monkeypatch, indexed):
+    from imunifyemail.store import listing
+    if indexed:   # the trigram index drives the page even for one account's few messages
+        monkeypatch.setattr(listing, "SMALL_SCOPE", 0)
+    mine = []
+    for n in range(3):
+        store.clock_obj.t += 10
+        mine.append(store.add(msg(account="demo1", subject=f"offer {n}"), b"x").email_id)
+    theirs = store.add(msg(account="demo2", subject="offer theirs"), b"x").email_id
+    query = {"subject": "offer"}
+    page, _ = store.list(ListQuery(account="demo1", after=mine[2], **query))
+    assert [m.email_id for m in page] == [mine[1], mine[0]]
+    for after in (theirs, "00000000-0000-4000-8000-000000000000"):
+        with pytest.raises(NotFound):
+            store.list(ListQuery(account="demo1", after=after, **query))
+        with pytest.raises(NotFound):
+            store.list(ListQuery(account="demo1", after=after))
+    page, _ = store.list(ListQuery(after=theirs, **query))   # every account's list: a position like any
+    assert [m.email_id for m in page] == mine[::-1]

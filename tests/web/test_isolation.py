@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from .conftest import Page, as_user, form_body, ids_in
+from .conftest import Page, admin_get, as_user, form_body, ids_in
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,27 @@ def test_another_accounts_email_is_not_found_by_any_route(site, mail):
     assert sorted(m.email_id for m in site.root.held(subject="isoB")) == sorted(mail["demo2"])
     assert sorted(m.email_id for m in site.root.held(subject="isoA")) == sorted(mail["demo1"])
     assert site.released("iso") == []
+
+
+def test_paging_after_another_accounts_email_is_not_found_as_an_unknown_one(site, mail):
+    """A page "after" an id is a position: for another account's id it would tell when that email was
+    received (and that it exists). Out of the caller's scope it is not found, exactly as an unknown id."""
+    theirs, unknown = mail["demo2"][0], "00000000-0000-4000-8000-000000000000"
+    answers = {}
+    for name, email_id in (("theirs", theirs), ("unknown", unknown)):
+        for key in ("after", "before"):
+            for extra in ("", "&q=iso&in=subject", "&order=asc"):
+                page = user_get(site, "demo1", f"/user/quarantine?{key}={email_id}{extra}")
+                answers[(name, key, extra)] = (page["status"], Page(page["body"]).all_text.replace(email_id, "ID"))
+                assert page["status"] == 404 and f'email "{email_id}" not found' in Page(page["body"]).all_text
+                assert not set(mail["demo1"]) & set(ids_in(page["body"]))   # no page of theirs either
+    assert all(answers[("theirs",) + k[1:]] == v for k, v in answers.items() if k[0] == "unknown")
+    mine = user_get(site, "demo1", f"/user/quarantine?after={mail['demo1'][1]}")   # newest first: the older one
+    assert mine["status"] == 200 and mail["demo1"][0] in ids_in(mine["body"])
+    # The administrator's list of one account is scoped the same way.
+    status, _, _ = admin_get(site, f"/admin/quarantine?account=demo1&after={theirs}")
+    assert status == 404
+    assert admin_get(site, f"/admin/quarantine?after={theirs}")[0] == 200
 
 
 def test_state_changes_need_this_callers_token(site, mail):

@@ -106,7 +106,10 @@ def list_emails(ctx: Context, caller: Caller, f: Filters) -> Tuple[List[StoredMe
                   limit=f.limit, offset=f.offset, after=after, order=f.order)
     if f.sender_object:
         _object_query(ctx, f.sender_object, q)
-    return ctx.quarantine.list(q)
+    try:
+        return ctx.quarantine.list(q)
+    except NotFound:   # a page after an id out of the caller's scope, or gone: never a position
+        raise NotFoundError(f'email "{after}" not found') from None
 
 
 def expected_releases(ctx: Context, items: Sequence[StoredMessage]) -> Dict[str, int]:
