@@ -71,11 +71,10 @@ def account(name: str):
     account_ops.require(ctx, name)
     if request.method == "POST":
         limit_mb = forms.integer(request.form, "limit_mb", "Limit (MB)", None, 0, (2 ** 62) // MB)
+        releases = forms.integer(request.form, "releases_limit", "Releases per hour (recipients)", None)
         account_ops.edit(ctx, g.caller, name,
                          state=forms.choice(request.form, "state", "State", STATES),
-                         limit_bytes=None if limit_mb is None else limit_mb * MB,
-                         releases_limit=forms.integer(request.form, "releases_limit", "Releases per hour (recipients)",
-                                                                      None))
+                         limit_bytes=None if limit_mb is None else limit_mb * MB, releases_limit=releases)
         return redirect(link("admin.settings", notice="saved", account=name), 303)
     info = ctx.quarantine.account(name)
     return render_template("account.html", area="admin", name=name, info=info, states=STATES, mb=MB,
