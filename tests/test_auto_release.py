@@ -137,6 +137,25 @@ def test_a_burst_leaves_oldest_first_exactly_once_as_the_window_frees(auto, toke
     assert all(m.protocol == "imunifyemail-released" for m in auto.reinjected())
 
 
+def test_an_automatic_release_carries_the_filters_verdict_never_the_senders(auto, token):
+    sender = f"{token}@demo1.test"
+    save_server_limits(auto.admin, {"sender_email": 1})
+    save_features(auto.admin, {"auto_release": True})
+    assert send(auto, sender, f"{token} sent") == "pass"
+    forged = (("X-ImunifyEmail-Filter-Action", "no action"), ("X-ImunifyEmail-Filter-Score", "-5.00"),
+              ("X-ImunifyEmail-Filter-Info", "Zm9yZ2Vk"))
+    raw = samples.ham(sender=sender, subject=f"{token} held", extra_headers=forged)
+    assert auto.send(raw, sender=sender, recipients=("bob@remote.example",)).verdict == "hold"
+    [held] = auto.held(subject=token)
+    assert held.filter_score is not None and held.filter_score != -5.0   # Rspamd's own score
+    auto.clock.t = T0 + H + 1
+    wait_released(auto, token, 1, 0)
+    [out] = [m for m in auto.reinjected() if token in (m.header("Subject") or "")]
+    head = out.message.split(b"\n\n")[0].decode()
+    assert [line for line in head.splitlines() if line.lower().startswith("x-imunifyemail")] == [
+        f"X-ImunifyEmail-Filter-Action: {held.filter_action}", f"X-ImunifyEmail-Filter-Score: {held.filter_score:.2f}"]
+
+
 def test_delete_block_and_a_failed_reinjection_stop_it_the_failure_uncounted(auto, token):
     alice, carol = f"{token}-a@demo1.test", f"{token}-c@demo2.test"
     save_server_limits(auto.admin, {"sender_email": 1})

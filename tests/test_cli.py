@@ -1,4 +1,5 @@
 """ie-cli as a whole: help texts, version, filter settings, the error contract."""
+import logging
 import re
 
 import pytest
@@ -168,3 +169,15 @@ def test_refuses_to_run_as_non_root(ie):
     result = ie.run_script("emails", "list",
                            prefix=["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"])
     assert_error(result, "ie-cli must be run as root")
+
+
+def test_a_webhook_url_is_logged_and_audited_with_its_scheme_and_host_only(ie, caplog):
+    url = "https://bot:pa55@hooks.slack.com/services/T000/B000/s3cr3tpath?token=t0ken"
+    with caplog.at_level(logging.INFO, logger="imunifyemail"):
+        assert ie.invoke("settings", "--webhook-url", url, "--json").json()["webhook_url"] == url   # usable as set
+        assert ie.invoke("settings", "--webhook-url", "").exit_code == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "imunifyemail.audit"]
+    assert lines == ["server settings by root (cli) webhook_url={'from': '', 'to': 'https://hooks.slack.com/…'}: ok",
+                     "server settings by root (cli) webhook_url={'from': 'https://hooks.slack.com/…', 'to': ''}: ok"]
+    for secret in ("s3cr3tpath", "t0ken", "pa55", "services"):
+        assert secret not in caplog.text and secret not in ie.invoke("audit", "list", "--json").stdout

@@ -268,12 +268,12 @@ def test_show_gives_the_filters_own_verdict_and_keeps_the_stored_copy(ie):
     msg = ie.add("demo1", raw=forged, score=6.1, action="reject")
     result = ie.invoke("emails", "show", "--id", msg.email_id)
     extra = result.stdout.split("\n\n")[2].splitlines()
-    assert extra == ["X-ImunifyEmail-Filter-Action: reject",
-                     "X-ImunifyEmail-Filter-Info:   c2VuZGVy",
+    assert extra == ["X-ImunifyEmail-Filter-Action: reject",      # no sender's -Info beside the verdict
                      "X-ImunifyEmail-Filter-Score:  6.10",
                      "X-Priority:                   3"]
     headers = ie.invoke("emails", "show", "--id", msg.email_id, "--json").json()["headers"]
-    assert (headers["X-ImunifyEmail-Filter-Action"], headers["X-ImunifyEmail-Filter-Score"]) == ("reject", "6.10")
+    assert {k: v for k, v in headers.items() if k.startswith("X-ImunifyEmail-")} == {
+        "X-ImunifyEmail-Filter-Action": "reject", "X-ImunifyEmail-Filter-Score": "6.10"}
     assert ie.quarantine().read(msg) == forged   # byte for byte as received
 
 
@@ -322,11 +322,46 @@ def test_release_reinjects_to_the_original_envelope_then_removes(ie):
     [(argv, stdin)] = ie.sent()
     assert argv == ["-oi", "-oMr", "imunifyemail-released", "-f", "boss@demo1.test", "--",
                     "a@remote.example", "bcc@hidden.example"]
-    assert stdin == raw
+    # as it was received, with the filter's verdict where Exim's router puts it on passed mail
+    assert stdin == raw.replace(b"\r\n\r\n", b"\r\nX-ImunifyEmail-Filter-Action: reject\r\n"
+                                                b"X-ImunifyEmail-Filter-Score: 9.50\r\n\r\n", 1)
     assert ie.ids() == [keep.email_id]
     assert not (ie.storage / msg.file).exists()
     used = ie.conn.execute("SELECT used_bytes, message_count FROM accounts WHERE name='demo1'").fetchone()
     assert tuple(used) == (keep.size_bytes, 1)
+
+
+FORGED = (b"X-ImunifyEmail-Filter-Action: no action\r\n"
+          b"x-imunifyemail-filter-score:-5.00\r\n"
+          b"X-ImunifyEmail-Filter-Info: c2VuZGVy\r\n\t continued\r\n"
+          b"X-ImunifyEmail-Anything: else\r\n")
+
+
+def test_release_sends_the_filters_verdict_never_the_senders(ie):
+    """A held message keeps a sender's forged X-ImunifyEmail-* fields (the evidence); what a release
+    sends has none of them, only the filter's own verdict, and every other byte as received."""
+    body = "X-ImunifyEmail-Filter-Action: in the body stays\r\n"
+    raw = make_raw("forged", extra=FORGED.decode(), body=body)
+    msg = ie.add("demo1", raw=raw, score=12.25, action="reject")
+    unscanned = ie.add("demo1", raw=make_raw("blocked", extra=FORGED.decode()), score=None, action="blocked",
+                       reasons=("blocked",))
+    assert ie.invoke("emails", "release", "--ids", f"{msg.email_id},{unscanned.email_id}").exit_code == 0
+    [(_, first), (_, second)] = ie.sent()
+    assert first == make_raw("forged", body=body).replace(
+        b"\r\n\r\n", b"\r\nX-ImunifyEmail-Filter-Action: reject\r\nX-ImunifyEmail-Filter-Score: 12.25\r\n\r\n", 1)
+    assert second == make_raw("blocked").replace(b"\r\n\r\n", b"\r\nX-ImunifyEmail-Filter-Action: blocked\r\n\r\n", 1)
+
+
+def test_show_and_the_quarantine_file_after_forged_verdict_fields(ie):
+    raw = make_raw("forged", extra=FORGED.decode())
+    msg = ie.add("demo1", raw=raw, score=7.0, action="add header")
+    text = ie.invoke("emails", "show", "--id", msg.email_id).stdout
+    assert [line for line in text.splitlines() if line.lower().startswith("x-imunifyemail")] == [
+        "X-ImunifyEmail-Filter-Action: add header", "X-ImunifyEmail-Filter-Score:  7.00"]
+    headers = ie.invoke("emails", "show", "--id", msg.email_id, "--json").json()["headers"]
+    assert [k for k in headers if k.lower().startswith("x-imunifyemail")] == [
+        "X-ImunifyEmail-Filter-Action", "X-ImunifyEmail-Filter-Score"]
+    assert ie.quarantine().read(msg) == raw
 
 
 def test_release_several_ids_and_null_sender(ie):
@@ -393,6 +428,46 @@ def test_a_blocked_accounts_own_user_may_not_release(ie):
     assert email_ops.release(ctx, user, [msg.email_id]) == [msg.email_id]
     assert len(ie.sent()) == 1 and ie.ids() == []
     ctx.close()
+
+
+def test_a_hosted_users_release_quota_counts_recipients(ie):
+    """Five recipients an hour: a message to three, then one to three is over; one to six is never
+    theirs to release (the administrator's is, with no quota)."""
+    now = int(time.time())
+    three = [ie.add("demo1", recipients=tuple(f"r{n}-{i}@remote.example" for i in range(3)), at=now - 10 + n)
+             for n in range(2)]
+    six = ie.add("demo1", recipients=tuple(f"s{i}@remote.example" for i in range(6)), at=now)
+    ctx, user = Context(releaser=OneShotReleaser.from_config), callers.hosted_user("demo1")
+    try:
+        assert email_ops.release_quota(ctx, user).left == 5
+        with pytest.raises(Forbidden) as refused:
+            email_ops.release(ctx, user, [six.email_id])
+        assert str(refused.value) == (f'email "{six.email_id}" has 6 recipients, more than your release limit of 5 '
+                                      "recipient(s) per hour: only the administrator can release it")
+        with pytest.raises(Forbidden, match=r"5 recipient\(s\) per hour, 5 left now \(asked for 6\)"):
+            email_ops.release(ctx, user, [t.email_id for t in three])   # all of a request or none
+        assert ie.sent() == []
+        assert email_ops.release(ctx, user, [three[0].email_id]) == [three[0].email_id]
+        assert email_ops.release_quota(ctx, user).left == 2
+        with pytest.raises(Forbidden, match=r"release limit reached: 5 recipient\(s\) per hour, 2 left now"):
+            email_ops.release(ctx, user, [three[1].email_id])
+        account_ops.edit(ctx, callers.admin(), "demo1", releases_limit=0)
+        with pytest.raises(Forbidden, match="release limit is 0 recipients per hour: only the administrator"):
+            email_ops.release(ctx, user, [three[1].email_id])
+    finally:
+        ctx.close()
+    assert len(ie.sent()) == 1
+    used = ie.conn.execute("SELECT actor, recipients FROM releases").fetchall()
+    assert [tuple(r) for r in used] == [("demo1", 3)]
+    assert ie.invoke("emails", "release", "--ids", six.email_id).exit_code == 0   # the administrator: unlimited
+    assert len(ie.sent()[-1][0]) == 6 + 6   # -oi -oMr P -f S -- and six recipients
+    assert sorted(ie.ids()) == [three[1].email_id]
+
+
+def test_accounts_edit_help_says_the_quota_counts_recipients(ie):
+    text = " ".join(ie.invoke("accounts", "edit", "--help").stdout.split())
+    assert "How many recipients the account's own user may release held mail to per hour (0: none)" in text
+    assert "one with more recipients than this can be released by the administrator only" in text
 
 
 def test_release_needs_ids(ie):

@@ -51,7 +51,7 @@ def test_the_daemon_checks_the_hosted_users_quota_and_scope(daemon, held, token)
     daemon.cli("accounts", "edit", "-a", "demo1", "--releases-limit", "1")
     ids = [m.email_id for m in held]
     user = callers.hosted_user("demo1")
-    with pytest.raises(Forbidden, match="release limit reached: 1 email"):
+    with pytest.raises(Forbidden, match=r"release limit reached: 1 recipient\(s\) per hour"):
         release_through_daemon(daemon, user, ids[:2])
     assert release_through_daemon(daemon, user, ids[:1]) == ids[:1]
     with pytest.raises(Forbidden, match="0 left now"):

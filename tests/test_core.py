@@ -40,6 +40,29 @@ def test_headers_values_unfold_and_prepend_uses_message_eol():
     assert headers.prepend(RAW, [("X", "y")]).startswith(b"X: y\r\nSubject")
 
 
+def test_without_ours_drops_every_x_imunifyemail_field_and_nothing_else():
+    forged = (b"Received: by x\r\nX-ImunifyEmail-Filter-Action: no action\r\nSubject: hi\r\n"
+              b"x-imunifyemail-filter-info: a\r\n\tb\r\nX-ImunifyEmailer: kept\r\nX-Imunify-Email-Filter: kept\r\n"
+              b"\r\nX-ImunifyEmail-Filter-Score: -5 (a body line)\r\n")
+    assert headers.without_ours(forged) == (b"Received: by x\r\nSubject: hi\r\nX-ImunifyEmailer: kept\r\n"
+                                            b"X-Imunify-Email-Filter: kept\r\n\r\n"
+                                            b"X-ImunifyEmail-Filter-Score: -5 (a body line)\r\n")
+    assert headers.without_ours(RAW) is RAW
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (RAW, b"Subject: hi\r\nX-Meta: 1\r\nX-Long: a\r\n b\r\nFrom: x@y\r\nX: y\r\n\r\nbody\r\nX-Meta: not a header\r\n"),
+    (b"A: 1\nB: 2\n\nbody", b"A: 1\nB: 2\nX: y\n\nbody"),
+    (b"A: 1\r\n", b"A: 1\r\nX: y\r\n\r\n"),                 # no body: a blank line ends the fields
+    (b"A: 1", b"A: 1\nX: y\n\n"),                              # cut short
+    (b"", b"X: y\n\n"),
+    (b"not a header\r\nbody\r\n", b"X: y\r\nnot a header\r\nbody\r\n"),
+])
+def test_append_adds_fields_at_the_end_of_the_header_block(raw, expected):
+    assert headers.append(raw, [("X", "y")]) == expected
+    assert headers.split(expected)[1].endswith(headers.split(raw)[1])   # the body as it was
+
+
 def test_headerless_and_garbage_input():
     assert headers.split(b"just a body line\r\n") == ([], b"just a body line\r\n")
     assert headers.split(b"") == ([], b"")

@@ -3,8 +3,9 @@ import sqlite3
 
 import pytest
 
+from imunifyemail.store import audit as audit_rows
 from imunifyemail.store import db
-from imunifyemail.store.accounts import is_blocked, update_account
+from imunifyemail.store.accounts import is_blocked, releases_since, update_account
 from imunifyemail.store.quarantine import ListQuery, NewMessage, NotFound, Quarantine
 
 
@@ -159,6 +160,39 @@ def test_migration_keeps_existing_mail(tmp_path):
     assert [m.subject for m in Quarantine(conn, tmp_path / "s", 1000).list(ListQuery())[0]] == ["kept"]
 
 
+def test_migration_11_counts_each_release_in_recipients_and_redacts_recorded_urls(tmp_path, monkeypatch):
+    """Releases noted before the quota counted recipients: their message's, if its row is still
+    there, else one; new ones note theirs."""
+    path = tmp_path / "q.db"
+    monkeypatch.setattr(db, "MIGRATIONS", db.MIGRATIONS[:10])
+    raw = db.connect(path)
+    raw.execute("INSERT INTO accounts (name, limit_bytes, created_at) VALUES ('demo1', 1000, 0)")
+    raw.execute("INSERT INTO messages (email_id, account_id, received_at, sender, recipients, subject,"
+                " size_bytes, reasons, file) VALUES ('kept', 1, 0, 's', '[\"a@x\", \"b@x\", \"c@x\"]', '', 1,"
+                " 'spam', 'f')")
+    for email_id in ("kept", "gone"):
+        raw.execute("INSERT INTO releases (email_id, account_id, at, actor, via) VALUES (?, 1, 100, 'demo1',"
+                    " 'cpanel')", (email_id,))
+    leaked = {"webhook_url": {"from": "", "to": "https://hooks.slack.com/services/T0/B0/s3cr3t"},
+              "notify_period": {"from": 3600, "to": 7200}}
+    audit_rows.add(raw, 1, "root", "root", "cli", None, "server settings", [], leaked, "ok")
+    audit_rows.add(raw, 2, "root", "root", "cli", None, "whitelist add", [], {"values": ["https://x/y"]}, "ok")
+    raw.close()
+    monkeypatch.undo()
+    conn = db.connect(path)
+    assert db.schema_version(conn) == len(db.MIGRATIONS) >= 11
+    assert dict(conn.execute("SELECT email_id, recipients FROM releases").fetchall()) == {"kept": 3, "gone": 1}
+    assert releases_since(conn, "demo1", 0) == 4 and releases_since(conn, "demo1", 0, actors=["root"]) == 0
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO releases (email_id, account_id, at, actor, via, recipients)"
+                     " VALUES ('x', 1, 1, 'demo1', 'cpanel', 0)")
+    # the webhook URL an audit entry recorded in full keeps only its scheme and host; nothing else changes
+    entries = {e.action: e.detail for e in audit_rows.entries(conn)[0]}
+    assert entries == {"server settings": {"webhook_url": {"from": "", "to": "https://hooks.slack.com/…"},
+                                           "notify_period": {"from": 3600, "to": 7200}},
+                       "whitelist add": {"values": ["https://x/y"]}}
+
+
 def test_trigram_search_finds_what_a_scan_finds(store, monkeypatch):
     from imunifyemail.store import listing, search
     assert search.available(store.conn)
@@ -183,3 +217,25 @@ def test_trigram_search_finds_what_a_scan_finds(store, monkeypatch):
     assert indexed == scanned
     assert indexed[("subject", "invoice")][1] == 2 and indexed[("recipient", 'example","cc')][1] == 0
     assert listing.search.phrase("ab") is None   # two characters: the scan answers
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_a_keyset_page_starts_only_after_a_message_in_scope(store, monkeypatch, indexed):
+    from imunifyemail.store import listing
+    if indexed:   # the trigram index drives the page even for one account's few messages
+        monkeypatch.setattr(listing, "SMALL_SCOPE", 0)
+    mine = []
+    for n in range(3):
+        store.clock_obj.t += 10
+        mine.append(store.add(msg(account="demo1", subject=f"offer {n}"), b"x").email_id)
+    theirs = store.add(msg(account="demo2", subject="offer theirs"), b"x").email_id
+    query = {"subject": "offer"}
+    page, _ = store.list(ListQuery(account="demo1", after=mine[2], **query))
+    assert [m.email_id for m in page] == [mine[1], mine[0]]
+    for after in (theirs, "00000000-0000-4000-8000-000000000000"):
+        with pytest.raises(NotFound):
+            store.list(ListQuery(account="demo1", after=after, **query))
+        with pytest.raises(NotFound):
+            store.list(ListQuery(account="demo1", after=after))
+    page, _ = store.list(ListQuery(after=theirs, **query))   # every account's list: a position like any
+    assert [m.email_id for m in page] == mine[::-1]

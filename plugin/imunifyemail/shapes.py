@@ -68,7 +68,7 @@ def email_show(held) -> Dict[str, Any]:
         "filter_action": m.filter_action,
         "script_header": m.script.as_dict(),
         "headers": held.judged.header_dict(),
-        "body": held.parsed.body_base64(),
+        "body": held.judged.body_base64(),
         **sender_verification(m.account),
     }
 

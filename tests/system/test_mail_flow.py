@@ -201,6 +201,23 @@ def test_releasing_a_held_message_delivers_it_once_without_a_second_scan(stack, 
     assert " U=Debian-exim " in second
 
 
+def test_a_released_message_leaves_with_the_filters_verdict_not_the_senders_forged_one(stack, token):
+    # Released mail skips the router that strips a sender's X-ImunifyEmail-* from passed mail: the
+    # release itself must leave them out, and carry the verdict the filter kept.
+    sender = f"{token}@demo2.test"
+    forged = (("X-ImunifyEmail-Filter-Action", "no action"), ("X-ImunifyEmail-Filter-Score", "-5.00"),
+              ("X-ImunifyEmail-Filter-Info", "Zm9yZ2Vk"), ("X-ImunifyEmail-Filter-Version", "forged"))
+    stack.sendmail(samples.gtube(sender=sender, subject=f"Forged {token}", extra_headers=forged), "-f", sender,
+                   "forged@remote.example", user="demo2")
+    [item] = wait_held(stack, token)
+    assert item["reasons"] == ["spam"] and item["filter_action"] != "no action"
+    assert stack.ie_cli("emails", "release", "--ids", item["email_id"]).stdout.decode().strip() == "OK"
+    [msg] = wait_sunk(stack, token)
+    assert msg.all("X-ImunifyEmail-Filter-Action") == [item["filter_action"]]
+    assert msg.all("X-ImunifyEmail-Filter-Score") == [f"{item['filter_score']:.2f}"]
+    assert msg.all("X-ImunifyEmail-Filter-Info") == [] and msg.all("X-ImunifyEmail-Filter-Version") == []
+
+
 def test_smtp_auth_attributes_mail_to_the_authenticated_account(stack, token):
     sender = f"{token}@demo1.test"   # a demo1 address, but demo2 logged in
     with stack.smtp_connection() as smtp:

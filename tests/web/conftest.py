@@ -30,14 +30,17 @@ class Site:
     root: TestRoot
     web: WebServer
 
-    def hold(self, account: str, token: str, count: int = 1, raw_of=None) -> List[str]:
-        """``count`` messages of ``account`` held (blocked meanwhile); their email ids, oldest first."""
+    def hold(self, account: str, token: str, count: int = 1, raw_of=None, recipients: int = 1) -> List[str]:
+        """``count`` messages of ``account`` (each to ``recipients`` recipients) held (blocked meanwhile);
+        their email ids, oldest first."""
         sender = f"{token}@{account}.test"
         self.root.cli("accounts", "edit", "-a", account, "--state", "block")
         try:
             for n in range(count):
                 raw = raw_of(n) if raw_of else samples.ham(sender=sender, subject=f"{token} {n}")
-                sent = self.root.send(raw, sender=sender, recipients=(f"{token}-{n}@remote.example",))
+                to = tuple(f"{token}-{n}-{r}@remote.example" if r else f"{token}-{n}@remote.example"
+                           for r in range(recipients))
+                sent = self.root.send(raw, sender=sender, recipients=to)
                 assert sent.verdict == "hold", sent
         finally:
             self.root.cli("accounts", "edit", "-a", account, "--state", "active")

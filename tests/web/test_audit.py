@@ -108,3 +108,30 @@ def test_the_cli_filters_by_account_and_age(site, held):
     assert text.splitlines()[0].split() == ["Time", "Actor", "Role", "Via", "Account", "Action", "Ids", "Outcome"]
     assert text.rstrip().endswith(f"Max Count {len(only)}")
     assert site.root.cli("audit", "list", "--since", "-5", check=False).returncode == 1
+
+
+SECRET_URL = "https://bot:pa55@hooks.example.com/services/T000/B000/s3cr3tpath?token=t0ken"
+
+
+def test_a_webhook_url_is_recorded_and_logged_with_its_scheme_and_host_only(site):
+    """The URL may carry a token (its path, its query, a password): the audit trail (and its pages)
+    say only where it goes; the setting itself stays the whole URL, so the webhook still works. (The
+    log line of the same entry: tests/test_cli.py.)"""
+    answer = admin_post(site, "/admin/settings/features", [
+        ("notify_admin", "on"), ("notify_period", "3600"), ("webhook_url", SECRET_URL), ("webhook_timeout", "5"),
+        ("webhook_retries", "3"), ("containment_threshold", "50"), ("metrics", "on")])
+    assert answer["status"] == 303, answer
+    site.root.cli("settings", "--webhook-url", "http://[2001:db8::1]:8080/hook/s3cr3tpath")
+    try:
+        assert site.root.cli_json("settings", "--json")["webhook_url"] == "http://[2001:db8::1]:8080/hook/s3cr3tpath"
+        changes = [(e["via"], e["detail"]) for e in reversed(trail(site)) if e["action"] == "server settings"][-2:]
+        assert changes == [
+            ("whm", {"webhook_url": {"from": "", "to": "https://hooks.example.com/…"}}),
+            ("cli", {"webhook_url": {"from": "https://hooks.example.com/…", "to": "http://[2001:db8::1]/…"}})]
+        page = as_user("root", site.web.admin_socket, "GET", "/admin/audit?period=all")["body"]
+        assert "webhook url: (none) → https://hooks.example.com/…" in Page(page).all_text
+        for text in (page, site.root.cli("audit", "list", "--json").stdout, site.web.log.read_text()):
+            for secret in ("s3cr3tpath", "t0ken", "pa55", "services/T000"):
+                assert secret not in text
+    finally:
+        site.root.cli("settings", "--webhook-url", "")

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from .conftest import Page, as_user, form_body, ids_in
+from .conftest import Page, admin_get, as_user, form_body, ids_in
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,27 @@ def test_another_accounts_email_is_not_found_by_any_route(site, mail):
     assert site.released("iso") == []
 
 
+def test_paging_after_another_accounts_email_is_not_found_as_an_unknown_one(site, mail):
+    """A page "after" an id is a position: for another account's id it would tell when that email was
+    received (and that it exists). Out of the caller's scope it is not found, exactly as an unknown id."""
+    theirs, unknown = mail["demo2"][0], "00000000-0000-4000-8000-000000000000"
+    answers = {}
+    for name, email_id in (("theirs", theirs), ("unknown", unknown)):
+        for key in ("after", "before"):
+            for extra in ("", "&q=iso&in=subject", "&order=asc"):
+                page = user_get(site, "demo1", f"/user/quarantine?{key}={email_id}{extra}")
+                answers[(name, key, extra)] = (page["status"], Page(page["body"]).all_text.replace(email_id, "ID"))
+                assert page["status"] == 404 and f'email "{email_id}" not found' in Page(page["body"]).all_text
+                assert not set(mail["demo1"]) & set(ids_in(page["body"]))   # no page of theirs either
+    assert all(answers[("theirs",) + k[1:]] == v for k, v in answers.items() if k[0] == "unknown")
+    mine = user_get(site, "demo1", f"/user/quarantine?after={mail['demo1'][1]}")   # newest first: the older one
+    assert mine["status"] == 200 and mail["demo1"][0] in ids_in(mine["body"])
+    # The administrator's list of one account is scoped the same way.
+    status, _, _ = admin_get(site, f"/admin/quarantine?account=demo1&after={theirs}")
+    assert status == 404
+    assert admin_get(site, f"/admin/quarantine?after={theirs}")[0] == 200
+
+
 def test_state_changes_need_this_callers_token(site, mail):
     mine = mail["demo1"][0]
     fields = [("action", "delete"), ("ids", mine), ("confirm", "yes")]
@@ -99,7 +120,7 @@ def test_the_sixth_release_in_an_hour_is_refused(site):
     refused = user_post(site, "demo1", "/user/emails", [("csrf_token", token), ("action", "release"),
                                                         ("ids", ids[5]), ("confirm", "yes")])
     assert refused["status"] == 403
-    assert re.search(r"release limit reached: 5 email\(s\) per hour, 0 left now", Page(refused["body"]).all_text)
+    assert re.search(r"release limit reached: 5 recipient\(s\) per hour, 0 left now \(asked for 1\)", Page(refused["body"]).all_text)
     assert len(site.released("sixth")) == 5 and [m.email_id for m in site.root.held(subject="sixth")] == ids[5:]
     # The administrator has no such limit.
     answer = as_user("root", site.web.admin_socket, "POST", "/admin/emails",
@@ -108,6 +129,41 @@ def test_the_sixth_release_in_an_hour_is_refused(site):
                                 ("action", "release"), ("ids", ids[5]), ("confirm", "yes")]),
                      {"Content-Type": "application/x-www-form-urlencoded"})
     assert answer["status"] == 303 and len(site.released("sixth")) == 6
+
+
+def test_the_release_quota_counts_recipients_not_messages(site):
+    """One release of a message to fifty addresses is fifty releases' worth: more than the quota is the
+    administrator's to release, and several messages add up their recipients."""
+    [wide] = site.hold("demo2", "wide", 1, recipients=50)
+    narrow = site.hold("demo2", "narrow", 2, recipients=3)
+
+    def release(email_id):
+        return user_post(site, "demo2", "/user/emails", [("csrf_token", token_of(site, "demo2")),
+                                                         ("action", "release"), ("ids", email_id), ("confirm", "yes")])
+    refused = release(wide)
+    assert refused["status"] == 403
+    assert (f'email "{wide}" has 50 recipients, more than your release limit of 5 recipient(s) per hour: '
+            "only the administrator can release it") in Page(refused["body"]).all_text
+    assert site.released("wide") == []
+    assert "You can release mail to 5 more recipient(s) this hour" in Page(user_get(site, "demo2",
+                                                                                   "/user/quarantine")["body"]).all_text
+    confirm = user_post(site, "demo2", "/user/emails", [("csrf_token", token_of(site, "demo2")),
+                                                        ("action", "release"), ("ids", narrow[0])])
+    assert "This counts 3 recipient(s) against your limit of 5 per hour (5 left now)" in Page(confirm["body"]).all_text
+    assert release(narrow[0])["status"] == 303
+    assert len(site.released("narrow")[0].recipients) == 3
+    assert "You can release mail to 2 more recipient(s) this hour" in Page(user_get(site, "demo2",
+                                                                                   "/user/quarantine")["body"]).all_text
+    refused = release(narrow[1])
+    assert refused["status"] == 403
+    assert "release limit reached: 5 recipient(s) per hour, 2 left now (asked for 3)" in Page(refused["body"]).all_text
+    assert [m.email_id for m in site.root.held(subject="narrow")] == narrow[1:]
+    # The administrator has no quota: the fifty go out.
+    token = Page(as_user("root", site.web.admin_socket, "GET", "/admin/quarantine")["body"]).csrf()
+    answer = as_user("root", site.web.admin_socket, "POST", "/admin/emails",
+                     form_body([("csrf_token", token), ("action", "release"), ("ids", wide), ("confirm", "yes")]),
+                     {"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer["status"] == 303 and len(site.released("wide")[0].recipients) == 50
 
 
 def test_a_blocked_accounts_user_cannot_release(site):

@@ -181,7 +181,9 @@ def accounts_list(env: Context, as_json: bool) -> None:
 @click.option("--state", type=click.Choice(("active", "block")), help="New state: active or block")
 @click.option("--limit", type=Count(min=0), help="New quarantine space limit in bytes")
 @click.option("--releases-limit", type=Count(min=0),
-              help="How many of its emails the account's own user may release per hour (0: none)")
+              help="How many recipients the account's own user may release held mail to per hour (0: none); "
+                   "an email counts once for each of its recipients, and one with more recipients than this "
+                   "can be released by the administrator only (whose releases are not limited)")
 @json_option
 @pass_env
 def accounts_edit(env: Context, account: str, state: Optional[str], limit: Optional[int],

@@ -80,13 +80,13 @@ def email_show_text(held: HeldEmail) -> str:
         if group:
             lines.append("")
             lines += [_show_row(name, value) for name, value in group]
-    lines += ["", f"Body: {held.parsed.body_base64()}"]
+    lines += ["", f"Body: {held.judged.body_base64()}"]
     return "\n".join(lines)
 
 
 # -- accounts ---------------------------------------------------------------
 
-# The seed's four columns, then ours: a hosted user's releases per hour.
+# The seed's four columns, then ours: a hosted user's releases per hour (in recipients).
 _ACCOUNT_COLUMNS = (("Name", 17), ("LimitBytes", 14), ("UsedBytes", 14), ("State", 9), ("ReleasesLimit", 0))
 
 

@@ -9,14 +9,16 @@ Mail whose sender only *claims* an account (core/attribution.py) belongs to a ps
 meets a real account's quarantine, limits or containment.
 """
 import re
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 ROOT = "root"
 ACTIVE = "active"
 BLOCK = "block"
 STATES = (ACTIVE, BLOCK)
 
-DEFAULT_RELEASES_PER_HOUR = 5    # a hosted user's own releases; the administrator has no limit
+# A hosted user's own releases, counted in recipients (one message can reach fifty mailboxes: what a
+# compromised account may send out of its quarantine is what the quota limits); the administrator has no limit.
+DEFAULT_RELEASES_PER_HOUR = 5
 MAX_RELEASES_PER_HOUR = 100000
 RELEASE_WINDOW_SECONDS = 3600
 MAX_LIMIT_BYTES = 2 ** 62
@@ -63,21 +65,42 @@ def limit_bytes_error(limit_bytes: int) -> Optional[str]:
 def releases_limit_error(limit: int) -> Optional[str]:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_RELEASES_PER_HOUR:
         return (f"invalid releases limit {limit}: must be from 0 (the user cannot release) "
-                f"to {MAX_RELEASES_PER_HOUR} per hour")
+                f"to {MAX_RELEASES_PER_HOUR} recipients per hour")
     return None
 
 
-def release_refusal(blocked: bool, limit: int, released_last_hour: int, asked: int) -> Optional[str]:
-    """Why a hosted user may not release ``asked`` messages of their own account now, or None.
+def release_cost(recipients: Sequence[str]) -> int:
+    """What releasing one message takes from its account's quota: one per envelope recipient it is
+    sent to (never less than one)."""
+    return max(len(recipients), 1)
 
-    A blocked account's mail is released by the administrator only; otherwise a
-    user releases at most ``limit`` messages an hour (all of a request or none)."""
+
+def releases_left(limit: int, used: int) -> int:
+    """Recipients a hosted user may still release to within the hour."""
+    return max(limit - used, 0)
+
+
+def release_refusal(blocked: bool, limit: int, released_last_hour: int,
+                    asked: Sequence[Tuple[str, int]]) -> Optional[str]:
+    """Why a hosted user may not release now the messages ``asked`` ((email id, cost), see
+    :func:`release_cost`) of their own account, or None.
+
+    A blocked account's mail is released by the administrator only; otherwise a user releases to
+    at most ``limit`` recipients an hour (all of a request or none), and a message with more
+    recipients than that is the administrator's to release."""
     if blocked:
         return "your account is blocked: only the administrator can release its emails"
-    left = max(limit - released_last_hour, 0)
-    if asked > left:
-        return (f"release limit reached: {limit} email(s) per hour, {left} left now "
-                f"(asked for {asked}); try again later or ask the administrator")
+    if limit == 0:
+        return "your account's release limit is 0 recipients per hour: only the administrator can release its emails"
+    for email_id, cost in asked:
+        if cost > limit:
+            return (f'email "{email_id}" has {cost} recipients, more than your release limit of {limit} '
+                    "recipient(s) per hour: only the administrator can release it")
+    left = releases_left(limit, released_last_hour)
+    total = sum(cost for _, cost in asked)
+    if total > left:
+        return (f"release limit reached: {limit} recipient(s) per hour, {left} left now "
+                f"(asked for {total}); try again later or ask the administrator")
     return None
 
 

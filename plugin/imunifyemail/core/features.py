@@ -78,6 +78,27 @@ def _url_error(value: str) -> Optional[str]:
     return None
 
 
+def redacted_url(url: str) -> str:
+    """What the audit trail and the log say of a URL: its scheme and host only. A webhook's URL
+    usually carries its secret (a token in the query, or the path itself, as Slack's), and may carry
+    a user and password."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:   # an IPv6 literal
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}/…"
+
+
+def redacted(name: str, value: Any) -> Any:
+    """A setting's value as it may be recorded (the URL settings: :func:`redacted_url`)."""
+    setting = BY_NAME.get(name)
+    if setting is not None and setting.kind == "url" and isinstance(value, str):
+        return redacted_url(value)
+    return value
+
+
 def error(name: str, value: Any) -> Optional[str]:
     """Why ``value`` cannot be setting ``name`` (None: it can)."""
     setting = BY_NAME.get(name)

@@ -78,6 +78,26 @@ def remove(raw: bytes, names: Iterable[str] = (), prefixes: Iterable[str] = ()) 
     return b"".join(kept) + rest
 
 
+OURS = "X-ImunifyEmail-"   # the fields only the filter writes (Exim's router adds them to passed mail)
+
+
+def without_ours(raw: bytes) -> bytes:
+    """The message without any ``X-ImunifyEmail-*`` field: in mail as received, each is a sender's
+    (a forged verdict). Everything else stays byte for byte."""
+    return remove(raw, prefixes=(OURS,))
+
+
+def append(raw: bytes, new_fields: Iterable[Tuple[str, str]]) -> bytes:
+    """Add fields at the end of the header block (where Exim's ``headers_add`` puts them), using the
+    message's own line ending; the rest stays byte for byte."""
+    fields, rest = split(raw)
+    eol = b"\r\n" if raw[:raw.find(b"\n") + 1].endswith(b"\r\n") else b"\n"
+    block = b"".join(f"{name}: {value}".encode("utf-8") + eol for name, value in new_fields)
+    if fields and not fields[-1].endswith(b"\n"):   # a header block cut short, without its line end
+        block = eol + block
+    return b"".join(fields) + block + (rest if rest else eol)
+
+
 def prepend(raw: bytes, new_fields: Iterable[Tuple[str, str]]) -> bytes:
     """Add fields at the top, using the message's own line ending."""
     eol = b"\r\n" if raw[:raw.find(b"\n") + 1].endswith(b"\r\n") else b"\n"

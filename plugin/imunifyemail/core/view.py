@@ -1,7 +1,7 @@
 """How a held message is shown: its header fields, its raw body, and its body as plain text.
 
-``ie-cli emails show`` prints the fields, with the filter's own verdict
-(:func:`with_verdict`), and the raw body (base64); the pages add "Body": the decoded text of the message with every tag removed
+``ie-cli emails show`` prints the fields, with the filter's own verdict and never a
+sender's (:func:`judged`), and the raw body (base64); the pages add "Body": the decoded text of the message with every tag removed
 (HTML parts are reduced to their text by BeautifulSoup; scripts, styles and
 remote references vanish with the tags). Nothing here raises on malformed
 mail: what cannot be parsed is shown as it was sent.
@@ -9,7 +9,7 @@ mail: what cannot be parsed is shown as it was sent.
 import base64
 import email
 import email.policy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from bs4 import BeautifulSoup
@@ -70,17 +70,22 @@ def parse(raw: bytes) -> ParsedMessage:
     return ParsedMessage(parsed, rest)
 
 
-def with_verdict(parsed: ParsedMessage, action: str, score: Optional[float]) -> ParsedMessage:
-    """The fields as the filter judged the message: its ``X-ImunifyEmail-Filter-Action`` and
-    ``-Score`` are the verdict kept with it (the stored copy stays as received). A sender's own
-    fields of those names are left out: the router removes them from every message that leaves."""
-    ours = {FILTER_ACTION.lower(), FILTER_SCORE.lower()}
-    fields = [(name, value) for name, value in parsed.headers if name.lower() not in ours]
+def verdict_fields(action: str, score: Optional[float]) -> List[Tuple[str, str]]:
+    """The filter's own ``X-ImunifyEmail-Filter-Action`` and ``-Score`` of a verdict (empty ones left out)."""
+    fields = []
     if action:
         fields.append((FILTER_ACTION, action))
     if score is not None:
         fields.append((FILTER_SCORE, format_score(score)))
-    return replace(parsed, headers=fields)
+    return fields
+
+
+def judged(raw: bytes, action: str, score: Optional[float]) -> bytes:
+    """The message as the filter lets it out, with the verdict kept beside it: every
+    ``X-ImunifyEmail-*`` field a sender wrote gone, the filter's own Action and Score added — what a
+    passed message carries (Exim's router does the same to it). A release sends this, ``emails show``
+    and the pages show this; the held copy stays as received (the evidence)."""
+    return headers.append(headers.without_ours(raw), verdict_fields(action, score))
 
 
 def html_to_text(html: str) -> str:

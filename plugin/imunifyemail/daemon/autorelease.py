@@ -21,6 +21,7 @@ import asyncio
 import logging
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
+from ..core import view
 from ..core.verdict import RATELIMIT
 from ..ops.audit import DAEMON_ACTOR, insert_daemon
 from ..ops.caller import DAEMON
@@ -97,9 +98,11 @@ class AutoReleaser:
         return len(picked)
 
     def _reinject(self, p: Picked) -> None:
-        """Off the event loop and the store thread: the quarantined file, to the mail server."""
-        raw = self.store.quarantine.read(p.message)   # no database: safe off the store's thread
-        self.send(raw, p.message.sender, p.message.recipients)
+        """Off the event loop and the store thread: the quarantined file, to the mail server, as a
+        release sends it (the filter's verdict fields, no sender's)."""
+        m = p.message
+        raw = self.store.quarantine.read(m)   # no database: safe off the store's thread
+        self.send(view.judged(raw, m.filter_action, m.filter_score), m.sender, m.recipients)
 
     # -- on the store thread ----------------------------------------------------------------
 

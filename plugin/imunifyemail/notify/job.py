@@ -13,13 +13,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Tuple
-from urllib.parse import urlsplit
 
 from .. import cpanel, paths
 from ..context import Context
 from ..core import digest
 from ..core import notifications as rules
-from ..core.features import Features
+from ..core.features import Features, redacted_url
 from ..core.notifications import Cursor
 from ..store import db, events, notified, settings
 from . import mailer, webhook
@@ -120,7 +119,7 @@ def _mail(ctx: Context, features: Features, live: Dict[str, Cursor], last: int, 
 def _webhook(ctx: Context, features: Features, cursor, last: int, start: int, now: int, host: str,
              report: Report, sleep: Callable[[float], None]) -> None:
     conn = ctx.conn
-    where = urlsplit(features.webhook_url).hostname   # not the whole URL: it may carry a token
+    where = redacted_url(features.webhook_url)   # not the whole URL: it may carry a token
     if cursor is None:   # its first run: it starts with the events of the last period
         cursor = Cursor(start)
         with db.transaction(conn):

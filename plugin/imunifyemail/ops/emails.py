@@ -106,7 +106,10 @@ def list_emails(ctx: Context, caller: Caller, f: Filters) -> Tuple[List[StoredMe
                   limit=f.limit, offset=f.offset, after=after, order=f.order)
     if f.sender_object:
         _object_query(ctx, f.sender_object, q)
-    return ctx.quarantine.list(q)
+    try:
+        return ctx.quarantine.list(q)
+    except NotFound:   # a page after an id out of the caller's scope, or gone: never a position
+        raise NotFoundError(f'email "{after}" not found') from None
 
 
 def expected_releases(ctx: Context, items: Sequence[StoredMessage]) -> Dict[str, int]:
@@ -146,20 +149,41 @@ def read_raw(ctx: Context, msg: StoredMessage) -> bytes:
 
 @dataclass(frozen=True)
 class HeldEmail:
+    """A held message as ``emails show`` and the pages present it: with the filter's own verdict fields
+    and no sender's ``X-ImunifyEmail-*`` (:func:`..core.view.judged`, what a release sends)."""
     message: StoredMessage
-    parsed: view.ParsedMessage      # as stored
-    raw: bytes
-
-    @property
-    def judged(self) -> view.ParsedMessage:
-        """The fields with the filter's own verdict (``emails show``), as the seed shows them."""
-        return view.with_verdict(self.parsed, self.message.filter_action, self.message.filter_score)
+    raw: bytes                      # as stored: byte for byte as received, a sender's forged fields included
+    judged_raw: bytes
+    judged: view.ParsedMessage      # judged_raw's fields and body
 
 
 def show(ctx: Context, caller: Caller, email_id: str, account: Optional[str] = None) -> HeldEmail:
     msg = get_messages(ctx, caller, [email_id], account)[0]
     raw = read_raw(ctx, msg)
-    return HeldEmail(msg, view.parse(raw), raw)
+    judged = view.judged(raw, msg.filter_action, msg.filter_score)
+    return HeldEmail(msg, raw, judged, view.parse(judged))
+
+
+@dataclass(frozen=True)
+class ReleaseQuota:
+    """A hosted user's release quota now: recipients per hour, used within the last hour, left."""
+    blocked: bool
+    limit: int
+    used: int
+
+    @property
+    def left(self) -> int:
+        return account_rules.releases_left(self.limit, self.used)
+
+
+def release_quota(ctx: Context, caller: Caller) -> ReleaseQuota:
+    """The quota of a hosted user's own releases (what they released within the hour counts)."""
+    info = ctx.quarantine.account(caller.account)
+    used = account_rows.releases_since(ctx.conn, caller.account, account_rows.window_start(ctx.now()),
+                                       actors=[caller.login])
+    return ReleaseQuota(blocked=info is not None and info.state == account_rules.BLOCK,
+                        limit=info.releases_limit if info is not None else account_rules.DEFAULT_RELEASES_PER_HOUR,
+                        used=used)
 
 
 def release(ctx: Context, caller: Caller, email_ids: Sequence[str], account: Optional[str] = None) -> List[str]:
@@ -167,18 +191,15 @@ def release(ctx: Context, caller: Caller, email_ids: Sequence[str], account: Opt
     envelope sender; each leaves the quarantine once the mail server accepted it.
 
     Every id is checked first: one unknown id sends nothing. A hosted user may not
-    release while their account is blocked, nor more than its hourly quota (all
-    of a request or none). The sending itself is the releaser's
+    release while their account is blocked, nor to more recipients than its hourly quota
+    (all of a request or none). The sending itself is the releaser's
     (:mod:`.release`): in this process or handed to the daemon."""
     messages = get_messages(ctx, caller, email_ids, account)
     if not caller.is_admin:
-        info = ctx.quarantine.account(caller.account)
-        used = account_rows.releases_since(ctx.conn, caller.account, account_rows.window_start(ctx.now()),
-                                           actors=[caller.login])
+        quota = release_quota(ctx, caller)
         refusal = account_rules.release_refusal(
-            blocked=info is not None and info.state == account_rules.BLOCK,
-            limit=info.releases_limit if info is not None else account_rules.DEFAULT_RELEASES_PER_HOUR,
-            released_last_hour=used, asked=len(messages))
+            blocked=quota.blocked, limit=quota.limit, released_last_hour=quota.used,
+            asked=[(m.email_id, account_rules.release_cost(m.recipients)) for m in messages])
         if refusal:
             raise Forbidden(refusal)
     return ctx.releaser.release(ctx, caller, messages)

@@ -23,6 +23,8 @@ def change(ctx: Context, caller: Caller, changes: Dict[str, Any]) -> Features:
         raise InvalidInput(str(exc)) from None
     before = current(ctx).as_dict()
     after = settings.save_features(ctx.conn, checked)
+    # The webhook's URL is recorded redacted (the entry also goes to the log): it may carry a token.
     audit.record(ctx, caller, "server settings", detail={
-        k: {"from": before[k], "to": v} for k, v in sorted(checked.items()) if before[k] != v})
+        k: {"from": rules.redacted(k, before[k]), "to": rules.redacted(k, v)}
+        for k, v in sorted(checked.items()) if before[k] != v})
     return after

@@ -21,6 +21,7 @@ from typing import Callable, List, Optional, Sequence
 
 from .. import errors
 from ..context import Context
+from ..core import view
 from ..errors import ActionError, Conflict, ReleaseFailed, Unavailable
 from ..reinject import RELEASED, ReinjectError, reinject_sync
 from ..store.listing import ALL_ACCOUNTS, NotFound, StoredMessage
@@ -35,7 +36,9 @@ Sender = Callable[[bytes, str, Sequence[str]], None]
 
 def perform(ctx: Context, caller: Caller, messages: Sequence[StoredMessage], send: Sender,
             timeout: float) -> List[str]:
-    """Release ``messages`` (already checked for ``caller``) in order.
+    """Release ``messages`` (already checked for ``caller``) in order, each as the filter lets mail
+    out (:func:`..core.view.judged`: a sender's ``X-ImunifyEmail-*`` fields never leave; released
+    mail skips Exim's router, which strips them from passed mail). The held copy is not changed.
 
     A failed re-injection stops there, keeps that message and raises
     :class:`ReleaseFailed` with the reason; messages released before it stay released."""
@@ -54,7 +57,7 @@ def perform(ctx: Context, caller: Caller, messages: Sequence[StoredMessage], sen
             except OSError as exc:
                 raise ActionError(f'cannot read email "{msg.email_id}": {exc.strerror}') from None
             try:
-                send(raw, msg.sender, msg.recipients)
+                send(view.judged(raw, msg.filter_action, msg.filter_score), msg.sender, msg.recipients)
             except ReinjectError as exc:
                 done = f" (released before it: {', '.join(released)})" if released else ""
                 log.error("release of %s failed: %s", msg.email_id, exc)

@@ -116,16 +116,20 @@ def contain(conn: sqlite3.Connection, name: str, now: int) -> bool:
 
 # -- releases ---------------------------------------------------------------------
 
-def record_release(conn: sqlite3.Connection, email_id: str, account: str, now: int, actor: str, via: str) -> None:
-    """Note a release (inside the caller's transaction); kept for the release window."""
-    conn.execute("INSERT INTO releases (email_id, account_id, at, actor, via)"
-                 " SELECT ?, id, ?, ?, ? FROM accounts WHERE name = ?", (email_id, now, actor, via, account))
+def record_release(conn: sqlite3.Connection, email_id: str, account: str, now: int, actor: str, via: str,
+                   recipients: int) -> None:
+    """Note a release to ``recipients`` recipients (inside the caller's transaction); kept for the
+    release window."""
+    conn.execute("INSERT INTO releases (email_id, account_id, at, actor, via, recipients)"
+                 " SELECT ?, id, ?, ?, ?, ? FROM accounts WHERE name = ?",
+                 (email_id, now, actor, via, recipients, account))
     conn.execute("DELETE FROM releases WHERE at < ?", (now - 30 * 86400,))
 
 
 def releases_since(conn: sqlite3.Connection, account: str, since: int, actors: Sequence[str] = ()) -> int:
-    """How many of the account's messages were released since ``since`` (by ``actors``, if given)."""
-    sql = ("SELECT COUNT(*) FROM releases r JOIN accounts a ON a.id = r.account_id"
+    """How many recipients the account's messages released since ``since`` (by ``actors``, if given)
+    were sent to: what a hosted user's release quota counts."""
+    sql = ("SELECT COALESCE(SUM(r.recipients), 0) FROM releases r JOIN accounts a ON a.id = r.account_id"
            " WHERE a.name = ? AND r.at >= ?")
     params: list = [account, since]
     if actors:

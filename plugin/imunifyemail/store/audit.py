@@ -1,6 +1,7 @@
 """The audit trail: one row per state change, written by the operation that made it.
 
-Rows are only added (and pruned past the retention period); nothing edits one.
+Rows are only added (and pruned past the retention period); nothing edits one (but migration 11, which
+redacted the webhook URLs recorded in full before).
 """
 import json
 import sqlite3

@@ -6,12 +6,14 @@ setting changed by ``ie-cli`` is seen by the daemon at its next message
 Durability stays on: WAL with ``synchronous=FULL``. A migration never drops
 quarantined mail, and a database that fails to open is never recreated.
 """
+import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Callable, List, Union
 
+from ..core import features
 from ..core.limits import script_name
 from . import search
 
@@ -191,7 +193,34 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     """
     ALTER TABLE events ADD COLUMN limits TEXT NOT NULL DEFAULT '';
     CREATE INDEX events_contained_by ON events (account, at, kind, reasons) WHERE """ + CONTAINMENT_HOLDS,
+    # 11: a hosted user's release quota counts recipients: each release's (a release noted before
+    # counts as its message's recipients if that row is still there, else as one); the webhook URLs
+    # the audit trail recorded in full lose all but their scheme and host (they may carry a token)
+    lambda conn: _count_release_recipients_redact_urls(conn),
 ]
+
+
+def _count_release_recipients_redact_urls(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE releases ADD COLUMN recipients INTEGER NOT NULL DEFAULT 1 CHECK (recipients >= 1)")
+    conn.execute("UPDATE releases SET recipients = (SELECT MAX(json_array_length(m.recipients), 1) FROM messages m"
+                 " WHERE m.email_id = releases.email_id)"
+                 " WHERE EXISTS (SELECT 1 FROM messages m WHERE m.email_id = releases.email_id)")
+    _redact_recorded_urls(conn)
+
+
+def _redact_recorded_urls(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("SELECT id, detail FROM audit WHERE action = 'server settings'"
+                        " AND instr(detail, '\"webhook_url\"') > 0").fetchall()
+    for entry_id, text in rows:
+        try:
+            detail = json.loads(text)
+            change = detail["webhook_url"]
+            redacted = {k: features.redacted_url(v) if isinstance(v, str) else v for k, v in change.items()}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+        detail["webhook_url"] = redacted
+        conn.execute("UPDATE audit SET detail = ? WHERE id = ?",
+                     (json.dumps(detail, ensure_ascii=False, sort_keys=True), entry_id))
 
 
 def _backfill_script_names(conn: sqlite3.Connection) -> None:

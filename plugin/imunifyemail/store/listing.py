@@ -156,6 +156,17 @@ def _where(conn: sqlite3.Connection, q: ListQuery) -> _Where:
     return w
 
 
+def _mark(conn: sqlite3.Connection, q: ListQuery) -> sqlite3.Row:
+    """The message a keyset page starts after, looked for within the query's scope only: another
+    account's id is :class:`NotFound`, as an unknown one (a position would tell its received time)."""
+    where, args = scope_clause(q.account)
+    mark = conn.execute(f"SELECT m.received_at, m.id FROM messages m WHERE m.email_id = ? AND {where}",
+                        (q.after, *args)).fetchone()
+    if mark is None:
+        raise NotFound(q.after)
+    return mark
+
+
 def _search_page(conn: sqlite3.Connection, q: ListQuery, w: _Where) -> Tuple[List[StoredMessage], int]:
     """A page driven by the trigram index, walked in arrival order (message ids: the order of
     received_at but for a clock stepping back), so a common word stops after one page's worth."""
@@ -164,10 +175,9 @@ def _search_page(conn: sqlite3.Connection, q: ListQuery, w: _Where) -> Tuple[Lis
     where, params = w.sql(), list(w.params)
     page_where, page_params = where, list(params)
     if q.after is not None:
-        mark = conn.execute("SELECT id FROM messages WHERE email_id = ?", (q.after,)).fetchone()
-        if mark is not None:
-            page_where += f" AND s.rowid {'<' if direction == 'DESC' else '>'} ?"
-            page_params.append(mark["id"])
+        mark = _mark(conn, q)
+        page_where += f" AND s.rowid {'<' if direction == 'DESC' else '>'} ?"
+        page_params.append(mark["id"])
     source = f"{search.TABLE} s CROSS JOIN messages m ON m.id = s.rowid"
     rows = conn.execute(
         f"SELECT {COLUMNS} FROM {source} JOIN accounts a ON a.id = m.account_id"
@@ -182,17 +192,17 @@ def _search_page(conn: sqlite3.Connection, q: ListQuery, w: _Where) -> Tuple[Lis
 
 
 def list_messages(conn: sqlite3.Connection, q: ListQuery) -> Tuple[List[StoredMessage], int]:
-    """A page and the number of messages that match in all."""
+    """A page and the number of messages that match in all; :class:`NotFound` when ``q.after`` is not a
+    message in the query's scope."""
     w = _where(conn, q)
     if w.driver is not None:
         return _search_page(conn, q, w)
     direction = "DESC" if q.order == NEWEST_FIRST else "ASC"
     page_where, page_params = w.sql(), list(w.params)
     if q.after is not None:
-        mark = conn.execute("SELECT received_at, id FROM messages WHERE email_id = ?", (q.after,)).fetchone()
-        if mark is not None:
-            page_where += f" AND (m.received_at, m.id) {'<' if direction == 'DESC' else '>'} (?, ?)"
-            page_params += [mark["received_at"], mark["id"]]
+        mark = _mark(conn, q)
+        page_where += f" AND (m.received_at, m.id) {'<' if direction == 'DESC' else '>'} (?, ?)"
+        page_params += [mark["received_at"], mark["id"]]
     rows = conn.execute(
         f"SELECT {COLUMNS} FROM messages m JOIN accounts a ON a.id = m.account_id WHERE {page_where}"
         f" ORDER BY m.received_at {direction}, m.id {direction} LIMIT ? OFFSET ?",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
+from ..core.accounts import release_cost
 from ..core.limits import Reached, script_name
 from ..core.message import ScriptHeader
 from . import accounts as account_rows
@@ -264,7 +265,8 @@ class Quarantine:
         rows = []
         for email_id in dict.fromkeys(email_ids):
             row = self.conn.execute(
-                f"SELECT m.id, m.email_id, m.account_id, m.size_bytes, m.file, a.name AS account FROM messages m"
+                f"SELECT m.id, m.email_id, m.account_id, m.size_bytes, m.file, m.recipients, a.name AS account"
+                f" FROM messages m"
                 f" JOIN accounts a ON a.id = m.account_id WHERE m.email_id = ? AND {where}",
                 (email_id, *args)).fetchone()
             if row is None:
@@ -276,7 +278,8 @@ class Quarantine:
                 if released_by is not None:
                     for row in rows:
                         account_rows.record_release(self.conn, row["email_id"], row["account"],
-                                                    int(self.clock()), *released_by)
+                                                    int(self.clock()), *released_by,
+                                                    recipients=release_cost(json.loads(row["recipients"])))
                 if within is not None:
                     within()
                 return self._delete_rows(rows)

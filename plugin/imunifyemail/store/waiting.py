@@ -39,6 +39,8 @@ class Waiting:
     recipients: Tuple[str, ...]
     script: str      # the script's sender object name
     file: str
+    filter_action: str = ""                # the verdict kept with it (its release carries it)
+    filter_score: Optional[float] = None
 
     @property
     def who(self) -> Tuple[str, str, str, str]:
@@ -74,10 +76,10 @@ def accounts_waiting(conn: sqlite3.Connection) -> List[str]:
 def queue(conn: sqlite3.Connection, account: str, limit: int = QUEUE_LIMIT) -> List[Waiting]:
     """The account's waiting messages, oldest first (claimed ones are being released: not waiting)."""
     rows = conn.execute(
-        "SELECT m.email_id, a.name, m.received_at, m.sender, m.recipients, m.script_name, m.file"
-        " FROM messages m JOIN accounts a ON a.id = m.account_id"
+        "SELECT m.email_id, a.name, m.received_at, m.sender, m.recipients, m.script_name, m.file,"
+        " m.filter_action, m.filter_score FROM messages m JOIN accounts a ON a.id = m.account_id"
         f" WHERE a.name = ? AND {IS_WAITING} ORDER BY m.received_at, m.id LIMIT ?", (account, limit)).fetchall()
-    return [Waiting(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5], r[6]) for r in rows]
+    return [Waiting(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5], r[6], r[7], r[8]) for r in rows]
 
 
 def plan(activity: Activity, account: str, now: float, server: ServerLimits,

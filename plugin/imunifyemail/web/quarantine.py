@@ -7,11 +7,11 @@ operations: a user's request for another account's email is "not found".
 """
 from flask import Blueprint, abort, g, redirect, render_template, request
 
+from ..core import accounts as account_rules
 from ..core import autorelease, view
 from ..core.ids import canonical_uuid
 from ..core.verdict import REASONS
 from ..ops import emails as email_ops
-from ..store import accounts as account_rows
 from ..store import settings
 from ..store.listing import NEWEST_FIRST, OLDEST_FIRST
 from . import context, forms
@@ -71,10 +71,7 @@ def list_page(area: str):
         sender_object = ctx.activity.get(canonical_uuid(f.sender_object))
     own = None
     if area == "user":
-        own = ctx.quarantine.account(g.caller.account)
-        own_used = account_rows.releases_since(ctx.conn, g.caller.account, account_rows.window_start(ctx.now()),
-                                               actors=[g.caller.login])
-        own = {"info": own, "released_last_hour": own_used}
+        own = {"info": ctx.quarantine.account(g.caller.account), "quota": email_ops.release_quota(ctx, g.caller)}
     expected = email_ops.expected_releases(ctx, items)
     auto_release = settings.load_features(ctx.conn).auto_release
     return render_template("quarantine.html", area=area, items=items, total=total, f=f, q=request.args.get("q", ""),
@@ -92,10 +89,10 @@ def email_page(area: str, email_id: str):
     if mode == "body":
         body, attachments = view.body_text(held.raw)
     elif mode == "plain":
-        plain = held.raw[:MAX_PLAIN_BYTES].decode("utf-8", "replace")
+        plain = held.judged_raw[:MAX_PLAIN_BYTES].decode("utf-8", "replace")
     return render_template("email.html", area=area, held=held, msg=held.message, mode=mode, body=body,
-                           attachments=attachments, plain=plain, truncated=len(held.raw) > MAX_PLAIN_BYTES,
-                           headers=held.parsed.headers, space=ctx.space.report())
+                           attachments=attachments, plain=plain, truncated=len(held.judged_raw) > MAX_PLAIN_BYTES,
+                           headers=held.judged.headers, space=ctx.space.report())
 
 
 def action(area: str):
@@ -108,7 +105,9 @@ def action(area: str):
     messages = email_ops.get_messages(ctx, g.caller, ids)
     back = request.form.get("back") or ""
     if not forms.switch(request.form, "confirm"):
+        quota = email_ops.release_quota(ctx, g.caller) if what == "release" and not g.caller.is_admin else None
         return render_template("confirm_emails.html", area=area, what=what, label=ACTIONS[what], messages=messages,
+                               quota=quota, cost=sum(account_rules.release_cost(m.recipients) for m in messages),
                                back=back if back.startswith(("/", "?")) else "", space=ctx.space.report())
     if what == "release":
         done = email_ops.release(ctx, g.caller, [m.email_id for m in messages])

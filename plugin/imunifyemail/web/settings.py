@@ -66,15 +66,15 @@ def save_features():
 
 
 def account(name: str):
-    """Change an account's quarantine: space limit (MB), state, a hosted user's releases per hour."""
+    """Change an account's quarantine: space limit (MB), state, a hosted user's releases per hour (recipients)."""
     ctx = context()
     account_ops.require(ctx, name)
     if request.method == "POST":
         limit_mb = forms.integer(request.form, "limit_mb", "Limit (MB)", None, 0, (2 ** 62) // MB)
+        releases = forms.integer(request.form, "releases_limit", "Releases per hour (recipients)", None)
         account_ops.edit(ctx, g.caller, name,
                          state=forms.choice(request.form, "state", "State", STATES),
-                         limit_bytes=None if limit_mb is None else limit_mb * MB,
-                         releases_limit=forms.integer(request.form, "releases_limit", "Releases per hour", None))
+                         limit_bytes=None if limit_mb is None else limit_mb * MB, releases_limit=releases)
         return redirect(link("admin.settings", notice="saved", account=name), 303)
     info = ctx.quarantine.account(name)
     return render_template("account.html", area="admin", name=name, info=info, states=STATES, mb=MB,
