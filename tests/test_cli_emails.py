@@ -20,7 +20,8 @@ from imunifyemail.core.message import ScriptHeader
 from tests.cli_helpers import T0, assert_error, ie_root, make_raw
 
 SEED_LIST_KEYS = ["email_id", "size_bytes", "account_name", "recipients", "subject", "script_header"]
-EXTRA_LIST_KEYS = ["received_date", "sender", "reasons", "filter_score", "filter_action", "expected_release"]
+EXTRA_LIST_KEYS = ["received_date", "sender", "reasons", "filter_score", "filter_action", "expected_release",
+                   "sender_verified", "claimed_account"]
 
 
 @pytest.fixture
@@ -85,6 +86,7 @@ def test_list_json_keys_in_seed_order_then_extras(ie):
                           "path": "/wp/mail.php"},
         "received_date": T0, "sender": "wp@demo1.test", "reasons": ["spam", "winexec"],
         "filter_score": 12.5, "filter_action": "reject", "expected_release": None,
+        "sender_verified": True, "claimed_account": None,
     }
 
 
@@ -248,7 +250,7 @@ def test_show_json(ie):
     data = ie.invoke("emails", "show", "--id", msg.email_id, "--json").json()
     assert list(data) == ["email_id", "size_bytes", "account_name", "sender", "recipients", "received_date",
                           "subject", "reasons", "filter_score", "filter_action", "script_header", "headers",
-                          "body"]
+                          "body", "sender_verified", "claimed_account"]
     assert data["email_id"] == msg.email_id and data["size_bytes"] == len(RAW_SHOW)
     assert data["received_date"] == T0 and data["filter_score"] == 7.25 and data["reasons"] == ["spam"]
     assert data["script_header"] == {"raw": "", "domain": "", "path": ""}
