@@ -67,6 +67,7 @@ TOOL = {("tool.exe", "extension .exe"), ("tool.exe", "PE header")}
 def test_whitespace_before_colon_at_the_top_level():
     # The message that beat the old check: Python's parser saw no Content-Type at all.
     assert whys(mixed(EXE_PART, top=b'Content-Type : multipart/mixed; boundary="BOUND"')) == TOOL
+    assert whys(samples.obsolete_syntax_exe()) == {("invoice.exe", "extension .exe"), ("invoice.exe", "PE header")}
 
 
 def test_whitespace_before_colon_inside_parts():
@@ -150,6 +151,12 @@ def test_uuencode_transfer_encoding_without_begin_line():
     body = b"\r\n".join(uu(pe_blob()).split(b"\r\n")[1:-3])
     part = b'Content-Type: application/octet-stream; name="x.dat"\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n' + body
     assert whys(mixed(part)) == {("x.dat", "PE header")}
+
+
+def test_uuencode_base64_block():
+    raw = (b"From: a@b.example\r\n\r\nbegin-base64 644 tool.exe\r\n" + PE_B64.replace(b"\n", b"\r\n")
+           + b"====\r\n")
+    assert whys(raw) == TOOL
 
 
 def test_yenc_block():
@@ -290,6 +297,12 @@ def test_pe_under_a_harmless_name(name):
     assert whys(message((name, pe_blob()))) == {(name, "PE header")}
 
 
+def test_rfc2231_continuations_of_a_file_name():
+    part = (b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment;\r\n"
+            b' filename*0="in"; filename*1="voice.pdf";\r\n filename*2=".exe"\r\n\r\nx')
+    assert whys(mixed(part)) == {("invoice.pdf.exe", "extension .exe")}
+
+
 def test_name_cut_at_nul():
     part = b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=utf-8''setup.exe%00.txt\r\n\r\nx"
     assert [f.why for f in inspect(mixed(part)).findings] == ["extension .exe"]
@@ -408,9 +421,7 @@ def test_exim_copy_of_a_body_without_headers():
 
 # -- budgets -------------------------------------------------------------------------------------------
 
-def part_bomb(parts: int) -> bytes:
-    return (b'From: a@b.example\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
-            + b"--b\r\n\r\n" * parts + b"--b--\r\n")
+part_bomb = samples.part_bomb
 
 
 def test_precheck_refuses_a_part_bomb():
@@ -479,15 +490,25 @@ def test_plain_text_ham():
     assert inspect(samples.ham()) == Inspection(())
 
 
-def test_html_with_inline_images_and_a_newsletter_of_200_parts():
+def newsletter(images: int) -> bytes:
+    """multipart/alternative: text, and HTML related to its inline images."""
     msg = EmailMessage()
     msg["From"], msg["Subject"] = "news@shop.example", "Offers"
     msg.set_content("Offers of the week")
-    msg.add_alternative("<html>" + "".join('<img src="cid:i%d">' % i for i in range(200)) + "</html>", subtype="html")
+    msg.add_alternative("<html>" + "".join('<img src="cid:i%d">' % i for i in range(images)) + "</html>",
+                        subtype="html")
     html = msg.get_payload()[1]
-    for i in range(200):
+    for i in range(images):
         html.add_related(os.urandom(3000), maintype="image", subtype="png", cid="<i%d>" % i, filename="i%d.png" % i)
-    assert inspect(bytes(msg)) == Inspection(())
+    return bytes(msg)
+
+
+def test_html_with_inline_images():
+    assert inspect(newsletter(3)) == Inspection(())
+
+
+def test_a_newsletter_of_200_parts():
+    assert inspect(newsletter(200)) == Inspection(())
 
 
 def test_a_20_mb_pdf():

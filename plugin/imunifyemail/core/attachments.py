@@ -21,7 +21,8 @@ _ZIP_END = b"PK\x05\x06"
 _ZIP_END_SPAN = 22 + 65535      # the end-of-central-directory record, comment included, ends a zip
 MEMBER_COST = 4096              # one deflate read: what opening a zip member costs at least
 # Names that 7-Zip, WinRAR and Windows open as an archive whatever the content starts with.
-_ARCHIVE_EXTENSIONS = frozenset({"zip", "7z", "rar", "zipx", "cab"})
+_ARCHIVE_EXTENSIONS = frozenset({"zip", "7z", "rar", "zipx"})
+_TICK_EVERY = 256               # member names checked between two looks at the clock
 
 
 def check_name(location: str, name: str, tally: Tally) -> None:
@@ -45,10 +46,10 @@ def inspect_file(data: bytes, names: Sequence[str], where: str, tally: Tally, ne
         return
     tally.tick()
     if kind == "7z":
-        _listed(sevenzip.listing(data, min(tally.budgets.nested_archive, max(tally.read_left, 0))),
-                where, tally)
+        limit = min(tally.budgets.nested_archive, max(tally.read_left, 0))
+        _listed(sevenzip.listing(data, limit, tally.tick), where, tally)
     elif kind == "rar":
-        _listed(rar.listing(data), where, tally)
+        _listed(rar.listing(data, tally.tick), where, tally)
     elif kind == "tnef":
         _tnef(data, where, tally, nesting)
     else:
@@ -71,7 +72,9 @@ def _container(data: bytes, names: Sequence[str]) -> str:
 
 def _listed(listing: "sevenzip.Listing", where: str, tally: Tally) -> None:
     tally.spent(listing.decoded)
-    for name in listing.names:
+    for number, name in enumerate(listing.names):
+        if number % _TICK_EVERY == 0:
+            tally.tick()
         check_name("%s/%s" % (where, name), name, tally)
     if listing.encrypted:
         tally.found(where, ENCRYPTED)
@@ -80,7 +83,7 @@ def _listed(listing: "sevenzip.Listing", where: str, tally: Tally) -> None:
 
 
 def _tnef(data: bytes, where: str, tally: Tally, nesting: int) -> None:
-    for number, attachment in enumerate(tnef.attachments(data), 1):
+    for number, attachment in enumerate(tnef.attachments(data, tally.tick), 1):
         tally.tick()
         location = "%s/%s" % (where, attachment.names[0] if attachment.names else "attachment %d" % number)
         for name in attachment.names:
@@ -98,6 +101,8 @@ def _zip(data: bytes, where: str, tally: Tally, nesting: int) -> None:
     encrypted = False
     with archive:
         for index, info in enumerate(members):
+            if index % _TICK_EVERY == 0:
+                tally.tick()
             location = "%s/%s" % (where, info.filename)
             check_name(location, info.filename, tally)
             if info.flag_bits & 0x1:   # traditional or AES encryption: names readable, content not
@@ -113,7 +118,6 @@ def _zip(data: bytes, where: str, tally: Tally, nesting: int) -> None:
             if tally.read_left <= 0:
                 tally.short("archives expand to more than %s" % size_text(budgets.archive_read))
                 continue
-            tally.tick()
             try:
                 _zip_member(archive, info, location, tally, nesting)
             except OutOfBudget:

@@ -22,7 +22,7 @@ import binascii
 import re
 from typing import Callable, Iterator, Tuple
 
-_HINTS = (b"begin ", b"begin-base64 ", b"=ybegin", b"------ This is a copy of ")
+_HINTS = (b"begin", b"=ybegin", b"------ This is a copy of ")   # each at the start of a line
 _UU_BEGIN = re.compile(rb"^begin(-base64)?[ \t]+[0-7]{3,4}[ \t]+([^\r\n]*?)[ \t]*\r?$", re.M)
 _Y_BEGIN = re.compile(rb"^=ybegin[ \t][^\r\n]*?name=([^\r\n]*?)[ \t]*\r?$", re.M)
 _COPY = re.compile(rb"^------ This is a copy of (?:your message|the message), including all the headers\.[^\r\n]*$"
@@ -33,8 +33,9 @@ _TICK_EVERY = 4096   # lines decoded between two looks at the clock
 
 
 def might_carry(text: bytes, start: int = 0) -> bool:
-    """A cheap look (substring searches) that rules out most text."""
-    return any(text.find(hint, start) >= 0 for hint in _HINTS)
+    """A cheap look (a few substring searches) that rules out most text."""
+    return any(text.startswith(hint, start) or text.find(b"\n" + hint, start) >= 0
+               or text.find(b"\r" + hint, start) >= 0 for hint in _HINTS)
 
 
 def files(text: bytes, tick: Callable[[], None]) -> Iterator[Tuple[str, bytes]]:

@@ -7,7 +7,7 @@ record marks a member). The packed data is skipped, never decompressed; CRCs are
 warns and carries on).
 """
 import struct
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 from .sevenzip import Listing
 
@@ -23,24 +23,29 @@ _FILE5, _ENCRYPTION5, _END5 = 2, 4, 5
 _HAS_EXTRA, _HAS_DATA = 0x0001, 0x0002
 _TIME_PRESENT, _CRC_PRESENT = 0x0002, 0x0004
 _FILE_ENCRYPTION_RECORD = 0x01
+_TICK_EVERY = 4096      # blocks read between two looks at the clock
 
 
-def listing(data: bytes) -> Listing:
-    """(``Listing`` is shared with 7z: names, encrypted.)"""
+def listing(data: bytes, tick: Callable[[], None] = lambda: None) -> Listing:
+    """(``Listing`` is shared with 7z: names, encrypted.) ``tick``: called now and then while many
+    blocks are read (it may raise to stop)."""
     found = Listing()
     try:
         if data[:8] == SIGNATURE5:
-            _rar5(data, found)
+            _rar5(data, found, tick)
         elif data[:7] == SIGNATURE4:
-            _rar4(data, found)
+            _rar4(data, found, tick)
     except (IndexError, struct.error, ValueError):
         pass   # truncated or damaged here: the names before it were read, as WinRAR lists them
     return found
 
 
-def _rar4(data: bytes, found: Listing) -> None:
-    pos = len(SIGNATURE4)
+def _rar4(data: bytes, found: Listing, tick: Callable[[], None]) -> None:
+    pos, blocks = len(SIGNATURE4), 0
     while pos + 7 <= len(data):
+        blocks += 1
+        if blocks % _TICK_EVERY == 0:
+            tick()
         kind, flags, size = struct.unpack_from("<BHH", data, pos + 2)
         if size < 7:
             break
@@ -115,9 +120,12 @@ def _vint(data: bytes, pos: int) -> Tuple[int, int]:
         shift += 7
 
 
-def _rar5(data: bytes, found: Listing) -> None:
-    pos = len(SIGNATURE5)
+def _rar5(data: bytes, found: Listing, tick: Callable[[], None]) -> None:
+    pos, blocks = len(SIGNATURE5), 0
     while pos + 4 < len(data):
+        blocks += 1
+        if blocks % _TICK_EVERY == 0:
+            tick()
         size, start = _vint(data, pos + 4)
         end = start + size
         if size == 0 or end > len(data):

@@ -8,7 +8,7 @@ decompressed; a packed header only with the stdlib's lzma, its output bounded by
 import lzma
 import struct
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 SIGNATURE = b"7z\xbc\xaf\x27\x1c"
 _AES = b"\x06\xf1\x07\x01"      # 7zAES coder id
@@ -18,6 +18,7 @@ _LZMA2 = b"\x21"
 _END, _HEADER, _ARCHIVE_PROPERTIES, _ADDITIONAL_STREAMS, _MAIN_STREAMS, _FILES_INFO = range(6)
 _PACK_INFO, _UNPACK_INFO, _SUBSTREAMS_INFO, _SIZE, _CRC, _FOLDER, _CODERS_UNPACK_SIZE = range(6, 13)
 _NUM_UNPACK_STREAM, _NAME, _ENCODED_HEADER = 0x0D, 0x11, 0x17
+_TICK_EVERY = 65536     # numbers read between two looks at the clock
 
 
 @dataclass
@@ -41,9 +42,11 @@ class _Bad(Exception):
 
 
 class _Reader:
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, tick: Callable[[], None]):
         self.data = data
         self.pos = 0
+        self.tick = tick
+        self.numbers = 0
 
     def byte(self) -> int:
         if self.pos >= len(self.data):
@@ -59,6 +62,9 @@ class _Reader:
 
     def number(self) -> int:
         """7z's NUMBER: the leading one bits of the first byte say how many bytes follow."""
+        self.numbers += 1
+        if self.numbers % _TICK_EVERY == 0:
+            self.tick()
         first, mask, value = self.byte(), 0x80, 0
         for i in range(8):
             if not first & mask:
@@ -75,15 +81,16 @@ class _Reader:
         return n
 
 
-def listing(data: bytes, limit: int) -> Listing:
-    """``limit``: how many bytes a packed header may decompress to."""
+def listing(data: bytes, limit: int, tick: Callable[[], None] = lambda: None) -> Listing:
+    """``limit``: how many bytes a packed header may decompress to; ``tick``: called now and then
+    while a big header is read (it may raise to stop)."""
     if len(data) < 32 or data[:6] != SIGNATURE:
         return Listing()
     offset, size = struct.unpack_from("<QQ", data, 12)
     if size == 0 or 32 + offset + size > len(data):
         return Listing()   # empty, or truncated: an archiver cannot list it either
     try:
-        reader = _Reader(data[32 + offset:32 + offset + size])
+        reader = _Reader(data[32 + offset:32 + offset + size], tick)
         kind = reader.byte()
         if kind == _HEADER:
             return _header(reader)
@@ -101,7 +108,7 @@ def listing(data: bytes, limit: int) -> Listing:
         plain = _unpack(folders[0], packed, unpack)
         if not plain or plain[0] != _HEADER:
             return Listing(decoded=len(plain))
-        reader = _Reader(plain)
+        reader = _Reader(plain, tick)
         reader.byte()
         found = _header(reader)
         found.decoded = len(plain)

@@ -41,10 +41,10 @@ def inspect(raw: bytes, budgets: Budgets = BUDGETS, clock: Callable[[], float] =
     beyond = precheck(raw, budgets)
     if beyond:
         return Inspection((), beyond)
-    if _plainly_text(raw):
-        return Inspection(())
     tally = Tally(budgets, clock)
     try:
+        if _plainly_text(raw, tally.tick):
+            return Inspection(())
         _Walk(tally).entity(raw, 0, len(raw), "", 0, [0])
     except OutOfBudget as exc:
         tally.beyond = exc.reason
@@ -69,12 +69,12 @@ _PLAIN_TYPES = ("text/plain", "text/html")
 _PLAIN_ENCODINGS = ("", "7bit", "8bit")
 
 
-def _plainly_text(raw: bytes) -> bool:
+def _plainly_text(raw: bytes, tick: Callable[[], None]) -> bool:
     """A single text part that can hold no file: no MIME structure, no name, no encoding that could
     carry binary (7bit/8bit text cannot hold a PE file), no uuencoded block or copied message in the
     text. Most outbound mail is such; this is decided from the header block and a few substring
     searches, without walking the message."""
-    head = mimewalk.head(raw, 0, len(raw))
+    head = mimewalk.head(raw, 0, len(raw), tick)
     if head.early_body >= 0 or head.values("content-disposition"):
         return False
     types = head.values("content-type")
@@ -137,6 +137,7 @@ class _Walk:
     def multipart(self, buf: bytes, body: int, end: int, media: str, value: str, prefix: str, depth: int,
                   counter: List[int]) -> bool:
         """The parts of a multipart body; False if it has no boundary to split on (a text, then)."""
+        self.tally.tick()   # each reading of a body scans all of it
         separator = mimewalk.boundary(value) or mimewalk.guess_boundary(buf, body, end)
         if not separator:
             return False
@@ -149,6 +150,7 @@ class _Walk:
     def leaf(self, body: bytes, media: Sequence[str], transfer: str, names: List[str], prefix: str,
              where: str, depth: int) -> None:
         tally = self.tally
+        tally.tick()
         if transfer == "uuencode":
             if not carried.might_carry(body):   # no begin line: the body is the encoded file
                 attachments.inspect_file(carried.uudecode(body, tally.tick), names, where, tally)
