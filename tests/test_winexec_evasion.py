@@ -467,6 +467,16 @@ def test_a_spent_parts_budget_is_never_clean():
     assert whys(raw, Budgets(max_parts=4)) == TOOL
 
 
+def test_readings_that_multiply_stay_within_the_parts_budget():
+    # A line that is not a field in each header block: two readings reach the next level, at every
+    # level, 2**12 in all were it not for the parts budget.
+    raw = message(("tool.exe", pe_blob()))
+    for _ in range(12):
+        raw = b"Content-Type: message/rfc822\r\nJUNK\r\nContent-Type: message/rfc822\r\n\r\n" + raw
+    result = inspect(raw)
+    assert result.beyond == "more than 1000 MIME parts" and set(result.findings) == {Finding(*f) for f in TOOL}
+
+
 def test_depth_budget():
     body = EXE_PART
     for level in range(31):

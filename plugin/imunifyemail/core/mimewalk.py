@@ -25,20 +25,36 @@ _MIME_FIELDS = frozenset({b"content-type", b"content-transfer-encoding", b"conte
 _MAX_BOUNDARY = 200     # RFC 2046 allows 70 characters; a guessed boundary longer than this is not one
 
 
+Fields = List[Tuple[str, str]]   # MIME fields: (lower-case name, unfolded value), duplicates kept
+
+
 @dataclass
 class Head:
-    fields: List[Tuple[str, str]]   # MIME fields: (lower-case name, unfolded value), duplicates kept
+    fields: Fields
     body: int                       # where the body starts: after the blank line
     early_body: int = -1            # where a stricter reader (Python's) starts it: the first line
     #                                 that is not a field, when that comes before the blank line
+    early_fields: int = 0           # how many of ``fields`` that reader has
 
     def values(self, name: str) -> List[str]:
-        """Every value of the field, each once: clients disagree on which of two wins."""
-        found: List[str] = []
-        for field, value in self.fields:
-            if field == name and value not in found:
-                found.append(value)
+        return values(self.fields, name)
+
+    def readings(self) -> List[Tuple[Fields, int]]:
+        """(fields, where the body starts) of each way the block is read: to its blank line, and as
+        a stricter reader ends it."""
+        found = [(self.fields, self.body)]
+        if self.early_body >= 0:
+            found.append((self.fields[:self.early_fields], self.early_body))
         return found
+
+
+def values(fields: Fields, name: str) -> List[str]:
+    """Every value of the field, each once: clients disagree on which of two wins."""
+    found: List[str] = []
+    for field, value in fields:
+        if field == name and value not in found:
+            found.append(value)
+    return found
 
 
 def head(buf: bytes, start: int, end: int, tick: Callable[[], None] = lambda: None) -> Head:
@@ -47,26 +63,35 @@ def head(buf: bytes, start: int, end: int, tick: Callable[[], None] = lambda: No
         return Head([], start + (2 if buf.startswith(b"\r\n", start, end) else 1))
     blank = _BLANK_LINE.search(buf, start, end)
     stop = blank.start() + 1 if blank else end
-    body = stop + (2 if buf.startswith(b"\r\n", stop, end) else 1) if blank else end
-    fields: List[Tuple[str, str]] = []
-    early, field_start, pos = -1, -1, start
+    found = Head([], stop + (2 if buf.startswith(b"\r\n", stop, end) else 1) if blank else end)
+    field_start, pos, pending = -1, start, False
+
+    def close(at: int) -> None:
+        nonlocal pending
+        if field_start < 0:
+            return
+        before = len(found.fields)
+        is_field = _field(buf[field_start:at], found.fields)
+        if pending:   # the field a line of white space ended, for some readers: theirs too
+            found.early_fields, pending = len(found.fields), False
+        elif not is_field and found.early_body < 0:
+            found.early_body, found.early_fields = field_start, before
+
     for number, line in enumerate(buf[start:stop].splitlines(True), 1):
         if line[0] in b" \t":
-            if field_start >= 0 and not line.strip() and early < 0:
-                early = pos   # a line of white space only: some readers take it for the blank line
+            if field_start >= 0 and not line.strip() and found.early_body < 0:
+                found.early_body, pending = pos, True   # some readers take it for the blank line
         else:
-            if field_start >= 0 and not _field(buf[field_start:pos], fields) and early < 0:
-                early = field_start
+            close(pos)
             field_start = pos
         pos += len(line)
         if number % _TICK_EVERY == 0:
             tick()
-    if field_start >= 0 and not _field(buf[field_start:stop], fields) and early < 0:
-        early = field_start
-    return Head(fields, body, early)
+    close(stop)
+    return found
 
 
-def _field(raw: bytes, fields: List[Tuple[str, str]]) -> bool:
+def _field(raw: bytes, fields: Fields) -> bool:
     """Whether ``raw`` (a line and its continuation lines) is a field; a MIME one is kept."""
     match = _FIELD.match(raw)
     if not match:   # perhaps a name folded before its colon

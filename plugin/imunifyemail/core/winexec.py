@@ -100,36 +100,37 @@ class _Walk:
 
     def entity(self, buf: bytes, start: int, end: int, prefix: str, depth: int, counter: List[int],
                default: str = "text/plain") -> None:
-        """The message or part ``buf[start:end]``, under each reading of its header fields."""
+        """The message or part ``buf[start:end]``, under each reading of its header fields. Every
+        one below the top counts as a part: readings that multiply (an attached message read twice
+        at each level) stay within the budget."""
         tally = self.tally
         tally.nest(depth)
-        tally.tick()
+        if depth:
+            tally.part()
         head = mimewalk.head(buf, start, end, tally.tick)
-        types = head.values("content-type") or [default]
-        transfers = list(dict.fromkeys(mimewalk.encoding(v) for v in head.values("content-transfer-encoding")))
-        transfers = transfers or [""]
-        bodies = [head.body] + ([head.early_body] if head.early_body >= 0 else [])
         names = mimewalk.names(head.values("content-type"), head.values("content-disposition"))
         for name in names:
             attachments.check_name(prefix + name, name, tally)
-        files: List[Tuple[str, str]] = []   # (media type, transfer encoding) read as a file
-        for value in types:
-            media = mimewalk.media_type(value)
-            if media.startswith("multipart/") and self.multipart(buf, min(bodies), end, media, value,
-                                                                  prefix, depth, counter):
-                continue
-            if media.startswith("message/"):
-                if "" in transfers:   # an attached message as it is: its parts count as this message's
-                    for body in bodies:
+        where = ""
+        for fields, body in head.readings():
+            types = mimewalk.values(fields, "content-type") or [default]
+            transfers = list(dict.fromkeys(mimewalk.encoding(v)
+                                           for v in mimewalk.values(fields, "content-transfer-encoding"))) or [""]
+            files: List[Tuple[str, str]] = []   # (media type, transfer encoding) read as a file
+            for value in types:
+                media = mimewalk.media_type(value)
+                if media.startswith("multipart/") and self.multipart(buf, body, end, media, value, prefix, depth,
+                                                                      counter):
+                    continue
+                if media.startswith("message/"):
+                    if "" in transfers:   # an attached message as it is: its parts count as this message's
                         self.entity(buf, body, end, prefix, depth + 1, counter)
-                files.extend((media, t) for t in transfers if t)   # encoded: decoded, then read anew
-            else:
-                files.extend((media, t) for t in transfers)
-        if not files:
-            return
-        counter[0] += 1
-        where = prefix + (names[0] if names else "part %d" % counter[0])
-        for body in bodies:
+                    files.extend((media, t) for t in transfers if t)   # encoded: decoded, then read anew
+                else:
+                    files.extend((media, t) for t in transfers)
+            if files and not where:
+                counter[0] += 1
+                where = prefix + (names[0] if names else "part %d" % counter[0])
             for transfer in dict.fromkeys(t for _, t in files):
                 media = [m for m, t in files if t == transfer]
                 self.leaf(buf[body:end], media, transfer, names, prefix, where, depth)
@@ -143,7 +144,6 @@ class _Walk:
             return False
         default = "message/rfc822" if media == "multipart/digest" else "text/plain"
         for child_start, child_end in mimewalk.parts(buf, body, end, separator):
-            self.tally.part()
             self.isolated(self.entity, buf, child_start, child_end, prefix, depth + 1, counter, default)
         return True
 
