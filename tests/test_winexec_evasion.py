@@ -11,6 +11,7 @@ import os
 import quopri
 import struct
 import zipfile
+import zlib
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from itertools import count
@@ -274,6 +275,16 @@ def test_rar5_names_and_encryption():
 ])
 def test_damaged_archives_do_not_raise(archive):
     assert inspect(message(("x.bin", archive))).beyond == ""
+
+
+def test_zip_unicode_path_extra_field():
+    # 7-Zip and WinRAR show the name in the Info-ZIP Unicode Path field, not the one in the header.
+    info = zipfile.ZipInfo("invoice.pdf")
+    info.extra = struct.pack("<HHBI", 0x7075, 5 + len(b"invoice.exe"), 1, zlib.crc32(b"invoice.pdf")) + b"invoice.exe"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(info, b"%PDF-1.4")
+    assert whys(message(("a.zip", buf.getvalue()))) == {("a.zip/invoice.exe", "extension .exe")}
 
 
 def test_zip_after_other_content():

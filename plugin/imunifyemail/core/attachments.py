@@ -105,6 +105,9 @@ def _zip(data: bytes, where: str, tally: Tally, nesting: int) -> None:
                 tally.tick()
             location = "%s/%s" % (where, info.filename)
             check_name(location, info.filename, tally)
+            unicode = _unicode_path(info.extra)
+            if unicode and unicode != info.filename:
+                check_name("%s/%s" % (where, unicode), unicode, tally)
             if info.flag_bits & 0x1:   # traditional or AES encryption: names readable, content not
                 encrypted = True
                 continue
@@ -126,6 +129,18 @@ def _zip(data: bytes, where: str, tally: Tally, nesting: int) -> None:
                 continue  # unsupported, damaged: the name was checked
     if encrypted:
         tally.found(where, ENCRYPTED)
+
+
+def _unicode_path(extra: bytes) -> str:
+    """The Info-ZIP Unicode Path extra field (0x7075): the name 7-Zip and WinRAR show in place of
+    the one in the header, which Python's zipfile (before 3.12) does not read."""
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, pos)
+        if tag == 0x7075 and size >= 5:
+            return extra[pos + 9:pos + 4 + size].decode("utf-8", "replace")
+        pos += 4 + size
+    return ""
 
 
 def _read(fh: "zipfile.ZipExtFile", n: int, tally: Tally) -> bytes:
