@@ -9,6 +9,7 @@ import binascii
 import io
 import os
 import quopri
+import random
 import struct
 import zipfile
 import zlib
@@ -552,3 +553,35 @@ def test_sql_dump_attached_as_text():
     dump = b"".join(b"-- Table structure for table `t%d`\n--\n\nCREATE TABLE t%d (id int);\n" % (i, i) for i in range(3000))
     part = b'Content-Type: text/plain; name="site.sql"\r\nContent-Disposition: attachment; filename="site.sql"\r\n\r\n' + dump
     assert inspect(mixed(part)) == Inspection(())
+
+
+# -- hostile bytes ---------------------------------------------------------------------------------------
+
+CORPUS = [
+    mixed(EXE_PART, top=b'Content-Type : multipart/mixed; boundary="BOUND"'),
+    mixed(tnef_part(containers.tnef([{"title": b"SETUP.EXE", "data": pe_blob(),
+                                      "props": containers.tnef_properties({(containers.PT_UNICODE, 0x3707): b"a\0"})}]))),
+    message(("a.7z", containers.sevenzip(["a.txt", "b.exe"], header="lzma")),
+            ("b.rar", containers.rar4([(b"setup.txt\0\x00\xc0\x04exe", b"x")], unicode=True)),
+            ("c.rar", containers.rar5([("a.exe", b"x")], encrypted_members=True))),
+    b"From: a@b.example\n\n" + uu(pe_blob()) + b"\n------ This is a copy of your message, including all the headers. ------\n\n"
+    + ORIGINAL,
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_damaged_messages_never_raise(seed):
+    rng = random.Random(seed)
+    raw = bytearray(CORPUS[seed % len(CORPUS)])
+    for _ in range(rng.randrange(1, 40)):
+        at = rng.randrange(len(raw))
+        choice = rng.randrange(3)
+        if choice == 0:
+            raw[at] = rng.randrange(256)
+        elif choice == 1:
+            del raw[at:at + rng.randrange(1, 50)]
+        else:
+            raw[at:at] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 20)))
+    result = inspect(bytes(raw))
+    # A bug would show as "could not be inspected (SomeError)": damaged input is not a bug.
+    assert isinstance(result, Inspection) and "could not be inspected" not in result.beyond

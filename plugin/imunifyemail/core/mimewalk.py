@@ -225,8 +225,8 @@ def names(content_types: List[str], dispositions: List[str]) -> List[str]:
     """Every name a client could give the part: Content-Disposition filename and Content-Type name
     (both, as they may differ, and of every copy of the fields), RFC 2231 and 2047 decoded."""
     found: List[str] = []
-    for field, values in (("content-disposition", dispositions), ("content-type", content_types)):
-        for value in values:
+    for field, given in (("content-disposition", dispositions), ("content-type", content_types)):
+        for value in given:
             msg = Message()
             msg[field] = value
             here: List[str] = []
