@@ -1,5 +1,6 @@
 """Small 7z, RAR and TNEF files built with the stdlib, byte by byte after their format notes, for the
-winexec tests (7-Zip lists the 7z and RAR ones as built here; the tests do not need it)."""
+winexec tests. Checked once by hand against real readers (7-Zip 26 lists the 7z ones, libarchive's
+bsdtar the RAR ones, tnef 1.4 the TNEF ones); the tests do not need those tools."""
 import lzma
 import struct
 import zlib
