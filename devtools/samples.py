@@ -1,4 +1,5 @@
 """Sample messages built with the stdlib, as a hosted site would send them (tests, sandbox, bench)."""
+import base64
 import io
 import struct
 import zipfile
@@ -49,9 +50,28 @@ def with_exe(zipped: bool = False, **kw) -> bytes:
     return bytes(msg)
 
 
+def part_bomb(parts: int = 1_000_000, sender="alice@demo1.test", to=("bob@remote.example",)) -> bytes:
+    """A message of ``parts`` empty MIME parts (7 bytes each): cheap to send, costly to parse."""
+    head = (f"From: {sender}\r\nTo: {', '.join(to)}\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n').encode()
+    return head + b"--b\r\n\r\n" * parts + b"--b--\r\n"
+
+
+def obsolete_syntax_exe(sender="alice@demo1.test", to=("bob@remote.example",)) -> bytes:
+    """An executable attached under ``Content-Type : multipart/mixed`` (white space before the colon:
+    obsolete syntax that mail clients accept and Python's email parser does not)."""
+    attachment = base64.encodebytes(pe_blob()).replace(b"\n", b"\r\n")
+    return (f"From: {sender}\r\nTo: {', '.join(to)}\r\nSubject: Invoice\r\nMIME-Version: 1.0\r\n"
+            'Content-Type : multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+            'Please see the invoice.\r\n--b\r\nContent-Type: application/octet-stream; name="invoice.exe"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n").encode() + attachment + b"--b--\r\n"
+
+
 SAMPLES = {
     "ham": ham,
     "gtube": gtube,
     "exe": with_exe,
     "zip": lambda **kw: with_exe(zipped=True, **kw),
+    "part-bomb": part_bomb,
+    "obsolete-exe": obsolete_syntax_exe,
 }
