@@ -82,7 +82,7 @@ imunifyemail sandbox is running.
   local mailboxes:              {stack.layout.mailbox}
   Exim log:                     {stack.layout.mainlog}
   daemon log:                   {SANDBOX}/daemon.log
-  Rspamd (no TCP; root, _imunifyemail): rspamc -h {stack.rspamd.controller_socket} stat  (scanner: {stack.rspamd.socket.name})
+  Rspamd (no TCP; root only):   rspamc -h {stack.rspamd_rundir}/controller.sock stat
   notifications (every minute):  digests to the contacts, {ADMIN_CONTACT} and <account>-owner@{OWNERS_DOMAIN}, in the sink
   the CLIs:                     IMUNIFYEMAIL_ROOT={rel_root} {venv}/ie-cli emails list -a root
                                 IMUNIFYEMAIL_ROOT={rel_root} {venv}/ie-config status

@@ -78,6 +78,11 @@ class MailStack:
         return {**os.environ, "IMUNIFYEMAIL_ROOT": str(self.root), "PYTHONPATH": str(REPO)}
 
     @property
+    def rspamd_rundir(self) -> Path:
+        """Rspamd's RUNDIR, with its sockets: where the daemon's default ``rspamd.url`` looks, under the root."""
+        return self.root / "var/run/rspamd"
+
+    @property
     def socket_path(self) -> Path:
         return self.root / "var/run/imunifyemail/filter.sock"
 
@@ -126,7 +131,7 @@ class MailStack:
     def start(self, daemon: bool = True, enable: bool = True) -> None:
         self.ns.start()
         self.start_sink()
-        self.rspamd = NsRspamd(self.ns, self.base / "rspamd", rundir=self.root / "var/run/rspamd",
+        self.rspamd = NsRspamd(self.ns, self.base / "rspamd", rundir=self.rspamd_rundir,
                                tcp_port=self.rspamd_tcp_port)
         self.rspamd.start()
         if daemon:
