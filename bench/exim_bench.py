@@ -32,7 +32,10 @@ WARMUP = 40
 # only queued, so a client that sends more opens a new connection, as bulk senders do.
 PER_CONNECTION = 10
 
-# The hand-made recipe: Rspamd in Exim's DATA ACL (what a global spamd_address does on cPanel).
+# The hand-made recipe: Rspamd in Exim's DATA ACL (what a global spamd_address does on cPanel). Exim's ACL
+# runs as Exim's user, who may not use Rspamd's socket (_rspamd:_imunifyemail 0660): the bench alone gives
+# the scanner a TCP listener too, on the private network namespace's loopback, where admins point it.
+ACL_RSPAMD_PORT = 11333
 SINGLE_PASS = """@BEGINACL@
 rspamd_check:
   warn    spam = nobody:true/defer_ok
@@ -206,7 +209,7 @@ def _phase(stack: MailStack, tag: str) -> Dict[str, object]:
 
 def _use_acl(stack: MailStack) -> None:
     stack.ie_config("disable")
-    stack.layout.local_config.write_text(SINGLE_PASS % stack.rspamd_port)
+    stack.layout.local_config.write_text(SINGLE_PASS % stack.rspamd_tcp_port)
     stack.run([str(stack.root / "usr/local/cpanel/scripts/buildeximconf")])
     stack.run([str(stack.root / "usr/local/cpanel/scripts/restartsrv_exim")])
 
@@ -232,7 +235,8 @@ def run() -> None:
           f"each, medians; {features.DEFAULT_SUMMARY})")
     base = Path(tempfile.mkdtemp(prefix="ie-bench-exim-", dir="/tmp"))
     base.chmod(0o755)
-    stack = MailStack(base, net=True, config_extra={"daemon": {"log_level": "WARNING"}, **features.DEFAULT_CONFIG})
+    stack = MailStack(base, net=True, rspamd_tcp_port=ACL_RSPAMD_PORT,
+                      config_extra={"daemon": {"log_level": "WARNING"}, **features.DEFAULT_CONFIG})
     try:
         stack.build()
         stack.start(enable=False)

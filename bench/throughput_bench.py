@@ -13,7 +13,7 @@ from pathlib import Path
 from bench import features
 from bench.stats import line, pct
 from devtools import samples, spool
-from devtools.rspamd import RspamdProcess, free_port
+from devtools.rspamd import RspamdProcess
 from devtools.testroot import TestRoot
 from devtools.users import ensure_system_user
 from imunifyemail.daemon.rspamd import RspamdClient
@@ -109,7 +109,7 @@ def run() -> None:
           f"{CONCURRENCY} concurrent clients; {features.SUMMARY})")
     ensure_system_user("_imunifyemail")
     workdir = Path(tempfile.mkdtemp(prefix="ie-bench-rspamd-", dir="/tmp"))
-    rspamd = RspamdProcess(workdir, free_port(), free_port())
+    rspamd = RspamdProcess(workdir)
     rspamd.start()
     root = TestRoot.create(rspamd_url=rspamd.url, daemon_user="_imunifyemail", rspamd={"timeout": 30},
                            daemon={"log_level": "WARNING"}, **features.CONFIG)

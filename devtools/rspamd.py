@@ -1,31 +1,42 @@
-"""Run a private Rspamd for tests, the local sandbox and benchmarks.
+"""Run a private Rspamd for tests, the local sandbox and benchmarks, locked down as in production.
 
-Rspamd is started in the foreground as root with its workers dropped to ``_rspamd``, using the
-standalone main config ``devtools/rspamd_offline/rspamd-standalone.conf`` (Debian's
-``/etc/rspamd/common.conf``, a ``normal`` and a ``controller`` worker on 127.0.0.1 ports chosen by the
-caller) and a ``LOCAL_CONFDIR`` made of the RPM's production files (``rpm/rspamd/``) with the offline
-overrides of ``devtools/rspamd_offline/`` on top (network modules off: tests and the sandbox send
-nothing beyond loopback)::
+Rspamd is started in the foreground as ``_rspamd`` with that user's groups, as systemd's
+``rspamd.service`` runs it on a server (``User=_rspamd``), using the standalone main config
+``devtools/rspamd_offline/rspamd-standalone.conf`` (Debian's stock ``rspamd.conf`` with logging to the
+console) and a ``LOCAL_CONFDIR`` made of the RPM's production files (``rpm/rspamd/``) with the offline
+overrides of ``devtools/rspamd_offline/`` on top (network modules off: tests and the sandbox send nothing
+beyond loopback). The workers therefore listen exactly where the production ``override.d`` puts them:
+the scanner on ``RUNDIR/normal.sock`` and the controller on ``RUNDIR/controller.sock``, both
+``_rspamd:_imunifyemail`` 0660, no TCP at all (the proxy and fuzzy workers are off)::
 
-    from devtools.rspamd import RspamdProcess, free_port
+    from devtools.rspamd import RspamdProcess
 
-    with RspamdProcess(Path("/tmp/x"), free_port(), free_port()) as rspamd:
+    with RspamdProcess(Path("/tmp/x")) as rspamd:
         result = rspamd.scan(raw_message, From="a@example.com", Rcpt=["b@example.net", "c@example.org"],
                              IP="127.0.0.1", User="demo1", Hostname="localhost")
-        print(result["action"], result["score"])
+        print(result["action"], result["score"], rspamd.url)   # unix:/tmp/x/run/normal.sock
+
+``RspamdProcess(..., tcp_port=N)`` adds a TCP listener for the scanner on 127.0.0.1:N, for the Exim bench
+only (Exim's ``spam =`` ACL runs as Exim's user, who may not use the socket); run it in a private
+network namespace (``devtools.stack.MailStack``).
 
 Directories:
 
 * ``DBDIR`` (default ``/var/tmp/imunifyemail-rspamd-db``) holds the compiled hyperscan cache and is kept
   across runs and shared by concurrent instances: the first start compiles (~15 s), later ones take ~1 s.
-* ``RUNDIR`` (control socket, rrd, history, stats: per instance) and ``LOGDIR`` (unused: Rspamd logs to
-  stderr, which goes to ``workdir/rspamd.log``) are ``workdir/run`` and ``workdir/log`` when ``_rspamd``
-  can traverse to ``workdir``. When it cannot (e.g. a 0700 ``tempfile.mkdtemp()`` directory or a 0700
-  parent such as ``/tmp/pytest-of-root``), no permissions of existing directories are changed: both are
-  created in a fresh ``/tmp/imunifyemail-rspamd-*`` directory instead (reachable: /tmp is 1777), linked as
+  Only instances of the same rule set may share it: Rspamd deletes the cache files its rules do not use.
+* ``RUNDIR`` (the sockets, pid, control socket, rrd, history, stats: per instance; 0755 ``_rspamd`` as
+  systemd's ``RuntimeDirectory=rspamd``) is ``rundir`` when given (the mail stack puts it at
+  ``$IMUNIFYEMAIL_ROOT/var/run/rspamd``, where the product's default ``rspamd.url`` points), else
+  ``workdir/run``. The layered ``LOCAL_CONFDIR`` and ``LOGDIR`` are ``workdir/local-confdir`` and
+  ``workdir/log``. When ``workdir`` is not reachable by every user (e.g. a 0700 ``tempfile.mkdtemp()``
+  directory or a 0700 parent such as ``/tmp/pytest-of-root``: ``_rspamd`` reads its config there and
+  ``_imunifyemail`` reaches the sockets), no permissions of existing directories are changed: they are
+  made in a fresh ``/tmp/imunifyemail-rspamd-*`` directory instead (/tmp is 1777), linked as
   ``workdir/rspamd-runtime`` and removed by ``stop()``.
 
-Only the standard library is used. Requires root and Debian's ``rspamd`` package.
+Only the standard library is used. Requires root and Debian's ``rspamd`` package. The first use on a
+machine makes ``_rspamd`` a member of group ``_imunifyemail``, as the RPM does (devtools.users).
 """
 from __future__ import annotations
 
@@ -42,17 +53,21 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
+
+from devtools.users import RSPAMD_USER, PRODUCT_GROUP, ensure_rspamd_serves_product
 
 DEFAULT_DBDIR = Path("/var/tmp/imunifyemail-rspamd-db")
-RSPAMD_USER = "_rspamd"
-RSPAMD_GROUP = "_rspamd"
 SYSTEM_CONFDIR = Path("/etc/rspamd")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_CONFDIR = REPO_ROOT / "rpm" / "rspamd"          # what the RPM installs in /etc/rspamd
 OFFLINE_CONFDIR = REPO_ROOT / "devtools" / "rspamd_offline"  # sandbox and tests only
 STANDALONE_CONF_NAME = "rspamd-standalone.conf"
+# What rpm/rspamd/override.d/worker-*.inc bind, in RUNDIR, and how
+SCANNER_SOCKET = "normal.sock"
+CONTROLLER_SOCKET = "controller.sock"
+SOCKET_MODE = 0o660
 
 GTUBE = (
     b"From: readiness@localhost\r\n"
@@ -72,17 +87,47 @@ history_file = "$RUNDIR/rspamd.history";
 stats_file = "$RUNDIR/stats.ucl";
 dynamic_conf = "$RUNDIR/rspamd_dynamic";
 """
+# The Exim bench's TCP listener, appended to the scanner's production bind_socket by rspamd-standalone.conf.
+_BENCH_LISTENER = """\
+# Written by devtools/rspamd.py for the Exim bench only (Exim's spam = ACL), in a private network namespace.
+bind_socket = "127.0.0.1:{port}";
+"""
+BENCH_LISTENER_FILE = "bench-listener.inc"
 
 
-def layered_confdir(target: Path) -> Path:
-    """``target`` filled with the production ``local.d``/``override.d`` files and the offline ones
-    over them (an offline file of the same name replaces the production one)."""
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """``http.client`` over a unix socket (Rspamd's workers listen on one)."""
+
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def layered_confdir(target: Path, layers: Sequence[Path] = (PRODUCTION_CONFDIR, OFFLINE_CONFDIR)) -> Path:
+    """``target`` filled with each layer's ``local.d``/``override.d`` files, later layers over earlier
+    ones. A later layer may add files but not replace one: a replaced production file would be missing
+    from every test that is meant to prove it."""
     if target.exists():
         shutil.rmtree(target)
-    for source in (PRODUCTION_CONFDIR, OFFLINE_CONFDIR):
+    for source in layers:
         for sub in ("local.d", "override.d"):
-            if (source / sub).is_dir():
-                shutil.copytree(source / sub, target / sub, dirs_exist_ok=True)
+            if not (source / sub).is_dir():
+                continue
+            for f in (source / sub).iterdir():
+                if (target / sub / f.name).exists():
+                    raise RuntimeError(f"{source / sub / f.name} would replace {target / sub / f.name} of an "
+                                       "earlier layer: give it another name or another directory")
+            shutil.copytree(source / sub, target / sub, dirs_exist_ok=True)
     return target
 
 
@@ -95,69 +140,71 @@ def free_port() -> int:
 
 def _rspamd_ids() -> tuple[int, int]:
     try:
-        uid = pwd.getpwnam(RSPAMD_USER).pw_uid
-        gid = grp.getgrnam(RSPAMD_GROUP).gr_gid
+        pw = pwd.getpwnam(RSPAMD_USER)
     except KeyError:
         raise RuntimeError(
-            f"system user/group {RSPAMD_USER!r} does not exist: install Debian's Rspamd with "
+            f"system user {RSPAMD_USER!r} does not exist: install Debian's Rspamd with "
             "`apt-get install --no-install-recommends rspamd` (without --no-install-recommends it pulls "
             "in redis-server, which is not needed)"
         ) from None
-    return uid, gid
+    return pw.pw_uid, pw.pw_gid
 
 
-def _traversable_by(path: Path, uid: int, gid: int) -> bool:
-    """Whether a process running as uid:gid (no supplementary groups) can reach ``path``'s entries."""
+def _world_traversable(path: Path) -> bool:
+    """Whether any user (``_rspamd``, ``_imunifyemail``) can reach ``path``'s entries."""
     path = path.resolve()
-    for p in [*reversed(path.parents), path]:
-        st = os.stat(p)
-        if st.st_uid == uid:
-            bit = stat.S_IXUSR
-        elif st.st_gid == gid:
-            bit = stat.S_IXGRP
-        else:
-            bit = stat.S_IXOTH
-        if not st.st_mode & bit:
-            return False
-    return True
+    return all(os.stat(p).st_mode & stat.S_IXOTH for p in [*reversed(path.parents), path])
 
 
-def _make_owned_dir(path: Path, uid: int, gid: int, mode: int = 0o750) -> None:
+def _make_owned_dir(path: Path, uid: int, gid: int, mode: int) -> None:
     path.mkdir(parents=True, exist_ok=True)
     os.chown(path, uid, gid)
     os.chmod(path, mode)
 
 
 class RspamdProcess:
-    """A private Rspamd (``normal`` + ``controller`` worker on 127.0.0.1) run from the shipped config."""
+    """A private Rspamd run from the shipped config: scanner and controller on unix sockets in RUNDIR."""
 
     #: seconds for one HTTP request to the scanner
     scan_timeout = 30.0
 
-    def __init__(self, workdir: Path, normal_port: int, controller_port: int,
-                 dbdir: Path = DEFAULT_DBDIR):
+    def __init__(self, workdir: Path, dbdir: Path = DEFAULT_DBDIR, rundir: Optional[Path] = None,
+                 tcp_port: Optional[int] = None, main_config: Optional[Path] = None,
+                 layers: Sequence[Path] = (PRODUCTION_CONFDIR, OFFLINE_CONFDIR)):
         self.workdir = Path(workdir)
-        self.normal_port = int(normal_port)
-        self.controller_port = int(controller_port)
         self.dbdir = Path(dbdir)
-        self.confdir = self.workdir / "local-confdir"   # made by start(): production + offline
-        self.config = OFFLINE_CONFDIR / STANDALONE_CONF_NAME
-        self.log_path = self.workdir / "rspamd.log"
-        self.rundir: Optional[Path] = None
-        self.logdir: Optional[Path] = None
+        self.tcp_port = tcp_port          # the Exim bench's extra listener, or None
+        self.config = Path(main_config) if main_config else OFFLINE_CONFDIR / STANDALONE_CONF_NAME
+        self.layers = tuple(layers)
+        self.log_path = self.workdir / "rspamd.log"   # stdout/stderr (the console log)
+        self._rundir = Path(rundir) if rundir else None
+        self.rundir: Path = self._rundir or self.workdir / "run"
+        self.confdir: Path = self.workdir / "local-confdir"
+        self.logdir: Path = self.workdir / "log"
         self._private_runtime: Optional[Path] = None  # /tmp dir we created, removed by stop()
         self._proc: Optional[subprocess.Popen] = None
         self._log_file = None
 
     # -- properties -------------------------------------------------------------------------------
     @property
-    def url(self) -> str:
-        """Base URL of the scanner (normal worker): POST {url}/checkv2."""
-        return f"http://127.0.0.1:{self.normal_port}"
+    def socket(self) -> Path:
+        """The scanner's (normal worker's) socket: POST /checkv2 there."""
+        return self.rundir / SCANNER_SOCKET
 
     @property
-    def controller_url(self) -> str:
-        return f"http://127.0.0.1:{self.controller_port}"
+    def controller_socket(self) -> Path:
+        return self.rundir / CONTROLLER_SOCKET
+
+    @property
+    def url(self) -> str:
+        """The scanner as ``rspamd.url`` names it (a host path: not under any ``$IMUNIFYEMAIL_ROOT``)."""
+        return f"unix:{self.socket}"
+
+    @property
+    def tcp_url(self) -> str:
+        if self.tcp_port is None:
+            raise RuntimeError("this Rspamd has no TCP listener (RspamdProcess(..., tcp_port=N))")
+        return f"http://127.0.0.1:{self.tcp_port}"
 
     @property
     def pid(self) -> Optional[int]:
@@ -168,10 +215,11 @@ class RspamdProcess:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def command(self) -> list[str]:
-        """The rspamd command line (valid after the directories are prepared by ``start()``)."""
+        """The rspamd command line (valid after the directories are prepared by ``start()``): as
+        ``_rspamd`` with its groups, like systemd's ``User=_rspamd``."""
         exe = shutil.which("rspamd") or "/usr/bin/rspamd"
-        return [exe, "-f", "-u", RSPAMD_USER, "-g", RSPAMD_GROUP, "-c", str(self.config),
-                *self.variables()]
+        return ["setpriv", f"--reuid={RSPAMD_USER}", f"--regid={RSPAMD_USER}", "--init-groups",
+                exe, "-f", "-c", str(self.config), *self.variables()]
 
     def variables(self) -> list[str]:
         """``--var=...`` options; usable with ``rspamadm <vars> configtest -c <config>`` too."""
@@ -181,32 +229,18 @@ class RspamdProcess:
             "DBDIR": str(self.dbdir),
             "RUNDIR": str(self.rundir),
             "LOGDIR": str(self.logdir),
-            "NORMAL_BIND": f"127.0.0.1:{self.normal_port}",
-            "CONTROLLER_BIND": f"127.0.0.1:{self.controller_port}",
         }
         return [f"--var={k}={v}" for k, v in values.items()]
 
     def _prepare_dirs(self) -> None:
-        uid, gid = _rspamd_ids()
         if os.geteuid() != 0:
-            raise RuntimeError("RspamdProcess must run as root (rspamd drops its workers to _rspamd)")
+            raise RuntimeError("RspamdProcess must run as root (it starts rspamd as _rspamd)")
         if not (shutil.which("rspamd") or os.path.exists("/usr/bin/rspamd")):
             raise RuntimeError("rspamd not found: `apt-get install --no-install-recommends rspamd`")
+        uid, gid = _rspamd_ids()
+        ensure_rspamd_serves_product()
         self.workdir.mkdir(parents=True, exist_ok=True)
-        layered_confdir(self.confdir)
-
-        # DBDIR: shared, kept across runs. Main process (root) and hs_helper (_rspamd) both write here.
-        self.dbdir.mkdir(parents=True, exist_ok=True)
-        st = os.stat(self.dbdir)
-        if st.st_uid != uid or st.st_gid != gid:
-            os.chown(self.dbdir, uid, gid)
-        if stat.S_IMODE(st.st_mode) & 0o700 != 0o700:
-            os.chmod(self.dbdir, 0o755)
-        if not _traversable_by(self.dbdir, uid, gid):
-            raise RuntimeError(f"{RSPAMD_USER} cannot reach DBDIR {self.dbdir}: use a path like "
-                               f"{DEFAULT_DBDIR} whose parents are world-traversable")
-
-        if _traversable_by(self.workdir, uid, gid):
+        if _world_traversable(self.workdir):
             base = self.workdir
         else:
             base = Path(tempfile.mkdtemp(prefix="imunifyemail-rspamd-", dir="/tmp"))
@@ -216,22 +250,44 @@ class RspamdProcess:
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.symlink_to(base)
-        self.rundir = base / "run"
+        self.confdir = layered_confdir(base / "local-confdir", self.layers)
         self.logdir = base / "log"
-        for d in (self.rundir, self.logdir):
-            _make_owned_dir(d, uid, gid)
+        self.rundir = self._rundir or base / "run"
+        _make_owned_dir(self.logdir, uid, gid, 0o750)
+        _make_owned_dir(self.rundir, uid, gid, 0o755)   # as systemd's RuntimeDirectoryMode=0755
+        if not _world_traversable(self.rundir):
+            raise RuntimeError(f"RUNDIR {self.rundir}: every user must be able to traverse it and its parents "
+                               "(the sockets' own modes say who may connect)")
+
+        # DBDIR: shared, kept across runs, written by the main process and hs_helper (both _rspamd).
+        self.dbdir.mkdir(parents=True, exist_ok=True)
+        st = os.stat(self.dbdir)
+        if st.st_uid != uid or st.st_gid != gid:
+            os.chown(self.dbdir, uid, gid)
+        if stat.S_IMODE(st.st_mode) & 0o700 != 0o700:
+            os.chmod(self.dbdir, 0o755)
+        if not _world_traversable(self.dbdir.parent):
+            raise RuntimeError(f"{RSPAMD_USER} cannot reach DBDIR {self.dbdir}: use a path like "
+                               f"{DEFAULT_DBDIR} whose parents are world-traversable")
+
         (self.rundir / "instance-options.inc").write_text(_INSTANCE_OPTIONS)
+        listener = self.rundir / BENCH_LISTENER_FILE
+        if self.tcp_port is not None:
+            listener.write_text(_BENCH_LISTENER.format(port=int(self.tcp_port)))
+        elif listener.exists():
+            listener.unlink()
 
     def start(self, timeout: float = 120.0) -> None:
-        """Start Rspamd and wait until a GTUBE scan is rejected. Raises RuntimeError (with the tail of
-        rspamd.log) if it exits or is not ready within ``timeout`` seconds."""
+        """Start Rspamd and wait until a GTUBE scan on the socket is rejected, then check the sockets'
+        owner, group and mode. Raises RuntimeError (with the tail of Rspamd's log) if it exits, is not
+        ready within ``timeout`` seconds, or its sockets are not the production ones."""
         if self.running():
             raise RuntimeError(f"rspamd already running (pid {self.pid})")
         self._prepare_dirs()
         self._log_file = open(self.log_path, "ab")
         self._proc = subprocess.Popen(
             self.command(), stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
-            cwd=str(self.workdir), start_new_session=True,  # own process group: stop() can reap workers
+            cwd="/", start_new_session=True,  # own process group: stop() can reap workers
         )
         deadline = time.monotonic() + timeout
         last_error = "no answer yet"
@@ -244,7 +300,7 @@ class RspamdProcess:
                 result = self._checkv2(GTUBE, {"IP": "127.0.0.1", "User": "readiness", "Hostname": "localhost"},
                                        timeout=min(5.0, self.scan_timeout))
                 if result.get("action") == "reject":
-                    return
+                    break
                 last_error = f"GTUBE action {result.get('action')!r}"
             except (OSError, http.client.HTTPException, RuntimeError, ValueError) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
@@ -253,6 +309,21 @@ class RspamdProcess:
                 raise RuntimeError(f"rspamd not ready after {timeout:.0f} s ({last_error})\n"
                                    f"{self.log_tail()}")
             time.sleep(0.1)
+        problem = self.socket_problem()
+        if problem:
+            self.stop()
+            raise RuntimeError(f"{problem}\n{self.log_tail()}")
+
+    def socket_problem(self) -> str:
+        """Why the sockets are not ``_rspamd:_imunifyemail`` 0660 as in production ("" when they are).
+        Rspamd only logs (at info level) that it could not give a socket its group, and goes on."""
+        want = (pwd.getpwnam(RSPAMD_USER).pw_uid, grp.getgrnam(PRODUCT_GROUP).gr_gid, SOCKET_MODE)
+        for path in (self.socket, self.controller_socket):
+            st = os.stat(path)
+            if (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) != want:
+                return (f"{path} is {st.st_uid}:{st.st_gid} {stat.S_IMODE(st.st_mode):o}, not "
+                        f"{RSPAMD_USER}:{PRODUCT_GROUP} {SOCKET_MODE:o} (is {RSPAMD_USER} in group {PRODUCT_GROUP}?)")
+        return ""
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM, wait, then SIGKILL the process group. Idempotent."""
@@ -293,7 +364,7 @@ class RspamdProcess:
 
     # -- requests ---------------------------------------------------------------------------------
     def scan(self, raw: bytes, **headers) -> dict:
-        """POST ``raw`` to ``/checkv2`` and return the JSON reply.
+        """POST ``raw`` to ``/checkv2`` on the scanner's socket and return the JSON reply.
 
         Keyword arguments become request headers (``Queue_Id`` -> ``Queue-Id``); a list or tuple value
         sends the header once per element (e.g. ``Rcpt=[...]``). Rspamd honours ``From``, ``Rcpt``,
@@ -302,7 +373,7 @@ class RspamdProcess:
 
     def _checkv2(self, raw: bytes, headers: dict, timeout: float) -> dict:
         # http.client rather than urllib.request: urllib keeps headers in a dict, Rcpt must repeat.
-        conn = http.client.HTTPConnection("127.0.0.1", self.normal_port, timeout=timeout)
+        conn = UnixHTTPConnection(str(self.socket), timeout=timeout)
         try:
             conn.putrequest("POST", "/checkv2", skip_accept_encoding=True)
             for name, value in headers.items():
@@ -320,8 +391,8 @@ class RspamdProcess:
         return json.loads(body)
 
     def controller_get(self, path: str) -> dict:
-        """GET a JSON endpoint of the controller, e.g. ``/stat`` (loopback: no password needed)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.controller_port, timeout=self.scan_timeout)
+        """GET a JSON endpoint of the controller, e.g. ``/stat`` (its socket: no password needed)."""
+        conn = UnixHTTPConnection(str(self.controller_socket), timeout=self.scan_timeout)
         try:
             conn.request("GET", path)
             resp = conn.getresponse()
@@ -333,9 +404,15 @@ class RspamdProcess:
         return json.loads(body)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            data = self.log_path.read_bytes()
-        except OSError as exc:
-            return f"(no log: {exc})"
-        tail = data.decode("utf-8", "replace").splitlines()[-lines:]
-        return f"--- last {len(tail)} lines of {self.log_path} ---\n" + "\n".join(tail)
+        """The end of Rspamd's log: the console's, or ``LOGDIR/rspamd.log`` when the main config logs to a
+        file (the stock rspamd.conf)."""
+        out = []
+        for path in (self.log_path, self.logdir / "rspamd.log"):
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            tail = data.decode("utf-8", "replace").splitlines()[-lines:]
+            if tail:
+                out.append(f"--- last {len(tail)} lines of {path} ---\n" + "\n".join(tail))
+        return "\n".join(out) or f"(no log in {self.log_path})"

@@ -37,8 +37,6 @@ SANDBOX = REPO / ".sandbox"
 ROOT = SANDBOX / "root"
 SMTP_PORT = 2525
 SINK_PORT = int(os.environ.get("IE_SANDBOX_SINK_PORT", "2526"))
-RSPAMD_PORT = int(os.environ.get("IE_SANDBOX_RSPAMD_PORT", "11333"))
-CONTROLLER_PORT = int(os.environ.get("IE_SANDBOX_RSPAMD_CONTROLLER_PORT", "11334"))
 WEB_PORT = int(os.environ.get("IE_SANDBOX_WEB_PORT", "8765"))
 PIDFILE = SANDBOX / "sandbox.pid"          # the runner
 NSFILE = SANDBOX / "namespace.pid"         # the mount namespace's holder, for nsenter
@@ -50,8 +48,8 @@ NOTIFY_INTERVAL = 60   # seconds, as imunifyemail-notify.timer
 
 
 def make_stack() -> MailStack:
-    return MailStack(SANDBOX, net=False, smtp_port=SMTP_PORT, sink_port=SINK_PORT, rspamd_port=RSPAMD_PORT,
-                     controller_port=CONTROLLER_PORT, config_extra={"reinject": {"sendmail": str(WRAPPER)}})
+    return MailStack(SANDBOX, net=False, smtp_port=SMTP_PORT, sink_port=SINK_PORT,
+                     config_extra={"reinject": {"sendmail": str(WRAPPER)}})
 
 
 def install_sendmail_wrapper(config: Path) -> None:
@@ -84,6 +82,7 @@ imunifyemail sandbox is running.
   local mailboxes:              {stack.layout.mailbox}
   Exim log:                     {stack.layout.mainlog}
   daemon log:                   {SANDBOX}/daemon.log
+  Rspamd (no TCP; root only):   rspamc -h {stack.rspamd_rundir}/controller.sock stat
   notifications (every minute):  digests to the contacts, {ADMIN_CONTACT} and <account>-owner@{OWNERS_DOMAIN}, in the sink
   the CLIs:                     IMUNIFYEMAIL_ROOT={rel_root} {venv}/ie-cli emails list -a root
                                 IMUNIFYEMAIL_ROOT={rel_root} {venv}/ie-config status

@@ -7,7 +7,9 @@ commands are stand-ins (:mod:`devtools.cpanel_standins`).
 
 Layout of a stack rooted at ``base``: ``base/root`` is the ``$IMUNIFYEMAIL_ROOT`` (cPanel files,
 Exim's config, spool and logs, the product's state), ``base/sink`` the delivered mail,
-``base/rspamd`` Rspamd's run directory, ``base/*.log`` the daemons' output.
+``base/rspamd`` Rspamd's work directory (its log, its layered config), ``base/*.log`` the daemons' output.
+Rspamd's RUNDIR is ``base/root/var/run/rspamd``: its workers listen there on the production unix sockets
+(``_rspamd:_imunifyemail`` 0660, no TCP), where the daemon's default ``rspamd.url`` finds the scanner.
 """
 import grp
 import os
@@ -39,7 +41,7 @@ PYTHON = sys.executable
 
 
 class NsRspamd(RspamdProcess):
-    """Rspamd started inside the namespace and probed from inside it."""
+    """Rspamd started inside the namespace (its sockets are files: reached from anywhere)."""
 
     def __init__(self, ns: Namespace, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -48,13 +50,10 @@ class NsRspamd(RspamdProcess):
     def command(self) -> List[str]:
         return self.ns.enter_argv(super().command())
 
-    def _checkv2(self, raw: bytes, headers: dict, timeout: float) -> dict:
-        return self.ns.call(super()._checkv2, raw, headers, timeout)
-
 
 class MailStack:
     def __init__(self, base: Path, net: bool, smtp_port: int = 2525, sink_port: int = 2526,
-                 rspamd_port: int = 11333, controller_port: int = 11334, accounts: Optional[Dict] = None,
+                 rspamd_tcp_port: Optional[int] = None, accounts: Optional[Dict] = None,
                  hostname: str = "server.ie-sandbox.test", config_extra: Optional[dict] = None,
                  daemon_argv: Sequence[str] = ("-m", "imunifyemail.daemon.main")):
         self.base = Path(base)
@@ -65,7 +64,7 @@ class MailStack:
         self.accounts = accounts or ACCOUNTS
         self.ns = Namespace(net=net)
         self.layout = EximLayout(self.root, smtp_port, sink_port, hostname=hostname)
-        self.rspamd_port, self.controller_port = rspamd_port, controller_port
+        self.rspamd_tcp_port = rspamd_tcp_port   # the Exim bench's TCP listener for its spam = ACL, or None
         self.rspamd: Optional[NsRspamd] = None
         self.exim: Optional[EximDaemon] = None
         self.daemon: Optional[subprocess.Popen] = None
@@ -79,6 +78,11 @@ class MailStack:
         return {**os.environ, "IMUNIFYEMAIL_ROOT": str(self.root), "PYTHONPATH": str(REPO)}
 
     @property
+    def rspamd_rundir(self) -> Path:
+        """Rspamd's RUNDIR, with its sockets: where the daemon's default ``rspamd.url`` looks, under the root."""
+        return self.root / "var/run/rspamd"
+
+    @property
     def socket_path(self) -> Path:
         return self.root / "var/run/imunifyemail/filter.sock"
 
@@ -86,7 +90,8 @@ class MailStack:
         exim_group = grp.getgrgid(pwd.getpwnam(EXIM_USER).pw_gid).gr_name
         # The daemon reads Exim's spool through the Exim user's group (cPanel: mail, which also reads
         # /etc/userdomains; Debian's Exim has a group of its own).
-        return {"rspamd": {"url": f"http://127.0.0.1:{self.rspamd_port}", "timeout": 10},
+        # rspamd.url keeps its default: Rspamd's production socket, under the root.
+        return {"rspamd": {"timeout": 10},
                 "reinject": {"user": EXIM_USER, "timeout": 60},
                 "daemon": {"extra_groups": ["mail", exim_group]}}
 
@@ -126,7 +131,8 @@ class MailStack:
     def start(self, daemon: bool = True, enable: bool = True) -> None:
         self.ns.start()
         self.start_sink()
-        self.rspamd = NsRspamd(self.ns, self.base / "rspamd", self.rspamd_port, self.controller_port)
+        self.rspamd = NsRspamd(self.ns, self.base / "rspamd", rundir=self.rspamd_rundir,
+                               tcp_port=self.rspamd_tcp_port)
         self.rspamd.start()
         if daemon:
             self.start_daemon()

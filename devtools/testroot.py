@@ -20,6 +20,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
+from imunifyemail import paths
 from imunifyemail.core import headers
 from imunifyemail.store import db
 from imunifyemail.store.quarantine import ListQuery, Quarantine, StoredMessage
@@ -91,7 +92,12 @@ class TestRoot:
         os.chown(r.spool, exim.pw_uid, grp.getgrnam("mail").gr_gid)
         r.spool.chmod(0o750)
         r.write_accounts(ACCOUNTS)
-        data = {"rspamd": {"url": rspamd_url, "timeout": 10},
+        rspamd = {"timeout": 10}
+        if rspamd_url.startswith("unix:"):
+            r.link_rspamd_socket(Path(rspamd_url[len("unix:"):]))   # and rspamd.url keeps its default
+        else:
+            rspamd["url"] = rspamd_url
+        data = {"rspamd": rspamd,
                 "reinject": {"sendmail": str(r.sendmail), "timeout": 30}}
         for section, values in config.items():   # merged: a test's reinject.user keeps the recorder
             data[section] = {**data.get(section, {}), **values}
@@ -99,6 +105,12 @@ class TestRoot:
         return r
 
     # -- cPanel files and config -----------------------------------------
+
+    def link_rspamd_socket(self, socket: Path) -> None:
+        """A (shared, host-path) Rspamd socket where the default ``rspamd.url`` finds it under this root."""
+        link = self.path / paths.RSPAMD_SOCKET.lstrip("/")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(socket)
 
     def write_accounts(self, accounts) -> None:
         etc = self.path / "etc"

@@ -36,8 +36,7 @@ def daemon_user() -> str:
 @pytest.fixture(scope="session")
 def rspamd():
     workdir = tempfile.mkdtemp(prefix="ie-rspamd-", dir="/tmp")
-    proc = RspamdProcess(workdir=Path(workdir), normal_port=free_port(),
-                         controller_port=free_port())
+    proc = RspamdProcess(workdir=Path(workdir))   # its socket is linked into each root (TestRoot.create)
     proc.start()
     yield proc
     proc.stop()

@@ -64,8 +64,11 @@ EXPECTED = {
     "/usr/lib/systemd/system/imunifyemail-notify.timer": ("-rw-r--r--", "root", "root", ""),
     "/etc/imunifyemail": ("drwxr-xr-x", "root", "root", ""),
     "/etc/imunifyemail/config.yaml": ("-rw-r--r--", "root", "root", "cn"),
-    "/etc/rspamd/local.d/worker-normal.inc": ("-rw-r--r--", "root", "root", "cn"),
-    "/etc/rspamd/local.d/worker-controller.inc": ("-rw-r--r--", "root", "root", "cn"),
+    "/etc/rspamd/override.d/worker-normal.inc": ("-rw-r--r--", "root", "root", "cn"),
+    "/etc/rspamd/override.d/worker-controller.inc": ("-rw-r--r--", "root", "root", "cn"),
+    "/etc/rspamd/override.d/worker-proxy.inc": ("-rw-r--r--", "root", "root", "cn"),
+    "/etc/rspamd/override.d/worker-fuzzy.inc": ("-rw-r--r--", "root", "root", "cn"),
+    "/etc/rspamd/local.d/options.inc": ("-rw-r--r--", "root", "root", "cn"),
     "/etc/rspamd/local.d/greylist.conf": ("-rw-r--r--", "root", "root", "cn"),
     "/etc/rspamd/local.d/ratelimit.conf": ("-rw-r--r--", "root", "root", "cn"),
     "/usr/share/imunifyemail/exim_conf/router.conf": ("-rw-r--r--", "root", "root", ""),
@@ -124,6 +127,9 @@ def test_scriptlets_guard_on_the_instance_count(package):
         assert "chown -R" not in text and "chmod -R" not in text
     for user in ("_imunify", "_imunifyemail", "_rspamd"):
         assert f"getent {'group' if user == '_imunify' else 'passwd'} {user}" in parts["preinstall"]
+    assert "usermod --append --groups _imunifyemail _rspamd" in parts["preinstall"]   # its sockets' group
+    assert "systemctl restart rspamd.service" in parts["postinstall"].split("else")[0]
+    assert "systemctl try-restart rspamd.service" in parts["postinstall"].split("else")[1]
     print("\n" + scripts)
 
 

@@ -74,6 +74,7 @@ def test_install_runs_the_scriptlets_and_registers_everything(server, rpms):
     groups = sysm.run(["id", "-nG", "_imunifyemail"]).stdout.split()
     assert "_imunify" in groups
     assert sysm.run(["getent", "passwd", "_rspamd"]).stdout.startswith("_rspamd:")
+    assert "_imunifyemail" in sysm.run(["id", "-nG", "_rspamd"]).stdout.split()   # the group of its sockets
 
     # WHM: the AppConfig with its Plugins entry, the CGI and icon it names
     conf = appconfig(sysm.read("/var/cpanel/apps/imunifyemail.conf"))
@@ -109,8 +110,8 @@ def test_install_runs_the_scriptlets_and_registers_everything(server, rpms):
     assert [server.unit(u) for u in UNITS] == ["active"] * 3
     systemctl = [c["argv"] for c in server.calls("systemctl")]
     assert ["daemon-reload"] in systemctl and ["enable", "--now", "rspamd.service"] in systemctl
-    assert systemctl.index(["reload-or-restart", "rspamd.service"]) < \
-        systemctl.index(["enable", "--now", *UNITS])   # Rspamd reads our overrides before mail comes
+    assert systemctl.index(["restart", "rspamd.service"]) < \
+        systemctl.index(["enable", "--now", *UNITS])   # Rspamd on our sockets, with their group, before mail comes
 
 
 def test_installed_commands_run_from_the_installed_tree(server):
@@ -179,7 +180,7 @@ def test_upgrade_registers_nothing_again_and_reapplies_exim(server, rpms):
                     "manage_hooks"):
         assert program not in programs, after
     assert ["restart", *UNITS] in [c["argv"] for c in after if c["program"] == "systemctl"]
-    assert ["try-reload-or-restart", "rspamd.service"] in [c["argv"] for c in after if c["program"] == "systemctl"]
+    assert ["try-restart", "rspamd.service"] in [c["argv"] for c in after if c["program"] == "systemctl"]
     assert "buildeximconf" in programs and "restartsrv_exim" in programs
     assert "# BEGIN imunifyemail router" in sysm.read("/etc/exim.conf.local")
     assert len(server.ours_in(server.hooks())) == 2 and sysm.exists("/var/cpanel/apps/imunifyemail.conf")

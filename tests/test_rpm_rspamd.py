@@ -1,14 +1,27 @@
 """The production Rspamd set the RPM ships (rpm/rspamd/): valid against the system's stock
-rspamd.conf, loopback-only workers, greylisting and Rspamd's rate limits off, every network check
-left as Rspamd ships it; the offline overrides stay in devtools/ (sandbox and tests only).
+rspamd.conf; the scanner and the controller on unix sockets only the product's user and root may use,
+the proxy and fuzzy workers off, no TCP listener at all, even under an administrator's local.d binds;
+Rspamd's limits as options.inc writes them; greylisting and Rspamd's rate limits off, every network
+check left as Rspamd ships it; the offline overrides stay in devtools/ (sandbox and tests only).
 
-rspamadm runs in a private network namespace: its config loading resolves hostnames, and nothing
-may leave the machine."""
+rspamadm and Rspamd run in a private network namespace: config loading resolves hostnames, and
+nothing may leave the machine."""
+import json
+import os
 import re
+import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+from devtools.namespace import Namespace
+from devtools.rspamd import SYSTEM_CONFDIR
+from devtools.stack import NsRspamd
+from devtools.users import ensure_hosted_user
+from imunifyemail import config
 
 REPO = Path(__file__).resolve().parent.parent
 PRODUCTION = REPO / "rpm/rspamd"
@@ -22,8 +35,9 @@ def switched_off(config_text: str) -> bool:
 
 
 def rspamadm(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["unshare", "--net", "--", "rspamadm", f"--var=LOCAL_CONFDIR={PRODUCTION}", *args],
-                          capture_output=True, text=True, timeout=120)
+    # RUNDIR as Debian's build has it (EL's is /var/run/rspamd: the same directory)
+    return subprocess.run(["unshare", "--net", "--", "rspamadm", f"--var=LOCAL_CONFDIR={PRODUCTION}",
+                           "--var=RUNDIR=/run/rspamd", *args], capture_output=True, text=True, timeout=120)
 
 
 def section(name: str) -> str:
@@ -37,10 +51,36 @@ def test_configtest_accepts_the_production_set():
     assert proc.returncode == 0 and "syntax OK" in proc.stdout, proc.stdout + proc.stderr
 
 
-def test_workers_listen_on_loopback_only():
+def worker(dump: str, name: str) -> str:
+    """One worker's section of ``configdump worker``."""
+    found = re.search(r"^" + name + r" \{\n(.*?)^\}", dump, re.MULTILINE | re.DOTALL)
+    assert found, f"no worker {name} in:\n{dump}"
+    return found.group(1)
+
+
+def test_scanner_and_controller_on_product_only_sockets_proxy_and_fuzzy_off():
     workers = section("worker")
-    assert 'bind_socket = "127.0.0.1:11333";' in workers
-    assert 'bind_socket = "127.0.0.1:11334";' in workers
+    for name, sock in (("normal", "normal.sock"), ("controller", "controller.sock")):
+        binds = re.findall(r'bind_socket = "([^"]*)";', worker(workers, name))
+        assert binds == [f"/run/rspamd/{sock} mode=0660 owner=_rspamd group=_imunifyemail"], (name, binds)
+    for name in ("rspamd_proxy", "fuzzy"):
+        text = worker(workers, name)
+        assert "enabled = false;" in text
+        assert re.findall(r'bind_socket = "([^"]*)";', text) == \
+            [f"/run/rspamd/{name.replace('rspamd_', '')}.sock mode=0600 owner=_rspamd"]
+
+
+def test_rspamd_limits_are_written_out_and_read():
+    options = section("options")
+    written = dict(re.findall(r"^(\w+) = (\S+);$", (PRODUCTION / "local.d/options.inc").read_text(), re.MULTILINE))
+    assert {"task_timeout", "max_message", "max_urls", "max_lua_urls", "max_recipients",
+            "dns_max_requests"} <= set(written)
+    read = dict(re.findall(r"^(\w+) = (\S+);$", options, re.MULTILINE))
+    assert read["task_timeout"] == "8" and read["max_message"] == str(50 * 1024 * 1024)
+    for key in ("max_urls", "max_lua_urls", "max_recipients", "dns_max_requests"):
+        assert read[key] == written[key], key
+    # Rspamd answers (with what it found) before the daemon gives up on it
+    assert float(read["task_timeout"]) < config.validate({}, "defaults")["rspamd"]["timeout"]
 
 
 @pytest.mark.parametrize("module", ["greylist", "ratelimit"])
@@ -60,3 +100,85 @@ def test_network_checks_stay_on_in_production(module):
 def test_the_package_carries_no_rspamd_files():
     assert not list((REPO / "plugin/imunifyemail").rglob("*rspamd*.conf"))
     assert not (REPO / "plugin/imunifyemail/data/rspamd").exists()
+
+
+# -- Rspamd started from the stock rspamd.conf with the production set ---------------------------------
+
+# An administrator's (or an older release's) local.d binds, which must not open TCP again.
+ADMIN_LOCAL_D = {"worker-normal.inc": 'bind_socket = "127.0.0.1:11333";\n',
+                 "worker-controller.inc": 'bind_socket = "127.0.0.1:11334";\n',
+                 "worker-proxy.inc": 'bind_socket = "localhost:11332";\n',
+                 "worker-fuzzy.inc": 'bind_socket = "localhost:11335";\ncount = 1;\n'}
+PYTHON = sys.executable
+
+
+@pytest.fixture(scope="module")
+def production_rspamd():
+    """/etc/rspamd/rspamd.conf as it is, LOCAL_CONFDIR = rpm/rspamd plus ADMIN_LOCAL_D, run as _rspamd with
+    its groups (systemd's User=_rspamd) in a private network namespace. A DBDIR of its own: Rspamd
+    deletes the hyperscan files of other rule sets from the one it uses."""
+    if os.geteuid() != 0 or shutil.which("rspamd") is None:
+        pytest.skip("needs root and rspamd (apt-get install --no-install-recommends rspamd)")
+    base = Path(tempfile.mkdtemp(prefix="ie-rspamd-production-", dir="/tmp"))
+    base.chmod(0o755)
+    admin = base / "admin"
+    (admin / "local.d").mkdir(parents=True)
+    for name, text in ADMIN_LOCAL_D.items():
+        (admin / "local.d" / name).write_text(text)
+    ns = Namespace(net=True).start()
+    proc = NsRspamd(ns, base / "rspamd", dbdir=base / "db", main_config=SYSTEM_CONFDIR / "rspamd.conf",
+                    layers=(PRODUCTION, admin))
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+        ns.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def listeners(ns: Namespace, pids, *kinds: str):
+    out = ns.run(["ss", "-H", "-l", "-n", "-p", *kinds]).stdout.decode()
+    return sorted(line.split()[4] for line in out.splitlines() if any(f"pid={p}," in line for p in pids))
+
+
+def test_production_rspamd_listens_on_its_sockets_only(production_rspamd):
+    rspamd = production_rspamd
+    pids = {int(p) for p in subprocess.run(["pgrep", "-g", str(rspamd.pid)], capture_output=True,
+                                           text=True).stdout.split()}
+    assert rspamd.pid in pids and len(pids) >= 3   # main, normal, controller (+ hs_helper)
+    inet = listeners(rspamd.ns, pids, "-t", "-u", "-w")
+    unix = listeners(rspamd.ns, pids, "-x")
+    print(f"\nss -ltuwnp: {inet}\nss -lxnp: {unix}")
+    assert inet == []
+    assert unix == sorted([str(rspamd.socket), str(rspamd.controller_socket),
+                           str(rspamd.dbdir / "rspamd.sock")])   # + the stock control socket, 0600
+    # _rspamd:_imunifyemail 0660, given by Rspamd running unprivileged (a member of _imunifyemail)
+    assert rspamd.socket_problem() == ""
+    log = (rspamd.logdir / "rspamd.log").read_text(errors="replace")
+    assert "cannot change owner" not in log and "cannot change mode" not in log
+    assert re.search(r"worker of type rspamd_proxy\(\S+proxy.sock mode=0600 owner=_rspamd\) is disabled", log)
+    assert re.search(r"worker of type fuzzy\(\S+fuzzy.sock mode=0600 owner=_rspamd\) is disabled", log)
+
+
+def probe(user: str, address: str, *requests: str, drop_groups: bool = False) -> dict:
+    """devtools.rspamd_probe as ``user`` (every request unless some are named): with the user's groups
+    (a login), or none (the daemon after its drop)."""
+    groups = ["--clear-groups"] if drop_groups else ["--init-groups"]
+    only = [arg for r in requests for arg in ("--request", r)]
+    out = subprocess.run(["setpriv", f"--reuid={user}", f"--regid={user}", *groups, PYTHON, "-m",
+                          "devtools.rspamd_probe", "--address", address, *only],
+                         capture_output=True, text=True, cwd="/", env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)[address]
+
+
+def test_production_sockets_admit_the_product_user_and_root_only(production_rspamd):
+    ensure_hosted_user("demo1")
+    for sock, request in ((production_rspamd.socket, "POST /checkv2"),
+                          (production_rspamd.controller_socket, "GET /history")):
+        address = f"unix:{sock}"
+        assert set(probe("demo1", address).values()) == {"refused EACCES"}
+        # the daemon's user, with no supplementary group at all: its own group is the socket's
+        assert probe("_imunifyemail", address, request, drop_groups=True) == {request: "answered 200"}
+    assert production_rspamd.controller_get("/stat")["version"].startswith("3.")   # root

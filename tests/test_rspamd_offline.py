@@ -1,22 +1,22 @@
 """The shipped Rspamd config works offline: a private Rspamd (devtools.rspamd.RspamdProcess, the shipped
 rspamd-standalone.conf + local.d/override.d) rejects GTUBE, passes plain ham quickly, runs none of the
-network modules and listens on the requested 127.0.0.1 ports only.
+network modules and listens on the production unix sockets only (no TCP, no UDP).
 
 Needs root and Debian's rspamd (`apt-get install --no-install-recommends rspamd`)."""
 from __future__ import annotations
 
 import email.utils
 import os
+import pwd
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import time
 
 import pytest
 
-from devtools.rspamd import RspamdProcess, free_port
+from devtools.rspamd import RspamdProcess
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("rspamd") is None,
@@ -79,8 +79,7 @@ PROBE_ENVELOPE = dict(From="alice@gmail.com", Rcpt="bob@yahoo.com", IP="203.0.11
 
 @pytest.fixture(scope="module")
 def rspamd(tmp_path_factory):
-    proc = RspamdProcess(tmp_path_factory.mktemp("rspamd"), normal_port=free_port(),
-                         controller_port=free_port())
+    proc = RspamdProcess(tmp_path_factory.mktemp("rspamd"))
     started = time.monotonic()
     proc.start()
     print(f"\nrspamd ready in {time.monotonic() - started:.2f} s at {proc.url} (log {proc.log_path})")
@@ -153,23 +152,25 @@ def _group_pids(pgid: int) -> set[int]:
     return pids
 
 
-def test_listens_on_requested_loopback_ports_only(rspamd):
-    stat = rspamd.controller_get("/stat")
-    assert stat["version"].startswith("3.")
+def _listeners(pids: set[int], *kinds: str) -> set[str]:
+    """Local addresses of the sockets ``pids`` listen on (``ss`` kinds: -t -u -w -x)."""
+    out = subprocess.run(["ss", "-H", "-l", "-n", "-p", *kinds], capture_output=True, text=True, check=True).stdout
+    return {line.split()[4] for line in out.splitlines()   # Netid State Recv-Q Send-Q Local Peer Process
+            if any(f"pid={pid}," in line for pid in pids)}
 
-    # Bound to 127.0.0.1 itself, not to a wildcard: another loopback address is refused.
-    for port in (rspamd.normal_port, rspamd.controller_port):
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.2", port), timeout=2).close()
+
+def test_listens_on_the_production_unix_sockets_only(rspamd):
+    stat = rspamd.controller_get("/stat")   # the controller's socket: root needs no password
+    assert stat["version"].startswith("3.")
 
     assert shutil.which("ss"), "ss missing: make deps installs iproute2"
     pids = _group_pids(rspamd.pid)
     assert rspamd.pid in pids
-    out = subprocess.run(["ss", "-H", "-l", "-n", "-p", "-t", "-u", "-w"], capture_output=True, text=True,
-                         check=True).stdout
-    listening = set()
-    for line in out.splitlines():
-        if any(f"pid={pid}," in line for pid in pids):
-            listening.add(line.split()[4])  # Netid State Recv-Q Send-Q Local:Port Peer:Port Process
-    print(f"\nrspamd (pids {sorted(pids)}) listens on {sorted(listening)}")
-    assert listening == {f"127.0.0.1:{rspamd.normal_port}", f"127.0.0.1:{rspamd.controller_port}"}
+    inet = _listeners(pids, "-t", "-u", "-w")
+    unix = _listeners(pids, "-x")
+    print(f"\nrspamd (pids {sorted(pids)}) listens on {sorted(inet | unix)}")
+    assert inet == set()
+    assert unix == {str(rspamd.socket), str(rspamd.controller_socket), str(rspamd.rundir / "rspamd.sock")}
+    assert rspamd.socket_problem() == ""   # _rspamd:_imunifyemail 0660, as rpm/rspamd/override.d says
+    control = os.stat(rspamd.rundir / "rspamd.sock")   # rspamadm's control socket: Rspamd's alone
+    assert control.st_mode & 0o777 == 0o600 and control.st_uid == pwd.getpwnam("_rspamd").pw_uid

@@ -26,8 +26,12 @@ def _obj(properties: Dict[str, Any]) -> Dict[str, Any]:
 
 SCHEMA: Dict[str, Any] = _obj({
     "rspamd": _obj({
-        "url": {"type": "string", "pattern": "^https?://[^/]+/?$", "default": "http://127.0.0.1:11333",
-                "description": "Rspamd normal worker; /checkv2 is posted here"},
+        "url": {"type": "string", "pattern": "^(unix:/.*[^/]|http://[^/:]+(:[0-9]{1,5})?/?|http://\\[[0-9A-Fa-f:.]+\\](:[0-9]{1,5})?/?)$",
+                "pattern_means": "unix:/path/to/socket or http://host:port",
+                "default": "unix:" + paths.RSPAMD_SOCKET,
+                "description": "where Rspamd's scanner (normal worker) answers /checkv2: its unix socket "
+                               "(unix:/path, resolved under $IMUNIFYEMAIL_ROOT; rpm/rspamd/override.d binds it "
+                               "for _imunifyemail and root only) or http://host:port"},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600, "default": 20,
                     "description": "seconds before a scan counts as failed (mail then passes unscanned)"},
     }),
@@ -139,6 +143,8 @@ def validate(data: Any, source: str) -> Config:
             key = ".".join([*(str(p) for p in err.absolute_path), *sorted(
                 set(err.instance) - set(err.schema.get("properties", {})))]) or key
             raise ConfigError(f"{source}: {key}: unknown key")
+        if err.validator == "pattern" and "pattern_means" in err.schema:   # the regex said in words
+            raise ConfigError(f"{source}: {key}: {err.instance!r} must be {err.schema['pattern_means']}")
         raise ConfigError(f"{source}: {key}: {err.message}")
     cfg = Config(_fill_defaults(SCHEMA, data))
     _check_reserve_below_floor(cfg, source)

@@ -18,6 +18,7 @@ FILTER_SOCKET = "/var/run/imunifyemail/filter.sock"
 CONTROL_SOCKET = "/var/run/imunifyemail/control.sock"     # the daemon, for the web app
 ADMIN_SOCKET = "/var/run/imunifyemail/admin.sock"         # the web app, for WHM (root only)
 USER_SOCKET = "/var/run/imunifyemail/user.sock"           # the web app, for cPanel users
+RSPAMD_SOCKET = "/var/run/rspamd/normal.sock"          # Rspamd's scanner (rpm/rspamd/override.d), config's default
 WEB_SECRET = "/var/imunifyemail/web-secret"
 STATE_DIR = "/var/imunifyemail"
 QUARANTINE_DIR = "/var/imunifyemail/quarantine"

@@ -1,4 +1,8 @@
-"""Rspamd's ``/checkv2`` over HTTP on loopback.
+"""Rspamd's ``/checkv2`` over HTTP, on Rspamd's unix socket (production) or TCP.
+
+``rspamd.url`` is ``unix:/var/run/rspamd/normal.sock`` (the socket rpm/rspamd/override.d gives the
+scanner: only Rspamd, ``_imunifyemail`` and root may connect; the path is resolved under
+``$IMUNIFYEMAIL_ROOT``) or ``http://host:port`` (tests, benchmarks, older configs).
 
 Request headers tell Rspamd the envelope and that the sender is local and
 authenticated, so it skips the reverse-DNS and HELO checks that stall an
@@ -17,12 +21,15 @@ import time
 from typing import Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
+from .. import paths
 from ..core.metrics import MailCounters
 from ..core.verdict import Scan
 
 log = logging.getLogger(__name__)
 
 MAX_REPLY_BYTES = 16 * 1024 * 1024
+PING_TIMEOUT = 2.0   # seconds: a health check waits no longer (nor longer than a scan would)
+UNIX_PREFIX = "unix:"
 
 
 class RspamdError(Exception):
@@ -67,19 +74,36 @@ def parse_reply(data: bytes) -> Tuple[int, dict, bytes]:
 
 class RspamdClient:
     def __init__(self, url: str, timeout: float, counters: Optional[MailCounters] = None):
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"unsupported Rspamd URL {url!r}: use http://host:port")
-        self.host = parts.hostname
-        self.port = parts.port or 80
+        self.socket_path: Optional[str] = None
+        if url.startswith(UNIX_PREFIX):
+            path = url[len(UNIX_PREFIX):]
+            if not path.startswith("/"):
+                raise ValueError(f"unsupported Rspamd URL {url!r}: use unix:/path/to/socket or http://host:port")
+            self.socket_path = str(paths.system_path(path))
+            self.host, self.port = "localhost", 0
+        else:
+            parts = urlsplit(url)
+            if parts.scheme != "http" or not parts.hostname:
+                raise ValueError(f"unsupported Rspamd URL {url!r}: use unix:/path/to/socket or http://host:port")
+            self.host = parts.hostname
+            self.port = parts.port or 80
         self.timeout = timeout
         self.counters = counters   # answer times and failures, for the metrics file
+
+    @property
+    def _host_header(self) -> str:
+        return self.host if self.socket_path else f"{self.host}:{self.port}"
 
     async def close(self) -> None:
         """Nothing is kept open between scans."""
 
+    async def _connect(self):
+        if self.socket_path is not None:
+            return await asyncio.open_unix_connection(self.socket_path)
+        return await asyncio.open_connection(self.host, self.port)
+
     async def _post(self, request: bytes) -> bytes:
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+        reader, writer = await self._connect()
         try:
             writer.write(request)
             await writer.drain()
@@ -92,6 +116,17 @@ class RspamdClient:
             return data
         finally:
             writer.close()
+
+    async def ping(self) -> bool:
+        """Whether the scanner answers ``GET /ping`` with ``pong`` within a short timeout (a health
+        check: never raises, counts nothing)."""
+        request = f"GET /ping HTTP/1.0\r\nHost: {self._host_header}\r\n\r\n".encode("ascii")
+        try:
+            data = await asyncio.wait_for(self._post(request), min(PING_TIMEOUT, self.timeout))
+            status, _, body = parse_reply(data)
+        except (OSError, asyncio.TimeoutError, RspamdError, ValueError):
+            return False
+        return status == 200 and body.strip().startswith(b"pong")
 
     async def scan(self, raw: bytes, sender: str, recipients: Sequence[str], user: str,
                    ip: str = "", queue_id: str = "") -> Optional[Scan]:
@@ -106,7 +141,7 @@ class RspamdClient:
 
     async def _scan(self, raw: bytes, sender: str, recipients: Sequence[str], user: str, ip: str,
                     queue_id: str) -> Optional[Scan]:
-        request = build_request(f"{self.host}:{self.port}", raw, sender, recipients, user, ip, queue_id)
+        request = build_request(self._host_header, raw, sender, recipients, user, ip, queue_id)
         try:
             data = await asyncio.wait_for(self._post(request), self.timeout)
             status, headers, body = parse_reply(data)

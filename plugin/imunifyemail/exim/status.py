@@ -3,6 +3,7 @@
 Each check is independent and never raises: a part that cannot be read is
 reported as such, so the status of a half-broken server is still shown.
 """
+import asyncio
 import base64
 import errno
 import http.client
@@ -13,13 +14,13 @@ import stat
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
-from urllib.parse import urlsplit
 
 from .. import __version__, config, paths
 from ..core import metrics as metrics_file
 from ..core.features import Features
 from ..store import db, settings
 from ..context import Context
+from ..daemon.rspamd import RspamdClient
 from ..shapes import human_size
 from . import patcher, queue, services
 from .spool import Spool
@@ -76,9 +77,8 @@ def web_report() -> Dict[str, Any]:
 
 
 def rspamd_answers(url: str) -> bool:
-    parts = urlsplit(url)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    return _answers(cls(parts.hostname or "127.0.0.1", parts.port, timeout=PROBE_TIMEOUT), "/ping", b"pong")
+    """Rspamd's scanner answers ``/ping``, asked as the daemon asks it (its socket, under the root)."""
+    return asyncio.run(RspamdClient(url, PROBE_TIMEOUT).ping())
 
 
 def quarantine_totals(cfg: config.Config) -> Dict[str, Any]:
