@@ -21,7 +21,8 @@ def test_partial_file_keeps_other_defaults(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("rspamd:\n  timeout: 3\n")
     cfg = config.load(f)
-    assert cfg["rspamd"] == {"url": "unix:/var/run/rspamd/normal.sock", "timeout": 3}
+    assert cfg["rspamd"] == {"url": "unix:/var/run/rspamd/normal.sock", "timeout": 3, "unavailable": "defer",
+                             "max_wait": 3600, "concurrency": 8}
 
 
 @pytest.mark.parametrize("text,key", [

@@ -2,6 +2,7 @@
 import json
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -10,17 +11,40 @@ from devtools import samples as messages
 from devtools import spool
 
 
-def test_rspamd_down_passes_unscanned_but_winexec_and_whitelist_apply(root, unused_port):
-    root.write_config({"rspamd": {"url": f"http://127.0.0.1:{unused_port}", "timeout": 2},
+def test_rspamd_down_mail_waits_up_to_max_wait_then_passes_unscanned(root, unused_port):
+    root.write_config({"rspamd": {"url": f"http://127.0.0.1:{unused_port}", "timeout": 2, "max_wait": 600},
                        "reinject": {"sendmail": str(root.sendmail)}})
     root.start()
-    sent = root.send(messages.gtube())
-    assert (sent.verdict, sent["action"], sent["score"]) == ("pass", "unscanned", None)
+    fresh = root.send(messages.gtube())
+    assert (fresh.verdict, fresh["reason"]) == ("defer", "Rspamd unavailable")   # Exim keeps it
+    old = root.send(messages.gtube(), received_at=int(time.time()) - 601)
+    assert (old.verdict, old["action"], old["score"]) == ("pass", "unscanned", None)   # waited long enough
     assert "rspamd unreachable" in root.log.read_text()
+    # what needs no Rspamd is decided at once: an executable is held, a whitelisted sender passes
     assert root.send(messages.with_exe()).verdict == "hold"
     assert [m.reasons for m in root.held()] == [["winexec"]]
     root.cli("whitelist", "sender", "add", "alice@demo1.test")
     assert root.send(messages.with_exe()).verdict == "pass"
+
+
+def test_rspamd_down_with_unavailable_pass_passes_at_once(root, unused_port):
+    root.write_config({"rspamd": {"url": f"http://127.0.0.1:{unused_port}", "timeout": 2, "unavailable": "pass"},
+                       "reinject": {"sendmail": str(root.sendmail)}})
+    root.start()
+    sent = root.send(messages.gtube())
+    assert (sent.verdict, sent["action"], sent["score"]) == ("pass", "unscanned", None)
+
+
+def test_a_message_rspamd_fails_on_while_it_answers_is_tried_again_then_held_unscannable(root):
+    # a scan timeout no scan can meet, while Rspamd answers its ping: the message is the problem
+    root.write_config({"rspamd": {"timeout": 0.001}, "reinject": {"sendmail": str(root.sendmail)}})
+    root.start()
+    sent = root.send(messages.ham())
+    assert (sent.verdict, sent["reason"]) == ("defer", "Rspamd could not scan it: trying once more")
+    again = root.ask_again(sent)
+    assert again["verdict"] == "hold" and again["reasons"] == "unscannable"
+    [held] = root.held()
+    assert held.reasons == ["unscannable"]
 
 
 def test_store_write_failure_defers_then_succeeds(daemon):

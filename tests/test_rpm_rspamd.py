@@ -76,7 +76,7 @@ def test_rspamd_limits_are_written_out_and_read():
     assert {"task_timeout", "max_message", "max_urls", "max_lua_urls", "max_recipients",
             "dns_max_requests"} <= set(written)
     read = dict(re.findall(r"^(\w+) = (\S+);$", options, re.MULTILINE))
-    assert read["task_timeout"] == "8" and read["max_message"] == str(50 * 1024 * 1024)
+    assert read["task_timeout"] == "8" and read["max_message"] == str(64 * 1024 * 1024)
     for key in ("max_urls", "max_lua_urls", "max_recipients", "dns_max_requests"):
         assert read[key] == written[key], key
     # Rspamd answers (with what it found) before the daemon gives up on it

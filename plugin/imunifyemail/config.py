@@ -33,7 +33,19 @@ SCHEMA: Dict[str, Any] = _obj({
                                "(unix:/path, resolved under $IMUNIFYEMAIL_ROOT; rpm/rspamd/override.d binds it "
                                "for _imunifyemail and root only) or http://host:port"},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600, "default": 20,
-                    "description": "seconds before a scan counts as failed (mail then passes unscanned)"},
+                    "description": "seconds before a scan counts as failed (Rspamd down: see unavailable; Rspamd "
+                                   "up but failing this message twice: it is held as unscannable)"},
+        "unavailable": {"enum": ["defer", "pass"], "default": "defer",
+                        "description": "when Rspamd does not answer: defer (Exim keeps the mail; it is handed back "
+                                       "as soon as Rspamd answers, and passes unscanned, flagged, once it has "
+                                       "waited max_wait) or pass (at once, unscanned, flagged); executables and "
+                                       "sender limits are checked either way"},
+        "max_wait": {"type": "integer", "minimum": 0, "maximum": 345600, "default": 3600,
+                     "description": "seconds a message may wait for Rspamd (from when Exim received it) before "
+                                    "it passes unscanned, with unavailable: defer"},
+        "concurrency": {"type": "integer", "minimum": 1, "maximum": 1024, "default": 8,
+                        "description": "scans sent to Rspamd at once; one account's at most half of them, so one "
+                                       "account's flood or slow message never holds up the others' mail"},
     }),
     "reinject": _obj({
         "sendmail": {"type": "string", "pattern": "^/", "default": "/usr/sbin/sendmail",

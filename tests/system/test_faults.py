@@ -45,16 +45,21 @@ def test_daemon_down_mail_waits_in_the_queue_and_is_filtered_after_it_returns(st
     assert _status(stack)["queue"]["waiting_for_scanner"] == 0
 
 
-def test_rspamd_down_mail_is_delivered_unscanned(stack, token):
+def test_rspamd_down_mail_waits_in_the_queue_and_is_scanned_when_it_answers_again(stack, token):
+    sender = f"{token}@demo1.test"
     stack.rspamd.stop()
     try:
-        sender = f"{token}@demo1.test"
-        with stack.smtp_connection() as smtp:
-            smtp.sendmail(sender, ["cid@remote.example"], samples.gtube(sender=sender, subject=f"Unscanned {token}"))
-        [msg] = wait_sunk(stack, token)
+        with stack.smtp_connection(login=sender) as smtp:
+            smtp.sendmail(sender, ["cid@remote.example"], samples.gtube(sender=sender, subject=f"Spam {token}"))
+            smtp.sendmail(sender, ["cid@remote.example"], samples.ham(sender=sender, subject=f"Ham {token}"))
+        stack.wait_for(lambda: len([line for line in stack.exim_log().splitlines() if " == cid@remote.example "
+                                    in line and "Rspamd unavailable" in line]) >= 2, "both deferred by the router")
         assert _status(stack)["rspamd"]["reachable"] is False
+        assert sunk(stack, token) == [] and held(stack, token) == []   # neither waved through nor lost
     finally:
         stack.rspamd.start()
+    # handed back to Exim as soon as Rspamd answers: scanned as if nothing had happened
+    [item] = wait_held(stack, f"Spam {token}")
+    [msg] = wait_sunk(stack, f"Ham {token}")
     settle(stack)
-    assert msg.header("X-ImunifyEmail-Filter-Action") == "unscanned"
-    assert held(stack, token) == []
+    assert item["reasons"] == ["spam"] and msg.header("X-ImunifyEmail-Filter-Action") == "no action"

@@ -29,6 +29,7 @@ from .pipeline import Filter, LocalDomains, StoreWorker
 from .retry import DirectKick, RetryLedger
 from .rspamd import RspamdClient
 from .scanner import Scanner
+from .scanning import Checks, ScanGate, wait_turn_seconds
 from .spawner import SpawnError, Spawner
 from .startup import Sockets, StartupError, prepare, start_spawner
 
@@ -132,8 +133,12 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     counters = MailCounters(clock())
     rspamd = RspamdClient(cfg["rspamd"]["url"], cfg["rspamd"]["timeout"], counters)
     spool = Spool(paths.system_path(cfg["exim"]["spool_directory"]))
-    deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine), _still_waiting(spool))
-    flt = Filter(store, rspamd, AccountDirectory(), spool, LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
+    gate = ScanGate(rspamd, cfg["rspamd"]["concurrency"],
+                    wait_turn_seconds(cfg["exim"]["timeout"], cfg["rspamd"]["timeout"]))
+    deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine), _still_waiting(spool),
+                            rspamd_ready=gate.available, wall=clock)
+    checks = Checks(gate, deferrals, clock, cfg["rspamd"]["unavailable"], cfg["rspamd"]["max_wait"])
+    flt = Filter(store, checks, AccountDirectory(), spool, LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
                  deferrals, counters, exim_uid=exim_uid(cfg, spool))
     scanner = Scanner(flt, late_after=cfg["exim"]["timeout"])
     loop = asyncio.get_running_loop()

@@ -1,5 +1,6 @@
-"""One message's verdict, taken while Exim routes it: read the spool → attribute → whitelist → scan →
-winexec → verdict → limits → hold (stored durably first) or pass (DESIGN §2, the single pass).
+"""One message's verdict, taken while Exim routes it: read the spool → attribute → whitelist → checks
+(structure, Rspamd, executables: :mod:`.scanning`) → verdict → limits → hold (stored durably first) or
+pass (DESIGN §2, the single pass).
 
 Exim asks once per remote address; the message is decided once: the first question does the work,
 the others share it (:mod:`.scanner`), and the verdict is recorded with the Exim id in the same
@@ -24,8 +25,7 @@ from ..core.attribution import Directory, attribute
 from ..core.limits import describe, reached, script_name
 from ..core.message import summarize
 from ..core.metrics import MailCounters
-from ..core.verdict import WHITELISTED, Verdict, before_scan, decide, filter_fields, format_score, over_limit
-from ..core.winexec import find_executables
+from ..core.verdict import WHITELISTED, Verdict, before_scan, filter_fields, format_score, over_limit
 from ..exim.spool import Spool, SpoolError
 from ..ops.audit import insert_daemon
 from ..store import containment as contained
@@ -36,13 +36,12 @@ from ..store.settings import SettingsCache
 from ..store.space import StorageFull
 from ..store.verdicts import Remembered
 from .retry import RetryLedger
-from .rspamd import RspamdClient
+from .scanning import Checks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-INLINE_WINEXEC_BYTES = 256 * 1024   # larger messages are parsed off the event loop
-INLINE_READ_BYTES = 256 * 1024      # and read off it
+INLINE_READ_BYTES = 256 * 1024      # larger messages are read off the event loop
 PASS, HOLD, DEFER = "pass", "hold", "defer"
 
 
@@ -117,12 +116,12 @@ class LocalDomains:
 
 
 class Filter:
-    def __init__(self, store: StoreWorker, rspamd: RspamdClient, directory: Directory, spool: Spool,
+    def __init__(self, store: StoreWorker, checks: Checks, directory: Directory, spool: Spool,
                  local_domains: LocalDomains, deferrals: RetryLedger, counters: Optional[MailCounters] = None,
                  exim_uid: Optional[int] = None):
         self.store = store
         self.exim_uid = exim_uid   # Exim's own messages (bounces) are submitted by this uid
-        self.rspamd = rspamd
+        self.checks = checks
         self.directory = directory
         self.spool = spool
         self.local_domains = local_domains
@@ -159,13 +158,6 @@ class Filter:
         self.counters.decided(DEFER)
         return Answer(DEFER, {"reason": "filter error"})
 
-    async def _executables(self, raw: bytes) -> List[str]:
-        if len(raw) <= INLINE_WINEXEC_BYTES:
-            found = find_executables(raw)
-        else:
-            found = await asyncio.get_running_loop().run_in_executor(None, find_executables, raw)
-        return [f"{f.location} ({f.why})" for f in found]
-
     def _recall(self, exim_id: str):
         """(the verdict remembered for the message, the runtime settings): one trip to the store."""
         return self.store.quarantine.remembered(exim_id), self.store.settings.get()
@@ -190,10 +182,13 @@ class Filter:
         activity = self.store.activity
         scan, limited, limits_reached = None, "", ()
         if verdict is None:
-            scan, executables = await asyncio.gather(
-                self.rspamd.scan(raw, spooled.sender, remote, user=who.account, ip=spooled.host, queue_id=exim_id),
-                self._executables(raw))
-            verdict = decide(snap.filter, scan, executables, snap.whitelist.covers_recipients(remote))
+            checked = await self.checks.check(exim_id, raw, spooled.sender, remote, who.account, spooled.host,
+                                              spooled.received_at, snap.filter, snap.whitelist)
+            if checked.verdict is None:   # Exim keeps it and asks again (handed back when it can be decided)
+                log.info("id=%s account=%s sender=<%s> deferred: %s", exim_id, who.account, who.sender_email,
+                         checked.wait_reason)
+                return Answer(DEFER, {"reason": checked.wait_reason}), ()
+            verdict, scan = checked.verdict, checked.scan
         answer = Answer(PASS, filter_fields(verdict, scan, __version__), frozenset(r.lower() for r in remote),
                         bool(verdict.waived))
         remember = answer.remembered(key)

@@ -9,9 +9,12 @@ spawner: Exim's admin user):
   space has been freed (the headroom above the floor grew by ``SPACE_STEP``
   since its lowest point) or, at the latest, every ``SPACE_BACKOFF`` seconds —
   never in a loop against a disk that is still full;
+* mail deferred because Rspamd did not answer (``rspamd.unavailable: defer``): as
+  soon as it answers a ping again, or once the message has waited ``rspamd.max_wait``
+  (then it passes unscanned, flagged);
 * mail deferred for any other reason of ours (the daemon was away — found at
-  start by :func:`imunifyemail.exim.queue.deferred_by_filter` —, or it answered
-  after the router stopped waiting): at the next tick.
+  start by :func:`imunifyemail.exim.queue.deferred_by_filter` —, it answered
+  after the router stopped waiting, or no scan turn was free): at the next tick.
 
 ``exim -M`` silently skips a message another Exim process holds locked (its
 own delivery attempt still finishing, say), so a tick after each hand-back
@@ -39,6 +42,11 @@ SPACE_BACKOFF = 300.0      # and at the latest this often while there is any hea
 Kick = Callable[[Sequence[str]], Awaitable[None]]
 StillWaiting = Callable[[Sequence[str]], Awaitable[List[str]]]
 Headroom = Callable[[], Awaitable[int]]
+Ready = Callable[[], Awaitable[bool]]
+
+
+async def _never_ready() -> bool:
+    return False
 
 
 def _add(ids: "OrderedDict[str, None]", exim_id: str) -> None:
@@ -50,14 +58,18 @@ def _add(ids: "OrderedDict[str, None]", exim_id: str) -> None:
 
 class RetryLedger:
     def __init__(self, kick: Kick, headroom: Headroom, still_waiting: StillWaiting, interval: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, rspamd_ready: Ready = _never_ready,
+                 wall: Callable[[], float] = time.time):
         self.kick = kick
         self.headroom = headroom
         self.still_waiting = still_waiting
+        self.rspamd_ready = rspamd_ready
         self.interval = interval
         self.clock = clock
+        self.wall = wall   # the daemon's clock: when a message may stop waiting for Rspamd
         self._ids: "OrderedDict[str, None]" = OrderedDict()     # to hand back at the next tick
         self._space: "OrderedDict[str, None]" = OrderedDict()   # to hand back once space is freed
+        self._rspamd: "OrderedDict[str, float]" = OrderedDict()  # to hand back once Rspamd answers (or then)
         self._kicked: Dict[str, int] = {}   # handed back, to look at again: how many times so far
         self._lowest_room = 0
         self._space_kicked_at = -SPACE_BACKOFF
@@ -77,6 +89,27 @@ class RetryLedger:
             log.warning("%s: mail that would be held is deferred (Exim keeps it) until space is freed; "
                         "%d message(s) deferred since the last warning", why, self._since_warning)
             self._last_warning, self._since_warning = now, 0
+
+    def wait_for_rspamd(self, exim_id: str, give_up_at: float) -> None:
+        """A message deferred because Rspamd did not answer: handed back as soon as it does, or at
+        ``give_up_at`` (the daemon's clock), when it may pass unscanned."""
+        if EXIM_ID.fullmatch(exim_id or ""):
+            self._rspamd[exim_id] = give_up_at
+            while len(self._rspamd) > MAX_REMEMBERED:
+                self._rspamd.popitem(last=False)
+
+    async def _rspamd_to_hand_back(self) -> List[str]:
+        if not self._rspamd:
+            return []
+        if await self.rspamd_ready():
+            ids, self._rspamd = list(self._rspamd), OrderedDict()
+            log.info("Rspamd answers again: %d message(s) deferred meanwhile are handed back", len(ids))
+            return ids
+        now = self.wall()
+        due = [i for i, at in self._rspamd.items() if at <= now]
+        for exim_id in due:
+            del self._rspamd[exim_id]
+        return due
 
     def remember(self, exim_id: str) -> None:
         """A message Exim deferred for another reason of ours (the daemon was away)."""
@@ -101,7 +134,7 @@ class RetryLedger:
 
     @property
     def pending(self) -> List[str]:
-        return [*self._ids, *self._space]
+        return [*self._ids, *self._space, *self._rspamd]
 
     async def _space_to_hand_back(self) -> List[str]:
         """The space-deferred ids, if space was freed since the lowest point (or the backoff passed)."""
@@ -119,7 +152,7 @@ class RetryLedger:
 
     async def retry_now(self) -> int:
         """Hand back what is due (see the module's description); returns how many."""
-        ids = list(dict.fromkeys([*self._ids, *await self._space_to_hand_back()]))
+        ids = list(dict.fromkeys([*self._ids, *await self._space_to_hand_back(), *await self._rspamd_to_hand_back()]))
         self._ids = OrderedDict()
         if not ids:
             return 0
@@ -144,7 +177,7 @@ class RetryLedger:
         kicked, self._kicked = self._kicked, {}
         again = 0
         for exim_id in await self.still_waiting(list(kicked)):
-            if exim_id in self._space:
+            if exim_id in self._space or exim_id in self._rspamd:
                 continue
             if kicked[exim_id] >= MAX_KICKS:
                 log.warning("%s: still deferred after %d hand-backs to Exim; left to Exim's retry times",

@@ -28,7 +28,9 @@ from ..core.verdict import Scan
 log = logging.getLogger(__name__)
 
 MAX_REPLY_BYTES = 16 * 1024 * 1024
-PING_TIMEOUT = 2.0   # seconds: a health check waits no longer (nor longer than a scan would)
+# seconds a health check waits: its own, apart from the scans' timeout — a ping that answers while a
+# scan did not is how a message Rspamd fails on is told from Rspamd being down (daemon/scanning.py)
+PING_TIMEOUT = 2.0
 UNIX_PREFIX = "unix:"
 
 
@@ -122,7 +124,7 @@ class RspamdClient:
         check: never raises, counts nothing)."""
         request = f"GET /ping HTTP/1.0\r\nHost: {self._host_header}\r\n\r\n".encode("ascii")
         try:
-            data = await asyncio.wait_for(self._post(request), min(PING_TIMEOUT, self.timeout))
+            data = await asyncio.wait_for(self._post(request), PING_TIMEOUT)
             status, _, body = parse_reply(data)
         except (OSError, asyncio.TimeoutError, RspamdError, ValueError):
             return False

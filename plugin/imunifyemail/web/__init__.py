@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import __version__
 from ..context import Context
+from ..core import accounts
 from ..errors import ActionError
 from ..ops.release import DaemonReleaser
 from ..shapes import human_size
@@ -62,7 +63,8 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     security.init(app)
-    app.jinja_env.globals.update(links.jinja_globals(), human_size=human_size, when=_when, version=__version__)
+    app.jinja_env.globals.update(links.jinja_globals(), human_size=human_size, when=_when, version=__version__,
+                                 claimed_account=accounts.claimed_account)
 
     from . import admin, dev, user
     app.register_blueprint(admin.bp)
