@@ -121,6 +121,13 @@ def test_exims_own_messages_are_the_servers():
     assert not attribute("", Meta(uid=65534, proto="local"), s, d).verified
 
 
+def test_containment_applies_to_accounts_and_their_unverified_twins_never_to_roots():
+    from imunifyemail.core.containment import applies
+    assert applies("demo2", "active", 50) and applies("unverified:demo2", "active", 50)
+    assert not applies("root", "active", 50) and not applies("unverified:root", "active", 50)
+    assert not applies("unverified:demo2", "block", 50) and not applies("demo2", "active", 0)
+
+
 def test_a_hosted_user_sending_as_another_accounts_address_stays_themselves():
     who = attribute("ceo@demo2.test", Meta(uid=1001, auth="demo1", proto="local"), ScriptHeader(), Dir())
     assert (who.account, who.verified, who.domain_owner, who.owns_sender) == ("demo1", True, "demo2", False)
