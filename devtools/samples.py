@@ -50,9 +50,10 @@ def with_exe(zipped: bool = False, **kw) -> bytes:
     return bytes(msg)
 
 
-def part_bomb(parts: int = 1_000_000, sender="alice@demo1.test", to=("bob@remote.example",)) -> bytes:
+def part_bomb(parts: int = 1_000_000, sender="alice@demo1.test", to=("bob@remote.example",),
+              subject="parts") -> bytes:
     """A message of ``parts`` empty MIME parts (7 bytes each): cheap to send, costly to parse."""
-    head = (f"From: {sender}\r\nTo: {', '.join(to)}\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+    head = (f"From: {sender}\r\nTo: {', '.join(to)}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n"
             'Content-Type: multipart/mixed; boundary="b"\r\n\r\n').encode()
     return head + b"--b\r\n\r\n" * parts + b"--b--\r\n"
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from devtools import samples
+from devtools.exim import SANDBOX_PASSWORD
 from devtools.stack import ADMIN_CONTACT, OWNERS_DOMAIN, PYTHON, MailStack
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,7 +75,7 @@ def banner(stack: MailStack) -> str:
     return f"""
 imunifyemail sandbox is running.
   the pages (WHM and cPanel):   http://127.0.0.1:{WEB_PORT}/  (choose "WHM (root)" or a hosted account)
-  SMTP:                         127.0.0.1:{SMTP_PORT} (relays for this machine, no login; AUTH PLAIN <user>/sandbox works too)
+  SMTP:                         127.0.0.1:{SMTP_PORT} (AUTH PLAIN <account or mailbox>/sandbox; without a login: "sender not verified")
   accounts:                     demo1 (demo1.test), demo2 (demo2.test) — real OS users
   send as a hosted user:        {PYTHON} -m devtools.sandbox sendmail --as demo1 -- -f a@demo1.test b@remote.example < msg.eml
   sample mail:                  make demo
@@ -220,13 +221,19 @@ def demo() -> int:
 
     _ns_pid()
     stamp = time.strftime("%H:%M:%S")
+    for sender, to, raw in (
+            ("alice@demo1.test", "bob@remote.example",
+             samples.ham(sender="alice@demo1.test", subject=f"Quarterly report ({stamp})")),
+            ("sales@demo2.test", "buyer@remote.example",
+             samples.with_exe(sender="sales@demo2.test", to=("buyer@remote.example",), subject=f"Your invoice ({stamp})"))):
+        with smtplib.SMTP("127.0.0.1", SMTP_PORT, local_hostname="demo.client") as smtp:
+            smtp.login(sender, SANDBOX_PASSWORD)   # the mailbox's own login: its account's mail
+            smtp.sendmail(sender, [to], raw)
+    print("ham from alice@demo1.test and an EXE attachment from sales@demo2.test, over SMTP AUTH")
     with smtplib.SMTP("127.0.0.1", SMTP_PORT, local_hostname="demo.client") as smtp:
-        smtp.sendmail("alice@demo1.test", ["bob@remote.example"],
-                      samples.ham(sender="alice@demo1.test", subject=f"Quarterly report ({stamp})"))
-        smtp.sendmail("sales@demo2.test", ["buyer@remote.example"],
-                      samples.with_exe(sender="sales@demo2.test", to=("buyer@remote.example",),
-                                       subject=f"Your invoice ({stamp})"))
-    print("ham from alice@demo1.test and an EXE attachment from sales@demo2.test, over SMTP")
+        smtp.sendmail("ceo@demo2.test", ["payments@remote.example"],
+                      samples.gtube(sender="ceo@demo2.test", subject=f"Urgent wire transfer ({stamp})"))
+    print("GTUBE claiming ceo@demo2.test over SMTP without a login: held under unverified:demo2 (sender not verified)")
     out = sendmail_as("demo1", ["-f", "news@demo1.test", "list@remote.example"],
                       samples.gtube(sender="news@demo1.test", to=("list@remote.example",),
                                     subject=f"Cheap pills ({stamp})"))

@@ -156,15 +156,20 @@ def test_root_neither_reads_nor_deletes_what_the_daemon_user_points_a_message_at
     assert [m.email_id for m in root.held("demo1")] == []
 
     # and the hook, once cPanel removed the account (its map and user file say so)
+    proc = _cpanel_removes_demo1(root)
+    assert proc.returncode == 0 and proc.stdout.startswith("1 "), proc.stdout + proc.stderr
+    for target in targets:
+        assert_intact(target)
+
+
+def _cpanel_removes_demo1(root) -> subprocess.CompletedProcess:
+    """cPanel removes demo1 (its map and user file say so), then runs the Accounts::Remove hook."""
     root.stop()
     root.write_accounts({"demo2": ["demo2.test"]})
     (root.path / "var/cpanel/users/demo1").unlink()
     env = dict(os.environ, IMUNIFYEMAIL_ROOT=str(root.path))
-    proc = subprocess.run([sys.executable, str(REMOVE_HOOK)], input=_removal("demo1"), env=env,
+    return subprocess.run([sys.executable, str(REMOVE_HOOK)], input=_removal("demo1"), env=env,
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 and proc.stdout.startswith("1 "), proc.stdout + proc.stderr
-    for target in targets:
-        assert_intact(target)
 
 
 def test_a_hook_removing_an_account_whose_files_were_linked_elsewhere_deletes_nothing_there(root, daemon_user):
@@ -174,12 +179,7 @@ def test_a_hook_removing_an_account_whose_files_were_linked_elsewhere_deletes_no
     assert root.send(samples.gtube()).verdict == "hold"
     held = root.held("demo1")
     targets = _link_account_dir(root, daemon_user, held)
-    root.stop()
-    root.write_accounts({"demo2": ["demo2.test"]})
-    (root.path / "var/cpanel/users/demo1").unlink()
-    env = dict(os.environ, IMUNIFYEMAIL_ROOT=str(root.path))
-    proc = subprocess.run([sys.executable, str(REMOVE_HOOK)], input=_removal("demo1"), env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = _cpanel_removes_demo1(root)
     assert proc.returncode == 0 and proc.stdout.startswith("1 ") and "1 email(s)" in proc.stdout, proc
     for target in targets:
         assert_intact(target)

@@ -9,14 +9,8 @@ from devtools import samples
 from .conftest import held, settle, sunk, wait_held, wait_sunk
 
 
-def mime_bomb(sender: str, subject: str, parts: int) -> bytes:
-    head = (f"From: {sender}\nTo: x@remote.example\nSubject: {subject}\nMIME-Version: 1.0\n"
-            f"Content-Type: multipart/mixed; boundary=\"b\"\n\n").encode()
-    return head + b"--b\n\n" * parts + b"--b--\n"
-
-
 def test_a_million_part_message_is_held_and_everyone_elses_mail_is_scanned_meanwhile(stack, token):
-    bomb = mime_bomb(f"bomb-{token}@demo1.test", f"Bomb {token}", 1_000_000)   # 6 MB
+    bomb = samples.part_bomb(1_000_000, sender=f"bomb-{token}@demo1.test", subject=f"Bomb {token}")   # 7 MB
     sending = threading.Thread(target=stack.sendmail, args=(bomb, "-f", f"bomb-{token}@demo1.test",
                                                             "x@remote.example"), kwargs={"user": "demo1"})
     sending.start()

@@ -86,6 +86,11 @@ def scenery(site):
     root.send(samples.ham(sender="wp@demo1.test", subject="Order confirmation",
                           extra_headers=[("X-PHP-Script", "demo1.test/shop/mailer.php for 198.51.100.7")]),
               sender="wp@demo1.test")
+    # an unauthenticated loopback client naming demo2's domain: held under unverified:demo2
+    root.send(samples.gtube(sender="ceo@demo2.test", subject="Urgent wire transfer"), sender="ceo@demo2.test",
+              auth_id="")
+    # a part bomb: never parsed past its budget, held as unscannable
+    root.send(samples.part_bomb(5000, sender="x@demo1.test", subject="Nothing to see"), sender="x@demo1.test")
     root.cli("am", "server-settings", "set", "--sender-email", "0")
     newsletter = am_object(site, "sender_email", "newsletter@demo2.test")   # keeps a limit of its own: 3
     root.cli("am", "limit", "set", "--id", newsletter["id"], "--so-type", "sender_email", "--limit", "3")
@@ -104,6 +109,10 @@ def test_view_email_shows_hostile_html_as_text_runs_nothing_loads_nothing_remote
                            raw_of=lambda n: hostile_message("hostile@demo1.test", "hostile <b>invoice</b>"))
     tab.be("root")
     page = tab.page
+    forged = page.locator("tr", has_text="Urgent wire transfer")
+    assert forged.locator(".badge.unverified").inner_text() == "sender not verified"
+    assert "demo2" in forged.locator("td").nth(1).inner_text()
+    assert page.locator("tr", has_text="Nothing to see").locator(".reason-unscannable").count() == 1
     tab.shot("quarantine")
     page.get_by_label("Search").fill("hostile")
     page.get_by_role("button", name="Apply").click()
