@@ -526,3 +526,18 @@ def test_console_script_respects_the_root_and_reports_one_line(ie):
     assert_error(ie.run_script("am", "limit", "set", "--id", NO_ID, "--limit", "3", "--so-type", "domain"),
                  "not found")
     assert_error(ie.run_script("am", "server-settings", "set", "--limit-mode", "5"), "invalid limit mode 5")
+
+
+def test_no_whitelist_applies_to_the_objects_of_an_unverified_pseudo_account(ie):
+    forged = ("unverified:demo2", "demo2.test", "a@demo2.test", "")
+    send(ie, ("demo2", "demo2.test", "a@demo2.test", ""))
+    send(ie, forged)
+    ie.invoke("whitelist", "sender", "add", "demo2.test")
+    by_account = {a["name"]: a for a in stats(ie)["accounts"]}
+    assert by_account["demo2"]["domains"][0]["whitelisted"] is True
+    assert by_account["unverified:demo2"]["domains"][0]["whitelisted"] is False   # it does not apply there
+    [dom] = [r[0] for r in ie.conn.execute(
+        "SELECT o.id FROM sender_objects o JOIN sender_objects a ON a.id = o.account_id"
+        " WHERE o.type = 'domain' AND a.name = 'unverified:demo2'")]
+    assert_error(ie.invoke("am", "whitelist", "add", "--id", dom),
+                 '"demo2.test" under unverified:demo2: that mail\'s sender is not verified, and no whitelist applies')

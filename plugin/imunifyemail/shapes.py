@@ -123,9 +123,12 @@ def audit_list(items, total: int) -> Dict[str, Any]:
 
 # -- activity monitor -------------------------------------------------------
 
-def sender_object(obj: ObjectStats, stats, **parents: str) -> Dict[str, Any]:
+def sender_object(obj: ObjectStats, stats, verified: bool = True, **parents: str) -> Dict[str, Any]:
     """One object of ``am stats`` (``stats``: :class:`imunifyemail.ops.activity.Stats`) with its
-    children and its parents' ids; keys sorted, as the seed prints them."""
+    children and its parents' ids; keys sorted, as the seed prints them. ``verified``: its account is
+    (the whitelist never applies under an ``unverified:`` pseudo-account)."""
+    if obj.type == limits.ACCOUNT:
+        verified = accounts.is_verified(obj.name)
     out: Dict[str, Any] = {
         **parents,
         "exclusion": obj.override is not None,
@@ -135,13 +138,13 @@ def sender_object(obj: ObjectStats, stats, **parents: str) -> Dict[str, Any]:
         "name": obj.name,
         "quarantined": obj.quarantined,
         "rateLimited": limits.rate_limited(obj.last_hour, stats.server),
-        "whitelisted": stats.whitelist.covers(obj.type, obj.name),
+        "whitelisted": verified and stats.whitelist.covers(obj.type, obj.name),
     }
     if obj.type == limits.ACCOUNT:
-        out["domains"] = [sender_object(d, stats, account_id=obj.id) for d in obj.domains] or None
-        out["scripts"] = [sender_object(s, stats, account_id=obj.id) for s in obj.scripts] or None
+        out["domains"] = [sender_object(d, stats, verified, account_id=obj.id) for d in obj.domains] or None
+        out["scripts"] = [sender_object(s, stats, verified, account_id=obj.id) for s in obj.scripts] or None
     elif obj.type == limits.DOMAIN:
-        out["sender_emails"] = [sender_object(s, stats, account_id=parents["account_id"], domain_id=obj.id)
+        out["sender_emails"] = [sender_object(s, stats, verified, account_id=parents["account_id"], domain_id=obj.id)
                                 for s in obj.sender_emails] or None
     return dict(sorted(out.items()))
 

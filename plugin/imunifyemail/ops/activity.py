@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from ..context import Context
+from ..core import accounts as account_rules
 from ..core import limits
 from ..core.addresses import normalize_domain, normalize_email
 from ..core.ids import canonical_uuid
@@ -191,6 +192,10 @@ def _whitelist_entry(ctx: Context, object_id: Optional[str]):
     row = get_object(ctx, object_id)
     if row["type"] not in limits.WHITELISTABLE:
         raise Forbidden(f"{NOUNS[row['type']]} cannot be whitelisted: only domain and sender_email objects can")
+    account = ctx.activity.get(row["account_id"])["name"]
+    if not account_rules.is_verified(account):
+        raise Forbidden(f'"{row["name"]}" under {account}: that mail\'s sender is not verified, and no whitelist '
+                        f'applies to it (whitelist it under the account that owns it)')
     return row, (_KINDS[row["type"]], row["name"])
 
 
