@@ -36,8 +36,9 @@ def test_rspamd_down_with_unavailable_pass_passes_at_once(root, unused_port):
 
 
 def test_a_message_rspamd_fails_on_while_it_answers_is_tried_again_then_held_unscannable(root):
-    # a scan timeout no scan can meet, while Rspamd answers its ping: the message is the problem
-    root.write_config({"rspamd": {"timeout": 0.001}, "reinject": {"sendmail": str(root.sendmail)}})
+    # a scan timeout no scan can meet (a microsecond: less than any round trip), while Rspamd answers its
+    # ping (which waits seconds): the message is the problem
+    root.write_config({"rspamd": {"timeout": 0.000001}, "reinject": {"sendmail": str(root.sendmail)}})
     root.start()
     sent = root.send(messages.ham())
     assert (sent.verdict, sent["reason"]) == ("defer", "Rspamd could not scan it: trying once more")
