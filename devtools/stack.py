@@ -1,4 +1,5 @@
-"""The whole mail path on one machine: Exim (cPanel-shaped) → imunifyemaild → Rspamd → Exim → sink.
+"""The whole mail path on one machine: Exim (cPanel-shaped) → its router asks imunifyemaild (which asks
+Rspamd) → Exim delivers to the sink, in one pass.
 
 Used by the system tests (in a private network namespace: only loopback, nothing leaves, no DNS
 stall), by the sandbox (``make run``: private mount namespace only, so Exim is reachable on the

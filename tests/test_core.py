@@ -34,10 +34,8 @@ def test_headers_remove_keeps_every_other_byte():
     assert headers.remove(RAW, names=["absent"]) is RAW
 
 
-def test_headers_values_unfold_and_prepend_uses_message_eol():
+def test_headers_values_unfold():
     assert headers.values(RAW, "x-long") == ["a b"]
-    assert headers.prepend(b"A: 1\nB: 2\n\nbody", [("X", "y")]) == b"X: y\nA: 1\nB: 2\n\nbody"
-    assert headers.prepend(RAW, [("X", "y")]).startswith(b"X: y\r\nSubject")
 
 
 def test_without_ours_drops_every_x_imunifyemail_field_and_nothing_else():

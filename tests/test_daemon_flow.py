@@ -144,6 +144,20 @@ def test_an_address_a_forwarder_adds_after_a_whitelisted_pass_gets_its_own_verdi
     assert len(daemon.held()) == 1
 
 
+def test_a_whitelisted_idn_domain_matches_its_mail_and_stats_find_it_in_either_spelling(daemon):
+    # cPanel keeps an IDN domain in its ASCII form; a sender may write it in Unicode (SMTPUTF8)
+    daemon.write_accounts({"demo1": ["demo1.test", "xn--bcher-kva.example"], "demo2": ["demo2.test"]})
+    daemon.cli("whitelist", "sender", "add", "bücher.example")
+    sender = "Shop@Bücher.example"
+    sent = daemon.send(messages.gtube(sender="shop@xn--bcher-kva.example"), sender=sender)
+    assert (sent.verdict, sent["action"]) == ("pass", "whitelisted")
+    for spelling in ("bücher.example", "xn--bcher-kva.example", "BÜCHER.example"):
+        stats = json.loads(daemon.cli("am", "stats", "--domain", spelling).stdout)
+        [acct] = stats["accounts"]
+        assert (acct["name"], [d["name"] for d in acct["domains"]]) == ("demo1", ["xn--bcher-kva.example"])
+        assert acct["domains"][0]["sender_emails"][0]["name"] == "shop@xn--bcher-kva.example"
+
+
 def test_blocked_account_is_held_even_when_whitelisted(daemon):
     daemon.cli("accounts", "edit", "-a", "demo1", "--state=block")
     daemon.cli("whitelist", "sender", "add", "demo1.test")

@@ -5,7 +5,7 @@ import pytest
 from imunifyemail.exim import localconf, spool
 
 BLOCKS = {"router": ("POSTMAILCOUNT", "imunifyemail_scan:\n    driver = accept\n"),
-          "transport": ("TRANSPORTSTART", "imunifyemail_lmtp:\n    driver = lmtp\n")}
+          "transport": ("TRANSPORTSTART", "imunifyemail_example:\n    driver = smtp\n")}
 
 
 @pytest.mark.parametrize("text", [

@@ -3,7 +3,8 @@
 ``/etc/userdomains`` (``domain: user``, root:mail 0640) maps every domain to
 its account; it is re-read when it changes. The daemon reaches it through
 the ``mail`` group it keeps after dropping privileges; the web app, which has
-no such group, asks ``/var/cpanel/users`` (:func:`is_known_account`). The contact addresses
+no such group, asks ``/var/cpanel/users`` (:func:`is_cpanel_account`, the one rule for what a cPanel
+account is). The contact addresses
 (``/etc/wwwacct.conf``, ``/var/cpanel/users/<user>``, root only) are read by
 the root notification job.
 """
@@ -71,8 +72,9 @@ class AccountDirectory:
         return self._domains.get(domain.lower())
 
     def is_account(self, name: str) -> bool:
+        """:func:`is_cpanel_account`, with the owners of this (cached) map."""
         self._refresh()
-        return name in self._accounts
+        return name in self._accounts or has_account_file(name)
 
     def account_for_uid(self, uid: int) -> Optional[str]:
         now = time.monotonic()
@@ -88,29 +90,35 @@ class AccountDirectory:
         return name if name is not None and self.is_account(name) else None
 
 
-def known_accounts() -> Set[str]:
-    """Every cPanel account: /var/cpanel/users/* plus the owners in /etc/userdomains."""
-    names: Set[str] = set()
-    users_dir = paths.system_path(paths.CPANEL_USERS_DIR)
-    try:
-        names.update(e.name for e in os.scandir(users_dir) if e.is_file() and not e.name.startswith("."))
-    except OSError:
-        pass
+def _owners() -> Set[str]:
+    """The accounts ``/etc/userdomains`` gives domains to (none when it cannot be read: the web app)."""
     try:
         text = paths.system_path(paths.USERDOMAINS).read_text("utf-8", "replace")
     except OSError:
-        text = ""
-    names.update(u for d, u in parse_map(text).items() if d != "*" and u != _NOBODY)
-    return names
+        return set()
+    return {u for d, u in parse_map(text).items() if d != "*" and u != _NOBODY}
 
 
-def is_known_account(name: str) -> bool:
-    """Whether ``name`` is one of :func:`known_accounts`, asked without reading them all:
-    ``/var/cpanel/users/<name>`` needs only the right to pass through that directory, so a process
-    without the ``mail`` group (the web app) finds every account cPanel made."""
-    if not account_name_error(name) and (paths.system_path(paths.CPANEL_USERS_DIR) / name).is_file():
-        return True
-    return name in known_accounts()
+def has_account_file(name: str) -> bool:
+    """A valid account name with its ``/var/cpanel/users/<name>``: asking needs only the right to pass
+    through that directory, so a process without the ``mail`` group finds every account cPanel made."""
+    return not account_name_error(name) and (paths.system_path(paths.CPANEL_USERS_DIR) / name).is_file()
+
+
+def is_cpanel_account(name: str) -> bool:
+    """The one rule for "is this a cPanel account": a valid account name cPanel knows — by its user file
+    or, failing that, by a domain of it in ``/etc/userdomains``."""
+    return has_account_file(name) or (not account_name_error(name) and name in _owners())
+
+
+def known_accounts() -> Set[str]:
+    """Every cPanel account (:func:`is_cpanel_account`): the user files plus the domains' owners."""
+    names: Set[str] = set()
+    try:
+        names.update(e.name for e in os.scandir(paths.system_path(paths.CPANEL_USERS_DIR)) if e.is_file())
+    except OSError:
+        pass
+    return {n for n in names | _owners() if not account_name_error(n)}
 
 
 def domains_of(account: str) -> Set[str]:

@@ -5,6 +5,7 @@ import click
 
 from .. import shapes
 from ..ops import audit as audit_ops
+from ..ops.paging import MAX_PAGE
 from ..ops import caller as callers
 from . import output
 from .cobra import Group
@@ -23,7 +24,7 @@ def audit() -> None:
 @audit.command("list", short_help="list audit entries, newest first", help="List audit entries, newest first.")
 @click.option("--since", type=click.IntRange(min=0), help="Only the entries of the last N seconds")
 @click.option("-a", "--account", help="Only the entries about this account")
-@click.option("--limit", type=click.IntRange(min=1, max=audit_ops.MAX_PAGE), default=100,
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_PAGE), default=100,
               help="Maximum number of entries returned")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many entries")
 @click.option("--json", "as_json", is_flag=True, help="Output in JSON format")

@@ -9,14 +9,14 @@ from typing import Any, Dict
 import click
 
 from .. import shapes
-from ..core.features import SETTINGS
+from ..core.features import SETTINGS, SWITCH_OFF, SWITCH_ON, switched_on
 from ..ops import caller as callers
 from ..ops import features as feature_ops
 from . import output
 from .cobra import Command
 
 ADMIN = callers.admin(callers.CLI)
-SWITCH = click.Choice(["on", "off", "true", "false", "yes", "no", "1", "0"], case_sensitive=False)
+SWITCH = click.Choice([w for pair in zip(SWITCH_ON, SWITCH_OFF) for w in pair], case_sensitive=False)
 _TYPES = {"switch": SWITCH, "seconds": click.INT, "count": click.INT, "url": click.STRING}
 
 
@@ -29,7 +29,7 @@ def _options(fn):
 
 
 def _value(kind: str, raw: Any) -> Any:
-    return raw.lower() in ("on", "true", "yes", "1") if kind == "switch" else raw
+    return switched_on(raw) if kind == "switch" else raw
 
 
 @click.command("settings", cls=Command, short_help="show or change the server settings: notifications, webhook, automatic "

@@ -17,7 +17,7 @@ import click
 
 from .. import __version__, config, paths, shapes
 from ..context import Context
-from ..core.accounts import ROOT
+from ..core.accounts import ROOT, STATES
 from ..core.verdict import REASONS, WHITELISTS
 from ..errors import ActionError
 from ..ops import accounts as account_ops
@@ -178,7 +178,7 @@ def accounts_list(env: Context, as_json: bool) -> None:
                   help="Edit the quarantine space limit and the state of an account.\n"
                        "A blocked account has all its outgoing mail held in the quarantine.")
 @click.option("-a", "--account", required=True, help="Account name")
-@click.option("--state", type=click.Choice(("active", "block")), help="New state: active or block")
+@click.option("--state", type=click.Choice(STATES), help="New state: active or block")
 @click.option("--limit", type=Count(min=0), help="New quarantine space limit in bytes")
 @click.option("--releases-limit", type=Count(min=0),
               help="How many recipients the account's own user may release held mail to per hour (0: none); "

@@ -1,6 +1,6 @@
 """``ie-config``: turn Imunify Email on and off on a cPanel server, and see how it is doing.
 
-``enable`` starts our services, puts the router and transport into
+``enable`` starts our services, puts our routers into
 ``/etc/exim.conf.local`` (rebuilding and restarting Exim) and installs the
 ``postbuildeximconf`` re-apply hook; ``disable`` undoes the three in the
 opposite order: mail then flows unscanned, nothing queued is lost, the

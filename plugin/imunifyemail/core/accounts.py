@@ -20,7 +20,6 @@ STATES = (ACTIVE, BLOCK)
 # compromised account may send out of its quarantine is what the quota limits); the administrator has no limit.
 DEFAULT_RELEASES_PER_HOUR = 5
 MAX_RELEASES_PER_HOUR = 100000
-RELEASE_WINDOW_SECONDS = 3600
 MAX_LIMIT_BYTES = 2 ** 62
 # A cPanel account is a Unix user name (cPanel's own are shorter and stricter; older servers vary).
 _ACCOUNT_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")

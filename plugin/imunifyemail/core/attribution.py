@@ -14,17 +14,12 @@ Never anything from a request or a header the sender could write.
 """
 import re
 from dataclasses import dataclass
-from typing import Optional
-
-try:
-    from typing import Protocol
-except ImportError:  # Python < 3.8 has no Protocol; 3.9 is the floor, kept for linters
-    Protocol = object  # type: ignore
+from typing import Optional, Protocol
 
 from .accounts import ROOT, unverified
+from .addresses import envelope_key
 from .message import ScriptHeader
 
-ROOT_ACCOUNT = ROOT
 # An Exim message id: 4.96's 6-6-2 and 4.97's longer 6-11-4 form.
 EXIM_ID = re.compile(r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}")
 
@@ -62,7 +57,7 @@ class Directory(Protocol):
 class Attribution:
     account: str
     domain: str          # envelope sender's domain ("" for the null sender)
-    sender_email: str    # envelope sender, lower-cased ("" for the null sender)
+    sender_email: str    # envelope sender as the lists hold it: lower case, an IDN domain in ASCII ("": null)
     auth_user: str       # authenticated id from the trusted metadata ("" if none)
     script: ScriptHeader
     basis: str = BY_AUTH
@@ -78,11 +73,6 @@ class Attribution:
         return self.verified and self.domain_owner == self.account
 
 
-def split_address(address: str):
-    local, sep, domain = address.rpartition("@")
-    return (local, domain.lower()) if sep else (address, "")
-
-
 def exim_generated(sender: str, meta: Meta) -> bool:
     """A message Exim made itself: null sender, submitted locally by the Exim user."""
     return sender == "" and meta.by_exim and meta.proto == "local"
@@ -92,7 +82,7 @@ def _verified_account(sender: str, meta: Meta, owner: Optional[str], directory: 
     """(account, basis) from what the sender cannot forge, or None."""
     auth = meta.auth.strip()
     if auth:
-        _, auth_domain = split_address(auth)
+        _, auth_domain = envelope_key(auth)
         found = directory.account_for_domain(auth_domain) if auth_domain else (auth if directory.is_account(auth)
                                                                                else None)
         if found:
@@ -109,8 +99,8 @@ def _verified_account(sender: str, meta: Meta, owner: Optional[str], directory: 
 
 
 def attribute(envelope_sender: str, meta: Meta, script: ScriptHeader, directory: Directory) -> Attribution:
-    sender = (envelope_sender or "").strip().strip("<>").lower()
-    _, domain = split_address(sender)
+    # normalized as the whitelists and the Activity Monitor's filters are: an IDN domain in ASCII
+    sender, domain = envelope_key((envelope_sender or "").strip().strip("<>"))
     owner = directory.account_for_domain(domain) if domain else None
     found = _verified_account(sender, meta, owner, directory)
     account, basis = found if found is not None else (unverified(owner or ROOT), BY_CLAIM)

@@ -13,9 +13,9 @@ from typing import Optional, Sequence
 
 from .accounts import ACTIVE, no_ones
 from .verdict import SPAM, WINEXEC
+from .window import hour_before
 
 COUNTED = (SPAM, WINEXEC)
-WINDOW_SECONDS = 3600
 OFF = 0
 
 
@@ -31,7 +31,7 @@ def applies(account: str, state: str, threshold: int) -> bool:
 
 def window_start(now: int, state_changed_at: Optional[int]) -> int:
     """Held messages after this time count (exclusive)."""
-    start = now - WINDOW_SECONDS
+    start = hour_before(now)
     return start if state_changed_at is None else max(start, state_changed_at)
 
 

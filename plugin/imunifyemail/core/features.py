@@ -9,6 +9,16 @@ from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 
+# How a switch is written: on the command line (on/off, true/false, yes/no, 1/0) and by a form's checkbox.
+SWITCH_ON = ("on", "true", "yes", "1")
+SWITCH_OFF = ("off", "false", "no", "0")
+
+
+def switched_on(word: str) -> bool:
+    """Whether a switch word means on (any other word, or none, means off)."""
+    return word.strip().lower() in SWITCH_ON
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str

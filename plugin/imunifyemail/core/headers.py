@@ -1,8 +1,9 @@
 """Byte-exact header surgery on raw messages.
 
-The quarantine keeps "the exact bytes received", so removing the trusted
-metadata header or adding the Filter-* headers must not re-serialise the
-message through ``email`` (that would rewrap lines and touch the body).
+The quarantine keeps the exact bytes received, so what a release sends or a
+page shows — without a sender's ``X-ImunifyEmail-*`` fields, with the filter's
+own — must not re-serialise the message through ``email`` (that would rewrap
+lines and touch the body).
 """
 import re
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -96,12 +97,3 @@ def append(raw: bytes, new_fields: Iterable[Tuple[str, str]]) -> bytes:
     if fields and not fields[-1].endswith(b"\n"):   # a header block cut short, without its line end
         block = eol + block
     return b"".join(fields) + block + (rest if rest else eol)
-
-
-def prepend(raw: bytes, new_fields: Iterable[Tuple[str, str]]) -> bytes:
-    """Add fields at the top, using the message's own line ending."""
-    eol = b"\r\n" if raw[:raw.find(b"\n") + 1].endswith(b"\r\n") else b"\n"
-    block = b"".join(f"{name}: {value}".encode("utf-8") + eol for name, value in new_fields)
-    if not raw:
-        return block + eol
-    return block + raw

@@ -9,6 +9,8 @@ the last 60 minutes.
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .window import HOUR
+
 ACCOUNT = "account"
 DOMAIN = "domain"
 SENDER_EMAIL = "sender_email"
@@ -18,7 +20,7 @@ WHITELISTABLE = (DOMAIN, SENDER_EMAIL)
 
 BY_MESSAGES = 1
 BY_RECIPIENTS = 2
-WINDOW_SECONDS = 3600
+WINDOW_SECONDS = HOUR
 NO_OVERRIDE = -1          # `am limit set --limit=-1`: back to the server default
 MAX_LIMIT = 2 ** 31 - 1   # more than any server sends in an hour; SQLite holds it
 

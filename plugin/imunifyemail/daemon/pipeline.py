@@ -33,7 +33,7 @@ from ..store import events
 from ..store.activity import Activity
 from ..store.quarantine import NewMessage, Quarantine
 from ..store.settings import SettingsCache
-from ..store.space import StorageFull
+from ..store.space import StorageFull, is_full_error
 from ..store.verdicts import Remembered
 from .retry import RetryLedger
 from .scanning import Checks
@@ -149,7 +149,7 @@ class Filter:
         except SpoolError as exc:
             log.warning("id=%s deferred: %s", exim_id, exc)
         except sqlite3.OperationalError as exc:
-            if "full" not in str(exc):
+            if not is_full_error(exc):
                 log.exception("id=%s deferred", exim_id)
             else:   # SQLITE_FULL: its filesystem has no room, as with the floor: handed back once it has
                 self.deferrals.defer(exim_id, "the database's filesystem is full")

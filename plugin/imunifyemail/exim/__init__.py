@@ -1,7 +1,7 @@
 """The Exim integration on a cPanel server (used by ``ie-config``).
 
 * :mod:`.localconf` — our sentinel blocks in ``/etc/exim.conf.local`` (pure text);
-* :mod:`.snippets` — the router and transport of ``exim_conf/``, filled in from the config;
+* :mod:`.snippets` — the routers of ``exim_conf/``, filled in from the config;
 * :mod:`.patcher` — write the blocks, run ``buildeximconf`` / ``restartsrv_exim``, roll back;
 * :mod:`.hook` — the ``postbuildeximconf`` re-apply point, chained to the administrator's;
 * :mod:`.queue` — what waits in Exim's queue for the scanner;

@@ -9,9 +9,9 @@ import re
 from dataclasses import dataclass
 from typing import List, Sequence, Set
 
+from .snippets import ROUTER_NAME
 from .spool import Spool, SpoolError, SpooledMessage
 
-ROUTER = "imunifyemail_scan"
 # A deferral in a msglog line: "<time> <address> R=<router> [T=<transport>] defer (<errno>)..."
 DEFERRAL = re.compile(r" R=(\S+) (?:T=\S+ )?defer \(")
 
@@ -27,7 +27,7 @@ def last_deferral_ours(msglog: str) -> bool:
     for line in reversed(msglog.splitlines()):
         deferral = DEFERRAL.search(line)
         if deferral:
-            return deferral.group(1) == ROUTER
+            return deferral.group(1) == ROUTER_NAME
     return False
 
 

@@ -15,13 +15,14 @@ from ..store.listing import ALL_ACCOUNTS
 from ..store.quarantine import Freed
 from . import audit
 from .caller import Caller, own_account, require_admin
+from .paging import MAX_PAGE
 
 log = logging.getLogger(__name__)
 
 
 def exists(ctx: Context, name: str) -> bool:
     """``root``, an account with a quarantine subspace, or a cPanel account."""
-    return name == ROOT or ctx.quarantine.account(name) is not None or cpanel.is_known_account(name)
+    return name == ROOT or ctx.quarantine.account(name) is not None or cpanel.is_cpanel_account(name)
 
 
 def require(ctx: Context, name: str) -> None:
@@ -48,6 +49,15 @@ def scope(ctx: Context, caller: Caller, account: Optional[str] = None, unattribu
     return ALL_ACCOUNTS if name == ROOT else name
 
 
+def info(ctx: Context, caller: Caller, name: Optional[str] = None) -> Optional[AccountInfo]:
+    """An account's quarantine subspace (None: it has none yet): any existing account's for the
+    administrator, their own for a hosted user."""
+    name = name if caller.is_admin else own_account(caller, name)
+    if caller.is_admin:
+        require(ctx, name)
+    return ctx.quarantine.account(name)
+
+
 def list_accounts(ctx: Context, caller: Caller) -> List[AccountInfo]:
     if caller.is_admin:
         return ctx.quarantine.accounts()
@@ -59,7 +69,7 @@ def page(ctx: Context, caller: Caller, name_contains: Optional[str] = None, offs
          limit: int = 100) -> Tuple[List[AccountInfo], int]:
     """A page of the accounts table (Settings), with how many there are in all."""
     require_admin(caller, "see every account's quarantine")
-    if offset < 0 or not 1 <= limit <= 1000:
+    if offset < 0 or not 1 <= limit <= MAX_PAGE:
         raise InvalidInput("invalid page of accounts")
     return (account_rows.list_accounts(ctx.conn, ctx.now(), name_contains, offset, limit),
             account_rows.count_accounts(ctx.conn, name_contains))
@@ -125,7 +135,7 @@ def remove_account(ctx: Context, caller: Caller, name: str) -> Removed:
     Activity Monitor objects with their counters go. Refused while cPanel still knows it."""
     require_admin(caller, "remove an account's data")
     _valid_name(name)
-    if name in cpanel.known_accounts():
+    if cpanel.is_cpanel_account(name):
         raise Conflict(f'account "{name}" still exists in cPanel ({paths.USERDOMAINS} or '
                        f'/var/cpanel/users): its quarantine is kept')
     freed = ctx.quarantine.purge_account(name) if ctx.quarantine.account(name) is not None else Freed(0, 0)

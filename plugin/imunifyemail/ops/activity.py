@@ -15,17 +15,18 @@ from ..core.addresses import normalize_domain, normalize_email
 from ..core.ids import canonical_uuid
 from ..core.limits import ServerLimits
 from ..core.verdict import Whitelist
+from ..core.window import HOUR
 from ..errors import Forbidden, InvalidInput, NotFoundError
 from ..store import am_stats, settings
 from ..store.activity import SERVER_TOTAL, ObjectNotFound, load_server_limits, save_server_limits
 from . import audit
 from .caller import Caller, require_admin
+from .paging import MAX_PAGE
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SINCE = 3600
+DEFAULT_SINCE = HOUR
 DEFAULT_PAGE = 25
-MAX_PAGE = 1000
 MAX_OFFSET = 2 ** 62
 DAY = 86400
 

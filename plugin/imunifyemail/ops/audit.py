@@ -13,12 +13,12 @@ from ..errors import InvalidInput
 from ..store import audit as audit_rows
 from ..store.audit import AuditEntry
 from .caller import DAEMON, WHM, Caller, own_account
+from .paging import MAX_PAGE
 
 log = logging.getLogger("imunifyemail.audit")
 
 OK = "ok"
 DAEMON_ACTOR = "imunifyemaild"
-MAX_PAGE = 1000
 
 
 def role(caller: Caller) -> str:

@@ -20,11 +20,11 @@ from ..store.listing import NEWEST_FIRST, OLDEST_FIRST, ListQuery, NotFound, Sto
 from ..store.quarantine import Freed
 from . import accounts, audit
 from .caller import Caller
+from .paging import MAX_PAGE
 
 log = logging.getLogger(__name__)
 
-MAX_PAGE = 1000
-MAX_IDS = 1000
+MAX_IDS = MAX_PAGE   # what one page can select
 
 
 def validate_ids(email_ids: Sequence[str]) -> List[str]:

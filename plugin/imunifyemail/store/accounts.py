@@ -8,7 +8,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-from ..core.accounts import ACTIVE, BLOCK, DEFAULT_RELEASES_PER_HOUR, RELEASE_WINDOW_SECONDS
+from ..core.accounts import ACTIVE, BLOCK, DEFAULT_RELEASES_PER_HOUR
+from ..core.window import hour_before
 from ..core.metrics import AccountHeld
 from . import activity
 from .db import transaction
@@ -42,7 +43,7 @@ def ensure_account(conn: sqlite3.Connection, name: str, limit_bytes: int, now: i
 
 def _info(conn: sqlite3.Connection, row: sqlite3.Row, now: int) -> AccountInfo:
     deleted = conn.execute("SELECT COALESCE(SUM(count), 0) FROM evictions WHERE account_id = ? AND at > ?",
-                           (row["id"], now - 3600)).fetchone()[0]
+                           (row["id"], hour_before(now))).fetchone()[0]
     return AccountInfo(row["name"], row["limit_bytes"], row["used_bytes"], row["state"], row["message_count"],
                        deleted, row["releases_limit"], row["contained_at"])
 
@@ -139,7 +140,7 @@ def releases_since(conn: sqlite3.Connection, account: str, since: int, actors: S
 
 
 def window_start(now: int) -> int:
-    return now - RELEASE_WINDOW_SECONDS
+    return int(hour_before(now))
 
 
 # -- an account's subspace as a whole (the cPanel account hooks) ----------------------

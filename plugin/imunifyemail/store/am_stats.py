@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..core import limits
 from ..core.limits import Usage
+from ..core.window import HOUR
 from .activity import bucket_of
 
 
@@ -21,7 +22,7 @@ class StatsQuery:
     domain: Optional[str] = None
     sender_email: Optional[str] = None
     script_name: Optional[str] = None
-    since: int = 3600
+    since: int = HOUR
     limit: int = 25
     offset: int = 0
 
@@ -119,7 +120,6 @@ def stats(conn: sqlite3.Connection, q: StatsQuery, now: float) -> List[ObjectSta
     return accounts
 
 
-HOUR = 3600
 
 
 def hourly(conn: sqlite3.Connection, object_id: str, since: int, now: float) -> List[Tuple[int, int, int]]:

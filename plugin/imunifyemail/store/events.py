@@ -9,7 +9,9 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 from ..core.limits import Reached
 from ..core.notifications import AUTO_RELEASED, CONTAINED, HELD
 
-KINDS = (HELD, CONTAINED, AUTO_RELEASED)
+# the kinds of event (the core's words) are this module's vocabulary too
+__all__ = ["AUTO_RELEASED", "CONTAINED", "HELD", "Event", "after", "all_after", "id_before", "insert", "last_id",
+           "prune"]
 
 
 @dataclass(frozen=True)

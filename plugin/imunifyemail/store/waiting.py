@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..core import autorelease, limits
 from ..core.accounts import ACTIVE
-from ..core.attribution import split_address
+from ..core.addresses import envelope_key
 from ..core.limits import ServerLimits
 from ..core.verdict import RATELIMIT
 from .activity import Activity, SenderObject
@@ -44,7 +44,7 @@ class Waiting:
 
     @property
     def who(self) -> Tuple[str, str, str, str]:
-        return (self.account, split_address(self.sender)[1], self.sender, self.script)
+        return (self.account, envelope_key(self.sender)[1], self.sender, self.script)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 A Flask app factory; gunicorn serves it (``gunicorn.conf.py``, command
 ``imunifyemail-web``) on two unix sockets, reached by the WHM and cPanel CGI
-entries (``web/cgiproxy.py``). Who asks comes from the socket
+entries (:mod:`imunifyemail.cgiproxy`). Who asks comes from the socket
 (:mod:`.identity`); every rule comes from :mod:`imunifyemail.ops`, the same
 calls ``ie-cli`` makes — the pages add none of their own. Pages are rendered
 on the server and need no JavaScript.

@@ -4,12 +4,13 @@ from flask import Blueprint, g, redirect, render_template, request
 
 from .. import shapes
 from ..core import limits
+from ..core.window import HOUR
 from ..ops import activity as am_ops
 from . import chart, context, forms
 from .links import link
 from .notices import notice
 
-TIMEFRAMES = ((3600, "Last hour"), (86400, "Last 24 hours"), (7 * 86400, "Last 7 days"), (30 * 86400, "Last 30 days"))
+TIMEFRAMES = ((HOUR, "Last hour"), (86400, "Last 24 hours"), (7 * 86400, "Last 7 days"), (30 * 86400, "Last 30 days"))
 PAGE = 25
 
 
@@ -30,9 +31,9 @@ def monitor():
     args = request.args
     retention = ctx.config["activity_monitor"]["retention_days"] * 86400
     frames = [(s, label) for s, label in TIMEFRAMES if s <= retention]
-    since = forms.integer(args, "since", "Timeframe", 3600)
+    since = forms.integer(args, "since", "Timeframe", HOUR)
     if since not in [s for s, _ in frames]:
-        since = 3600
+        since = HOUR
     offset = forms.integer(args, "offset", "Page", 0, 0)
     search = {name: forms.text(args, name, label, 255) for name, label in
               (("account", "Account"), ("domain", "Domain"), ("sender", "Sender email"), ("script", "Script"))}

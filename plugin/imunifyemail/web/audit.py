@@ -2,12 +2,13 @@
 account (cPanel). Read-only: the pages have no form that changes an entry."""
 from flask import Blueprint, g, render_template, request
 
+from ..core.window import HOUR
 from ..ops import audit as audit_ops
 from . import context, forms
 from .links import link
 
 PAGE = 50
-PERIODS = {"hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400, "all": None}
+PERIODS = {"hour": HOUR, "day": 86400, "week": 7 * 86400, "month": 30 * 86400, "all": None}
 
 
 def page(area: str):

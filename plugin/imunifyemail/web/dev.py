@@ -11,7 +11,7 @@ bp = Blueprint("dev", __name__)
 
 @bp.get("/")
 def choose():
-    accounts = sorted(a for a in cpanel.known_accounts() if identity.is_cpanel_account(a))
+    accounts = sorted(cpanel.known_accounts())
     return render_template("choose.html", accounts=accounts, current=session.get(identity.DEV_SESSION_KEY))
 
 
@@ -19,7 +19,7 @@ def choose():
 def chosen():
     security.check_csrf()
     who = request.form.get("who", "")
-    if who != "root" and not identity.is_cpanel_account(who):
+    if who != "root" and not cpanel.is_cpanel_account(who):
         abort(400, "Choose WHM (root) or a sandbox account.")
     session[identity.DEV_SESSION_KEY] = who
     return redirect(link("admin.quarantine" if who == "root" else "user.quarantine"), 303)

@@ -5,6 +5,7 @@ value may be is checked by the same operations ``ie-cli`` calls.
 """
 from typing import List, Mapping, Optional, Sequence
 
+from ..core.features import switched_on
 from ..errors import InvalidInput
 
 MAX_TEXT = 512
@@ -45,8 +46,8 @@ def choice(fields: Mapping, name: str, label: str, choices: Sequence[str], defau
 
 
 def switch(fields: Mapping, name: str) -> bool:
-    """A checkbox: present and "on"/"1"/"yes" is on; absent is off."""
-    return (fields.get(name) or "").strip().lower() in ("on", "1", "yes", "true")
+    """A checkbox: present and "on" (a switch word meaning on) is on; absent is off."""
+    return switched_on(fields.get(name) or "")
 
 
 def id_list(values: Sequence[str]) -> List[str]:

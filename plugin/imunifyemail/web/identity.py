@@ -17,14 +17,13 @@ from typing import Optional
 
 from flask import current_app, request, session
 
-from .. import paths
+from .. import cpanel, paths
 from ..errors import Forbidden
 from ..ops import caller as callers
 from ..ops.caller import Caller
 from ..peer import peer_credentials
 
 ADMIN, USER, DEV = "admin", "user", "dev"
-_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 _LOGIN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 DEV_SESSION_KEY = "dev_identity"
 
@@ -44,16 +43,12 @@ def _listener(sock: socket.socket) -> str:
     raise Forbidden("this listener is not for you")
 
 
-def is_cpanel_account(name: str) -> bool:
-    return bool(_ACCOUNT.match(name)) and paths.system_path(paths.CPANEL_USERS_DIR).joinpath(name).is_file()
-
-
 def _hosted_user(uid: int) -> Caller:
     try:
         name = pwd.getpwuid(uid).pw_name
     except KeyError:
         raise Forbidden("your Unix user is unknown") from None
-    if not is_cpanel_account(name):
+    if not cpanel.is_cpanel_account(name):
         raise Forbidden(f'"{name}" is not a cPanel account')
     return callers.hosted_user(name)
 
@@ -88,7 +83,7 @@ def resolve() -> Caller:
     chosen = session.get(DEV_SESSION_KEY)
     if chosen == "root":
         return callers.admin(callers.WHM, "root")
-    if isinstance(chosen, str) and is_cpanel_account(chosen):
+    if isinstance(chosen, str) and cpanel.is_cpanel_account(chosen):
         return callers.hosted_user(chosen)
     raise Forbidden("choose who you are first")
 

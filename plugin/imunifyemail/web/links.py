@@ -1,6 +1,6 @@
 """Links that keep working behind WHM's and cPanel's CGI entries.
 
-The CGIs (``web/cgiproxy.py``) reach the app on a unix socket and say where
+The CGIs (:mod:`imunifyemail.cgiproxy`) reach the app on a unix socket and say where
 the browser sees it: ``X-IE-Script-Name`` (e.g.
 ``/cpsess0123456789/cgi/imunifyemail/index.cgi``) and ``X-IE-Link-Style:
 query``, in which style a link is ``<script>?route=/admin/x&a=b``. Every

@@ -9,11 +9,12 @@ from flask import Blueprint, abort, g, redirect, render_template, request
 
 from ..core import accounts as account_rules
 from ..core import autorelease, view
-from ..core.ids import canonical_uuid
 from ..core.verdict import REASONS
+from ..ops import accounts as account_ops
+from ..ops import activity as am_ops
 from ..ops import emails as email_ops
-from ..store import settings
-from ..store.listing import NEWEST_FIRST, OLDEST_FIRST
+from ..ops import features as feature_ops
+from ..ops.emails import NEWEST_FIRST, OLDEST_FIRST
 from . import context, forms
 from .links import link
 from .notices import notice
@@ -68,12 +69,12 @@ def list_page(area: str):
     }
     sender_object = None
     if area == "admin" and f.sender_object:   # checked by list_emails: it exists
-        sender_object = ctx.activity.get(canonical_uuid(f.sender_object))
+        sender_object = am_ops.get_object(ctx, f.sender_object)
     own = None
     if area == "user":
-        own = {"info": ctx.quarantine.account(g.caller.account), "quota": email_ops.release_quota(ctx, g.caller)}
+        own = {"info": account_ops.info(ctx, g.caller), "quota": email_ops.release_quota(ctx, g.caller)}
     expected = email_ops.expected_releases(ctx, items)
-    auto_release = settings.load_features(ctx.conn).auto_release
+    auto_release = feature_ops.current(ctx).auto_release
     return render_template("quarantine.html", area=area, items=items, total=total, f=f, q=request.args.get("q", ""),
                            expected=expected, auto_release=auto_release, waits=autorelease.waits_for_room,
                            search_in=request.args.get("in", "subject"), pages=pages, all_reasons=REASONS,

@@ -4,7 +4,7 @@ from flask import Blueprint, g, redirect, render_template, request
 
 from ..core import limits
 from ..core.features import SETTINGS
-from ..core.accounts import ACTIVE, STATES
+from ..core.accounts import ACTIVE, MAX_LIMIT_BYTES, STATES
 from ..core.verdict import FILTER_SETTINGS
 from ..ops import accounts as account_ops
 from ..ops import activity as am_ops
@@ -68,15 +68,14 @@ def save_features():
 def account(name: str):
     """Change an account's quarantine: space limit (MB), state, a hosted user's releases per hour (recipients)."""
     ctx = context()
-    account_ops.require(ctx, name)
     if request.method == "POST":
-        limit_mb = forms.integer(request.form, "limit_mb", "Limit (MB)", None, 0, (2 ** 62) // MB)
+        limit_mb = forms.integer(request.form, "limit_mb", "Limit (MB)", None, 0, MAX_LIMIT_BYTES // MB)
         releases = forms.integer(request.form, "releases_limit", "Releases per hour (recipients)", None)
         account_ops.edit(ctx, g.caller, name,
                          state=forms.choice(request.form, "state", "State", STATES),
                          limit_bytes=None if limit_mb is None else limit_mb * MB, releases_limit=releases)
         return redirect(link("admin.settings", notice="saved", account=name), 303)
-    info = ctx.quarantine.account(name)
+    info = account_ops.info(ctx, g.caller, name)
     return render_template("account.html", area="admin", name=name, info=info, states=STATES, mb=MB,
                            default_limit=ctx.config["quarantine"]["default_limit_bytes"], space=ctx.space.report())
 
@@ -90,11 +89,11 @@ def restore(name: str):
 
 def purge(name: str):
     ctx = context()
-    account_ops.require(ctx, name)
+    info = account_ops.info(ctx, g.caller, name)
     if request.method == "POST" and forms.switch(request.form, "confirm"):
         freed = account_ops.purge(ctx, g.caller, name)
         return redirect(link("admin.settings", notice="purged", n=freed.count), 303)
-    return render_template("purge.html", area="admin", name=name, info=ctx.quarantine.account(name),
+    return render_template("purge.html", area="admin", name=name, info=info,
                            space=ctx.space.report())
 
 
