@@ -21,7 +21,7 @@ from imunifyemail import config
 from imunifyemail.errors import ReleaseFailed
 from imunifyemail.exim import status
 from imunifyemail.ops import caller as callers
-from imunifyemail.ops.release import control_call, raise_answer_error
+from imunifyemail.protocol import clients, control
 
 INTERVAL = 0.1
 
@@ -186,12 +186,12 @@ def test_releases_through_the_daemon_and_their_failures_are_counted(mroot):
     ids = [mroot.send(samples.gtube(subject=f"rel {n}")).email_id for n in range(2)]
     sock = mroot.socket.replace("filter.sock", "control.sock")
     admin = callers.admin(callers.WHM).as_dict()
-    assert control_call(sock, {"op": "release", "caller": admin, "ids": ids[:1]}, 30) == \
+    assert clients.call(sock, {"op": "release", "caller": admin, "ids": ids[:1]}, 30) == \
         {"ok": True, "released": ids[:1]}
     mroot.fail_flag.touch()   # the MTA refuses the next one
-    answer = control_call(sock, {"op": "release", "caller": admin, "ids": ids[1:]}, 30)
+    answer = clients.call(sock, {"op": "release", "caller": admin, "ids": ids[1:]}, 30)
     with pytest.raises(ReleaseFailed):
-        raise_answer_error(answer)
+        raise control.answer_error(answer)
     m = wait_metrics(mroot, "two re-injections", lambda m: m["imunifyemail_reinjections_total"] == 2)
     assert m["imunifyemail_reinjection_failures_total"] == 1
     assert m["imunifyemail_quarantine_messages"] == 1 and len(mroot.reinjected()) == 1
