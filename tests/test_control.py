@@ -87,7 +87,6 @@ def test_only_root_and_the_daemon_user_may_connect(daemon):
     assert out.stdout.strip() == "EACCES", out
 
 
-
 def raw_call(daemon, line: bytes) -> dict:
     """One line as sent, whatever it holds (clients.call sends only what JSON can say)."""
     with socket.socket(socket.AF_UNIX) as s:

@@ -1,14 +1,15 @@
 """The daemon's control socket: work that needs the Exim user's identity, asked for by the web app.
 
 The web app runs as ``_imunifyemail`` and cannot become the Exim user, so a
-release from a page is handed here (:mod:`..protocol.control`). The daemon runs the very operation ``ie-cli`` runs
-(:func:`imunifyemail.ops.emails.release`, which checks the caller again) with
-a releaser whose sender is the spawner: the same one-shot command, as the
-Exim user. Only root and the daemon's own user may connect (socket mode and
-a SO_PEERCRED check); releases run one at a time on a thread of their own,
-with their own database connection, never on the mail path's. A fault while
-answering (a bug, a damaged store) is logged with its traceback and answered
-as an internal error, never as the request's fault.
+release from a page is handed here (:mod:`..protocol.control`). The daemon
+runs the very operation ``ie-cli`` runs (:func:`imunifyemail.ops.emails.release`,
+which checks the caller again) with a releaser whose sender is the spawner:
+the same one-shot command, as the Exim user. Only root and the daemon's own
+user may connect (socket mode and a SO_PEERCRED check); releases run one at
+a time on a thread of their own, with their own database connection, never
+on the mail path's. A fault while answering (a bug, a damaged store) is
+logged with its traceback and answered as an internal error, never as the
+request's fault.
 """
 import asyncio
 import logging
