@@ -4,21 +4,20 @@
 ``-D``, split spool, ``root:mail 0640`` as on cPanel), and :func:`ask` asks the daemon what the
 router asks, per remote address. The system tests use the real Exim instead.
 """
-import base64
 import grp
 import itertools
 import os
 import pwd
 import re
-import socket
 import time
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
+from imunifyemail.protocol import clients
+
 EXIM_USER = "Debian-exim"   # Debian's Exim user (cPanel: mailnull)
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _counter = itertools.count(os.getpid() * 1000)
-_FIELD = re.compile(r'(\w+)=(?:"([^"]*)"|(\S*))')
 
 
 def _b62(n: int, width: int) -> str:
@@ -105,20 +104,6 @@ def write(spool_dir: Path, exim_id: str, raw: bytes, sender: str, recipients: Se
     return directory / f"{exim_id}-H"
 
 
-def parse_answer(answer: str) -> Dict[str, str]:
-    return {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _FIELD.finditer(answer)}
-
-
 def ask(socket_path: str, exim_id: str, rcpt: str, timeout: float = 60) -> Dict[str, str]:
     """What the router asks for one address, as it asks it; the answer's fields (``verdict`` first)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(socket_path)
-        s.sendall(f"SCAN id={exim_id} rcpt={base64.b64encode(rcpt.encode()).decode()}\n".encode())
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return parse_answer(b"".join(chunks).decode("utf-8", "replace"))
+    return clients.ask(socket_path, exim_id, rcpt, timeout)

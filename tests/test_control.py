@@ -1,5 +1,7 @@
 """The daemon's control socket: a release handed over by the web app is the release ie-cli makes —
 checked again for the caller, sent once by the one-shot command, noted as released."""
+import json
+import socket
 import subprocess
 import sys
 
@@ -8,7 +10,8 @@ import pytest
 from imunifyemail.context import Context
 from imunifyemail.errors import Forbidden, NotFoundError
 from imunifyemail.ops import caller as callers
-from imunifyemail.ops.release import DaemonReleaser, control_call
+from imunifyemail.ops.release import DaemonReleaser
+from imunifyemail.protocol import clients, control
 
 from devtools import samples
 
@@ -59,7 +62,7 @@ def test_the_daemon_checks_the_hosted_users_quota_and_scope(daemon, held, token)
     with pytest.raises(NotFoundError):   # another account's user: not theirs to see
         release_through_daemon(daemon, callers.hosted_user("demo2"), ids[2:])
     # What a forged request that skips the web app's own check meets: the same refusal.
-    answer = control_call(control_socket(daemon), {"op": "release", "caller": user.as_dict(), "ids": ids[1:2]}, 30)
+    answer = clients.call(control_socket(daemon), {"op": "release", "caller": user.as_dict(), "ids": ids[1:2]}, 30)
     assert answer["ok"] is False and answer["kind"] == "Forbidden"
     assert len(daemon.held(subject=token)) == 2
 
@@ -71,9 +74,9 @@ def test_bad_requests_get_a_clear_answer(daemon):
                           ({"op": "release", "caller": callers.admin().as_dict(), "ids": "all"}, "InvalidInput"),
                           ({"op": "release", "caller": callers.admin().as_dict(), "ids": ["../../etc"]},
                            "InvalidInput")):
-        answer = control_call(control_socket(daemon), request, 30)
+        answer = clients.call(control_socket(daemon), request, 30)
         assert (answer["ok"], answer["kind"]) == (False, kind), answer
-    assert control_call(control_socket(daemon), {"op": "ping"}, 30) == {"ok": True}
+    assert clients.call(control_socket(daemon), {"op": "ping"}, 30) == {"ok": True}
 
 
 def test_only_root_and_the_daemon_user_may_connect(daemon):
@@ -82,3 +85,43 @@ def test_only_root_and_the_daemon_user_may_connect(daemon):
     out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c",
                           probe, control_socket(daemon)], capture_output=True, text=True, cwd="/")
     assert out.stdout.strip() == "EACCES", out
+
+
+def raw_call(daemon, line: bytes) -> dict:
+    """One line as sent, whatever it holds (clients.call sends only what JSON can say)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)
+        s.connect(control_socket(daemon))
+        s.sendall(line)
+        return json.loads(s.makefile("rb").readline())
+
+
+def test_a_malformed_request_is_answered_as_one_and_changes_nothing(daemon, held, token):
+    ids = [m.email_id for m in held]
+    malformed = {"ok": False, "kind": "InvalidInput", "error": "malformed request"}
+    for line in (b"release everything\n", b"[1, 2]\n", b"\xff\xfe{}\n", b"[" * 100000 + b"\n",
+                 # a login JSON can carry but no text is (a lone surrogate): refused before anything is sent
+                 b'{"op": "release", "caller": {"account": null, "via": "whm", "login": "\\ud800"}, "ids": ["'
+                 + ids[0].encode() + b'"]}\n'):
+        assert raw_call(daemon, line) == malformed, line[:80]
+    assert raw_call(daemon, b'{"op": "release", "caller": ["root"], "ids": []}\n') == \
+        {"ok": False, "kind": "InvalidInput", "error": "malformed caller"}
+    assert sorted(m.email_id for m in daemon.held(subject=token)) == sorted(ids) and daemon.reinjected() == []
+    assert "Traceback" not in daemon.log.read_text()
+
+
+def test_a_fault_in_the_daemon_is_an_internal_error_with_its_traceback_in_its_log(daemon, held):
+    """A damaged row (its recipients not JSON): reading it raises a ValueError deep in the release,
+    which is the daemon's fault, not the request's."""
+    ids = [m.email_id for m in held]
+    daemon.quarantine().conn.execute("UPDATE messages SET recipients = 'not json' WHERE email_id = ?", (ids[0],))
+    answer = clients.call(control_socket(daemon), {"op": "release", "caller": callers.admin(callers.WHM).as_dict(),
+                                                   "ids": ids[:1]}, 30)
+    assert answer == {"ok": False, "kind": "InternalError", "error": "internal error: see the daemon's log"}
+    error = control.answer_error(answer)   # what the web app raises
+    assert isinstance(error, control.InternalError) and str(error) == "internal error: see the daemon's log"
+    log = daemon.log.read_text()
+    assert "control request failed" in log and "Traceback" in log and "json.decoder.JSONDecodeError" in log
+    kept = daemon.quarantine().conn.execute("SELECT email_id FROM messages WHERE email_id = ?", (ids[0],)).fetchall()
+    assert daemon.reinjected() == [] and len(kept) == 1
+    assert clients.call(control_socket(daemon), {"op": "ping"}, 30) == {"ok": True}   # and it goes on answering

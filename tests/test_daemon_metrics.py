@@ -17,11 +17,11 @@ from devtools import samples
 from devtools.rspamd import free_port
 from devtools import testroot
 from devtools.users import ensure_hosted_user
-from imunifyemail import config
+from imunifyemail import config, shapes
 from imunifyemail.errors import ReleaseFailed
-from imunifyemail.exim import status
 from imunifyemail.ops import caller as callers
-from imunifyemail.ops.release import control_call, raise_answer_error
+from imunifyemail.ops import status
+from imunifyemail.protocol import clients, control
 
 INTERVAL = 0.1
 
@@ -111,7 +111,7 @@ def test_counters_match_the_mail_sent(mroot):
     st = prom(mroot).parent.stat()   # the directory made at start, as root, for the daemon's user
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (daemon_uid, 0o2750)
     # ie-config status --json reads the same file back
-    report = status.metrics_report(config.load())
+    report = shapes.status_metrics(status.metrics(config.load()))
     assert report["enabled"] is True and report["textfile"] == str(prom(mroot))
     assert report["samples"]["imunifyemail_messages_scanned_total"] >= 6
     assert report["samples"]['imunifyemail_messages_held_total{reason="spam"}'] == 2
@@ -174,8 +174,9 @@ def test_metrics_off_removes_the_file_and_on_writes_it_again(mroot):
     import time
     time.sleep(10 * INTERVAL)
     assert not prom(mroot).exists() and mroot.log.read_text().count("metrics are off") == rewrites
-    assert status.metrics_report(config.load()) == {"enabled": False, "textfile": str(prom(mroot)),
-                                                     "interval": INTERVAL}
+    assert shapes.status_metrics(status.metrics(config.load())) == {"enabled": False,
+                                                                    "textfile": str(prom(mroot)),
+                                                                    "interval": INTERVAL}
     mroot.cli("settings", "--metrics", "on")
     m = wait_metrics(mroot, "the file back", lambda m: True)
     assert m["imunifyemail_messages_held_total{reason=spam}"] == 1   # counted while off all the same
@@ -186,12 +187,12 @@ def test_releases_through_the_daemon_and_their_failures_are_counted(mroot):
     ids = [mroot.send(samples.gtube(subject=f"rel {n}")).email_id for n in range(2)]
     sock = mroot.socket.replace("filter.sock", "control.sock")
     admin = callers.admin(callers.WHM).as_dict()
-    assert control_call(sock, {"op": "release", "caller": admin, "ids": ids[:1]}, 30) == \
+    assert clients.call(sock, {"op": "release", "caller": admin, "ids": ids[:1]}, 30) == \
         {"ok": True, "released": ids[:1]}
     mroot.fail_flag.touch()   # the MTA refuses the next one
-    answer = control_call(sock, {"op": "release", "caller": admin, "ids": ids[1:]}, 30)
+    answer = clients.call(sock, {"op": "release", "caller": admin, "ids": ids[1:]}, 30)
     with pytest.raises(ReleaseFailed):
-        raise_answer_error(answer)
+        raise control.answer_error(answer)
     m = wait_metrics(mroot, "two re-injections", lambda m: m["imunifyemail_reinjections_total"] == 2)
     assert m["imunifyemail_reinjection_failures_total"] == 1
     assert m["imunifyemail_quarantine_messages"] == 1 and len(mroot.reinjected()) == 1
@@ -257,7 +258,7 @@ def test_a_directory_of_someone_elses_is_not_taken_over_and_mail_goes_on(daemon_
         time.sleep(10 * INTERVAL)
         assert r.log.read_text().count("cannot write the metrics file") == 1   # said once, not every interval
         assert theirs.stat().st_uid == 0 and list(theirs.iterdir()) == []
-        assert "error" in status.metrics_report(config.load())
+        assert "error" in shapes.status_metrics(status.metrics(config.load()))
     finally:
         r.close()
         shutil.rmtree(r.path, ignore_errors=True)

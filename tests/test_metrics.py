@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from imunifyemail.core import metrics
 from imunifyemail.core.metrics import AccountHeld, Gauges, MailCounters, render
 from imunifyemail.daemon.metrics import remove_leftovers, write_atomically
-from imunifyemail.exim.status import metrics_line
+from imunifyemail.cli.output import metrics_line
 
 
 def families(text):

@@ -151,3 +151,47 @@ def sender_object(obj: ObjectStats, stats, verified: bool = True, **parents: str
 
 def am_stats(stats) -> Dict[str, Any]:
     return {"accounts": [sender_object(a, stats) for a in stats.accounts]}
+
+
+# -- ie-config status -----------------------------------------------------------
+
+def status(st) -> Dict[str, Any]:
+    """``st``: an :class:`imunifyemail.ops.status.Status`; a part that could not be read is
+    ``{"error": ...}``."""
+    f, d, w, r = st.filter, st.daemon, st.web, st.rspamd
+    return {
+        "version": st.version,
+        "filter": {"enabled": f.enabled, "exim_conf_local": f.exim_conf_local, "exim_conf": f.exim_conf},
+        "daemon": {"service": d.service, "running": d.running, "socket": d.socket},
+        "web": {"service": w.service, "running": w.running, **w.answers, "sockets": dict(w.sockets)},
+        "rspamd": {"url": r.url, "reachable": r.reachable},
+        "queue": _readable(st.queue, lambda q: {"waiting_for_scanner": q.waiting_for_scanner, "total": q.total}),
+        "quarantine": _readable(st.quarantine, lambda q: {"emails": q.emails, "size_bytes": q.size_bytes,
+                                                          "accounts": q.accounts}),
+        "disk": _readable(st.disk, status_disk),
+        "metrics": status_metrics(st.metrics),
+    }
+
+
+def _readable(part, shape) -> Dict[str, Any]:
+    error = getattr(part, "error", None)   # an ops.status.Unreadable
+    return {"error": error} if error is not None else shape(part)
+
+
+def status_disk(disk) -> Dict[str, Any]:
+    """``disk``: an :class:`imunifyemail.ops.status.DiskState`."""
+    report = disk.report
+    return {"path": disk.path, "total_bytes": report.space.total_bytes, "free_bytes": report.space.free_bytes,
+            "floor_bytes": report.floor.bytes, "total_inodes": report.space.total_inodes,
+            "free_inodes": report.space.free_inodes, "floor_inodes": report.floor.inodes,
+            "below_floor": report.below_floor}
+
+
+def status_metrics(m) -> Dict[str, Any]:
+    """``m``: an :class:`imunifyemail.ops.status.MetricsState`; the samples as the daemon wrote them."""
+    out: Dict[str, Any] = {"enabled": m.enabled, "textfile": m.textfile, "interval": m.interval}
+    if m.error is not None:
+        out["error"] = m.error
+    if m.samples is not None:
+        out.update(written_at=m.written_at, age_seconds=m.age_seconds, samples=m.samples)
+    return out

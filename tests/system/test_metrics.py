@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devtools import samples
 from imunifyemail.ops import caller as callers
-from imunifyemail.ops.release import control_call
+from imunifyemail.protocol import clients
 
 from .conftest import held, settle, sunk, wait_held, wait_sunk
 
@@ -90,7 +90,7 @@ def test_the_counters_match_the_mail_sent_and_status_reads_the_same_file(stack, 
 
     # a release through the daemon (as the web app hands it over): one re-injection, delivered once
     sock = str(stack.root / "var/run/imunifyemail/control.sock")
-    answer = stack.ns.call(control_call, sock, {"op": "release", "caller": callers.admin(callers.WHM).as_dict(),
+    answer = stack.ns.call(clients.call, sock, {"op": "release", "caller": callers.admin(callers.WHM).as_dict(),
                                                 "ids": [items[0]["email_id"]]}, 60)
     assert answer == {"ok": True, "released": [items[0]["email_id"]]}
     wait_sunk(stack, token, HAM + 1)

@@ -7,25 +7,24 @@ opposite order: mail then flows unscanned, nothing queued is lost, the
 quarantine is kept. Both are idempotent. ``notify`` (hidden: a systemd timer
 runs it every minute) sends the digests and the webhook
 (:mod:`imunifyemail.notify`). The rules live in
-:mod:`imunifyemail.exim`; errors become one ``Error: ...`` line through
+:mod:`imunifyemail.exim` (``status``: :mod:`imunifyemail.ops.status`); errors become one ``Error: ...`` line through
 :func:`.ie_cli.run`.
 """
-import json
 import os
 import sys
 from typing import Optional, Sequence
 
 import click
 
-from .. import __version__, config
+from .. import __version__, config, shapes
 from ..context import Context
 from ..errors import ActionError
 from ..exim import hook, patcher, services, snippets
 from ..notify import job as notify_job
 from ..ops import audit
 from ..ops import caller as callers
-from ..exim import status as status_report
-from . import ie_cli
+from ..ops import status as status_ops
+from . import ie_cli, output
 from .cobra import CONTEXT_SETTINGS, Group
 
 PROG = "ie-config"
@@ -57,8 +56,8 @@ def version() -> None:
                   "the metrics file (--json: its samples as the daemon last wrote them).")
 @click.option("--json", "as_json", is_flag=True, help="Output in JSON format")
 def status(as_json: bool) -> None:
-    report = status_report.collect(config.load())
-    click.echo(json.dumps(report, indent=2) if as_json else status_report.render(report))
+    report = shapes.status(status_ops.collect(config.load()))
+    click.echo(output.to_json(report) if as_json else output.status_text(report))
 
 
 @cli.command(short_help="enable Imunify Email",

@@ -1,4 +1,4 @@
-"""What ``ie-cli`` prints as text: one renderer per output layout of the seed document.
+"""What ``ie-cli`` and ``ie-config`` print as text: one renderer per output layout of the seed document.
 
 Renderers return the lines without a final newline; the JSON shapes are
 :mod:`imunifyemail.shapes` (shared with the pages).
@@ -9,9 +9,11 @@ cursor or forge extra lines on the administrator's terminal.
 import json
 import time
 import unicodedata
+from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..ops.emails import HeldEmail
+from ..shapes import human_size
 from ..store.accounts import AccountInfo
 from ..store.listing import StoredMessage
 
@@ -154,3 +156,66 @@ def audit_text(items: Sequence, total: int) -> str:
 def am_json(obj: Any) -> str:
     """``am stats`` and ``am server-settings``: the seed's key-sorted JSON."""
     return to_json(obj, indent=4, sort_keys=True)
+
+
+# -- ie-config status -------------------------------------------------------
+# Rendered from its --json shape (:func:`imunifyemail.shapes.status`): the text says what the JSON says.
+
+def disk_line(disk: Dict[str, Any]) -> str:
+    if "error" in disk:
+        return f"unknown ({disk['error']})"
+    line = (f"{human_size(disk['free_bytes'])} free of {human_size(disk['total_bytes'])}"
+            f" (floor {human_size(disk['floor_bytes'])}")
+    line += f", {disk['free_inodes']} inodes free, floor {disk['floor_inodes']})" if disk["total_inodes"] else ")"
+    if disk["below_floor"]:
+        line += ("; FLOOR REACHED: mail that would be held is deferred (Exim keeps it) until space is freed "
+                 "(ie-cli emails remove, ie-cli accounts remove)")
+    return line
+
+
+def web_line(web: Dict[str, Any]) -> str:
+    silent = [Path(web["sockets"][k]).name for k in ("admin_socket", "user_socket") if not web[k]]
+    state = "running" if not silent else f"not answering on {' and '.join(silent)}"
+    return f"{state} (service {web['service']}, GET /healthz on admin.sock and user.sock)"
+
+
+def metrics_line(m: Dict[str, Any]) -> str:
+    if m["enabled"] is False:
+        return "off (ie-cli settings --metrics on)"
+    if "samples" not in m:
+        return f"unknown ({m.get('error', 'no file')}; {m['textfile']})"
+    v = m["samples"]
+    scanned, passed = v.get("imunifyemail_messages_scanned_total", 0), v.get("imunifyemail_messages_passed_total", 0)
+    stale = " (STALE: the daemon has not rewritten it)" if m["age_seconds"] > 3 * m["interval"] + 60 else ""
+    return (f"{m['textfile']} written {m['age_seconds']} s ago{stale}: since the daemon started "
+            f"{scanned} scanned, {passed} passed, {scanned - passed} held, "
+            f"{v.get('imunifyemail_rspamd_unreachable_total', 0)} passed unscanned (Rspamd unreachable)")
+
+
+def status_text(st: Dict[str, Any]) -> str:
+    f, d, q, qa = st["filter"], st["daemon"], st["queue"], st["quarantine"]
+    if f["enabled"]:
+        exim = "enabled (outbound mail is scanned)"
+    elif f["exim_conf_local"]:
+        exim = "configured in exim.conf.local but not in /etc/exim.conf: run ie-config enable"
+    elif f["exim_conf"]:
+        exim = "in /etc/exim.conf but not in exim.conf.local: run ie-config enable or disable"
+    else:
+        exim = "disabled (mail is sent unscanned)"
+    daemon = ("running" if d["running"] else "not answering") + f" (service {d['service']}, socket {d['socket']})"
+    rspamd = ("reachable" if st["rspamd"]["reachable"] else "unreachable: mail passes unscanned for spam") \
+        + f" ({st['rspamd']['url']})"
+    if "error" in q:
+        queue_line = f"unknown ({q['error']})"
+    else:
+        queue_line = f"{q['waiting_for_scanner']} message(s) waiting for the scanner, {q['total']} in the queue"
+    if "error" in qa:
+        quarantine_line = f"unknown ({qa['error']})"
+    else:
+        quarantine_line = (f"{qa['emails']} email(s), {human_size(qa['size_bytes'])}, "
+                           f"{qa['accounts']} account(s)")
+    rows = [("Version", st["version"]), ("Exim filter", exim), ("Filter daemon", daemon),
+            ("Web application", web_line(st["web"])), ("Rspamd", rspamd),
+            ("Exim queue", queue_line), ("Quarantine", quarantine_line), ("Quarantine disk", disk_line(st["disk"])),
+            ("Metrics", metrics_line(st["metrics"]))]
+    return "\n".join(f"{name + ':':<17}{value}" for name, value in rows)

@@ -19,6 +19,7 @@ from ..core.metrics import MailCounters
 from ..cpanel import AccountDirectory
 from ..exim.queue import deferred_by_filter, still_deferred_by_filter
 from ..exim.spool import Spool
+from ..protocol import control as control_protocol
 from ..store import db
 from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
@@ -37,7 +38,6 @@ log = logging.getLogger("imunifyemaild")
 
 
 PRUNE_INTERVAL = 300.0
-MAX_CONTROL = 1 << 20   # one control request, in bytes
 
 
 def _retry_kick(cfg: config.Config, spawner: Optional[Spawner]):
@@ -146,7 +146,8 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     control = ControlServer(Context(clock=clock, cfg=cfg, releaser=lambda c: releaser_for(c, spawner, counters)))
     m = cfg["metrics"]
     metrics = MetricsFile(paths.system_path(m["textfile"]), m["interval"], m["top_accounts"], counters, store, spool)
-    control_server = await asyncio.start_unix_server(control.connected, sock=sockets.control, limit=MAX_CONTROL)
+    control_server = await asyncio.start_unix_server(control.connected, sock=sockets.control,
+                                                     limit=control_protocol.MAX_LINE)
     if stop is None:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):

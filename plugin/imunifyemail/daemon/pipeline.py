@@ -28,6 +28,7 @@ from ..core.metrics import MailCounters
 from ..core.verdict import WHITELISTED, Verdict, before_scan, filter_fields, format_score, over_limit
 from ..exim.spool import Spool, SpoolError
 from ..ops.audit import insert_daemon
+from ..protocol.scan import DEFER, HOLD, PASS   # the verdicts Exim's router tells apart
 from ..store import containment as contained
 from ..store import events
 from ..store.activity import Activity
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 INLINE_READ_BYTES = 256 * 1024      # larger messages are read off the event loop
-PASS, HOLD, DEFER = "pass", "hold", "defer"
 
 
 @dataclass(frozen=True)

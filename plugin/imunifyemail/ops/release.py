@@ -14,15 +14,13 @@ process, never what it does:
 * the daemon's own releaser (``daemon/control.py``) — the same :func:`perform`
   with the spawner as the sender.
 """
-import json
 import logging
-import socket
 from typing import Callable, List, Optional, Sequence
 
-from .. import errors
 from ..context import Context
 from ..core import view
-from ..errors import ActionError, Conflict, ReleaseFailed, Unavailable
+from ..errors import ActionError, Conflict, ReleaseFailed
+from ..protocol import clients, control
 from ..reinject import RELEASED, ReinjectError, reinject_sync
 from ..store.listing import ALL_ACCOUNTS, NotFound, StoredMessage
 from . import audit
@@ -96,44 +94,6 @@ class OneShotReleaser:
         return perform(ctx, caller, messages, self.send, self.timeout)
 
 
-# -- the daemon's control socket, client side ----------------------------------------------
-
-MAX_ANSWER = 1 << 20
-
-
-def control_call(socket_path: str, request: dict, timeout: float) -> dict:
-    """One JSON request, one JSON answer (each a line) over the daemon's control socket."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(socket_path)
-            s.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n") and len(data) < MAX_ANSWER:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError as exc:
-        raise Unavailable(f"the filter daemon does not answer ({exc.strerror or exc}): "
-                          "is imunifyemaild running?") from None
-    try:
-        answer = json.loads(data)
-    except ValueError:
-        raise Unavailable("the filter daemon gave no answer: see its log") from None
-    if not isinstance(answer, dict):
-        raise Unavailable("the filter daemon gave a malformed answer")
-    return answer
-
-
-def raise_answer_error(answer: dict) -> None:
-    """Error kinds travel by name, so the caller raises what the daemon raised."""
-    kind = getattr(errors, str(answer.get("kind")), ActionError)
-    if not (isinstance(kind, type) and issubclass(kind, ActionError)):
-        kind = ActionError
-    raise kind(str(answer.get("error") or "the release failed"))
-
-
 class DaemonReleaser:
     """Hands a release to the daemon (the web app's way: it cannot act as the Exim user)."""
 
@@ -141,8 +101,8 @@ class DaemonReleaser:
         self.socket_path, self.timeout = socket_path, timeout
 
     def release(self, ctx: Context, caller: Caller, messages: Sequence[StoredMessage]) -> List[str]:
-        answer = control_call(self.socket_path, {"op": "release", "caller": caller.as_dict(),
-                                                 "ids": [m.email_id for m in messages]}, self.timeout)
+        answer = clients.call(self.socket_path, control.release_request(caller, [m.email_id for m in messages]),
+                              self.timeout)
         if not answer.get("ok"):
-            raise_answer_error(answer)
+            raise control.answer_error(answer)
         return [str(i) for i in answer.get("released", [])]
