@@ -51,7 +51,7 @@ def core_rate(count: int = 200_000) -> float:
         if before_scan(who, False, whitelist) is None:
             verdict = decide(settings, scan, ())
             if not verdict.quarantine:
-                limits.over_limit(usages, 1, server)
+                limits.offenders(usages, 1, server)
     return count / (time.perf_counter() - started)
 
 

@@ -16,7 +16,7 @@ from devtools import samples, spool
 from devtools.rspamd import RspamdProcess
 from devtools.testroot import TestRoot
 from devtools.users import ensure_system_user
-from imunifyemail.daemon.rspamd import RspamdClient
+from imunifyemail.rspamd import RspamdClient
 
 CONCURRENCY = 8
 CORPUS_SIZE = 800

@@ -107,7 +107,7 @@ def test_the_tree_is_compiled_so_nothing_is_written_at_run_time(files):
     missing = [s for s in sources if not any(c.startswith(s.rsplit("/", 1)[0] + "/__pycache__/"
                                                           + s.rsplit("/", 1)[1][:-3] + ".") for c in compiled)]
     assert sources and not missing, missing[:5]
-    assert f"{SITE}/imunifyemail/hooks.py" in sources
+    assert f"{SITE}/imunifyemail/account_hooks.py" in sources
     assert not [p for p in files if p.startswith(f"{SITE}/bin")]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from devtools.rspamd import GTUBE, RspamdProcess, free_port
 from imunifyemail import config, paths
-from imunifyemail.daemon.rspamd import RspamdClient
+from imunifyemail.rspamd import RspamdClient
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("rspamd") is None,
                                 reason="needs root and rspamd (apt-get install --no-install-recommends rspamd)")

@@ -6,8 +6,6 @@ layouts in :mod:`.output`, the JSON shapes in :mod:`imunifyemail.shapes`. Every 
 account, bad config, failed release) is translated in one place,
 :func:`run`, into one ``Error: ...`` line on stderr and exit status 1.
 """
-import logging
-import logging.handlers
 import os
 import sqlite3
 import sys
@@ -15,7 +13,7 @@ from typing import Callable, Iterable, List, Optional, Sequence
 
 import click
 
-from .. import __version__, config, paths, shapes
+from .. import __version__, config, logs, paths, shapes
 from ..context import Context
 from ..core.accounts import ROOT, STATES
 from ..core.verdict import REASONS, WHITELISTS
@@ -23,7 +21,7 @@ from ..errors import ActionError
 from ..ops import accounts as account_ops
 from ..ops import caller as callers
 from ..ops import emails as email_ops
-from ..ops import filters as filter_ops
+from ..ops import filter_settings as filter_ops
 from ..ops import whitelist as whitelist_ops
 from ..ops.release import OneShotReleaser
 from ..shapes import human_size
@@ -35,7 +33,6 @@ from .features import settings
 from .cobra import CONTEXT_SETTINGS, Group
 
 PROG = "ie-cli"
-SYSLOG_SOCKET = "/dev/log"   # the host's syslog, not under $IMUNIFYEMAIL_ROOT
 ADMIN = callers.admin(callers.CLI)   # ie-cli runs as root: the administrator
 
 
@@ -116,7 +113,7 @@ def emails() -> None:
 def emails_list(env: Context, account: str, as_json: bool, limit: int, offset: int, sender: Optional[str],
                 recipient: Optional[str], subject: Optional[str], reason: Optional[str],
                 since: Optional[int], until: Optional[int], unattributed: bool) -> None:
-    items, total = email_ops.list_emails(env, ADMIN, email_ops.Filters(
+    items, total = email_ops.list_emails(env, ADMIN, email_ops.EmailQuery(
         account=account, unattributed=unattributed, sender=sender, recipient=recipient, subject=subject,
         reason=reason, since=since, until=until, limit=limit, offset=offset))
     expected = email_ops.expected_releases(env, items)
@@ -325,26 +322,11 @@ def run(argv: Optional[Sequence[str]] = None, group: Optional[click.Group] = Non
     return result if isinstance(result, int) else 0
 
 
-def _configure_logging(prog: str = PROG) -> None:
-    """Actions are logged to syslog (mail facility), never to the terminal."""
-    logging.raiseExceptions = False   # a syslog hiccup must not print a traceback
-    logger = logging.getLogger("imunifyemail")
-    if logger.handlers:
-        return
-    handler: logging.Handler = logging.NullHandler()
-    if os.path.exists(SYSLOG_SOCKET):
-        handler = logging.handlers.SysLogHandler(SYSLOG_SOCKET, logging.handlers.SysLogHandler.LOG_MAIL)
-        handler.setFormatter(logging.Formatter(f"{prog}[%(process)d]: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The console script: root only, actions logged to syslog, errors as one line."""
     if os.geteuid() != 0:
         return _error(f"{PROG} must be run as root")
-    _configure_logging()
+    logs.to_syslog(PROG)
     return run(argv)
 
 

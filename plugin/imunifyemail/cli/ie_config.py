@@ -16,10 +16,10 @@ from typing import Optional, Sequence
 
 import click
 
-from .. import __version__, config, shapes
+from .. import __version__, config, logs, shapes
 from ..context import Context
 from ..errors import ActionError
-from ..exim import hook, patcher, services, snippets
+from ..exim import patcher, rebuild_hook, services, snippets
 from ..notify import job as notify_job
 from ..ops import audit
 from ..ops import caller as callers
@@ -67,10 +67,10 @@ def enable() -> None:
     cfg = config.load()
     snippets.render(cfg)   # a value Exim cannot take is reported before anything changes
     patcher.preflight()
-    hook.check_installable()
+    rebuild_hook.check_installable()
     services.start()
     outcome = patcher.apply(cfg, enable=True)
-    hook.install()
+    rebuild_hook.install()
     _audit("enable", outcome.rebuilt)
     click.echo("Imunify Email enabled: outbound mail is scanned" if outcome.rebuilt
                else "Imunify Email is already enabled")
@@ -82,13 +82,13 @@ def enable() -> None:
 def disable() -> None:
     cfg = config.load()
     patcher.preflight()
-    was_hooked = hook.installed()
-    hook.uninstall()
+    was_hooked = rebuild_hook.installed()
+    rebuild_hook.uninstall()
     try:
         outcome = patcher.apply(cfg, enable=False)
     except Exception:
         if was_hooked:   # still enabled: keep healing WHM rebuilds
-            hook.install()
+            rebuild_hook.install()
         raise
     services.stop()
     _audit("disable", outcome.rebuilt)
@@ -103,7 +103,7 @@ def disable() -> None:
 @click.option("--hasdkim", default="")
 @click.option("--hasmaildir", default="")
 def reapply(build_status: str, exim_version: str, hasdkim: str, hasmaildir: str) -> None:
-    if os.environ.get(patcher.LOCK_ENV) or build_status != "ok" or not hook.installed():
+    if os.environ.get(patcher.LOCK_ENV) or build_status != "ok" or not rebuild_hook.installed():
         return   # our own rebuild, a failed one (the old config stays), or disabled meanwhile
     if patcher.apply(config.load(), enable=True).rebuilt:
         click.echo("imunifyemail: filter restored in Exim's configuration")
@@ -113,14 +113,14 @@ def reapply(build_status: str, exim_version: str, hasdkim: str, hasmaildir: str)
                               "filter, when Imunify Email is enabled.")
 def upgrade() -> None:
     cfg = config.load()
-    if not (hook.installed() or patcher.filter_configured()):
+    if not (rebuild_hook.installed() or patcher.filter_configured()):
         click.echo("Imunify Email is disabled: nothing to restart or re-apply")
         return
     snippets.render(cfg)
     patcher.preflight()
     services.restart()
     outcome = patcher.apply(cfg, enable=True)   # the new version's blocks, put back if a rebuild lost them
-    hook.install()
+    rebuild_hook.install()
     click.echo("Imunify Email upgraded: services restarted, filter " +
                ("re-applied in Exim's configuration" if outcome.rebuilt else "already current in Exim's configuration"))
 
@@ -166,7 +166,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """The console script: root only, actions logged to syslog, errors as one line."""
     if os.geteuid() != 0:
         return ie_cli._error(f"{PROG} must be run as root")
-    ie_cli._configure_logging(PROG)
+    logs.to_syslog(PROG)
     return ie_cli.run(argv, group=cli, prog=PROG)
 
 

@@ -2,7 +2,7 @@
 
 A message held only for ``ratelimit`` waits in its account's queue, oldest first. It may leave once
 every *limited* sender object it belongs to has room for it over the last 60 minutes (the rule of
-:func:`.limits.over_limit`: what the object sent in the window plus this message's weight stays
+:func:`.limits.offenders`: what the object sent in the window plus this message's weight stays
 within its limit), and never before an older waiting message that shares a limited object with it:
 no overtaking, so a big message is not starved by small ones behind it. A message heavier than one
 of its limits can never leave on its own; it is left out (and blocks nobody). A message whose

@@ -95,7 +95,7 @@ def rate_limited(usage: Usage, server: ServerLimits) -> bool:
     return limit > 0 and used(usage, server.limit_mode) >= limit
 
 
-def over_limit(objects: Iterable[Usage], recipients: int, server: ServerLimits) -> List[Usage]:
+def offenders(objects: Iterable[Usage], recipients: int, server: ServerLimits) -> List[Usage]:
     """The objects this message would take over their effective limit."""
     cost = weight(server.limit_mode, recipients)
     return [u for u in objects
@@ -142,7 +142,7 @@ class Reached:
 
 
 def reached(offenders: Sequence[Usage], who: Tuple[str, str, str, str], server: ServerLimits) -> Tuple[Reached, ...]:
-    """The limits ``offenders`` (:func:`over_limit`) are, named by the message's objects ``who``
+    """The limits ``offenders`` (:func:`offenders`) are, named by the message's objects ``who``
     (account, domain, sender email, script)."""
     names = dict(objects_of(*who))
     return tuple(Reached(u.so_type, names.get(u.so_type, ""), effective_limit(u.so_type, u.override, server),

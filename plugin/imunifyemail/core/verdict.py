@@ -144,7 +144,7 @@ def unscannable(why: str, scan: Optional[Scan] = None, executables: Sequence[str
                    score=scan.score if scan is not None else None, findings=(why, *executables))
 
 
-def over_limit(verdict: Verdict) -> Verdict:
+def held_for_limits(verdict: Verdict) -> Verdict:
     """A message that would pass, held because a sender limit is reached."""
     return replace(verdict, quarantine=True, reasons=verdict.reasons + (RATELIMIT,))
 

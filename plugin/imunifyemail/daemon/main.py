@@ -26,9 +26,9 @@ from ..store.settings import SettingsCache
 from .autorelease import EVERY as AUTO_RELEASE_EVERY, AutoReleaser, interrupted
 from .control import ControlServer, releaser_for
 from .metrics import MetricsFile
-from .pipeline import Filter, LocalDomains, StoreWorker
+from .pipeline import LocalDomains, Pipeline, StoreWorker
 from .retry import DirectKick, RetryLedger
-from .rspamd import RspamdClient
+from ..rspamd import RspamdClient
 from .scanner import Scanner
 from .scanning import Checks, ScanGate, wait_turn_seconds
 from .spawner import SpawnError, Spawner
@@ -138,9 +138,9 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine), _still_waiting(spool),
                             rspamd_ready=gate.available, wall=clock)
     checks = Checks(gate, deferrals, clock, cfg["rspamd"]["unavailable"], cfg["rspamd"]["max_wait"])
-    flt = Filter(store, checks, AccountDirectory(), spool, LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
+    pipeline = Pipeline(store, checks, AccountDirectory(), spool, LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
                  deferrals, counters, exim_uid=exim_uid(cfg, spool))
-    scanner = Scanner(flt, late_after=cfg["exim"]["timeout"])
+    scanner = Scanner(pipeline, late_after=cfg["exim"]["timeout"])
     loop = asyncio.get_running_loop()
     server = await asyncio.start_unix_server(scanner.connected, sock=sockets.filter)
     control = ControlServer(Context(clock=clock, cfg=cfg, releaser=lambda c: releaser_for(c, spawner, counters)))

@@ -25,7 +25,7 @@ from ..core.attribution import Directory, attribute
 from ..core.limits import describe, reached, script_name
 from ..core.message import summarize
 from ..core.metrics import MailCounters
-from ..core.verdict import WHITELISTED, Verdict, before_scan, filter_fields, format_score, over_limit
+from ..core.verdict import WHITELISTED, Verdict, before_scan, filter_fields, format_score, held_for_limits
 from ..exim.spool import Spool, SpoolError
 from ..ops.audit import insert_daemon
 from ..protocol.scan import DEFER, HOLD, PASS   # the verdicts Exim's router tells apart
@@ -115,7 +115,7 @@ class LocalDomains:
         return [r for r in recipients if r.rpartition("@")[2].lower() not in self._domains]
 
 
-class Filter:
+class Pipeline:
     def __init__(self, store: StoreWorker, checks: Checks, directory: Directory, spool: Spool,
                  local_domains: LocalDomains, deferrals: RetryLedger, counters: Optional[MailCounters] = None,
                  exim_uid: Optional[int] = None):
@@ -198,7 +198,7 @@ class Filter:
             # Checked, counted and remembered in one step: concurrent messages cannot all fit.
             fits = await self.store.call(activity.reserve, objects, len(remote), snap.server_limits, remember)
             if not fits.allowed:
-                verdict = over_limit(verdict)
+                verdict = held_for_limits(verdict)
                 limited = describe(fits.offenders, snap.server_limits)
                 limits_reached = reached(fits.offenders, objects, snap.server_limits)
         if verdict.quarantine:

@@ -17,7 +17,7 @@ from typing import Dict
 from ..protocol import scan
 from .peer_server import Exchange, PeerCheckedServer
 from ..protocol.scan import DEFER, PASS
-from .pipeline import Answer, Filter, address_key
+from .pipeline import Answer, Pipeline, address_key
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,8 @@ READ_TIMEOUT = 10.0
 
 
 class Scanner:
-    def __init__(self, flt: Filter, late_after: float, allowed_uids=frozenset({0})):
-        self.filter = flt
+    def __init__(self, pipeline: Pipeline, late_after: float, allowed_uids=frozenset({0})):
+        self.pipeline = pipeline
         self.late_after = late_after   # Exim's timeout: an answer after it reaches nobody
         self._server = PeerCheckedServer(self._respond, allowed_uids, READ_TIMEOUT,
                                          "only Exim's routing (root) may ask", log, scan.BAD_REQUEST_ANSWER)
@@ -38,12 +38,12 @@ class Scanner:
     async def answer(self, exim_id: str, rcpt: str) -> Answer:
         if not exim_id:   # exim -bt: an address test, no message to judge
             return Answer(PASS, {"action": "address test"})
-        answer = await self._shared(exim_id, lambda: self.filter.decide(exim_id, rcpt))
+        answer = await self._shared(exim_id, lambda: self.pipeline.decide(exim_id, rcpt))
         if answer.covered(rcpt):
             return answer
         # a pass that only every recipient's whitelisting allowed does not cover an address added since
         key = address_key(exim_id, rcpt)
-        return await self._shared(key, lambda: self.filter.decide_address(exim_id, rcpt))
+        return await self._shared(key, lambda: self.pipeline.decide_address(exim_id, rcpt))
 
     async def _shared(self, key: str, decide) -> Answer:
         """One decision per key (a message, or one address of it): cached, or shared while in flight."""
@@ -74,7 +74,7 @@ class Scanner:
             # Exim stopped waiting (its timeout) and deferred the address
             log.info("id=%s decided after the router's %gs: Exim deferred it; asking for it again",
                      exim_id, self.late_after)
-            self.filter.deferrals.late(exim_id)
+            self.pipeline.deferrals.late(exim_id)
 
     async def close(self) -> None:
         """Let the questions being answered finish."""

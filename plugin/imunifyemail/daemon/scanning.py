@@ -25,7 +25,7 @@ from typing import Callable, Optional, Sequence
 from ..core.verdict import Scan, Verdict, Whitelist, decide, unscannable
 from ..core.winexec import inspect, precheck
 from .retry import RetryLedger
-from .rspamd import RspamdClient
+from ..rspamd import RspamdClient
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ def validate_ids(email_ids: Sequence[str]) -> List[str]:
 
 
 @dataclass
-class Filters:
+class EmailQuery:
     """What a list asks for; every field is checked by :func:`list_emails`."""
     account: Optional[str] = None
     unattributed: bool = False
@@ -86,7 +86,7 @@ def _object_query(ctx: Context, object_id: str, q: ListQuery) -> None:
         q.script_is = row["name"]
 
 
-def list_emails(ctx: Context, caller: Caller, f: Filters) -> Tuple[List[StoredMessage], int]:
+def list_emails(ctx: Context, caller: Caller, f: EmailQuery) -> Tuple[List[StoredMessage], int]:
     if f.reason is not None and f.reason not in REASONS:
         raise InvalidInput(f'invalid reason "{f.reason}": use one of {", ".join(REASONS)}')
     if f.limit < 1 or (f.limit > MAX_PAGE and not caller.is_admin):

@@ -19,7 +19,7 @@ from .. import __version__, config, paths
 from ..context import Context
 from ..core import metrics as metrics_file
 from ..core.features import Features
-from ..daemon.rspamd import RspamdClient
+from ..rspamd import RspamdClient
 from ..exim import patcher, queue, services
 from ..exim.queue import QueueSummary
 from ..exim.spool import Spool

@@ -195,7 +195,7 @@ class Activity:
         now = self.clock()
         with transaction(self.conn):
             objects = self._objects(*who)
-            offenders = limits.over_limit(self.usage(objects, now, server), recipients, server)
+            offenders = limits.offenders(self.usage(objects, now, server), recipients, server)
             if offenders:   # counted as quarantined once it is stored (record_quarantined)
                 return Outcome(False, tuple(offenders))
             if remember is not None:

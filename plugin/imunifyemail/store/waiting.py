@@ -146,7 +146,7 @@ def pick(activity: Activity, now: float, server: ServerLimits, most: int,
                     next_due = min(next_due, max(when, now))
                     continue
                 recipients = len(msg.recipients)
-                if not planned.exempt and limits.over_limit(activity.usage(objects, now, server), recipients, server):
+                if not planned.exempt and limits.offenders(activity.usage(objects, now, server), recipients, server):
                     next_due = now   # the forecast is never trusted over the limit itself: look again
                     continue
                 activity.count_sent(objects, recipients, now)

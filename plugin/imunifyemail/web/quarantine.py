@@ -25,9 +25,9 @@ MAX_PLAIN_BYTES = 1 << 20
 ACTIONS = {"release": "Release & Send", "delete": "Delete"}
 
 
-def _filters(area: str) -> email_ops.Filters:
+def _query(area: str) -> email_ops.EmailQuery:
     args = request.args
-    f = email_ops.Filters(
+    f = email_ops.EmailQuery(
         reason=forms.choice(args, "reason", "Reason", REASONS),
         order=forms.choice(args, "order", "Sort", (NEWEST_FIRST, OLDEST_FIRST), NEWEST_FIRST),
         limit=forms.integer(args, "limit", "Per page", 25, 1, max(PAGE_SIZES)),
@@ -52,7 +52,7 @@ def _page_args() -> dict:
 
 def list_page(area: str):
     ctx = context()
-    f = _filters(area)
+    f = _query(area)
     before = forms.text(request.args, "before", "Page", 64)
     if before is not None:   # the page before this one: walk the other way, then turn it round
         f.after, f.order = before, OLDEST_FIRST if f.order == NEWEST_FIRST else NEWEST_FIRST

@@ -9,7 +9,7 @@ from ..core.verdict import FILTER_SETTINGS
 from ..ops import accounts as account_ops
 from ..ops import activity as am_ops
 from ..ops import features as feature_ops
-from ..ops import filters as filter_ops
+from ..ops import filter_settings as filter_ops
 from . import context, forms
 from .links import link
 from .notices import notice

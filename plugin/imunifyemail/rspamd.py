@@ -21,9 +21,9 @@ import time
 from typing import Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-from .. import paths
-from ..core.metrics import MailCounters
-from ..core.verdict import Scan
+from . import paths
+from .core.metrics import MailCounters
+from .core.verdict import Scan
 
 log = logging.getLogger(__name__)
 

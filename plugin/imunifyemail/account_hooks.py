@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, TextIO
 
-from . import config
+from . import config, logs
 from .context import Context
 from .errors import ActionError, InvalidInput
 from .ops import accounts as account_ops
@@ -93,8 +93,6 @@ def run(event: str, text: str) -> str:
 
 
 def main(event: str, argv: Optional[Sequence[str]] = None, stdin: Optional[TextIO] = None) -> int:
-    from .cli.ie_cli import _configure_logging   # syslog, as the CLIs
-
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv == ["--describe"]:
         print(json.dumps(describe(event, str(Path(sys.argv[0]).resolve()))))
@@ -103,7 +101,7 @@ def main(event: str, argv: Optional[Sequence[str]] = None, stdin: Optional[TextI
         return _refuse(f"unexpected arguments {' '.join(argv)!r} (only --describe; the event comes on stdin)")
     if os.geteuid() != 0:
         return _refuse("must be run as root (cPanel runs hooks as root)")
-    _configure_logging("imunifyemail-hook")
+    logs.to_syslog("imunifyemail-hook")
     text = (stdin or sys.stdin).read(MAX_INPUT + 1)
     if len(text) > MAX_INPUT:
         return _refuse(f"hook input larger than {MAX_INPUT} bytes")
