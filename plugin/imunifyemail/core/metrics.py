@@ -157,7 +157,8 @@ def render(c: Counts, g: Gauges, version: str) -> str:
     for reason, n in c.held.items():
         w.sample("messages_held_total", n, reason=reason)
     w.one("messages_deferred_total", "counter",
-          "Verdicts of defer (no room in the quarantine, a store error): Exim keeps the message and asks again",
+          "Verdicts of defer (Rspamd unavailable, no scan turn free, no room in the quarantine, a store error): "
+          "Exim keeps the message and asks again",
           c.deferred)
     w.one("reinjections_total", "counter",
           "Held messages released through the daemon and handed back to Exim (failed ones included)",
@@ -166,7 +167,8 @@ def render(c: Counts, g: Gauges, version: str) -> str:
           "Releases through the daemon that Exim did not accept: the message stays in the quarantine",
           c.reinjection_failures)
     w.one("rspamd_unreachable_total", "counter",
-          "Scans Rspamd did not answer usably (down, timed out, an error): the message passed unscanned for spam",
+          "Scans Rspamd did not answer usably (down, timed out, an error): the message waited, was held "
+          "unscannable or passed unscanned, as rspamd.unavailable says",
           c.rspamd_unreachable)
     h = c.rspamd_seconds
     w.family("rspamd_answer_seconds", "histogram", "Time Rspamd took to answer a scan (answered scans only)")
