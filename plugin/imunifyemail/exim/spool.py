@@ -59,6 +59,8 @@ class SpooledMessage:
                     by_exim=exim_uid is not None and self.uid == exim_uid)
 
     def message(self, body: bytes) -> bytes:
+        """The message as Exim delivers it (``exim -Mvc``): neither file holds the blank line between
+        header and body, so a header-only message gets it here, as Exim's own copy does."""
         return b"".join(self.headers) + b"\n" + body
 
 

@@ -5,17 +5,19 @@ setting changed by ``ie-cli`` is seen by the daemon at its next message
 (``PRAGMA data_version`` tells a connection that someone else committed).
 Durability stays on: WAL with ``synchronous=FULL``. A migration never drops
 quarantined mail, and a database that fails to open is never recreated.
+An existing database is backed up before its first migration (:mod:`.backups`);
+without that copy nothing is migrated.
 """
 import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Callable, List, Union
+from typing import Callable, List, Optional, Union
 
 from ..core import features
 from ..core.limits import script_name
-from . import search
+from . import backups, search
 
 # The held events containment counts (core/containment.COUNTED), written out literally: SQLite uses a
 # partial index only for a query that repeats its condition term for term (store/containment.py).
@@ -266,7 +268,11 @@ def connect(path: Path, readonly: bool = False, synchronous: str = "FULL") -> sq
             raise DatabaseError(f"{path}: cannot switch to WAL journal mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
-        migrate(conn)
+        try:
+            migrate(conn)
+        except BaseException:
+            conn.close()   # the caller gets no connection: none is left holding the files
+            raise
         if synchronous != "FULL":
             conn.execute(f"PRAGMA synchronous = {'NORMAL' if synchronous == 'NORMAL' else 'FULL'}")
     return conn
@@ -276,24 +282,61 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(conn: sqlite3.Connection) -> None:
+def database_file(conn: sqlite3.Connection) -> Optional[Path]:
+    """The file of the connection's main database (None in memory)."""
+    for row in conn.execute("PRAGMA database_list"):
+        if row[1] == "main":
+            return Path(row[2]) if row[2] else None
+    return None
+
+
+def migrate(conn: sqlite3.Connection, clock: Callable[[], float] = time.time) -> None:
+    """Bring the schema up to date, one transaction per version. Before the first step applied to a
+    database that existed (schema 1 or later when this began) it is backed up, in that step's
+    transaction: nobody commits in between, and a step rolled back takes its backup with it."""
     current = schema_version(conn)
     if current > len(MIGRATIONS):
         raise DatabaseError(
             f"database schema {current} is newer than this imunifyemail ({len(MIGRATIONS)}): "
             "refusing to touch it")
+    database = database_file(conn) if current > 0 else None   # a new database has nothing to keep
+    backed_up = False
     for version in range(current + 1, len(MIGRATIONS) + 1):
-        with transaction(conn):
-            if schema_version(conn) >= version:  # another process migrated meanwhile
-                continue
-            step = MIGRATIONS[version - 1]
-            if callable(step):
-                step(conn)
-            else:
-                for statement in step.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
+        made: Optional[Path] = None
+        try:
+            with transaction(conn):
+                found = schema_version(conn)
+                if found >= version:  # another process migrated meanwhile
+                    continue
+                if database is not None and not backed_up:
+                    made = _backup(database, found, clock)
+                    backed_up = True
+                _apply(conn, version)
+        except BaseException:
+            if made is not None:   # nothing was migrated: the database is still what the backup holds
+                backups.discard(made)
+            raise
+    if backed_up:
+        backups.prune(database)
+
+
+def _backup(database: Path, version: int, clock: Callable[[], float]) -> Path:
+    try:
+        return backups.make(database, version, clock)
+    except backups.BackupError as exc:
+        raise DatabaseError(f"{database}: not migrated from schema {version} to {len(MIGRATIONS)}, "
+                            f"as no backup of it could be made first: {exc}") from None
+
+
+def _apply(conn: sqlite3.Connection, version: int) -> None:
+    step = MIGRATIONS[version - 1]
+    if callable(step):
+        step(conn)
+    else:
+        for statement in step.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
 
 
 class transaction:
