@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -27,6 +26,7 @@ from imunifyemail.store.quarantine import ListQuery, Quarantine, StoredMessage
 
 from devtools import spool
 from devtools.recorder import install_recorder
+from devtools.waiting import eventually
 
 ACCOUNTS = {"demo1": ["demo1.test", "shop.demo1.test"], "demo2": ["demo2.test"]}
 
@@ -156,17 +156,16 @@ class TestRoot:
 
     def _wait_ready(self, timeout: float, gone) -> None:
         """Until the socket answers the router's question; ``gone()`` says why the daemon cannot come up."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             why = gone()
             if why:
                 raise RuntimeError(why)
             try:
-                if spool.ask(self.socket, "", "ready@probe.invalid", 5).get("verdict") == "pass":
-                    return
+                return spool.ask(self.socket, "", "ready@probe.invalid", 5).get("verdict") == "pass"
             except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"daemon not ready:\n{self.log.read_text()[-3000:] if self.log.exists() else ''}")
+                return False
+        eventually(ready, "the daemon to answer on its socket", timeout, interval=0.02,
+                   describe=lambda: self.log.read_text()[-3000:] if self.log.exists() else "")
 
     def start_in_process(self, clock, **serve_options) -> None:
         """The real daemon (``serve``) on an event loop in a thread of this
