@@ -247,6 +247,11 @@ class TestRoot:
         """The router asking again (a retry, another address) for a message still spooled."""
         return spool.ask(self.socket, sent.exim_id, rcpt or "bob@remote.example")
 
+    def wait_for(self, predicate, what: str, timeout: float = 60.0):
+        """:func:`devtools.waiting.eventually`, telling the tail of the daemon's log when it fails."""
+        return eventually(predicate, what, timeout, interval=0.02,
+                          describe=lambda: self.log.read_text()[-3000:] if self.log.exists() else "")
+
     def reinjected(self) -> List[Reinjected]:
         out = []
         for entry in sorted(p for p in self.outbox.iterdir() if not p.name.startswith(".")):

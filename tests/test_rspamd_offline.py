@@ -17,6 +17,7 @@ import time
 import pytest
 
 from devtools.rspamd import RspamdProcess
+from devtools.waiting import eventually
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("rspamd") is None,
@@ -89,14 +90,10 @@ def rspamd(tmp_path_factory):
 
 def _log_line(rspamd: RspamdProcess, message_id: str) -> str:
     """The task log line of a scanned message (written before the reply; retry briefly anyway)."""
-    deadline = time.monotonic() + 3
-    while True:
-        for line in rspamd.log_path.read_text(errors="replace").splitlines():
-            if "rspamd_task_write_log" in line and f"<{message_id}>" in line:
-                return line
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no task log line for {message_id}\n{rspamd.log_tail()}")
-        time.sleep(0.05)
+    def found() -> str:
+        return next((line for line in rspamd.log_path.read_text(errors="replace").splitlines()
+                     if "rspamd_task_write_log" in line and f"<{message_id}>" in line), "")
+    return eventually(found, f"the task log line for {message_id}", 3, describe=rspamd.log_tail)
 
 
 def test_gtube_is_rejected(rspamd):

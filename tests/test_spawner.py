@@ -3,11 +3,11 @@ import os
 import pwd
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
+from devtools.waiting import eventually
 from imunifyemail.daemon import spawner as sp
 from imunifyemail.reinject import ReinjectError
 
@@ -37,13 +37,7 @@ def test_the_spawner_holds_only_its_socket_and_leaves_with_its_parent(spawner):
     assert len(others) == 1 and others[0].startswith("socket:")   # only the socketpair besides stdio
     assert os.stat(f"/proc/{spawner.pid}").st_uid == pwd.getpwnam(EXIM_USER).pw_uid
     spawner.conn.close()   # what the kernel does when the daemon dies
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pid, _ = os.waitpid(spawner.pid, os.WNOHANG)
-        if pid:
-            return
-        time.sleep(0.01)
-    pytest.fail("the spawner did not exit")
+    eventually(lambda: os.waitpid(spawner.pid, os.WNOHANG)[0], "the spawner to exit", 30, interval=0.01)
 
 
 def test_an_unknown_user_is_a_startup_error():
@@ -93,10 +87,8 @@ def test_a_release_with_option_like_addresses_is_refused(release_spawner):
 def test_a_retry_asks_exim_for_those_messages_as_the_exim_user(release_spawner):
     spawner, out = release_spawner
     spawner.retry(["1xYkia-0006eG-1N", "1xYkib-0006eH-2P"])
-    deadline = time.monotonic() + 10
-    while not (out / "argv").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.1)
+    # the sendmail's last write, after argv's: the request is asynchronous
+    eventually(lambda: (out / "stdin").exists(), "the retry's sendmail to have run", 10, interval=0.02)
     assert (out / "argv").read_text().split() == ["-M", "1xYkia-0006eG-1N", "1xYkib-0006eH-2P"]
     assert (out / "uid").read_text().strip() == str(pwd.getpwnam(EXIM_USER).pw_uid)
     with pytest.raises(sp.SpawnError, match="bad retry request"):
