@@ -5,6 +5,7 @@ the recording sendmail. The real Exim path is tests/system/test_automatic.py."""
 import pytest
 
 from devtools import samples
+from devtools.clock import Clock
 from imunifyemail.context import Context
 from imunifyemail.ops import accounts as account_ops
 from imunifyemail.ops import caller as callers
@@ -18,17 +19,9 @@ H = 3600.0
 ADMIN = callers.admin(callers.CLI)
 
 
-class Clock:
-    def __init__(self, t: float = T0):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture
 def auto(root):
-    clock = Clock()
+    clock = Clock(T0)
     root.start_in_process(clock, auto_release_every=0.05)
     root.clock = clock
     root.admin = db.connect(root.path / "var/imunifyemail/quarantine/storage/quarantine.db")
