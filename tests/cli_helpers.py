@@ -11,9 +11,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-import pytest
 from click.testing import CliRunner
 
 from imunifyemail import paths
@@ -125,14 +124,6 @@ class IERoot:
         proc = subprocess.run([*prefix, str(IE_CLI), *args], env=env, capture_output=True, text=True,
                               timeout=60)
         return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def ie_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[IERoot]:
-    """Body of each test module's ``ie`` fixture."""
-    monkeypatch.setenv(paths.ROOT_ENV, str(tmp_path))
-    env = IERoot(tmp_path)
-    yield env
-    env.conn.close()
 
 
 def assert_error(result: Result, *fragments: str) -> None:

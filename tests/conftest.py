@@ -13,6 +13,8 @@ import pytest
 from devtools.rspamd import RspamdProcess, free_port
 from devtools.users import ensure_system_user
 from devtools.testroot import TestRoot
+from imunifyemail import paths
+from tests.cli_helpers import IERoot
 
 DAEMON_USER = "_imunifyemail"
 
@@ -59,6 +61,16 @@ def root(daemon_user, rspamd, monkeypatch):
 def daemon(root):
     root.start()
     return root
+
+
+@pytest.fixture
+def ie(tmp_path, monkeypatch):
+    """A cPanel-shaped root for ``ie-cli`` run in this process (:class:`tests.cli_helpers.IERoot`):
+    the real store, a recording sendmail, no daemon."""
+    monkeypatch.setenv(paths.ROOT_ENV, str(tmp_path))
+    env = IERoot(tmp_path)
+    yield env
+    env.conn.close()
 
 
 @pytest.fixture
