@@ -20,31 +20,14 @@ from typing import Dict, List, Optional
 import yaml
 
 from imunifyemail import paths
-from imunifyemail.core import headers
 from imunifyemail.store import db
 from imunifyemail.store.quarantine import ListQuery, Quarantine, StoredMessage
 
 from devtools import spool
-from devtools.recorder import install_recorder
+from devtools.recorder import Reinjected, Retry, install_recorder, read_outbox, read_retries
 from devtools.waiting import eventually
 
 ACCOUNTS = {"demo1": ["demo1.test", "shop.demo1.test"], "demo2": ["demo2.test"]}
-
-
-
-@dataclass
-class Reinjected:
-    """One message the stand-in sendmail accepted."""
-    argv: List[str]
-    sender: str
-    recipients: List[str]
-    protocol: str
-    message: bytes
-    uid: int = -1        # who ran sendmail
-
-    def header(self, name: str) -> Optional[str]:
-        found = headers.values(self.message, name)
-        return found[0] if found else None
 
 
 @dataclass
@@ -253,12 +236,10 @@ class TestRoot:
                           describe=lambda: self.log.read_text()[-3000:] if self.log.exists() else "")
 
     def reinjected(self) -> List[Reinjected]:
-        out = []
-        for entry in sorted(p for p in self.outbox.iterdir() if not p.name.startswith(".")):
-            env = json.loads((entry / "envelope.json").read_text())
-            out.append(Reinjected(env["argv"], env["sender"], env["recipients"], env["protocol"],
-                                  (entry / "message").read_bytes(), env.get("uid", -1)))
-        return out
+        return read_outbox(self.outbox)
+
+    def retries(self) -> List[Retry]:
+        return read_retries(self.outbox)
 
     # -- the store, read as root ------------------------------------------
 

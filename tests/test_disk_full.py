@@ -48,8 +48,7 @@ def status(r: testroot.TestRoot) -> dict:
 
 
 def retried_ids(r: testroot.TestRoot) -> set:
-    f = r.outbox / ".retries"
-    return set(f.read_text().split()) if f.exists() else set()
+    return {exim_id for retry in r.retries() for exim_id in retry.ids}
 
 
 def send_until_deferred(r: testroot.TestRoot, token: str, deferrals: int = 3, limit: int = 60):
