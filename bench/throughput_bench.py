@@ -148,8 +148,7 @@ def run() -> None:
         line("daemon idle RSS (after start-up)", f"{idle:.1f} MB", "(goal <= 60 MB)")
         line("daemon RSS after the corpus", f"{after:.1f} MB")
     finally:
-        root.close()
+        root.discard()
         rspamd.stop()
-        shutil.rmtree(root.path, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
     print()

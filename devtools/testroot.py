@@ -9,6 +9,7 @@ import grp
 import json
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,6 +210,13 @@ class TestRoot:
         self.stop()
         if self._conn is not None:
             self._conn.close()
+            self._conn = None
+
+    def discard(self) -> None:
+        """Closed and removed; ``IE_KEEP_ROOTS=1`` keeps the tree to look at after a failure."""
+        self.close()
+        if os.environ.get("IE_KEEP_ROOTS") != "1":
+            shutil.rmtree(self.path, ignore_errors=True)
 
     # -- talking to it ----------------------------------------------------
 

@@ -1,6 +1,5 @@
 """Fixtures that start the real parts: Rspamd, the filter daemon (as root,
 dropping to ``_imunifyemail``), SQLite, on a temporary ``$IMUNIFYEMAIL_ROOT``."""
-import os
 import shutil
 import subprocess
 import sys
@@ -46,15 +45,26 @@ def rspamd():
 
 
 @pytest.fixture
-def root(daemon_user, rspamd, monkeypatch):
-    """A cPanel-shaped root with config pointing at the session's Rspamd and a
-    recording sendmail; the daemon is not started yet (``root.start()``)."""
-    r = TestRoot.create(rspamd_url=rspamd.url, daemon_user=daemon_user)
-    monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
-    yield r
-    r.close()
-    if os.environ.get("IE_KEEP_ROOTS") != "1":
-        shutil.rmtree(r.path, ignore_errors=True)
+def make_root(daemon_user, monkeypatch):
+    """``make_root(rspamd_url, **config)``: a cPanel-shaped root (:class:`TestRoot`) with that config and a
+    recording sendmail, which ``$IMUNIFYEMAIL_ROOT`` names for the rest of the test; its daemon is not
+    started (``root.start()``). Each one made is stopped and removed after the test (:meth:`TestRoot.discard`)."""
+    made = []
+
+    def make(rspamd_url: str, **config) -> TestRoot:
+        r = TestRoot.create(rspamd_url=rspamd_url, daemon_user=daemon_user, **config)
+        made.append(r)
+        monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
+        return r
+    yield make
+    for r in made:
+        r.discard()
+
+
+@pytest.fixture
+def root(make_root, rspamd):
+    """A root whose config points at the session's Rspamd (``make_root``)."""
+    return make_root(rspamd.url)
 
 
 @pytest.fixture

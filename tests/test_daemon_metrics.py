@@ -3,7 +3,6 @@ its counters match the mail sent, it is replaced atomically, it follows the ``me
 import grp
 import os
 import pwd
-import shutil
 import stat
 import subprocess
 import sys
@@ -15,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devtools import samples
 from devtools.rspamd import free_port
-from devtools import testroot
 from devtools.users import ensure_hosted_user
 from imunifyemail import config
 from imunifyemail.errors import ReleaseFailed
@@ -26,19 +24,9 @@ from imunifyemail.ops.release import control_call, raise_answer_error
 INTERVAL = 0.1
 
 
-def make_root(rspamd_url, daemon_user, monkeypatch):
-    r = testroot.TestRoot.create(rspamd_url=rspamd_url, daemon_user=daemon_user, metrics={"interval": INTERVAL})
-    monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
-    return r
-
-
 @pytest.fixture
-def mroot(daemon_user, rspamd, monkeypatch):
-    r = make_root(rspamd.url, daemon_user, monkeypatch)
-    yield r
-    r.close()
-    if os.environ.get("IE_KEEP_ROOTS") != "1":
-        shutil.rmtree(r.path, ignore_errors=True)
+def mroot(make_root, rspamd):
+    return make_root(rspamd.url, metrics={"interval": INTERVAL})
 
 
 def prom(root):
@@ -204,60 +192,45 @@ def read_as(user: str, path) -> str:
     return out.stdout.strip()
 
 
-def test_only_the_collectors_group_reads_the_file_it_names_accounts(daemon_user, rspamd, monkeypatch):
+def test_only_the_collectors_group_reads_the_file_it_names_accounts(make_root, rspamd):
     """metrics.group (here demo2's group, standing in for node_exporter's): it reads the file; a hosted
     user does not (per-account counts are nobody else's business)."""
     for name in ("demo1", "demo2"):
         ensure_hosted_user(name)
-    r = testroot.TestRoot.create(rspamd_url=rspamd.url, daemon_user=daemon_user,
-                                 metrics={"interval": INTERVAL, "group": "demo2"})
-    monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
-    try:
-        r.start()
-        assert r.send(samples.gtube()).verdict == "hold"
-        wait_metrics(r, "the held message", lambda m: m["imunifyemail_quarantine_messages"] == 1)
-        st = prom(r).stat()
-        assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (grp.getgrnam("demo2").gr_gid, 0o640)
-        assert read_as("demo2", prom(r)) == "read"
-        assert read_as("demo1", prom(r)) == "EACCES"
-    finally:
-        r.close()
-        shutil.rmtree(r.path, ignore_errors=True)
+    r = make_root(rspamd.url, metrics={"interval": INTERVAL, "group": "demo2"})
+    r.start()
+    assert r.send(samples.gtube()).verdict == "hold"
+    wait_metrics(r, "the held message", lambda m: m["imunifyemail_quarantine_messages"] == 1)
+    st = prom(r).stat()
+    assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (grp.getgrnam("demo2").gr_gid, 0o640)
+    assert read_as("demo2", prom(r)) == "read"
+    assert read_as("demo1", prom(r)) == "EACCES"
 
 
-def test_rspamd_unreachable_is_counted(daemon_user, monkeypatch):
-    r = make_root(f"http://127.0.0.1:{free_port()}", daemon_user, monkeypatch)   # nothing listens there
-    try:
-        r.start()
-        sent = r.send(samples.gtube(), received_at=int(time.time()) - 3601)   # waited rspamd.max_wait already
-        assert sent.verdict == "pass" and sent["action"] == "unscanned"
-        m = wait_metrics(r, "one unscanned message", lambda m: m["imunifyemail_messages_scanned_total"] == 1)
-        assert m["imunifyemail_rspamd_unreachable_total"] == 1 and m["imunifyemail_rspamd_answer_seconds_count"] == 0
-        assert m["imunifyemail_messages_passed_total"] == 1
-    finally:
-        r.close()
-        shutil.rmtree(r.path, ignore_errors=True)
+def test_rspamd_unreachable_is_counted(make_root):
+    r = make_root(f"http://127.0.0.1:{free_port()}", metrics={"interval": INTERVAL})   # nothing listens there
+    r.start()
+    sent = r.send(samples.gtube(), received_at=int(time.time()) - 3601)   # waited rspamd.max_wait already
+    assert sent.verdict == "pass" and sent["action"] == "unscanned"
+    m = wait_metrics(r, "one unscanned message", lambda m: m["imunifyemail_messages_scanned_total"] == 1)
+    assert m["imunifyemail_rspamd_unreachable_total"] == 1 and m["imunifyemail_rspamd_answer_seconds_count"] == 0
+    assert m["imunifyemail_messages_passed_total"] == 1
 
 
-def test_a_directory_of_someone_elses_is_not_taken_over_and_mail_goes_on(daemon_user, rspamd, monkeypatch):
-    r = testroot.TestRoot.create(rspamd_url=rspamd.url, daemon_user=daemon_user, metrics={
+def test_a_directory_of_someone_elses_is_not_taken_over_and_mail_goes_on(make_root, rspamd):
+    r = make_root(rspamd.url, metrics={
         "interval": INTERVAL, "textfile": "/var/lib/node_exporter/textfile_collector/imunifyemail.prom"},
         daemon={"log_level": "DEBUG"})
-    monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
     theirs = r.path / "var/lib/node_exporter/textfile_collector"
     theirs.mkdir(parents=True)   # root's, 0755: the daemon's user cannot write there
-    try:
-        r.start()
-        assert r.send(samples.gtube()).verdict == "hold" and r.send(samples.ham()).verdict == "pass"
-        r.wait_for(lambda: "cannot write the metrics file" in r.log.read_text(), "the warning")
-        # Its later tries are silent: what shows them going by is the look at Exim's queue each one
-        # starts with, noted (at DEBUG) while Exim's message logs cannot be read.
-        (r.spool / "msglog").mkdir(mode=0)
-        r.wait_for(lambda: r.log.read_text().count("cannot read Exim's spool for the metrics") >= 10,
-                   "ten more tries at the metrics file")
-        assert r.log.read_text().count("cannot write the metrics file") == 1   # said once, not every interval
-        assert theirs.stat().st_uid == 0 and list(theirs.iterdir()) == []
-        assert "error" in status.metrics_report(config.load())
-    finally:
-        r.close()
-        shutil.rmtree(r.path, ignore_errors=True)
+    r.start()
+    assert r.send(samples.gtube()).verdict == "hold" and r.send(samples.ham()).verdict == "pass"
+    r.wait_for(lambda: "cannot write the metrics file" in r.log.read_text(), "the warning")
+    # Its later tries are silent: what shows them going by is the look at Exim's queue each one
+    # starts with, noted (at DEBUG) while Exim's message logs cannot be read.
+    (r.spool / "msglog").mkdir(mode=0)
+    r.wait_for(lambda: r.log.read_text().count("cannot read Exim's spool for the metrics") >= 10,
+               "ten more tries at the metrics file")
+    assert r.log.read_text().count("cannot write the metrics file") == 1   # said once, not every interval
+    assert theirs.stat().st_uid == 0 and list(theirs.iterdir()) == []
+    assert "error" in status.metrics_report(config.load())

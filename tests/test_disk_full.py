@@ -20,9 +20,8 @@ MESSAGE_BYTES = 100 * KIB
 
 
 @pytest.fixture
-def small_root(daemon_user, rspamd, monkeypatch):
-    r = testroot.TestRoot.create(rspamd_url=rspamd.url, daemon_user=daemon_user, **CONFIG)
-    monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
+def small_root(make_root, rspamd):
+    r = make_root(rspamd.url, **CONFIG)
     storage = r.path / "var/imunifyemail/quarantine/storage"
     storage.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m,nr_inodes=400,mode=0700", "tmpfs", str(storage)],
@@ -33,10 +32,8 @@ def small_root(daemon_user, rspamd, monkeypatch):
         r.start()
         yield r
     finally:
-        r.close()
+        r.close()   # then make_root removes it
         subprocess.run(["umount", "-l", str(storage)], check=False)
-        if os.environ.get("IE_KEEP_ROOTS") != "1":
-            subprocess.run(["rm", "-rf", str(r.path)], check=False)
 
 
 def message(n: int, token: str) -> bytes:

@@ -5,9 +5,7 @@ recording sendmail (what it was asked to send, exactly), the webhook posted to a
 import fcntl
 import http.server
 import json
-import os
 import re
-import shutil
 import threading
 from email import message_from_bytes
 from email.policy import default
@@ -40,16 +38,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def server(daemon_user, monkeypatch):
+def server(make_root):
     """No daemon, no Rspamd: only the store, the contacts and a recording sendmail."""
-    r = testroot.TestRoot.create(rspamd_url="http://127.0.0.1:9", daemon_user=daemon_user)
-    monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
+    r = make_root("http://127.0.0.1:9")
     (r.path / "etc/wwwacct.conf").write_text(f"ADDR 192.0.2.1\nHOST server.example.com\nCONTACTEMAIL {ADMIN}\n")
     set_owner(r, "demo1", OWNER1)
-    yield r
-    r.close()
-    if os.environ.get("IE_KEEP_ROOTS") != "1":
-        shutil.rmtree(r.path, ignore_errors=True)
+    return r
 
 
 def set_owner(r: testroot.TestRoot, account: str, address: str) -> None:

@@ -21,11 +21,12 @@ import pytest
 from devtools.stack import MailStack
 
 
-def make_stack(prefix: str) -> MailStack:
+def make_stack(prefix: str, **options) -> MailStack:
+    """A stack built and started in a directory of its own (``options``: :class:`MailStack`'s, such as
+    ``config_extra``); :func:`drop_stack` stops and removes it."""
     base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     base.chmod(0o755)   # Exim, the daemon and the hosted users must reach their parts
-    # The metrics file rewritten every second, not every 30: tests wait for it.
-    stack = MailStack(base, net=True, config_extra={"metrics": {"interval": 1}})
+    stack = MailStack(base, net=True, **options)
     stack.build()
     try:
         stack.start()
@@ -54,7 +55,8 @@ def drop_stack(stack: MailStack) -> None:
 
 @pytest.fixture(scope="session")
 def stack(daemon_user):
-    s = make_stack("ie-system-")
+    # The metrics file rewritten every second, not every 30: tests wait for it.
+    s = make_stack("ie-system-", config_extra={"metrics": {"interval": 1}})
     yield s
     drop_stack(s)
 

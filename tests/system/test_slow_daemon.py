@@ -3,30 +3,21 @@ keeps the messages; the daemon finishes its work, and the messages leave — onc
 Exim's next retry time. Its own stack: the router's timeout is 2 s here."""
 import os
 import signal
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from devtools import samples
-from devtools.stack import MailStack
 
-from .conftest import drop_stack, held, sender_counts, settle, sunk, wait_held, wait_sunk
+from .conftest import drop_stack, held, make_stack, sender_counts, settle, sunk, wait_held, wait_sunk
 
 CONFIG = {"rspamd": {"timeout": 1}, "exim": {"timeout": 2}}
 
 
 @pytest.fixture
 def slow_stack(daemon_user):
-    base = Path(tempfile.mkdtemp(prefix="ie-slow-", dir="/tmp"))
-    base.chmod(0o755)
-    stack = MailStack(base, net=True, config_extra=CONFIG)
-    stack.build()
-    try:
-        stack.start()
-        yield stack
-    finally:
-        drop_stack(stack)
+    stack = make_stack("ie-slow-", config_extra=CONFIG)
+    yield stack
+    drop_stack(stack)
 
 
 def test_answers_after_the_timeout_defer_then_the_mail_leaves_once(slow_stack, token):

@@ -5,7 +5,6 @@ import json
 import os
 import pwd
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -66,13 +65,11 @@ def site(daemon_user, rspamd):
     finally:
         if web is not None:
             web.stop()
-        r.close()
+        r.discard()
         if old is None:
             os.environ.pop("IMUNIFYEMAIL_ROOT", None)
         else:
             os.environ["IMUNIFYEMAIL_ROOT"] = old
-        if os.environ.get("IE_KEEP_ROOTS") != "1":
-            shutil.rmtree(r.path, ignore_errors=True)
 
 
 # -- talking to the sockets -------------------------------------------------------------------

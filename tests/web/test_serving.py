@@ -91,12 +91,8 @@ def test_the_secret_is_made_at_first_start_and_private(site):
 
 
 @pytest.fixture
-def bare_root(daemon_user, rspamd):
-    r = testroot.TestRoot.create(rspamd_url=rspamd.url, daemon_user=daemon_user,
-                        quarantine={"min_free_bytes": 10 ** 15, "reserve_bytes": 0})
-    yield r
-    r.close()
-    subprocess.run(["rm", "-rf", str(r.path)], check=False)
+def bare_root(make_root, rspamd):
+    return make_root(rspamd.url, quarantine={"min_free_bytes": 10 ** 15, "reserve_bytes": 0})
 
 
 def start_failing(root, **env) -> str:
