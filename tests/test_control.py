@@ -12,6 +12,8 @@ from imunifyemail.ops.release import DaemonReleaser, control_call
 
 from devtools import samples
 
+pytestmark = pytest.mark.service
+
 
 @pytest.fixture
 def held(daemon, token):

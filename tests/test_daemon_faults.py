@@ -10,6 +10,8 @@ import pytest
 from devtools import samples as messages
 from devtools import spool
 
+pytestmark = pytest.mark.service
+
 
 def test_rspamd_down_mail_waits_up_to_max_wait_then_passes_unscanned(root, unused_port):
     root.write_config({"rspamd": {"url": f"http://127.0.0.1:{unused_port}", "timeout": 2, "max_wait": 600},

@@ -21,6 +21,8 @@ from imunifyemail.exim import status
 from imunifyemail.ops import caller as callers
 from imunifyemail.ops.release import control_call, raise_answer_error
 
+pytestmark = pytest.mark.service
+
 INTERVAL = 0.1
 
 

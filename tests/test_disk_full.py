@@ -13,6 +13,8 @@ from imunifyemail.core.headroom import Floor, Space, admits, below_floor, floor_
 from devtools import samples
 from devtools import testroot
 
+pytestmark = pytest.mark.service
+
 KIB = 1024
 FLOOR = 600 * KIB
 CONFIG = {"quarantine": {"min_free_bytes": FLOOR, "min_free_inodes": 20, "reserve_bytes": 256 * KIB}}

@@ -21,6 +21,14 @@ import pytest
 from devtools.stack import MailStack
 
 
+def pytest_collection_modifyitems(items):
+    """Every test here runs on the real mail stack (``-m "not system"`` leaves them out)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.system)
+
+
 def make_stack(prefix: str, **options) -> MailStack:
     """A stack built and started in a directory of its own (``options``: :class:`MailStack`'s, such as
     ``config_extra``); :func:`drop_stack` stops and removes it."""

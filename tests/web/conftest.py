@@ -24,6 +24,14 @@ EXIM_USER = "Debian-exim"
 SCREENSHOTS = Path(os.environ.get("IE_SCREENSHOTS", "/tmp/ie-screenshots"))
 
 
+def pytest_collection_modifyitems(items):
+    """Every test here starts the web service and the daemon (``-m "not service"`` leaves them out)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.service)
+
+
 @dataclass
 class Site:
     root: TestRoot
