@@ -51,6 +51,12 @@ class Sent:
         return self.answers[0].get(name)
 
 
+def remove_unless_kept(path: Path) -> None:
+    """A test's tree removed, unless ``IE_KEEP_ROOTS=1`` asks to keep them all for a look afterwards."""
+    if os.environ.get("IE_KEEP_ROOTS") != "1":
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class TestRoot:
     def __init__(self, path: Path, daemon_user: str):
         self.path = path
@@ -215,8 +221,7 @@ class TestRoot:
     def discard(self) -> None:
         """Closed and removed; ``IE_KEEP_ROOTS=1`` keeps the tree to look at after a failure."""
         self.close()
-        if os.environ.get("IE_KEEP_ROOTS") != "1":
-            shutil.rmtree(self.path, ignore_errors=True)
+        remove_unless_kept(self.path)
 
     # -- talking to it ----------------------------------------------------
 

@@ -8,9 +8,7 @@ The stack is shared by the tests of a session; each test tells its mail apart by
 the subject and restores any setting it changes.
 """
 import json
-import os
 import re
-import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import List, Optional
 import pytest
 
 from devtools.stack import MailStack
+from devtools.testroot import remove_unless_kept
 
 
 def pytest_collection_modifyitems(items):
@@ -56,8 +55,8 @@ def drop_stack(stack: MailStack) -> None:
                   if line.strip() and not line.startswith("--- ") and not EXPECTED_PANIC.match(line)]
     panic = panic if unexpected else ""
     stack.stop()
-    if os.environ.get("IE_KEEP_ROOTS") != "1" and not panic:
-        shutil.rmtree(stack.base, ignore_errors=True)
+    if not panic:
+        remove_unless_kept(stack.base)
     assert not panic, f"Exim wrote to its panic log ({stack.base} kept):{panic}"
 
 
