@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 TARGET ?= local
 RELEASE ?= 1
 
-.PHONY: rpm deps venv run sandbox-start sandbox-stop demo test bench lint screenshots clean
+.PHONY: rpm deps venv run sandbox-start sandbox-stop demo test test-fast bench lint screenshots clean
 
 # System packages the product and its tests run on (real Exim, Rspamd, PHP).
 deps:
@@ -53,6 +53,10 @@ rpm: deps venv
 
 test: deps venv
 	$(PY) -m pytest -q
+
+# The unit tests alone: no Exim stack, no service started, no RPM, no browser (the markers in pyproject.toml).
+test-fast: deps venv
+	$(PY) -m pytest -q -m "not system and not service and not rpm and not browser"
 
 bench: deps venv
 	$(PY) -m bench

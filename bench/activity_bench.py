@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 from bench.stats import line, ms, pct
+from devtools.clock import Clock
 from imunifyemail.core import limits
 from imunifyemail.core.attribution import Meta, attribute
 from imunifyemail.core.limits import ServerLimits, Usage
@@ -60,13 +61,13 @@ def reserve_latency(tmp: Path, count: int = 3000):
     conn = db.no_auto_checkpoint(db.connect(tmp / "reserve.db"))
     checkpointer = db.Checkpointer(tmp / "reserve.db")
     checkpointer.start()
-    clock = [NOW]
-    activity = Activity(conn, clock=lambda: clock[0])
+    clock = Clock(NOW)
+    activity = Activity(conn, clock=clock)
     server = save_server_limits(conn, {"account": 1_000_000, "domain": 1_000_000, "sender_email": 1_000_000,
                                        "script": 1_000_000})
     samples = []
     for i in range(count):
-        clock[0] = NOW + i * 0.5
+        clock.t = NOW + i * 0.5
         who = (f"user{i % 200}", f"site{i % 200}.example", f"s{i % 1000}@site{i % 200}.example",
                f"site{i % 200}.example/mail.php")
         started = time.perf_counter()

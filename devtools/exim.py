@@ -19,13 +19,13 @@ import os
 import pwd
 import re
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from devtools import cpanel_standins
 from devtools.namespace import Namespace
+from devtools.waiting import eventually
 
 EXIM_USER = "Debian-exim"
 EXIM = "/usr/sbin/exim"
@@ -315,18 +315,17 @@ class EximDaemon:
         self.proc = self.ns.popen([EXIM, "-bdf", f"-q{self.queue_interval}", "-oP", str(self.layout.pidfile)],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def listening() -> bool:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode("utf-8", "replace") if self.proc.stderr else ""
                 raise RuntimeError(f"exim exited with status {self.proc.returncode}: {err}{self.panic()}")
             try:
                 self.ns.connect(("127.0.0.1", self.layout.smtp_port), 2).close()
-                return
+                return True
             except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("exim did not start listening") from None
-                time.sleep(0.05)
+                return False
+        eventually(listening, f"exim to listen on {self.layout.smtp_port}", timeout)
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

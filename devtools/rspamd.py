@@ -51,10 +51,10 @@ import socket
 import stat
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from devtools.waiting import TimedOut, eventually
 from devtools.users import RSPAMD_USER, PRODUCT_GROUP, ensure_rspamd_serves_product
 
 DEFAULT_DBDIR = Path("/var/tmp/imunifyemail-rspamd-db")
@@ -279,8 +279,8 @@ class RspamdProcess:
 
     def start(self, timeout: float = 120.0) -> None:
         """Start Rspamd and wait until a GTUBE scan on the socket is rejected, then check the sockets'
-        owner, group and mode. Raises RuntimeError (with the tail of Rspamd's log) if it exits, is not
-        ready within ``timeout`` seconds, or its sockets are not the production ones."""
+        owner, group and mode. Raises RuntimeError (with the tail of Rspamd's log) if it exits or its
+        sockets are not the production ones, TimedOut if it is not ready within ``timeout`` seconds."""
         if self.running():
             raise RuntimeError(f"rspamd already running (pid {self.pid})")
         self._prepare_dirs()
@@ -289,9 +289,9 @@ class RspamdProcess:
             self.command(), stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
             cwd="/", start_new_session=True,  # own process group: stop() can reap workers
         )
-        deadline = time.monotonic() + timeout
-        last_error = "no answer yet"
-        while True:
+        last_error = ["no answer yet"]
+
+        def rejects_gtube() -> bool:
             if self._proc.poll() is not None:
                 code = self._proc.returncode
                 self.stop()
@@ -300,15 +300,17 @@ class RspamdProcess:
                 result = self._checkv2(GTUBE, {"IP": "127.0.0.1", "User": "readiness", "Hostname": "localhost"},
                                        timeout=min(5.0, self.scan_timeout))
                 if result.get("action") == "reject":
-                    break
-                last_error = f"GTUBE action {result.get('action')!r}"
+                    return True
+                last_error[0] = f"GTUBE action {result.get('action')!r}"
             except (OSError, http.client.HTTPException, RuntimeError, ValueError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"rspamd not ready after {timeout:.0f} s ({last_error})\n"
-                                   f"{self.log_tail()}")
-            time.sleep(0.1)
+                last_error[0] = f"{type(exc).__name__}: {exc}"
+            return False
+        try:
+            eventually(rejects_gtube, "rspamd to reject GTUBE", timeout, interval=0.1,
+                       describe=lambda: f"({last_error[0]})\n{self.log_tail()}")
+        except TimedOut:
+            self.stop()
+            raise
         problem = self.socket_problem()
         if problem:
             self.stop()

@@ -32,6 +32,7 @@ from typing import List, Optional
 from devtools import samples
 from devtools.exim import SANDBOX_PASSWORD
 from devtools.stack import ADMIN_CONTACT, OWNERS_DOMAIN, PYTHON, MailStack
+from devtools.waiting import TimedOut, eventually
 
 REPO = Path(__file__).resolve().parent.parent
 SANDBOX = REPO / ".sandbox"
@@ -168,13 +169,12 @@ def start() -> int:
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     log.close()
     PIDFILE.write_text(str(proc.pid))
-    while not READY.exists():
-        if proc.poll() is not None:
-            print(f"the sandbox did not start (status {proc.returncode}); see {LOG}:\n"
-                  + LOG.read_text(errors="replace")[-3000:])
-            PIDFILE.unlink(missing_ok=True)
-            return 1
-        time.sleep(0.2)
+    eventually(lambda: READY.exists() or proc.poll() is not None, "the sandbox to start", timeout=None, interval=0.2)
+    if not READY.exists():
+        print(f"the sandbox did not start (status {proc.returncode}); see {LOG}:\n"
+              + LOG.read_text(errors="replace")[-3000:])
+        PIDFILE.unlink(missing_ok=True)
+        return 1
     print(banner(make_stack()))
     return 0
 
@@ -186,12 +186,14 @@ def stop() -> int:
         PIDFILE.unlink(missing_ok=True)
         return 0
     os.kill(pid, signal.SIGTERM)
-    while _running_pid() == pid:
+
+    def gone() -> bool:
         try:   # reap it when we started it in this process group; harmless otherwise
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
-        time.sleep(0.2)
+        return _running_pid() != pid
+    eventually(gone, "the sandbox to stop", timeout=None, interval=0.2)
     PIDFILE.unlink(missing_ok=True)
     print("the sandbox stopped")
     return 0
@@ -244,10 +246,15 @@ def demo() -> int:
         print("burst over a limit: skipped (ie-cli am is not there yet)")
         return 0
     sendmail_as("demo2", ["-f", burst, "first@remote.example"], samples.ham(sender=burst, subject=f"Burst 0 ({stamp})"))
-    time.sleep(1)
-    stats = json.loads(_ie_cli("am", "stats", "--sender-email", burst).stdout or "{}")
-    ids = [e["id"] for a in stats.get("accounts") or [] for d in a.get("domains") or []
-           for e in d.get("sender_emails") or [] if e["name"] == burst]
+
+    def burst_ids() -> List[str]:
+        stats = json.loads(_ie_cli("am", "stats", "--sender-email", burst).stdout or "{}")
+        return [e["id"] for a in stats.get("accounts") or [] for d in a.get("domains") or []
+                for e in d.get("sender_emails") or [] if e["name"] == burst]
+    try:   # once the daemon has counted the first one
+        ids = eventually(burst_ids, f"{burst} in the Activity Monitor", timeout=30, interval=0.2)
+    except TimedOut:
+        ids = []
     if ids:
         _ie_cli("am", "limit", "set", f"--id={ids[0]}", "--limit=3", "--so-type=sender_email")
     for n in range(1, 6):

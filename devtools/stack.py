@@ -18,7 +18,6 @@ import pwd
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -30,6 +29,7 @@ from devtools.namespace import Namespace
 from devtools.rspamd import RspamdProcess
 from devtools.sink import read as read_sink
 from devtools.users import ensure_hosted_user, ensure_system_user
+from devtools.waiting import eventually
 from devtools.web import WebServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -151,35 +151,30 @@ class MailStack:
         self._wait_tcp(self.layout.sink_port, self.sink, "sink")
 
     def _wait_tcp(self, port: int, proc: subprocess.Popen, what: str) -> None:
-        deadline = time.monotonic() + 60
-        while True:
+        def listening() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError(f"{what} exited with status {proc.returncode}")
             try:
                 self.ns.connect(("127.0.0.1", port), 2).close()
-                return
+                return True
             except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{what} does not listen on {port}") from None
-                time.sleep(0.05)
+                return False
+        eventually(listening, f"{what} to listen on {port}")
 
     def start_daemon(self) -> None:
         log = open(self.base / "daemon.log", "ab")
         self.daemon = self.ns.popen([PYTHON, *self.daemon_argv], env=self.env, stdout=log,
                                     stderr=log, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + 60
-        while True:
+
+        def ready() -> bool:
             if self.daemon.poll() is not None:
                 raise RuntimeError(f"imunifyemaild exited {self.daemon.returncode}: {self.daemon_log()[-2000:]}")
             try:
-                if spool.ask(str(self.socket_path), "", "ready@probe.invalid", 5).get("verdict") == "pass":
-                    break
+                return spool.ask(str(self.socket_path), "", "ready@probe.invalid", 5).get("verdict") == "pass"
             except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"imunifyemaild not ready: {self.daemon_log()[-2000:]}")
-            time.sleep(0.05)
+                return False
+        eventually(ready, "imunifyemaild to answer on its socket", describe=lambda: self.daemon_log()[-2000:])
         cpanel_standins_systemctl(self.root, "start", "imunifyemaild")
 
     def stop_daemon(self, kill: bool = False) -> None:
@@ -270,16 +265,12 @@ class MailStack:
         return read_sink(self.sink_dir)
 
     def wait_for(self, predicate, what: str, timeout: float = 120.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}\n--- exim mainlog (tail) ---\n"
-                                     f"{self.exim_log()[-3000:]}\n--- daemon log (tail) ---\n"
-                                     f"{self.daemon_log()[-3000:]}")
-            time.sleep(0.05)
+        """:func:`devtools.waiting.eventually`, telling the tails of Exim's and the daemon's logs when it fails."""
+        return eventually(predicate, what, timeout, describe=self.logs_tail)
+
+    def logs_tail(self) -> str:
+        return (f"--- exim mainlog (tail) ---\n{self.exim_log()[-3000:]}\n"
+                f"--- daemon log (tail) ---\n{self.daemon_log()[-3000:]}")
 
     def exim_log(self) -> str:
         try:

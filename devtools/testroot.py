@@ -9,11 +9,11 @@ import grp
 import json
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -21,30 +21,14 @@ from typing import Dict, List, Optional
 import yaml
 
 from imunifyemail import paths
-from imunifyemail.core import headers
 from imunifyemail.store import db
 from imunifyemail.store.quarantine import ListQuery, Quarantine, StoredMessage
 
 from devtools import spool
-from devtools.recorder import install_recorder
+from devtools.recorder import Reinjected, Retry, install_recorder, read_outbox, read_retries
+from devtools.waiting import eventually
 
 ACCOUNTS = {"demo1": ["demo1.test", "shop.demo1.test"], "demo2": ["demo2.test"]}
-
-
-
-@dataclass
-class Reinjected:
-    """One message the stand-in sendmail accepted."""
-    argv: List[str]
-    sender: str
-    recipients: List[str]
-    protocol: str
-    message: bytes
-    uid: int = -1        # who ran sendmail
-
-    def header(self, name: str) -> Optional[str]:
-        found = headers.values(self.message, name)
-        return found[0] if found else None
 
 
 @dataclass
@@ -65,6 +49,12 @@ class Sent:
 
     def __getitem__(self, name: str) -> Optional[str]:
         return self.answers[0].get(name)
+
+
+def remove_unless_kept(path: Path) -> None:
+    """A test's tree removed, unless ``IE_KEEP_ROOTS=1`` asks to keep them all for a look afterwards."""
+    if os.environ.get("IE_KEEP_ROOTS") != "1":
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class TestRoot:
@@ -156,17 +146,16 @@ class TestRoot:
 
     def _wait_ready(self, timeout: float, gone) -> None:
         """Until the socket answers the router's question; ``gone()`` says why the daemon cannot come up."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             why = gone()
             if why:
                 raise RuntimeError(why)
             try:
-                if spool.ask(self.socket, "", "ready@probe.invalid", 5).get("verdict") == "pass":
-                    return
+                return spool.ask(self.socket, "", "ready@probe.invalid", 5).get("verdict") == "pass"
             except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"daemon not ready:\n{self.log.read_text()[-3000:] if self.log.exists() else ''}")
+                return False
+        eventually(ready, "the daemon to answer on its socket", timeout, interval=0.02,
+                   describe=lambda: self.log.read_text()[-3000:] if self.log.exists() else "")
 
     def start_in_process(self, clock, **serve_options) -> None:
         """The real daemon (``serve``) on an event loop in a thread of this
@@ -227,6 +216,12 @@ class TestRoot:
         self.stop()
         if self._conn is not None:
             self._conn.close()
+            self._conn = None
+
+    def discard(self) -> None:
+        """Closed and removed; ``IE_KEEP_ROOTS=1`` keeps the tree to look at after a failure."""
+        self.close()
+        remove_unless_kept(self.path)
 
     # -- talking to it ----------------------------------------------------
 
@@ -248,13 +243,16 @@ class TestRoot:
         """The router asking again (a retry, another address) for a message still spooled."""
         return spool.ask(self.socket, sent.exim_id, rcpt or "bob@remote.example")
 
+    def wait_for(self, predicate, what: str, timeout: float = 60.0):
+        """:func:`devtools.waiting.eventually`, telling the tail of the daemon's log when it fails."""
+        return eventually(predicate, what, timeout, interval=0.02,
+                          describe=lambda: self.log.read_text()[-3000:] if self.log.exists() else "")
+
     def reinjected(self) -> List[Reinjected]:
-        out = []
-        for entry in sorted(p for p in self.outbox.iterdir() if not p.name.startswith(".")):
-            env = json.loads((entry / "envelope.json").read_text())
-            out.append(Reinjected(env["argv"], env["sender"], env["recipients"], env["protocol"],
-                                  (entry / "message").read_bytes(), env.get("uid", -1)))
-        return out
+        return read_outbox(self.outbox)
+
+    def retries(self) -> List[Retry]:
+        return read_retries(self.outbox)
 
     # -- the store, read as root ------------------------------------------
 

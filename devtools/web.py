@@ -11,11 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from devtools.rspamd import free_port
+from devtools.waiting import TimedOut, eventually
 
 WEB = Path(sys.executable).with_name("imunifyemail-web")
 
@@ -71,20 +71,22 @@ class WebServer:
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen([str(WEB)], env=env, stdout=logf, stderr=logf, cwd="/", start_new_session=True)
         logf.close()
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def healthy() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"imunifyemail-web exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
             try:
-                if all(unix_request(s, "GET", "/healthz", timeout=5)[0] == 200
-                       for s in (self.admin_socket, self.user_socket)):
-                    return self
+                return all(unix_request(s, "GET", "/healthz", timeout=5)[0] == 200
+                           for s in (self.admin_socket, self.user_socket))
             except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"imunifyemail-web not ready:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.1)
+                return False
+        try:
+            eventually(healthy, "imunifyemail-web to answer /healthz on both sockets", timeout, interval=0.1,
+                       describe=lambda: self.log.read_text()[-3000:])
+        except TimedOut:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

@@ -1,9 +1,8 @@
 """A cPanel-shaped temporary root for ``ie-cli`` tests.
 
 The quarantine is filled through the real store API on the real SQLite
-database; the only stand-in is the re-injection command (the real Exim
-re-injection comes with the Exim integration): a bash script that records
-its arguments and stdin, or fails when told to.
+database; the only stand-in is the re-injection command: the recording
+sendmail of :mod:`devtools.recorder`, refusing when told to.
 """
 import json
 import os
@@ -11,11 +10,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-import pytest
 from click.testing import CliRunner
 
+from devtools.recorder import install_recorder, read_outbox
 from imunifyemail import paths
 from imunifyemail.cli import ie_cli
 from imunifyemail.core.message import ScriptHeader
@@ -24,22 +23,6 @@ from imunifyemail.store.quarantine import NewMessage, Quarantine, StoredMessage
 
 IE_CLI = Path(sys.executable).parent / "ie-cli"
 T0 = 1_700_000_000
-
-RECORDER = r"""#!/bin/bash
-# Stand-in for Exim's sendmail: each call is recorded as sent/<n>/{argv,stdin}.
-here="$(cd "$(dirname "$0")" && pwd)"
-n=$(( $(cat "$here/calls" 2>/dev/null || echo 0) + 1 ))
-if [ -e "$here/fail" ] || { [ -e "$here/fail_after" ] && [ "$n" -gt "$(cat "$here/fail_after")" ]; }; then
-    cat > /dev/null
-    echo "451 4.3.0 queue directory not writable" >&2
-    exit 1
-fi
-echo "$n" > "$here/calls"
-mkdir -p "$here/sent/$n"
-printf '%s\n' "$@" > "$here/sent/$n/argv"
-cat > "$here/sent/$n/stdin"
-"""
-
 
 @dataclass
 class Result:
@@ -62,10 +45,12 @@ class IERoot:
     def __init__(self, root: Path):
         self.root = root
         self.mail_dir = root / "sendmail"
-        self.mail_dir.mkdir()
         self.sendmail = self.mail_dir / "sendmail"
-        self.sendmail.write_text(RECORDER)
-        self.sendmail.chmod(0o755)
+        self.outbox = self.mail_dir / "outbox"
+        self.outbox.mkdir(parents=True)
+        self.fail_flag = self.mail_dir / "fail"
+        install_recorder(self.sendmail, self.outbox, self.fail_flag,
+                         refusal="451 4.3.0 queue directory not writable", refusal_status=1)
         (root / "etc").mkdir()
         (root / "etc/userdomains").write_text("demo1.test: demo1\ndemo2.test: demo2\n*: nobody\n")
         users = root / "var/cpanel/users"
@@ -102,15 +87,12 @@ class IERoot:
         return [r[0] for r in self.conn.execute("SELECT email_id FROM messages ORDER BY id")]
 
     def sent(self) -> List[Tuple[List[str], bytes]]:
-        calls = int((self.mail_dir / "calls").read_text()) if (self.mail_dir / "calls").exists() else 0
-        return [((self.mail_dir / f"sent/{n}/argv").read_text().splitlines(),
-                 (self.mail_dir / f"sent/{n}/stdin").read_bytes()) for n in range(1, calls + 1)]
+        """(argv, message) of each call of sendmail that was accepted, oldest first."""
+        return [(m.argv, m.message) for m in read_outbox(self.outbox)]
 
     def fail_sendmail(self, after: Optional[int] = None) -> None:
-        if after is None:
-            (self.mail_dir / "fail").touch()
-        else:
-            (self.mail_dir / "fail_after").write_text(str(after))
+        """Refuse from now on, or once ``after`` messages were accepted."""
+        self.fail_flag.write_text("" if after is None else str(after))
 
     def invoke(self, *args: str) -> Result:
         """In process, through the same error translation as the console script."""
@@ -125,14 +107,6 @@ class IERoot:
         proc = subprocess.run([*prefix, str(IE_CLI), *args], env=env, capture_output=True, text=True,
                               timeout=60)
         return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def ie_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[IERoot]:
-    """Body of each test module's ``ie`` fixture."""
-    monkeypatch.setenv(paths.ROOT_ENV, str(tmp_path))
-    env = IERoot(tmp_path)
-    yield env
-    env.conn.close()
 
 
 def assert_error(result: Result, *fragments: str) -> None:

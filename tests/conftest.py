@@ -1,6 +1,5 @@
 """Fixtures that start the real parts: Rspamd, the filter daemon (as root,
 dropping to ``_imunifyemail``), SQLite, on a temporary ``$IMUNIFYEMAIL_ROOT``."""
-import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +12,8 @@ import pytest
 from devtools.rspamd import RspamdProcess, free_port
 from devtools.users import ensure_system_user
 from devtools.testroot import TestRoot
+from imunifyemail import paths
+from tests.cli_helpers import IERoot
 
 DAEMON_USER = "_imunifyemail"
 
@@ -44,21 +45,42 @@ def rspamd():
 
 
 @pytest.fixture
-def root(daemon_user, rspamd, monkeypatch):
-    """A cPanel-shaped root with config pointing at the session's Rspamd and a
-    recording sendmail; the daemon is not started yet (``root.start()``)."""
-    r = TestRoot.create(rspamd_url=rspamd.url, daemon_user=daemon_user)
-    monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
-    yield r
-    r.close()
-    if os.environ.get("IE_KEEP_ROOTS") != "1":
-        shutil.rmtree(r.path, ignore_errors=True)
+def make_root(daemon_user, monkeypatch):
+    """``make_root(rspamd_url, **config)``: a cPanel-shaped root (:class:`TestRoot`) with that config and a
+    recording sendmail, which ``$IMUNIFYEMAIL_ROOT`` names for the rest of the test; its daemon is not
+    started (``root.start()``). Each one made is stopped and removed after the test (:meth:`TestRoot.discard`)."""
+    made = []
+
+    def make(rspamd_url: str, **config) -> TestRoot:
+        r = TestRoot.create(rspamd_url=rspamd_url, daemon_user=daemon_user, **config)
+        made.append(r)
+        monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
+        return r
+    yield make
+    for r in made:
+        r.discard()
+
+
+@pytest.fixture
+def root(make_root, rspamd):
+    """A root whose config points at the session's Rspamd (``make_root``)."""
+    return make_root(rspamd.url)
 
 
 @pytest.fixture
 def daemon(root):
     root.start()
     return root
+
+
+@pytest.fixture
+def ie(tmp_path, monkeypatch):
+    """A cPanel-shaped root for ``ie-cli`` run in this process (:class:`tests.cli_helpers.IERoot`):
+    the real store, a recording sendmail, no daemon."""
+    monkeypatch.setenv(paths.ROOT_ENV, str(tmp_path))
+    env = IERoot(tmp_path)
+    yield env
+    env.conn.close()
 
 
 @pytest.fixture

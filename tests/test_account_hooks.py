@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from imunifyemail.store.activity import Activity
-from tests.cli_helpers import ie_root
 
 REPO = Path(__file__).resolve().parent.parent
 REMOVE = REPO / "hooks/accounts-remove"
@@ -31,11 +30,6 @@ def removal(user: str) -> str:
 def modification(user: str, newuser: str) -> str:
     return payload("Accounts::Modify", user=user, newuser=newuser, domain=f"{user}.test",
                    contactemail="", cpuser_data={"PLAN": "default"})
-
-
-@pytest.fixture
-def ie(tmp_path, monkeypatch):
-    yield from ie_root(tmp_path, monkeypatch)
 
 
 def run_hook(ie, script: Path, stdin: str, *args: str) -> subprocess.CompletedProcess:

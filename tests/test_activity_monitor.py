@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from devtools import samples, spool
+from devtools.clock import Clock
 from imunifyemail.core.verdict import Whitelist
 from imunifyemail.core.limits import Reached
 from imunifyemail.store import db, events
@@ -19,17 +20,9 @@ T0 = 1_800_000_000.0
 MINUTE = 60.0
 
 
-class Clock:
-    def __init__(self, t: float = T0):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture
 def am(root):
-    clock = Clock()
+    clock = Clock(T0)
     root.start_in_process(clock)
     root.clock = clock
     root.verdicts = []

@@ -1,6 +1,8 @@
 """The Activity Monitor's counters on real SQLite, with an injected clock."""
 import pytest
 
+from devtools.clock import Clock
+
 from imunifyemail.core.limits import ServerLimits, limit_error, limit_mode_error
 from imunifyemail.store import db
 from imunifyemail.store.activity import Activity, ObjectNotFound, load_server_limits, save_server_limits
@@ -9,17 +11,10 @@ T0 = 1_800_000_000.0
 WHO = ("demo1", "demo1.test", "a@demo1.test", "demo1.test/x.php")
 
 
-class Clock:
-    t = T0
-
-    def __call__(self):
-        return self.t
-
-
 @pytest.fixture
 def am(tmp_path):
     conn = db.connect(tmp_path / "q.db")
-    clock = Clock()
+    clock = Clock(T0)
     a = Activity(conn, clock)
     a.clock_obj = clock
     yield a

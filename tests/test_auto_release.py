@@ -1,11 +1,11 @@
 """Automatic release of rate-limited mail and containment of a compromised account, through the real
 daemon (in process, so its clock is the test's), real Rspamd and real SQLite; released mail goes to
 the recording sendmail. The real Exim path is tests/system/test_automatic.py."""
-import time
 
 import pytest
 
 from devtools import samples
+from devtools.clock import Clock
 from imunifyemail.context import Context
 from imunifyemail.ops import accounts as account_ops
 from imunifyemail.ops import caller as callers
@@ -19,17 +19,9 @@ H = 3600.0
 ADMIN = callers.admin(callers.CLI)
 
 
-class Clock:
-    def __init__(self, t: float = T0):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture
 def auto(root):
-    clock = Clock()
+    clock = Clock(T0)
     root.start_in_process(clock, auto_release_every=0.05)
     root.clock = clock
     root.admin = db.connect(root.path / "var/imunifyemail/quarantine/storage/quarantine.db")
@@ -45,23 +37,13 @@ def send(r, sender, subject, spam=False, rcpts=("bob@remote.example",)):
     return r.send(raw, sender=sender, recipients=rcpts).verdict
 
 
-def wait_for(predicate, what: str):
-    deadline = time.monotonic() + 60   # only so that a broken daemon fails the test instead of hanging it
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def released(r, token: str):
     return [m.header("Subject") for m in r.reinjected() if token in (m.header("Subject") or "")]
 
 
 def wait_released(r, token: str, count: int, held: int) -> None:
     """Until ``count`` messages were sent and removed, ``held`` left in the quarantine."""
-    wait_for(lambda: len(released(r, token)) == count and len(waiting(r, token)) == held,
+    r.wait_for(lambda: len(released(r, token)) == count and len(waiting(r, token)) == held,
              f"{count} released and {held} left")
 
 
@@ -169,7 +151,7 @@ def test_delete_block_and_a_failed_reinjection_stop_it_the_failure_uncounted(aut
 
     auto.fail_flag.touch()   # the mail server refuses: given back, uncounted, tried again later
     auto.clock.t = T0 + H
-    attempts = wait_for(lambda: rows(auto, "SELECT outcome, ids FROM audit WHERE action = 'auto release'"),
+    attempts = auto.wait_for(lambda: rows(auto, "SELECT outcome, ids FROM audit WHERE action = 'auto release'"),
                         "the failed attempt")
     assert all(o.startswith("failed: ") and by_subject[f"{token} a2"] in ids for o, ids in attempts)
     for _ in range(20):   # whenever looked at, it is counted exactly while it is claimed (being tried)

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from imunifyemail import __version__
-from tests.cli_helpers import assert_error, ie_root
+from tests.cli_helpers import assert_error
 
 
 # The seed's commands, and ours (audit, settings) in the same alphabetical listing.
@@ -50,11 +50,6 @@ Flags:
 
 Use "ie-cli whitelist [command] --help" for more information about a command.
 """
-
-
-@pytest.fixture
-def ie(tmp_path, monkeypatch):
-    yield from ie_root(tmp_path, monkeypatch)
 
 
 # -- help -------------------------------------------------------------------

@@ -1,18 +1,11 @@
 """ie-cli accounts list|edit|remove."""
 import json
 
-import pytest
-
 from imunifyemail.store.accounts import contain
 from imunifyemail.store.db import transaction
-from tests.cli_helpers import T0, assert_error, ie_root
+from tests.cli_helpers import T0, assert_error
 
 DEFAULT_LIMIT = 104857600
-
-
-@pytest.fixture
-def ie(tmp_path, monkeypatch):
-    yield from ie_root(tmp_path, monkeypatch)
 
 
 def test_list_text_and_json(ie):

@@ -10,7 +10,7 @@ import pytest
 
 from imunifyemail.core.limits import ServerLimits
 from imunifyemail.store.activity import Activity, load_server_limits
-from tests.cli_helpers import assert_error, ie_root
+from tests.cli_helpers import assert_error
 
 WHO = ("demo1", "demo1.test", "a@demo1.test", "demo1.test/x.php")
 NO_ID = "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"
@@ -102,11 +102,6 @@ New server settings is:
     "sender_email": 0
 }
 """
-
-
-@pytest.fixture
-def ie(tmp_path, monkeypatch):
-    yield from ie_root(tmp_path, monkeypatch)
 
 
 def activity(env, ago: float = 0.0) -> Activity:

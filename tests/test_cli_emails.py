@@ -17,16 +17,11 @@ from imunifyemail.core.limits import ServerLimits
 from imunifyemail.store.activity import Activity, save_server_limits
 from imunifyemail.store.settings import save_features
 from imunifyemail.core.message import ScriptHeader
-from tests.cli_helpers import T0, assert_error, ie_root, make_raw
+from tests.cli_helpers import T0, assert_error, make_raw
 
 SEED_LIST_KEYS = ["email_id", "size_bytes", "account_name", "recipients", "subject", "script_header"]
 EXTRA_LIST_KEYS = ["received_date", "sender", "reasons", "filter_score", "filter_action", "expected_release",
                    "sender_verified", "claimed_account"]
-
-
-@pytest.fixture
-def ie(tmp_path, monkeypatch):
-    yield from ie_root(tmp_path, monkeypatch)
 
 
 def _pad(key, value, width=18):

@@ -1,13 +1,6 @@
 """ie-cli whitelist authuser|sender|recipient add|list|remove."""
-import pytest
-
 from imunifyemail.store import settings
-from tests.cli_helpers import assert_error, ie_root
-
-
-@pytest.fixture
-def ie(tmp_path, monkeypatch):
-    yield from ie_root(tmp_path, monkeypatch)
+from tests.cli_helpers import assert_error
 
 
 def entries(env, list_name):

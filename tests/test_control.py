@@ -15,6 +15,8 @@ from imunifyemail.protocol import clients, control
 
 from devtools import samples
 
+pytestmark = pytest.mark.service
+
 
 @pytest.fixture
 def held(daemon, token):

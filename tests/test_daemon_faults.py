@@ -10,6 +10,8 @@ import pytest
 from devtools import samples as messages
 from devtools import spool
 
+pytestmark = pytest.mark.service
+
 
 def test_rspamd_down_mail_waits_up_to_max_wait_then_passes_unscanned(root, unused_port):
     root.write_config({"rspamd": {"url": f"http://127.0.0.1:{unused_port}", "timeout": 2, "max_wait": 600},
@@ -112,7 +114,7 @@ def test_kill_9_during_a_burst_loses_nothing_answered_and_doubles_nothing(daemon
     assert sorted(m.subject for m in held) == sorted(f"burst {i}" for i in range(1, total, 2))   # once each
     storage = daemon.path / "var/imunifyemail/quarantine/storage"
     files = {str(p.relative_to(storage)) for p in storage.rglob("*") if p.is_file()
-             and p.name.endswith((".eml",)) or p.name.startswith(".tmp-")}
+             and (p.name.endswith(".eml") or p.name.startswith(".tmp-"))}
     assert files == {m.file for m in held}, "files and rows disagree after restart"
     for m in held:
         assert os.path.getsize(storage / m.file) == m.size_bytes

@@ -8,7 +8,11 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from devtools import samples as messages
+
+pytestmark = pytest.mark.service
 
 
 def test_ham_passes_with_the_filter_headers_for_every_recipient(daemon):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.rpm
+
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "imunifyemail-deploy.sh"
 

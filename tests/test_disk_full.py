@@ -3,7 +3,6 @@ keep working even at 100%, and the daemon takes mail again — and asks Exim to 
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,8 @@ from imunifyemail.core.headroom import Floor, Space, admits, below_floor, floor_
 from devtools import samples
 from devtools import testroot
 
+pytestmark = pytest.mark.service
+
 KIB = 1024
 FLOOR = 600 * KIB
 CONFIG = {"quarantine": {"min_free_bytes": FLOOR, "min_free_inodes": 20, "reserve_bytes": 256 * KIB}}
@@ -21,9 +22,8 @@ MESSAGE_BYTES = 100 * KIB
 
 
 @pytest.fixture
-def small_root(daemon_user, rspamd, monkeypatch):
-    r = testroot.TestRoot.create(rspamd_url=rspamd.url, daemon_user=daemon_user, **CONFIG)
-    monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
+def small_root(make_root, rspamd):
+    r = make_root(rspamd.url, **CONFIG)
     storage = r.path / "var/imunifyemail/quarantine/storage"
     storage.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m,nr_inodes=400,mode=0700", "tmpfs", str(storage)],
@@ -34,10 +34,8 @@ def small_root(daemon_user, rspamd, monkeypatch):
         r.start()
         yield r
     finally:
-        r.close()
+        r.close()   # then make_root removes it
         subprocess.run(["umount", "-l", str(storage)], check=False)
-        if os.environ.get("IE_KEEP_ROOTS") != "1":
-            subprocess.run(["rm", "-rf", str(r.path)], check=False)
 
 
 def message(n: int, token: str) -> bytes:
@@ -49,8 +47,7 @@ def status(r: testroot.TestRoot) -> dict:
 
 
 def retried_ids(r: testroot.TestRoot) -> set:
-    f = r.outbox / ".retries"
-    return set(f.read_text().split()) if f.exists() else set()
+    return {exim_id for retry in r.retries() for exim_id in retry.ids}
 
 
 def send_until_deferred(r: testroot.TestRoot, token: str, deferrals: int = 3, limit: int = 60):
@@ -114,10 +111,7 @@ def test_floor_defers_held_mail_purge_frees_it_and_deferred_mail_is_retried(smal
     # Accepted again without a restart; the daemon asks Exim to retry what it deferred.
     assert r.send(message(1000, token)).verdict == "hold"
     wanted = {sent.exim_id for sent in deferred}
-    deadline = time.monotonic() + 30
-    while not retried_ids(r) >= wanted and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert retried_ids(r) >= wanted
+    r.wait_for(lambda: retried_ids(r) >= wanted, "Exim asked to retry the deferred messages", 30)
     # Exim's retry asks again: now they are held. Count: stored + still deferred = sent.
     assert [r.ask_again(sent)["verdict"] for sent in deferred] == ["hold"] * 3
     subjects = sorted(m.subject for m in r.held(subject=token))

@@ -5,9 +5,7 @@ recording sendmail (what it was asked to send, exactly), the webhook posted to a
 import fcntl
 import http.server
 import json
-import os
 import re
-import shutil
 import threading
 from email import message_from_bytes
 from email.policy import default
@@ -15,6 +13,7 @@ from email.policy import default
 import pytest
 
 from devtools import testroot
+from devtools.clock import Clock
 from imunifyemail import paths
 from imunifyemail.cli import ie_cli, ie_config
 from imunifyemail.context import Context
@@ -33,30 +32,18 @@ OWNER1 = "owner1@customers.example"
 NEWS_LIMIT = Reached("sender_email", "news@demo1.test", 20)
 
 
-class Clock:
-    def __init__(self, now: float = T0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
-def server(daemon_user, monkeypatch):
+def server(make_root):
     """No daemon, no Rspamd: only the store, the contacts and a recording sendmail."""
-    r = testroot.TestRoot.create(rspamd_url="http://127.0.0.1:9", daemon_user=daemon_user)
-    monkeypatch.setenv("IMUNIFYEMAIL_ROOT", str(r.path))
+    r = make_root("http://127.0.0.1:9")
     (r.path / "etc/wwwacct.conf").write_text(f"ADDR 192.0.2.1\nHOST server.example.com\nCONTACTEMAIL {ADMIN}\n")
     set_owner(r, "demo1", OWNER1)
-    yield r
-    r.close()
-    if os.environ.get("IE_KEEP_ROOTS") != "1":
-        shutil.rmtree(r.path, ignore_errors=True)
+    return r
 
 
 def set_owner(r: testroot.TestRoot, account: str, address: str) -> None:
@@ -130,12 +117,12 @@ def test_a_burst_gives_one_digest_per_recipient_per_period(server, clock):
     assert owner["Subject"] == "Imunify Email on server.example.com, account demo1: 4 messages held"
     assert "demo2" not in owner.get_content()
 
-    clock.now += 60
+    clock.t += 60
     assert notify(clock).sent == []                      # nothing new
     hold(clock, n=2)
-    clock.now += HOUR - 120
+    clock.t += HOUR - 120
     assert notify(clock).sent == [] and len(server.reinjected()) == 2   # new, but within the period
-    clock.now += 60                                      # a period after the first digests
+    clock.t += 60                                        # a period after the first digests
     assert sorted(notify(clock).sent) == [((ADMIN,), 2), ((OWNER1,), 2)]
     later = [msg for _, msg in digests(server)[2:]]
     assert all(m["Subject"].endswith(": 2 messages held") for m in later)   # only what is new
@@ -143,7 +130,7 @@ def test_a_burst_gives_one_digest_per_recipient_per_period(server, clock):
 
 def test_no_digest_is_ever_empty(server, clock):
     assert notify(clock).sent == []
-    clock.now += 2 * HOUR
+    clock.t += 2 * HOUR
     assert notify(clock).sent == [] and server.reinjected() == []
 
 
@@ -156,7 +143,7 @@ def test_an_address_that_is_admin_and_owner_gets_one_digest_with_everything(serv
     report = notify(clock)
     assert report.sent == [((ADMIN,), 2), ((ADMIN, "second@ops.example"), 1)]
     hold(clock)
-    clock.now += 600
+    clock.t += 600
     assert notify(clock).sent == []   # the administrator's address is not due, whichever role
 
 
@@ -166,22 +153,22 @@ def test_a_digest_the_mta_refuses_is_sent_at_the_next_run(server, clock):
     report = notify(clock)
     assert report.sent == [] and report.failed[0][0] == (ADMIN,) and "exit status 75" in report.failed[0][1]
     server.fail_flag.unlink()
-    clock.now += 60
+    clock.t += 60
     hold(clock)
     assert notify(clock).sent == [((ADMIN,), 3)]   # nothing was lost meanwhile
 
 
 def test_a_channel_starts_with_the_last_period_and_forgets_when_switched_off(server, clock):
     hold(clock, sender="old@demo1.test")
-    clock.now += 2 * HOUR
+    clock.t += 2 * HOUR
     hold(clock, sender="new@demo1.test")
     assert notify(clock).sent == [((ADMIN,), 1)]   # the first run: not the history before the period
     assert "old@demo1.test" not in digests(server)[0][1].get_content()
     settings(clock, notify_admin=False)
     hold(clock, sender="while-off@demo1.test")
-    clock.now += 60
+    clock.t += 60
     assert notify(clock).sent == []
-    clock.now += 2 * HOUR
+    clock.t += 2 * HOUR
     settings(clock, notify_admin=True)
     hold(clock, sender="back@demo1.test")
     assert notify(clock).sent == [((ADMIN,), 1)]
@@ -193,7 +180,7 @@ def test_a_changed_contact_address_carries_on_where_the_old_one_stopped(server, 
     notify(clock)
     (server.path / "etc/wwwacct.conf").write_text("HOST server.example.com\nCONTACTEMAIL newadmin@ops.example\n")
     hold(clock, sender="after@demo1.test")
-    clock.now += 60
+    clock.t += 60
     assert notify(clock).sent == [((("newadmin@ops.example",)), 1)]
 
 
@@ -309,7 +296,7 @@ def test_the_webhook_gets_every_event_once_in_batches(server, clock, receiver, m
     assert first["kind"] == "held" and first["account"] == "demo1" and first["reasons"] == ["spam"]
     assert first["sender"] == "news@demo1.test" and len(first["email_id"]) == 36 and first["limits"] == []
     assert hook.posts[-1][1]["events"][0]["kind"] == "contained"
-    clock.now += 60
+    clock.t += 60
     assert notify(clock).posted == 0
     hold(clock, reasons=("ratelimit",), limits=(NEWS_LIMIT,))
     assert notify(clock).posted == 1 and hook.events() == [1, 2, 3, 4, 5, 6]
@@ -327,7 +314,7 @@ def test_a_failing_webhook_is_retried_then_kept_for_the_next_run_and_never_stops
     assert report.sent == [((ADMIN,), 2)]            # the digest went all the same
     assert report.posted == 0 and report.webhook_error == "HTTP 500 after 4 attempt(s)"
     assert sleeps == [1, 2, 4] and len(hook.posts) == 4
-    clock.now += 60
+    clock.t += 60
     assert notify(clock).posted == 2                 # the same events, posted again
     assert hook.events() == [1, 2] * 4 + [1, 2]
 
@@ -341,12 +328,12 @@ def test_a_webhook_that_does_not_answer_in_time_or_at_all_keeps_its_events(serve
     port = hook.httpd.server_address[1]
     hook.close()   # nothing listens there now
     settings(clock, webhook_url=f"http://127.0.0.1:{port}/hook")
-    clock.now += 60
+    clock.t += 60
     report = notify(clock)
     assert report.posted == 0 and report.webhook_error == "Connection refused after 1 attempt(s)"
     again = receiver()
     settings(clock, webhook_url=again.url)
-    clock.now += 60
+    clock.t += 60
     assert notify(clock).posted == 1 and again.events() == [1]
 
 
@@ -357,7 +344,7 @@ def test_a_refused_batch_is_skipped_so_that_later_ones_are_not_held_back(server,
     hold(clock, n=2)
     report = notify(clock)
     assert (report.skipped, report.posted, report.webhook_error) == (1, 1, "")
-    clock.now += 60
+    clock.t += 60
     assert notify(clock).posted == 0 and hook.events() == [1, 2]
 
 

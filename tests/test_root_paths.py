@@ -16,6 +16,8 @@ import pytest
 
 from devtools import samples
 
+pytestmark = pytest.mark.service
+
 REPO = Path(__file__).resolve().parent.parent
 REMOVE_HOOK = REPO / "hooks/accounts-remove"
 TOKEN = "rootsecret7f3a9c"

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.rpm
+
 REPO = Path(__file__).resolve().parent.parent
 SITE = "/opt/imunifyemail/lib/python3.11/site-packages"
 

@@ -15,6 +15,8 @@ from devtools import cpanel_standins
 from devtools.scratch_cpanel import ADMIN_LOCAL
 from devtools.scratch_system import ScratchSystem
 
+pytestmark = pytest.mark.rpm
+
 REPO = Path(__file__).resolve().parent.parent
 CPANEL = "/usr/local/cpanel"
 HOOKS = ("/opt/imunifyemail/hooks/accounts-remove", "/opt/imunifyemail/hooks/accounts-modify")

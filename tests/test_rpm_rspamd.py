@@ -23,6 +23,8 @@ from devtools.stack import NsRspamd
 from devtools.users import ensure_hosted_user
 from imunifyemail import config
 
+pytestmark = pytest.mark.rpm
+
 REPO = Path(__file__).resolve().parent.parent
 PRODUCTION = REPO / "rpm/rspamd"
 OFFLINE = REPO / "devtools/rspamd_offline"

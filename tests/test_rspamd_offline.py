@@ -1,8 +1,9 @@
 """The shipped Rspamd config works offline: a private Rspamd (devtools.rspamd.RspamdProcess, the shipped
-rspamd-standalone.conf + local.d/override.d) rejects GTUBE, passes plain ham quickly, runs none of the
-network modules and listens on the production unix sockets only (no TCP, no UDP).
+rspamd-standalone.conf + local.d/override.d) rejects GTUBE, passes plain ham, runs none of the
+network modules and listens on the production unix sockets only (no TCP, no UDP). How long a scan
+takes is the bench's figure (``make bench``).
 
-Needs root and Debian's rspamd (`apt-get install --no-install-recommends rspamd`)."""
+Runs as root with Debian's rspamd (``make deps``), as the whole suite does: without them it fails."""
 from __future__ import annotations
 
 import email.utils
@@ -10,18 +11,13 @@ import os
 import pwd
 import re
 import shutil
-import statistics
 import subprocess
 import time
 
 import pytest
 
 from devtools.rspamd import RspamdProcess
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("rspamd") is None,
-    reason="needs root and rspamd (apt-get install --no-install-recommends rspamd)",
-)
+from devtools.waiting import eventually
 
 # Symbols of the modules local.d disables (fuzzy_check, rbl/surbl/emails, dkim, spf, dmarc, arc, asn,
 # phishing, whitelist, mx_check, hfilter, greylist, neural, ratelimit, replies, reputation).
@@ -89,14 +85,10 @@ def rspamd(tmp_path_factory):
 
 def _log_line(rspamd: RspamdProcess, message_id: str) -> str:
     """The task log line of a scanned message (written before the reply; retry briefly anyway)."""
-    deadline = time.monotonic() + 3
-    while True:
-        for line in rspamd.log_path.read_text(errors="replace").splitlines():
-            if "rspamd_task_write_log" in line and f"<{message_id}>" in line:
-                return line
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no task log line for {message_id}\n{rspamd.log_tail()}")
-        time.sleep(0.05)
+    def found() -> str:
+        return next((line for line in rspamd.log_path.read_text(errors="replace").splitlines()
+                     if "rspamd_task_write_log" in line and f"<{message_id}>" in line), "")
+    return eventually(found, f"the task log line for {message_id}", 3, describe=rspamd.log_tail)
 
 
 def test_gtube_is_rejected(rspamd):
@@ -105,18 +97,11 @@ def test_gtube_is_rejected(rspamd):
     assert result["score"] >= 15
 
 
-def test_ham_is_not_actioned_and_fast(rspamd):
-    result = rspamd.scan(_ham(), **HAM_ENVELOPE)
-    assert result["action"] == "no action", result
-    latencies = []
-    for _ in range(30):
-        started = time.perf_counter()
-        rspamd.scan(_ham(), **HAM_ENVELOPE)
-        latencies.append((time.perf_counter() - started) * 1000)
-    print(f"\nham: score {result['score']} symbols {sorted(result['symbols'])}\n"
-          f"ham scan latency over {len(latencies)} requests (new connection each): "
-          f"median {statistics.median(latencies):.2f} ms, max {max(latencies):.2f} ms; "
-          f"rspamd time_real {result['time_real'] * 1000:.2f} ms")
+def test_ham_is_not_actioned_every_time(rspamd):
+    """What a user sees of it: the same ham, scanned over and over (a new connection each), is never
+    actioned."""
+    results = [rspamd.scan(_ham(), **HAM_ENVELOPE) for _ in range(31)]
+    assert [r for r in results if r["action"] != "no action"] == []
 
 
 def test_no_symbols_from_disabled_modules(rspamd):

@@ -3,11 +3,12 @@ import os
 import pwd
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
+from devtools.recorder import install_recorder, read_outbox, read_retries
+from devtools.waiting import eventually
 from imunifyemail.daemon import spawner as sp
 from imunifyemail.reinject import ReinjectError
 
@@ -37,13 +38,7 @@ def test_the_spawner_holds_only_its_socket_and_leaves_with_its_parent(spawner):
     assert len(others) == 1 and others[0].startswith("socket:")   # only the socketpair besides stdio
     assert os.stat(f"/proc/{spawner.pid}").st_uid == pwd.getpwnam(EXIM_USER).pw_uid
     spawner.conn.close()   # what the kernel does when the daemon dies
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pid, _ = os.waitpid(spawner.pid, os.WNOHANG)
-        if pid:
-            return
-        time.sleep(0.01)
-    pytest.fail("the spawner did not exit")
+    eventually(lambda: os.waitpid(spawner.pid, os.WNOHANG)[0], "the spawner to exit", 30, interval=0.01)
 
 
 def test_an_unknown_user_is_a_startup_error():
@@ -53,15 +48,13 @@ def test_an_unknown_user_is_a_startup_error():
 
 @pytest.fixture
 def release_spawner():
-    """A spawner whose sendmail records who ran it, with which arguments, on which message."""
+    """A spawner whose sendmail (the recorder) notes who ran it, with which arguments, on which message."""
     tmp_path = Path(tempfile.mkdtemp(prefix="ie-spawner-", dir="/tmp"))   # reachable by the Exim user
     out = tmp_path / "out"
     out.mkdir()
     out.chmod(0o777)
     fake = tmp_path / "sendmail"
-    fake.write_text(f"#!/bin/sh\nid -u > {out}/uid\nprintf '%s\\n' \"$@\" > {out}/argv\ncat > {out}/stdin\n"
-                    f"[ -e {out}/fail ] && {{ echo 'spool full' >&2; exit 75; }}\nexit 0\n")
-    fake.chmod(0o755)
+    install_recorder(fake, out, out / "fail", refusal="spool full", refusal_status=75)
     tmp_path.chmod(0o755)
     s = sp.Spawner.start(EXIM_USER, str(fake))
     yield s, out
@@ -72,10 +65,11 @@ def release_spawner():
 def test_a_release_runs_the_one_shot_command_as_the_exim_user(release_spawner):
     spawner, out = release_spawner
     spawner.release(b"Subject: held\r\n\r\nbody\r\n", "boss@demo1.test", ["a@remote.example", "b@x.example"], 10)
-    assert (out / "uid").read_text().strip() == str(pwd.getpwnam(EXIM_USER).pw_uid)
-    assert (out / "argv").read_text().split() == ["-oi", "-oMr", "imunifyemail-released", "-f", "boss@demo1.test",
-                                                  "--", "a@remote.example", "b@x.example"]
-    assert (out / "stdin").read_bytes() == b"Subject: held\r\n\r\nbody\r\n"
+    [sent] = read_outbox(out)
+    assert sent.uid == pwd.getpwnam(EXIM_USER).pw_uid
+    assert sent.argv == ["-oi", "-oMr", "imunifyemail-released", "-f", "boss@demo1.test",
+                         "--", "a@remote.example", "b@x.example"]
+    assert sent.message == b"Subject: held\r\n\r\nbody\r\n"
     (out / "fail").touch()
     with pytest.raises(ReinjectError, match="exit status 75: spool full"):
         spawner.release(b"x\r\n", "", ["a@remote.example"], 10)
@@ -87,17 +81,14 @@ def test_a_release_with_option_like_addresses_is_refused(release_spawner):
                           ("a@x.example", [])):
         with pytest.raises(ReinjectError, match="bad release request"):
             spawner.release(b"x\r\n", sender, rcpts, 10)
-    assert not (out / "argv").exists()
+    assert read_outbox(out) == [] and read_retries(out) == []
 
 
 def test_a_retry_asks_exim_for_those_messages_as_the_exim_user(release_spawner):
     spawner, out = release_spawner
     spawner.retry(["1xYkia-0006eG-1N", "1xYkib-0006eH-2P"])
-    deadline = time.monotonic() + 10
-    while not (out / "argv").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.1)
-    assert (out / "argv").read_text().split() == ["-M", "1xYkia-0006eG-1N", "1xYkib-0006eH-2P"]
-    assert (out / "uid").read_text().strip() == str(pwd.getpwnam(EXIM_USER).pw_uid)
+    [retry] = eventually(lambda: read_retries(out), "the retry's sendmail to have run", 10, interval=0.02)
+    assert retry.argv == ["-M", "1xYkia-0006eG-1N", "1xYkib-0006eH-2P"]
+    assert retry.uid == pwd.getpwnam(EXIM_USER).pw_uid
     with pytest.raises(sp.SpawnError, match="bad retry request"):
         spawner.retry(["-C/tmp/evil"])

@@ -3,23 +3,17 @@ import sqlite3
 
 import pytest
 
+from devtools.clock import Clock
+
 from imunifyemail.store import audit as audit_rows
 from imunifyemail.store import db
 from imunifyemail.store.accounts import is_blocked, releases_since, update_account
 from imunifyemail.store.quarantine import ListQuery, NewMessage, NotFound, Quarantine
 
 
-class Clock:
-    def __init__(self, t=1_700_000_000):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-
 @pytest.fixture
 def store(tmp_path):
-    clock = Clock()
+    clock = Clock(1_700_000_000)
     conn = db.connect(tmp_path / "q.db")
     q = Quarantine(conn, tmp_path / "storage", default_limit_bytes=1000, clock=clock)
     q.clock_obj = clock

@@ -3,6 +3,8 @@ what a step picks, that it is counted and claimed together, given back uncounted
 only when something it depends on changed."""
 import pytest
 
+from devtools.clock import Clock
+
 from imunifyemail.core.limits import ServerLimits
 from imunifyemail.core.message import ScriptHeader
 from imunifyemail.store import db, waiting
@@ -15,17 +17,10 @@ H = 3600
 LIMITS = ServerLimits(sender_email=1)
 
 
-class Clock:
-    t = T0
-
-    def __call__(self):
-        return self.t
-
-
 @pytest.fixture
 def store(tmp_path):
     conn = db.connect(tmp_path / "q.db")
-    clock = Clock()
+    clock = Clock(T0)
     s = type("Store", (), {})()
     s.conn, s.clock = conn, clock
     s.activity = Activity(conn, clock)

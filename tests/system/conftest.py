@@ -8,9 +8,7 @@ The stack is shared by the tests of a session; each test tells its mail apart by
 the subject and restores any setting it changes.
 """
 import json
-import os
 import re
-import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -19,13 +17,23 @@ from typing import List, Optional
 import pytest
 
 from devtools.stack import MailStack
+from devtools.testroot import remove_unless_kept
 
 
-def make_stack(prefix: str) -> MailStack:
+def pytest_collection_modifyitems(items):
+    """Every test here runs on the real mail stack (``-m "not system"`` leaves them out)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.system)
+
+
+def make_stack(prefix: str, **options) -> MailStack:
+    """A stack built and started in a directory of its own (``options``: :class:`MailStack`'s, such as
+    ``config_extra``); :func:`drop_stack` stops and removes it."""
     base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     base.chmod(0o755)   # Exim, the daemon and the hosted users must reach their parts
-    # The metrics file rewritten every second, not every 30: tests wait for it.
-    stack = MailStack(base, net=True, config_extra={"metrics": {"interval": 1}})
+    stack = MailStack(base, net=True, **options)
     stack.build()
     try:
         stack.start()
@@ -47,14 +55,15 @@ def drop_stack(stack: MailStack) -> None:
                   if line.strip() and not line.startswith("--- ") and not EXPECTED_PANIC.match(line)]
     panic = panic if unexpected else ""
     stack.stop()
-    if os.environ.get("IE_KEEP_ROOTS") != "1" and not panic:
-        shutil.rmtree(stack.base, ignore_errors=True)
+    if not panic:
+        remove_unless_kept(stack.base)
     assert not panic, f"Exim wrote to its panic log ({stack.base} kept):{panic}"
 
 
 @pytest.fixture(scope="session")
 def stack(daemon_user):
-    s = make_stack("ie-system-")
+    # The metrics file rewritten every second, not every 30: tests wait for it.
+    s = make_stack("ie-system-", config_extra={"metrics": {"interval": 1}})
     yield s
     drop_stack(s)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from devtools import samples
 from devtools.stack import MailStack
+from devtools.waiting import TimedOut, eventually
 from imunifyemail.exim.spool import Spool
 
 from .conftest import drop_stack
@@ -125,6 +126,7 @@ def test_chaos_nothing_lost_nothing_doubled(daemon_user, capsys):
         threads.append(threading.Thread(target=sendmail_client))
         for t in threads:
             t.start()
+        # The plan's pauses (time.sleep) are how long each fault lasts: part of the scenario, not a wait.
         at(800, "kill -9")
         stack.stop_daemon(kill=True)
         time.sleep(0.5)
@@ -151,9 +153,10 @@ def test_chaos_nothing_lost_nothing_doubled(daemon_user, capsys):
         assert sent == TOTAL
 
         # The daemon has Exim deliver what it deferred (restarts, a full disk): wait for the queue to empty.
-        deadline = time.monotonic() + 300
-        while _queued_subjects(stack, run) and time.monotonic() < deadline:
-            time.sleep(1)
+        try:
+            eventually(lambda: not _queued_subjects(stack, run), "an empty queue", 300, interval=1)
+        except TimedOut:
+            pass   # what is still queued, and why, is reported below
 
         delivered = collections.Counter(m.header("Subject") for m in stack.delivered()
                                         if m.header("Subject").startswith(f"Chaos {run}-"))

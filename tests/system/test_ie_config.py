@@ -2,14 +2,23 @@
 import json
 import os
 import pwd
-import time
 
 from devtools import cpanel_standins, samples
 from devtools.stack import EXIM_USER
+from devtools.waiting import eventually
 
 from .conftest import held, settle, sunk, wait_sunk
 
 UNITS = ("imunifyemaild", "imunifyemail-web", "imunifyemail-notify.timer")
+
+
+def exited(pid: int) -> bool:
+    """Gone, or a zombie nobody reaped yet: it runs no more."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def test_version_and_status(stack):
@@ -70,11 +79,8 @@ def test_passed_mail_goes_through_exim_once_and_the_spawner_is_the_exim_user(sta
     assert os.stat(f"/proc/{daemon}").st_uid == pwd.getpwnam("_imunifyemail").pw_uid
     stack.stop_daemon(kill=True)   # the spawner leaves with the daemon, even after SIGKILL
     try:
-        deadline = time.monotonic() + 30
-        while os.path.exists(f"/proc/{spawners[0]}") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not os.path.exists(f"/proc/{spawners[0]}") or \
-            open(f"/proc/{spawners[0]}/stat").read().split()[2] == "Z"
+        eventually(lambda: exited(spawners[0]), "the spawner gone", 30)
+        assert exited(spawners[0])
     finally:
         stack.start_daemon()
 

@@ -10,6 +10,7 @@ import pytest
 
 from devtools import cpanel_standins
 from devtools.stack import PYTHON, MailStack
+from devtools.testroot import remove_unless_kept
 from imunifyemail.exim import localconf
 
 ADMIN_FILE = Path(__file__).parent / "data/exim.conf.local"
@@ -22,8 +23,7 @@ def cpanel(daemon_user):
     stack = MailStack(base, net=False)
     stack.build()
     yield stack
-    if os.environ.get("IE_KEEP_ROOTS") != "1":
-        shutil.rmtree(base, ignore_errors=True)
+    remove_unless_kept(base)
 
 
 def ie_config(stack: MailStack, *args: str) -> subprocess.CompletedProcess:

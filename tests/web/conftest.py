@@ -5,7 +5,6 @@ import json
 import os
 import pwd
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,6 +22,14 @@ from devtools.rspamd import free_port
 
 EXIM_USER = "Debian-exim"
 SCREENSHOTS = Path(os.environ.get("IE_SCREENSHOTS", "/tmp/ie-screenshots"))
+
+
+def pytest_collection_modifyitems(items):
+    """Every test here starts the web service and the daemon (``-m "not service"`` leaves them out)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.service)
 
 
 @dataclass
@@ -66,13 +73,11 @@ def site(daemon_user, rspamd):
     finally:
         if web is not None:
             web.stop()
-        r.close()
+        r.discard()
         if old is None:
             os.environ.pop("IMUNIFYEMAIL_ROOT", None)
         else:
             os.environ["IMUNIFYEMAIL_ROOT"] = old
-        if os.environ.get("IE_KEEP_ROOTS") != "1":
-            shutil.rmtree(r.path, ignore_errors=True)
 
 
 # -- talking to the sockets -------------------------------------------------------------------

@@ -5,12 +5,12 @@ import os
 import pwd
 import stat
 import subprocess
-import time
 
 import pytest
 
 from devtools.rspamd import free_port
 from devtools import testroot
+from devtools.waiting import eventually
 from devtools.web import WEB, WebServer, unix_request
 
 from .conftest import EXIM_USER, Page
@@ -34,16 +34,18 @@ def uids_of(workers: dict) -> dict:
             for pid, status in workers.items()}
 
 
+def dropped(master: int, uids: set) -> dict:
+    """The workers' uids once each of them runs as ``uids`` only ({} while one is still root)."""
+    found = uids_of(children(master))
+    return found if found and all(u == uids for u in found.values()) else {}
+
+
 def test_workers_run_as_the_daemon_user_and_the_sockets_say_who_may_connect(site):
     daemon_uid = {str(pwd.getpwnam("_imunifyemail").pw_uid)}
     # /healthz answered once one worker serves; another may still be between fork and gunicorn's
     # drop of root (post_fork runs as root) on a loaded machine: wait for it, a bounded while.
-    deadline = time.monotonic() + 15
-    while True:
-        uids = uids_of(children(site.web.proc.pid))
-        if (uids and all(u == daemon_uid for u in uids.values())) or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    uids = eventually(lambda: dropped(site.web.proc.pid, daemon_uid), "every worker to have dropped root", 15,
+                      interval=0.1, describe=lambda: str(uids_of(children(site.web.proc.pid))))
     assert uids and all(u == daemon_uid for u in uids.values()), uids
     admin, user = os.stat(site.web.admin_socket), os.stat(site.web.user_socket)
     assert (admin.st_uid, stat.S_IMODE(admin.st_mode)) == (0, 0o600)
@@ -60,13 +62,10 @@ def test_workers_keep_no_group_of_exims_and_still_find_every_cpanel_account(site
     /var/cpanel/users file), an unknown one is not."""
     daemon = pwd.getpwnam("_imunifyemail")
     exim_groups = {str(grp.getgrnam("mail").gr_gid), str(pwd.getpwnam(EXIM_USER).pw_gid)}
-    deadline = time.monotonic() + 15   # as above: a worker may still be between fork and the drop
-    while True:
-        workers = children(site.web.proc.pid)
-        if (workers and all(u == {str(daemon.pw_uid)} for u in uids_of(workers).values())) \
-                or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    # as above: a worker may still be between fork and the drop
+    eventually(lambda: dropped(site.web.proc.pid, {str(daemon.pw_uid)}), "every worker to have dropped root", 15,
+               interval=0.1, describe=lambda: str(uids_of(children(site.web.proc.pid))))
+    workers = children(site.web.proc.pid)
     assert workers and all(groups_of(status) == {str(daemon.pw_gid)} for status in workers.values()), workers
     assert not exim_groups & set().union(*(groups_of(status) for status in workers.values()))
 
@@ -92,12 +91,8 @@ def test_the_secret_is_made_at_first_start_and_private(site):
 
 
 @pytest.fixture
-def bare_root(daemon_user, rspamd):
-    r = testroot.TestRoot.create(rspamd_url=rspamd.url, daemon_user=daemon_user,
-                        quarantine={"min_free_bytes": 10 ** 15, "reserve_bytes": 0})
-    yield r
-    r.close()
-    subprocess.run(["rm", "-rf", str(r.path)], check=False)
+def bare_root(make_root, rspamd):
+    return make_root(rspamd.url, quarantine={"min_free_bytes": 10 ** 15, "reserve_bytes": 0})
 
 
 def start_failing(root, **env) -> str:
@@ -138,5 +133,6 @@ def test_a_stopped_service_leaves_no_worker_behind(bare_root):
     web = WebServer(bare_root.path).start()
     master = web.proc.pid
     web.stop()
-    time.sleep(0.2)
+    eventually(lambda: children(master) == {}, "the workers gone with their master", interval=0.1,
+               describe=lambda: str(children(master)))
     assert children(master) == {}
