@@ -14,7 +14,8 @@ from imunifyemail.core.limits import ServerLimits, Usage
 from imunifyemail.core.message import ScriptHeader
 from imunifyemail.core.verdict import FilterSettings, Scan, Whitelist, before_scan, decide
 from imunifyemail.store import db
-from imunifyemail.store.activity import Activity, bucket_of, save_server_limits
+from imunifyemail.store.activity import Activity, bucket_of
+from imunifyemail.store.settings import save_server_limits
 from imunifyemail import shapes
 from imunifyemail.ops.activity import Stats
 from imunifyemail.store.am_stats import StatsQuery, stats

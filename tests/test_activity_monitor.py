@@ -12,7 +12,8 @@ from imunifyemail.core.limits import Reached
 from imunifyemail.store import db, events
 from imunifyemail import shapes
 from imunifyemail.ops.activity import Stats
-from imunifyemail.store.activity import Activity, save_server_limits
+from imunifyemail.store.activity import Activity
+from imunifyemail.store.settings import save_server_limits
 from imunifyemail.store.am_stats import StatsQuery, stats
 from imunifyemail.store.settings import whitelist_add
 
@@ -57,7 +58,7 @@ def view(am, **query):
 
 
 def _server(am):
-    from imunifyemail.store.activity import load_server_limits
+    from imunifyemail.store.settings import load_server_limits
     return load_server_limits(am.admin)
 
 

@@ -5,7 +5,8 @@ from devtools.clock import Clock
 
 from imunifyemail.core.limits import ServerLimits, limit_error, limit_mode_error
 from imunifyemail.store import db
-from imunifyemail.store.activity import Activity, ObjectNotFound, load_server_limits, save_server_limits
+from imunifyemail.store.activity import Activity, ObjectNotFound
+from imunifyemail.store.settings import load_server_limits, save_server_limits
 
 T0 = 1_800_000_000.0
 WHO = ("demo1", "demo1.test", "a@demo1.test", "demo1.test/x.php")

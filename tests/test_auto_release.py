@@ -11,7 +11,7 @@ from imunifyemail.ops import accounts as account_ops
 from imunifyemail.ops import caller as callers
 from imunifyemail.ops import emails as email_ops
 from imunifyemail.store import db
-from imunifyemail.store.activity import save_server_limits
+from imunifyemail.store.settings import save_server_limits
 from imunifyemail.store.settings import save_features, whitelist_add
 
 T0 = 1_800_000_000.0

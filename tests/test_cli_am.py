@@ -9,7 +9,8 @@ import time
 import pytest
 
 from imunifyemail.core.limits import ServerLimits
-from imunifyemail.store.activity import Activity, load_server_limits
+from imunifyemail.store.activity import Activity
+from imunifyemail.store.settings import load_server_limits
 from tests.cli_helpers import assert_error
 
 WHO = ("demo1", "demo1.test", "a@demo1.test", "demo1.test/x.php")

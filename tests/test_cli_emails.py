@@ -14,7 +14,8 @@ from imunifyemail.ops.release import OneShotReleaser
 from imunifyemail.cli import output
 from imunifyemail.cli.output import DASHES
 from imunifyemail.core.limits import ServerLimits
-from imunifyemail.store.activity import Activity, save_server_limits
+from imunifyemail.store.activity import Activity
+from imunifyemail.store.settings import save_server_limits
 from imunifyemail.store.settings import save_features
 from imunifyemail.core.message import ScriptHeader
 from tests.cli_helpers import T0, assert_error, make_raw

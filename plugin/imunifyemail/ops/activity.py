@@ -18,7 +18,8 @@ from ..core.verdict import Whitelist
 from ..core.window import HOUR
 from ..errors import Forbidden, InvalidInput, NotFoundError
 from ..store import am_stats, settings
-from ..store.activity import SERVER_TOTAL, ObjectNotFound, load_server_limits, save_server_limits
+from ..store.activity import SERVER_TOTAL, ObjectNotFound
+from ..store.settings import load_server_limits, save_server_limits
 from . import audit
 from .caller import Caller, require_admin
 from .paging import MAX_PAGE

@@ -15,7 +15,8 @@ from ..core.verdict import REASONS
 from ..errors import ActionError, Forbidden, InvalidInput, NotFoundError
 from ..store import accounts as account_rows
 from ..store import settings, waiting
-from ..store.activity import ObjectNotFound, load_server_limits
+from ..store.activity import ObjectNotFound
+from ..store.settings import load_server_limits
 from ..store.listing import NEWEST_FIRST, OLDEST_FIRST, ListQuery, NotFound, StoredMessage
 from ..store.quarantine import Freed
 from . import accounts, audit

@@ -8,7 +8,6 @@ Checking a message against its limits and counting it as sent happen in one
 transaction (:meth:`Activity.reserve`), so concurrent messages cannot all
 slip under a limit; a message whose re-injection then fails is uncounted.
 """
-import json
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -49,22 +48,6 @@ class SenderObject:
 
 def bucket_of(at: float) -> int:
     return int(at) // BUCKET_SECONDS * BUCKET_SECONDS
-
-
-def load_server_limits(conn: sqlite3.Connection) -> ServerLimits:
-    row = conn.execute("SELECT value FROM settings WHERE key = 'am_server'").fetchone()
-    stored = json.loads(row["value"]) if row else {}
-    return ServerLimits(**{k: int(v) for k, v in stored.items() if k in ServerLimits.__dataclass_fields__})
-
-
-def save_server_limits(conn: sqlite3.Connection, changes: dict) -> ServerLimits:
-    """Store the given values (already checked) over the current ones."""
-    with transaction(conn):
-        current = load_server_limits(conn).as_dict()
-        current.update(changes)
-        conn.execute("INSERT INTO settings (key, value) VALUES ('am_server', ?)"
-                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (json.dumps(current),))
-    return load_server_limits(conn)
 
 
 class Activity:

@@ -1,4 +1,5 @@
-"""Runtime settings kept in the database: whitelist, filter settings and the server's features.
+"""Runtime settings kept in the database: whitelist, filter settings, the server's sender limits and
+the server's features.
 
 Changed by ``ie-cli`` (later the web UI), read by the daemon for every
 message. :class:`SettingsCache` re-reads them only when another connection
@@ -15,7 +16,6 @@ from ..core.features import Features
 from ..core.limits import ServerLimits
 from ..core.verdict import FILTER_SETTINGS, FilterSettings, Whitelist
 from .accounts import blocked_accounts, contained_accounts
-from .activity import load_server_limits
 from .db import transaction
 
 def whitelist_entries(conn: sqlite3.Connection, list_name: str) -> Dict[str, List[str]]:
@@ -43,6 +43,22 @@ def whitelist_remove(conn: sqlite3.Connection, list_name: str, values: Sequence[
         conn.executemany("DELETE FROM whitelist WHERE list = ? AND value = ?",
                          [(list_name, v) for v in values])
     return []
+
+
+def load_server_limits(conn: sqlite3.Connection) -> ServerLimits:
+    row = conn.execute("SELECT value FROM settings WHERE key = 'am_server'").fetchone()
+    stored = json.loads(row["value"]) if row else {}
+    return ServerLimits(**{k: int(v) for k, v in stored.items() if k in ServerLimits.__dataclass_fields__})
+
+
+def save_server_limits(conn: sqlite3.Connection, changes: dict) -> ServerLimits:
+    """Store the given values (already checked) over the current ones."""
+    with transaction(conn):
+        current = load_server_limits(conn).as_dict()
+        current.update(changes)
+        conn.execute("INSERT INTO settings (key, value) VALUES ('am_server', ?)"
+                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (json.dumps(current),))
+    return load_server_limits(conn)
 
 
 def load_whitelist(conn: sqlite3.Connection) -> Whitelist:
