@@ -6,13 +6,13 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd chromium \
-	rpm rpmlint shellcheck
+	rpm rpmlint shellcheck patchelf
 STAMP := $(VENV)/.installed
 
 TARGET ?= local
 RELEASE ?= 1
 
-.PHONY: rpm deps venv run sandbox-start sandbox-stop demo test test-fast bench lint screenshots clean
+.PHONY: rpm deps python39 venv run sandbox-start sandbox-stop demo test test-fast bench lint screenshots clean
 
 # System packages the product and its tests run on (real Exim, Rspamd, PHP).
 deps:
@@ -23,6 +23,10 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+
+# CPython 3.9 (EL8's python39, EL9's python3) for the EL packages and the suite's 3.9 run: build/python3.9.
+python39: deps
+	devtools/python39.sh
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
