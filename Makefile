@@ -6,11 +6,12 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd chromium \
-	rpm rpmlint shellcheck patchelf
+	rpm rpmlint shellcheck patchelf gnupg
 STAMP := $(VENV)/.installed
 
 TARGET ?= local
 RELEASE ?= 1
+SIGN_KEY ?=
 
 .PHONY: rpm deps python39 venv run sandbox-start sandbox-stop demo test test-fast bench lint screenshots clean
 
@@ -51,9 +52,10 @@ sandbox-stop: venv
 demo: venv
 	$(PY) -m devtools.sandbox demo
 
-# The RPM (rpm/README.md): TARGET=local (this machine's Python; the tests install it) or el8.
-rpm: deps venv
-	rpm/build.sh --target $(TARGET) --release $(RELEASE)
+# The RPM (rpm/README.md): TARGET=local (this machine's Python), el8 or el9 (Python 3.9);
+# SIGN_KEY=<gpg key id> signs it.
+rpm: deps venv $(if $(filter el%,$(TARGET)),python39)
+	rpm/build.sh --target $(TARGET) --release $(RELEASE) $(if $(SIGN_KEY),--sign $(SIGN_KEY))
 
 test: deps venv
 	$(PY) -m pytest -q

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.packages import Packages, SigningKey
 from devtools.rspamd import RspamdProcess, free_port
 from devtools.users import ensure_system_user
 from devtools.testroot import TestRoot
@@ -95,15 +96,22 @@ def token() -> str:
 
 
 @pytest.fixture(scope="session")
-def rpms(tmp_path_factory):
-    """The local-flavour package built twice by rpm/build.sh (what `make rpm` runs): release 1 and a
-    higher release 2 for the upgrade. The pinned wheels come from build/wheels/local (fetched once)."""
-    repo = Path(__file__).resolve().parent.parent
-    out = tmp_path_factory.mktemp("rpms")
-    built = {}
-    for release in (1, 2):
-        proc = subprocess.run([str(repo / "rpm/build.sh"), "--release", str(release), "--outdir", str(out)],
-                              cwd=repo, capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        [built[release]] = out.glob(f"imunifyemail-*-{release}.x86_64.rpm")
-    return built
+def signing_key():
+    """A throw-away gpg key the test packages are signed with (devtools/packages.py)."""
+    key = SigningKey()
+    yield key
+    key.close()
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory, signing_key):
+    """Each flavour's package (local, el8, el9) built by rpm/build.sh (what `make rpm` runs), signed:
+    release 1 and a higher release 2 for the upgrade, built when a test first asks for the flavour.
+    The pinned wheels come from build/wheels/<flavour> (fetched once)."""
+    return Packages(tmp_path_factory.mktemp("rpms"), signing_key)
+
+
+@pytest.fixture(scope="session")
+def rpms(packages):
+    """The local flavour (this machine's Python): release 1 and 2."""
+    return packages["local"]

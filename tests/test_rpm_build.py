@@ -1,7 +1,13 @@
-"""The RPM as built by `make rpm` (rpm/build.sh): rpmlint, the file list with owners and modes,
-the scriptlets' `$1` guards, the dependencies, the units. Installing it is tests/test_rpm_install.py."""
+"""The RPM as built by `make rpm` (rpm/build.sh) for each flavour — local (this machine's Python), el8
+and el9 (Python 3.9): rpmlint, the signature, the file list with owners and modes, the .pyc files of the
+flavour's interpreter, the scriptlets' `$1` guards, the dependencies, the units. Installing it is
+tests/test_rpm_install.py."""
+import importlib.util
+import os
 import re
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,7 +15,15 @@ import pytest
 pytestmark = pytest.mark.rpm
 
 REPO = Path(__file__).resolve().parent.parent
-SITE = "/opt/imunifyemail/lib/python3.11/site-packages"
+LOCAL_PYVER = "%d.%d" % sys.version_info[:2]
+# flavour -> (Python, the interpreter the tree links to, what names it in Requires:, release suffix)
+FLAVOURS = {
+    "local": (LOCAL_PYVER, "/usr/bin/python3", f"/usr/bin/python{LOCAL_PYVER}", ""),
+    "el8": ("3.9", "/usr/bin/python3.9", "python39", ".el8"),   # AppStream's python39 module stream
+    "el9": ("3.9", "/usr/bin/python3.9", "python3", ".el9"),    # EL9's own python3 is 3.9
+}
+# The first two bytes of a .pyc: the interpreter's magic number (3.9: 3425)
+PYC_MAGIC = {"3.9": (3425).to_bytes(2, "little") + b"\r\n", LOCAL_PYVER: importlib.util.MAGIC_NUMBER}
 
 
 def rpm_query(path: Path, *args: str) -> str:
@@ -17,9 +31,39 @@ def rpm_query(path: Path, *args: str) -> str:
     return proc.stdout
 
 
+@pytest.fixture(scope="module", params=list(FLAVOURS))
+def flavour(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def package(rpms) -> Path:
-    return rpms[1]
+def package(packages, flavour) -> Path:
+    return packages[flavour][1]
+
+
+@pytest.fixture(scope="module")
+def site(flavour) -> str:
+    return f"/opt/imunifyemail/lib/python{FLAVOURS[flavour][0]}/site-packages"
+
+
+def test_the_package_is_named_for_its_system(package, flavour):
+    assert package.name == f"imunifyemail-0.1.0-1{FLAVOURS[flavour][3]}.x86_64.rpm"
+    assert rpm_query(package, "--qf", "%{ARCH}") == "x86_64"
+
+
+def test_the_package_is_signed_with_the_release_key(package, signing_key):
+    with tempfile.TemporaryDirectory(prefix="ie-rpmdb-") as db:
+        unknown = subprocess.run(["rpmkeys", "--dbpath", db, "--checksig", str(package)],
+                                 capture_output=True, text=True)
+        assert unknown.returncode != 0 and "SIGNATURES NOT OK" in unknown.stdout, unknown.stdout   # NOKEY
+        subprocess.run(["rpmkeys", "--dbpath", db, "--import", str(signing_key.public_key)], check=True)
+        known = subprocess.run(["rpmkeys", "--dbpath", db, "--checksig", str(package)],
+                               capture_output=True, text=True)
+        detail = subprocess.run(["rpmkeys", "--dbpath", db, "--checksig", "-v", str(package)],
+                                capture_output=True, text=True).stdout
+    assert known.returncode == 0 and known.stdout.rstrip().endswith("digests signatures OK"), known.stdout
+    key_id = signing_key.fingerprint[-8:].lower()
+    assert re.search(rf"Header V4 RSA/SHA\d+ Signature, key ID {key_id}: OK", detail), detail
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +79,14 @@ def files(package) -> dict:
     return table
 
 
-def test_rpmlint_reports_no_error_and_every_warning_is_justified(package):
+def test_rpmlint_reports_no_error_and_every_warning_is_justified(package, signing_key, tmp_path):
+    # rpmlint checks the signature with `rpm -Kv` against the rpm keyring, as a server would once it
+    # has imported the release key: a keyring of its own, named by $HOME/.rpmmacros.
+    subprocess.run(["rpmkeys", "--dbpath", str(tmp_path / "rpmdb"), "--import", str(signing_key.public_key)],
+                   check=True)
+    (tmp_path / ".rpmmacros").write_text(f"%_dbpath {tmp_path / 'rpmdb'}\n")
     proc = subprocess.run(["rpmlint", "-c", str(REPO / "rpm/rpmlint.override.toml"), str(package)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "HOME": str(tmp_path)})
     summary = proc.stdout.strip().splitlines()[-1]
     assert re.search(r"\b0 errors\b", summary), proc.stdout[-4000:]
     warnings = set(re.findall(r": W: (\S+)", proc.stdout))
@@ -103,14 +152,23 @@ def test_files_owners_and_modes(files):
     print(f"\n{len(files)} files; e.g.:\n" + "\n".join(f"  {' '.join(files[p])} {p}" for p in sorted(EXPECTED)))
 
 
-def test_the_tree_is_compiled_so_nothing_is_written_at_run_time(files):
-    sources = {p for p in files if p.startswith(SITE) and p.endswith(".py")}
-    compiled = {p for p in files if p.endswith(".cpython-311.pyc")}
+def test_the_tree_is_compiled_by_its_own_interpreter_so_nothing_is_written_at_run_time(files, site, flavour,
+                                                                                       package, tmp_path):
+    pyver = FLAVOURS[flavour][0]
+    tag = "cpython-" + pyver.replace(".", "")
+    sources = {p for p in files if p.startswith(site) and p.endswith(".py")}
+    compiled = {p for p in files if p.endswith(f".{tag}.pyc")}
+    assert not [p for p in files if p.endswith(".pyc") and p not in compiled]   # no other interpreter's
     missing = [s for s in sources if not any(c.startswith(s.rsplit("/", 1)[0] + "/__pycache__/"
                                                           + s.rsplit("/", 1)[1][:-3] + ".") for c in compiled)]
     assert sources and not missing, missing[:5]
-    assert f"{SITE}/imunifyemail/account_hooks.py" in sources
-    assert not [p for p in files if p.startswith(f"{SITE}/bin")]
+    assert f"{site}/imunifyemail/account_hooks.py" in sources
+    assert not [p for p in files if p.startswith(f"{site}/bin")]
+    # the bytes themselves: the magic number of the flavour's Python, checked-hash (flags 0b11)
+    pyc = f"{site}/imunifyemail/__pycache__/__init__.{tag}.pyc"
+    cpio = subprocess.run(f"rpm2cpio {package} | cpio -i --quiet --to-stdout .{pyc}", shell=True,
+                          capture_output=True, check=True).stdout
+    assert cpio[:4] == PYC_MAGIC[pyver] and int.from_bytes(cpio[4:8], "little") == 0b11
 
 
 def test_scriptlets_guard_on_the_instance_count(package):
@@ -135,10 +193,14 @@ def test_scriptlets_guard_on_the_instance_count(package):
     print("\n" + scripts)
 
 
-def test_dependencies(package):
-    requires = set(rpm_query(package, "-R").split("\n"))
-    assert {"rspamd", "/usr/bin/python3.11", "/usr/sbin/useradd", "/usr/sbin/groupadd",
-            "/usr/bin/systemctl"} <= {r.strip() for r in requires}
+def test_dependencies_name_the_systems_own_interpreter(package, flavour, files):
+    requires = {r.strip() for r in rpm_query(package, "-R").split("\n")}
+    _, interpreter, package_name, _ = FLAVOURS[flavour]
+    assert {"rspamd", package_name, "/usr/sbin/useradd", "/usr/sbin/groupadd", "/usr/bin/systemctl"} <= requires
+    pythons = sorted(r for r in requires if "python" in r)
+    assert pythons == [package_name], pythons   # one interpreter, the one the tree links to
+    link = rpm_query(package, "--qf", "[%{FILENAMES} -> %{FILELINKTOS}\n]")
+    assert f"/opt/imunifyemail/bin/python3 -> {interpreter}" in link.splitlines()
     assert not [r for r in requires if r.startswith(("lib", "python3dist", "python(abi)"))]
 
 
