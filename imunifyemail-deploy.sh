@@ -5,9 +5,10 @@
 #   bash imunifyemail-deploy.sh --uninstall           yum autoremove imunifyemail (the quarantine is kept)
 #   bash imunifyemail-deploy.sh --uninstall --purge   ... and delete the quarantine too
 #
-# Supported: CentOS 7/8, CloudLinux 7/8, AlmaLinux 8, with cPanel & WHM; at least 512 MB of memory
-# (refused below); 20 GB free on the disk of /var (a warning below: the quarantine needs room, 100 MB
-# per account by default). Running it again changes nothing. Every refusal says what to do.
+# Supported: AlmaLinux 8/9, Rocky Linux 8/9, CloudLinux 8/9 or RHEL 8/9 with cPanel & WHM (EL7 and
+# CentOS 8 are refused, saying why and where to go); at least 512 MB of memory (refused below); 20 GB
+# free on the disk of /var (a warning below: the quarantine needs room, 100 MB per account by default).
+# Running it again changes nothing. Every refusal says what to do, and comes before any change.
 #
 # IMUNIFYEMAIL_REPO_URL overrides the package repository (a mirror). IMUNIFYEMAIL_DEPLOY_ROOT makes
 # every system path it reads or writes relative to another root (tests); it changes no check.
@@ -16,6 +17,8 @@ set -euo pipefail
 readonly PACKAGE=imunifyemail
 readonly MIN_MEMORY_MB=512
 readonly MIN_DISK_GB=20
+# What check_os accepts, as usage, every refusal and README's install section name it.
+readonly SUPPORTED_SYSTEMS="AlmaLinux 8/9, Rocky Linux 8/9, CloudLinux 8/9 or RHEL 8/9"
 readonly REPO_URL=${IMUNIFYEMAIL_REPO_URL:-https://repo.imunify360.cloudlinux.com/defence360/imunifyemail/el/\$releasever/\$basearch/}
 readonly ROOT=${IMUNIFYEMAIL_DEPLOY_ROOT:-}
 readonly OS_RELEASE=$ROOT/etc/os-release
@@ -31,21 +34,21 @@ refuse() {
 }
 
 usage() {
-    cat <<'EOF'
+    cat <<EOF
 Usage: bash imunifyemail-deploy.sh [--uninstall [--purge]] [--help]
 
 Installs Imunify Email on this cPanel & WHM server: checks the system, adds the Imunify Email
-package repository (/etc/yum.repos.d/imunifyemail.repo) and runs `yum install imunifyemail`. The
+package repository (/etc/yum.repos.d/imunifyemail.repo) and runs \`yum install imunifyemail\`. The
 package registers the WHM and cPanel plugins and the account hooks, adds the filter to Exim and
 starts the services. Running it again changes nothing.
 
-  --uninstall   remove Imunify Email (`yum autoremove imunifyemail`) and its repository file;
+  --uninstall   remove Imunify Email (\`yum autoremove imunifyemail\`) and its repository file;
                 the quarantine (/var/imunifyemail/quarantine) is kept
   --purge       with --uninstall: delete the quarantine as well
   --help        this text
 
-Requirements: CentOS 7/8, CloudLinux 7/8 or AlmaLinux 8 with cPanel & WHM, run as root,
-512 MB of memory, 20 GB free on the disk of /var.
+Requirements: $SUPPORTED_SYSTEMS with cPanel & WHM,
+run as root, $MIN_MEMORY_MB MB of memory, $MIN_DISK_GB GB free on the disk of /var.
 EOF
 }
 
@@ -59,21 +62,46 @@ os_field() {
     sed -n "s/^$1=//p" "$OS_RELEASE" | head -n 1 | tr -d '"'"'"
 }
 
+# EL7 by its family, not by the major alone (Debian 7 is not EL7).
+is_el_family() {
+    local word
+    for word in "$@"; do
+        case "$word" in
+            rhel | centos | cloudlinux | ol | scientific) return 0 ;;
+        esac
+    done
+    return 1
+}
+
 check_os() {
     [ -r "$OS_RELEASE" ] || refuse "cannot read $OS_RELEASE to tell which system this is: Imunify Email \
-supports CentOS 7/8, CloudLinux 7/8 and AlmaLinux 8"
-    local id version major name
+supports $SUPPORTED_SYSTEMS with cPanel & WHM; nothing was changed"
+    local id id_like version major name system
     id=$(os_field ID)
+    id_like=$(os_field ID_LIKE)
     version=$(os_field VERSION_ID)
     name=$(os_field PRETTY_NAME)
     major=${version%%.*}
+    system="this system is ${name:-unknown} (ID=${id:-none}, VERSION_ID=${version:-none})"
     case "$id:$major" in
-        centos:7 | centos:8 | cloudlinux:7 | cloudlinux:8 | almalinux:8)
-            say "system: ${name:-$id $version} (supported)" ;;
-        *)
-            refuse "this system is ${name:-unknown} (ID=${id:-none}, VERSION_ID=${version:-none}): Imunify Email \
-runs on CentOS 7/8, CloudLinux 7/8 and AlmaLinux 8 with cPanel & WHM only; nothing was changed" ;;
+        almalinux:8 | almalinux:9 | rocky:8 | rocky:9 | cloudlinux:8 | cloudlinux:9 | rhel:8 | rhel:9)
+            say "system: ${name:-$id $version} (supported)"
+            return 0 ;;
+        centos:8)
+            refuse "$system: CentOS 8 has reached its end of life (CentOS Linux 8 on 2021-12-31, CentOS \
+Stream 8 on 2024-05-31) and cPanel & WHM no longer supports it: convert this server in place to AlmaLinux 8 \
+with AlmaLinux's almalinux-deploy (https://github.com/AlmaLinux/almalinux-deploy), then run this script \
+again; Imunify Email runs on $SUPPORTED_SYSTEMS with cPanel & WHM; nothing was changed" ;;
     esac
+    # shellcheck disable=SC2086  # ID_LIKE is a space-separated list of IDs
+    if [ "$major" = 7 ] && is_el_family "$id" $id_like; then
+        refuse "$system: Imunify Email runs on the system's own Python 3.9 or newer, which no EL7 system \
+has, so there is no package for EL7 (and CentOS 7 reached its end of life on 2024-06-30): upgrade this \
+server in place with ELevate (cPanel's https://github.com/cpanel/elevate takes CentOS 7 to AlmaLinux 8 and \
+CloudLinux 7 to CloudLinux 8, keeping cPanel & WHM), or move the accounts to a new server running \
+$SUPPORTED_SYSTEMS with cPanel & WHM, then run this script there; nothing was changed"
+    fi
+    refuse "$system: Imunify Email runs on $SUPPORTED_SYSTEMS with cPanel & WHM only; nothing was changed"
 }
 
 check_cpanel() {
@@ -115,7 +143,9 @@ installed_version() {
 
 repo_text() {
     cat <<EOF
-# Imunify Email packages (written by imunifyemail-deploy.sh)
+# Imunify Email packages (written by imunifyemail-deploy.sh). yum fills in \$releasever: this
+# system's major version. Every package is signed with the key in gpgkey, published beside them. The
+# repository's metadata is not signed, so repo_gpgcheck is left to this system's own setting (dnf.conf).
 [imunifyemail]
 name=Imunify Email
 baseurl=$REPO_URL
