@@ -57,7 +57,7 @@ demo: venv
 rpm: deps venv $(if $(filter el%,$(TARGET)),python39)
 	rpm/build.sh --target $(TARGET) --release $(RELEASE) $(if $(SIGN_KEY),--sign $(SIGN_KEY))
 
-test: deps venv
+test: deps venv python39
 	$(PY) -m pytest -q
 
 # The unit tests alone: no Exim stack, no service started, no RPM, no browser (the markers in pyproject.toml).

@@ -15,6 +15,7 @@
 ``/etc/exim.conf`` is bound over Exim's default config path, so hosted users' ``sendmail`` (which may
 not use ``-C``, EXIM.md) submits to it.
 """
+import grp
 import os
 import pwd
 import re
@@ -59,6 +60,9 @@ keep_environment =
 
 untrusted_set_sender = *
 local_from_check = false
+# Exim's user and group (cPanel: mailnull, mail; Debian's build: Debian-exim): the user's own group
+exim_user = {exim_user}
+exim_group = {exim_group}
 never_users = root
 smtp_enforce_sync = false
 helo_accept_junk_hosts = *
@@ -259,6 +263,7 @@ class EximLayout:
     def template(self) -> str:
         return TEMPLATE.format(hostname=self.hostname, root=self.root, smtp_port=self.smtp_port,
                                sink_port=self.sink_port, exim_user=self.exim_user,
+                               exim_group=grp.getgrgid(pwd.getpwnam(self.exim_user).pw_gid).gr_name,
                                password=SANDBOX_PASSWORD)
 
 

@@ -2,7 +2,7 @@
 goes in. Run inside it, as root: ``python -m devtools.scratch_cpanel`` (from the checkout).
 
 * cPanel itself: ``/usr/local/cpanel/cpanel``, the jupiter theme, WHM's docroot, the account map
-  (``/etc/userdomains`` root:mail 0640, ``/var/cpanel/users``), the Exim user ``mailnull``;
+  (``/etc/userdomains`` root:mail 0640, ``/var/cpanel/users``), the Exim user ``mailnull`` (group ``mail``), Exim running as it;
 * Exim: cPanel's template at its path, ``buildeximconf``/``restartsrv_exim``/``systemctl``
   stand-ins (:mod:`devtools.cpanel_standins`), the registration stand-ins
   (:mod:`devtools.cpanel_registry_standins`), and the administrator's own ``exim.conf.local``
@@ -35,6 +35,7 @@ ADMIN_LOCAL = (
     "\tdomains = ! +local_domains\n"
     "\ttransport = remote_smtp   \n"
     "\troute_list = * 127.0.0.1::2526\n"
+    "\tself = send\n"
     "\tno_more\n\n"
     "@PREROUTERS@\n\n"
     "@RETRYEND@\n\n"
@@ -63,7 +64,8 @@ def main() -> None:
         if _exists(grp.getgrnam, group):
             run("groupdel", group)
     if not _exists(pwd.getpwnam, CPANEL_USER):
-        run("useradd", "--system", "--user-group", "--no-create-home", "--shell", "/sbin/nologin", CPANEL_USER)
+        # as on cPanel: mailnull's group is mail (Exim's spool is mailnull:mail)
+        run("useradd", "--system", "--gid", "mail", "--no-create-home", "--shell", "/sbin/nologin", CPANEL_USER)
 
     marker = Path("/usr/local/cpanel/cpanel")
     marker.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +86,7 @@ def main() -> None:
     local = Path("/etc/exim.conf.local")
     local.write_text(ADMIN_LOCAL)
     local.chmod(0o644)
-    prepare(EximLayout(Path("/"), 2525, 2526, hostname="server.scratch.test"),
+    prepare(EximLayout(Path("/"), 2525, 2526, hostname="server.scratch.test", exim_user=CPANEL_USER),
             [d for ds in ACCOUNTS.values() for d in ds])
     cpanel_registry_standins.install(Path("/"))
 

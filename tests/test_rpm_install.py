@@ -1,10 +1,17 @@
 """The RPM installed for real — rpm, its own scriptlets, real useradd/groupadd — on a copy-on-write
 view of this machine made to look like a cPanel server (devtools/scratch_system.py,
 devtools/scratch_cpanel.py), with recording stand-ins for cPanel's programs and systemctl at their
-real paths. Then an upgrade to a higher release and an erase. The tests run in order: each step
-starts from the state the previous one left."""
+real paths. Then an upgrade to a higher release, the installed tree running the mail path (its daemon
+and web app with real Exim and Rspamd), and an erase. The tests run in order: each step starts from
+the state the previous one left.
+
+Each flavour in turn: ``local`` (this machine's Python), ``el8`` and ``el9``, whose scratch system has
+EL's Python 3.9 where that system has it (make python39): ``/usr/bin/python3.9`` with its library
+under ``/usr/lib`` (EL8's python39 package; EL9's python3, which is also ``/usr/bin/python3``)."""
 import json
+import os
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -12,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from devtools import cpanel_standins
-from devtools.scratch_cpanel import ADMIN_LOCAL
+from devtools.exim import EximDaemon, EximLayout
+from devtools.scratch_cpanel import ADMIN_LOCAL, CPANEL_USER
 from devtools.scratch_system import ScratchSystem
+from devtools.waiting import TimedOut, eventually
 
 pytestmark = pytest.mark.rpm
 
@@ -23,11 +32,16 @@ HOOKS = ("/opt/imunifyemail/hooks/accounts-remove", "/opt/imunifyemail/hooks/acc
 UNITS = ("imunifyemaild", "imunifyemail-web", "imunifyemail-notify.timer")
 
 
+PYVER = {"local": "%d.%d" % sys.version_info[:2], "el8": "3.9", "el9": "3.9"}
+EL_PYTHON = REPO / "build/python3.9"   # make python39
+
+
 class Server:
     """The scratch system and what the stand-ins recorded in it."""
 
-    def __init__(self, system: ScratchSystem):
+    def __init__(self, system: ScratchSystem, flavour: str):
         self.system = system
+        self.flavour = flavour
         self.before_install: dict = {}
         self.exim_conf_before = ""
 
@@ -47,12 +61,35 @@ class Server:
                       for h in entries if h["hook"].startswith("/opt/imunifyemail/"))
 
 
+def place_el_python(system: ScratchSystem, flavour: str) -> None:
+    """EL's interpreter at EL's paths, before the package that needs it."""
+    assert (EL_PYTHON / "bin/python3.9").is_file(), "run 'make python39' first"
+    system.run(["cp", "-a", str(EL_PYTHON / "bin/python3.9"), "/usr/bin/python3.9"])
+    system.run(["cp", "-a", f"{EL_PYTHON}/lib/.", "/usr/lib/"])   # libpython3.9.so.1.0, python3.9/
+    if flavour == "el9":
+        system.run(["ln", "-sf", "python3.9", "/usr/bin/python3"])
+    probe = "import sys; print(sys.executable, '%d.%d' % sys.version_info[:2], sys.prefix)"
+    assert system.run(["/usr/bin/python3.9", "-c", probe]).stdout.split() == ["/usr/bin/python3.9", "3.9", "/usr"]
+
+
+@pytest.fixture(scope="module", params=["local", "el8", "el9"])
+def flavour(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def server():
+def rpms(packages, flavour):
+    return packages[flavour]
+
+
+@pytest.fixture(scope="module")
+def server(flavour, rpms):
     system = ScratchSystem(Path(tempfile.mkdtemp(prefix="ie-scratch-", dir="/tmp"))).start()
     try:
         system.run([sys.executable, "-m", "devtools.scratch_cpanel"], env={"PYTHONPATH": str(REPO)})
-        s = Server(system)
+        if flavour != "local":
+            place_el_python(system, flavour)
+        s = Server(system, flavour)
         s.before_install = system.changes()
         s.exim_conf_before = system.read("/etc/exim.conf")
         yield s
@@ -122,7 +159,8 @@ def test_installed_commands_run_from_the_installed_tree(server):
     assert sysm.run(["/usr/bin/ie-config", "version"]).stdout.strip() == "ie-config version 0.1.0"
     where = sysm.run(["/opt/imunifyemail/bin/python3", "-c",
                       "import sys, imunifyemail; print(sys.prefix); print(imunifyemail.__file__)"]).stdout.split()
-    assert where == ["/opt/imunifyemail", "/opt/imunifyemail/lib/python3.11/site-packages/imunifyemail/__init__.py"]
+    assert where == ["/opt/imunifyemail",
+                     f"/opt/imunifyemail/lib/python{PYVER[server.flavour]}/site-packages/imunifyemail/__init__.py"]
     assert sysm.run(["head", "-1", "/opt/imunifyemail/bin/ie-cli"]).stdout.strip() == \
         "#!/opt/imunifyemail/bin/python3"
     status = json.loads(sysm.run(["/usr/bin/ie-config", "status", "--json"]).stdout)
@@ -153,7 +191,9 @@ def hook_payload(event: str, **data) -> str:
 
 def test_installed_hooks_follow_a_rename_and_a_removal(server):
     sysm = server.system
-    sysm.run(["/opt/imunifyemail/bin/python3", "-c", HELD, "demo1", "demo2"])
+    # held as the daemon holds mail: as _imunifyemail, whose storage it is
+    sysm.run(["setpriv", "--reuid=_imunifyemail", "--regid=_imunifyemail", "--init-groups",
+              "/opt/imunifyemail/bin/python3", "-c", HELD, "demo1", "demo2"])
     # cPanel renamed demo1 to demo7 and removed demo2: its map says so by the post stage
     sysm.run(["sh", "-c", "sed -i -e 's/: demo1$/: demo7/' -e '/: demo2$/d' /etc/userdomains && "
                           "mv /var/cpanel/users/demo1 /var/cpanel/users/demo7 && rm /var/cpanel/users/demo2"])
@@ -175,7 +215,8 @@ def test_upgrade_registers_nothing_again_and_reapplies_exim(server, rpms):
     seen = len(server.calls())
     proc = sysm.rpm("-U", "--nodeps", str(rpms[2]))
     assert "Imunify Email upgraded" in proc.stdout, proc.stdout
-    assert sysm.rpm("-q", "imunifyemail").stdout.strip() == "imunifyemail-0.1.0-2.x86_64"
+    suffix = "" if server.flavour == "local" else f".{server.flavour}"
+    assert sysm.rpm("-q", "imunifyemail").stdout.strip() == f"imunifyemail-0.1.0-2{suffix}.x86_64"
     after = server.calls()[seen:]
     programs = [c["program"] for c in after]
     for program in ("register_appconfig", "unregister_appconfig", "install_plugin", "uninstall_plugin",
@@ -189,6 +230,121 @@ def test_upgrade_registers_nothing_again_and_reapplies_exim(server, rpms):
     assert [server.unit(u) for u in UNITS] == ["active"] * 3
 
 
+HAM = b"From: shop <php@demo1.test>\r\nTo: someone@remote.example\r\nSubject: installed ham\r\n\r\nhello\r\n"
+GTUBE = (b"From: shop <php@demo1.test>\r\nTo: someone@remote.example\r\nSubject: installed gtube\r\n\r\n"
+         b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n")
+WHM_CGI = "/usr/local/cpanel/whostmgr/docroot/cgi/imunifyemail/index.cgi"
+PLAIN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
+
+
+class InstalledStack:
+    """What systemd would start on the server, started by hand in the scratch system (its systemctl only
+    records): Rspamd as its unit runs it, our two services from the installed tree, Exim on the
+    configuration cPanel built, and the sink standing in for the Internet (the administrator's
+    smarthost router, ADMIN_LOCAL, sends remote mail to it)."""
+
+    def __init__(self, server: Server, work: Path):
+        self.sys = server.system
+        self.work = work
+        self.sink_dir = work / "sink"
+        self.procs = {}
+        self.exim = EximDaemon(EximLayout(Path("/"), 2525, 2526, hostname="server.scratch.test",
+                                          exim_user=CPANEL_USER), server.system.ns)
+
+    def spawn(self, name: str, argv, user=None, **env) -> None:
+        with open(self.work / f"{name}.err", "wb") as err:
+            self.procs[name] = self.sys.ns.popen(argv, user=user, stdin=subprocess.DEVNULL,
+                                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                                 env={**PLAIN_ENV, **env})
+
+    def alive(self, name: str) -> bool:
+        assert self.procs[name].poll() is None, (name, (self.work / f"{name}.err").read_text()[-5000:])
+        return True
+
+    def start(self) -> "InstalledStack":
+        self.sink_dir.mkdir()
+        self.spawn("sink", [sys.executable, "-m", "devtools.sink", "--port", "2526", "--dir", str(self.sink_dir)],
+                   PYTHONPATH=str(REPO))
+        # Rspamd's unit: User=_rspamd (a member of _imunifyemail since %pre), RuntimeDirectory=rspamd.
+        # %pre made _rspamd anew in this system: its state directories become its own, as on a server.
+        self.sys.run(["install", "-d", "-o", "_rspamd", "-g", "_rspamd", "/run/rspamd"])
+        self.sys.run(["chown", "-R", "_rspamd:_rspamd", "/var/lib/rspamd", "/var/log/rspamd"])
+        self.spawn("rspamd", ["rspamd", "-c", "/etc/rspamd/rspamd.conf", "-f"], user="_rspamd")
+        eventually(lambda: self.alive("rspamd") and self.sys.exists("/run/rspamd/normal.sock"),
+                   "Rspamd's scanner socket", 180)
+        self.spawn("daemon", ["/usr/sbin/imunifyemaild"])
+        self.spawn("web", ["/usr/sbin/imunifyemail-web"])
+        eventually(lambda: self.alive("daemon") and self.alive("web") and all(
+            self.sys.exists(f"/run/imunifyemail/{sock}") for sock in ("filter.sock", "control.sock", "admin.sock")),
+            "the installed daemon and web app", 120)
+        self.exim.start()
+        return self
+
+    def stop(self) -> None:
+        self.exim.stop()
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.sys.run(["rm", "-rf", "/run/rspamd"])
+
+    def executable(self, name: str) -> str:
+        """The binary a service's process runs (nsenter execs the command: the same pid)."""
+        return os.readlink(f"/proc/{self.procs[name].pid}/exe")
+
+    def diagnosis(self) -> str:
+        """What each part said, for a failure's message."""
+        logs = {name: (self.work / f"{name}.err").read_text(errors="replace")[-4000:] for name in self.procs}
+        for log in ("mainlog", "paniclog"):
+            logs[f"exim {log}"] = self.sys.run(["cat", f"/var/log/exim/{log}"], check=False).stdout[-3000:]
+        logs["spool"] = self.sys.run(["ls", "-lnR", "/var/spool/exim"], check=False).stdout[-1500:]
+        logs["ids"] = self.sys.run(["sh", "-c", "id mailnull; id _imunifyemail; getent group mail; grep -i 'uid\\|gid\\|groups' /proc/%d/status" % self.procs["daemon"].pid], check=False).stdout
+        return "\n".join(f"--- {name} ---\n{text}" for name, text in logs.items())
+
+    def delivered(self) -> list:
+        return sorted(p.read_bytes().split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0].decode()
+                      for p in self.sink_dir.glob("*.eml"))
+
+
+def test_the_installed_tree_runs_the_mail_path_on_its_interpreter(server, tmp_path):
+    sysm = server.system
+    stack = InstalledStack(server, tmp_path)
+    try:
+        stack.start()
+        interpreter = "/usr/bin/python3.9" if server.flavour != "local" else \
+            sysm.run(["readlink", "-f", "/usr/bin/python3"]).stdout.strip()
+        assert stack.executable("daemon") == interpreter and stack.executable("web") == interpreter
+
+        # root submits for the owner of demo1.test (demo7 since the rename above), as a PHP script would
+        for message in (HAM, GTUBE):
+            sysm.ns.run(["/usr/sbin/sendmail", "-odi", "-oi", "-f", "php@demo1.test", "someone@remote.example"],
+                        input=message)
+        try:
+            eventually(lambda: stack.delivered() == ["installed ham"], "the ham at the sink", 60)
+        except TimedOut:
+            raise AssertionError(f"sink has {stack.delivered()}\n{stack.diagnosis()}") from None
+        held = json.loads(sysm.run(["/usr/bin/ie-cli", "emails", "list", "-a", "demo7", "--json"]).stdout)["items"]
+        assert [(m["subject"], m["reasons"]) for m in held if m["subject"].startswith("installed")] == \
+            [("installed gtube", ["spam"])], held
+        assert stack.exim.queue() == {}   # nothing left waiting
+
+        # WHM → Plugins → Imunify Email: the installed CGI, as WHM runs it, through the web app's admin socket
+        env = {**PLAIN_ENV, "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "QUERY_STRING": "",
+               "REMOTE_USER": "root", "SCRIPT_NAME": "/cgi/imunifyemail/index.cgi",
+               "cp_security_token": "/cpsess0123456789", "SERVER_SOFTWARE": "cpsrvd/11.120"}
+        page = sysm.run([WHM_CGI], env=env).stdout
+        assert page.startswith("Status: 200"), page[:500]
+        assert "installed gtube" in page and "demo7" in page
+        print(f"\n{server.flavour}: daemon and web app on {interpreter}; sink got {stack.delivered()}; "
+              f"held {[m['subject'] for m in held]}")
+    finally:
+        stack.stop()
+
+
 # Left on a server after the erase, by design: the quarantine (ours, kept) and what is not ours:
 # the rpm database, the users' files, the stand-ins' record, cPanel's (emptied) registries and the
 # accounts this test renamed.
@@ -198,7 +354,9 @@ CPANEL_REGISTRIES = ("/var/cpanel/hooks", "/var/cpanel/apps", f"{CPANEL}/whostmg
 NOT_OURS = ("/var/lib/rpm", "/var/lib", "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow",
             "/etc/.pwd.lock", "/etc/subuid", "/etc/subgid", cpanel_standins.CALL_LOG,
             cpanel_standins.UNIT_STATE_DIR, "/var/log", "/run", "/var/cache/ldconfig", "/var/cpanel/users",
-            "/etc/userdomains") + CPANEL_REGISTRIES
+            "/etc/userdomains", "/var/spool/exim", "/var/mail") + CPANEL_REGISTRIES
+# Other programs' logs and state (Exim's, Rspamd's) name our router and socket, rightly.
+THEIR_STATE = ("/var/log", "/var/spool/exim", "/var/lib/rspamd", "/run")
 
 
 def test_erase_undoes_every_registration_and_keeps_the_quarantine(server):
@@ -236,6 +394,7 @@ def test_erase_undoes_every_registration_and_keeps_the_quarantine(server):
     assert not [p for p in ours if not p.startswith("/var/imunifyemail/quarantine/storage")
                 and p not in ("/var/imunifyemail", "/var/imunifyemail/quarantine")], ours
     for path in [p for p in new if p.startswith(NOT_OURS) and new[p] == "file" and not p.startswith(
-            ("/var/lib/rpm", cpanel_standins.CALL_LOG, "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"))]:
+            ("/var/lib/rpm", cpanel_standins.CALL_LOG, "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow")
+            + THEIR_STATE)]:
         assert "imunifyemail" not in sysm.read(path), path
     print(f"\nleft after erase (ours): {ours}")
