@@ -28,7 +28,8 @@ fi
 version=$("$source_python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
 [[ $version == 3.9.* ]] || die "$source_python is Python $version, not 3.9"
 
-if [ -x "$dest/bin/python3.9" ] && [ "$(cat "$dest/.source" 2>/dev/null)" = "$source_python $version" ]; then
+stamp="$source_python $version (with its .pyc)"
+if [ -x "$dest/bin/python3.9" ] && [ "$(cat "$dest/.source" 2>/dev/null)" = "$stamp" ]; then
     exit 0   # made already from the same interpreter
 fi
 command -v patchelf >/dev/null || die "patchelf not found: run 'make deps' (Debian package patchelf)"
@@ -42,7 +43,8 @@ ln -s python3.9 "$dest.new/bin/python3"
 if [ -n "$libpython" ] && [ -e "$prefix/lib/$libpython" ]; then
     cp -p "$prefix/lib/$libpython" "$dest.new/lib/"
 fi
-tar -C "$prefix/lib" --exclude=python3.9/test --exclude='__pycache__' --exclude='*.pth' \
+# The compiled standard library comes too, as EL ships it: nothing is written into it at run time.
+tar -C "$prefix/lib" --exclude=python3.9/test --exclude='*.pth' \
     --exclude='python3.9/site-packages/*' -cf - python3.9 | tar -C "$dest.new/lib" -xf -
 mkdir -p "$dest.new/lib/python3.9/site-packages"
 if readelf -d "$dest.new/bin/python3.9" | grep -q 'R\(UN\)\?PATH'; then
@@ -51,7 +53,7 @@ fi
 chmod -R a+rX "$dest.new"
 "$dest.new/bin/python3.9" -c 'import ssl, sqlite3, ctypes, venv, ensurepip' \
     || die "the copy of $source_python cannot import its own standard library"
-echo "$source_python $version" > "$dest.new/.source"
+echo "$stamp" > "$dest.new/.source"
 rm -rf "$dest"
 mv "$dest.new" "$dest"
 echo "python39: $dest/bin/python3.9 (Python $version, from $source_python)"
