@@ -159,6 +159,18 @@ def ie_config_run(*argv: str) -> int:
     return ie_cli.run(list(argv), group=ie_config.cli, prog="ie-config")
 
 
+def test_a_block_naming_another_place_is_brought_up_to_date_in_place(server):
+    etc, share, base = server
+    rspamd_files.install(etc, share)
+    moved = shutil.copytree(share, base / "elsewhere")
+    changes = rspamd_files.install(etc, moved)
+    assert len(changes) == 7 and all("brought up to date" in c.describe() for c in changes)
+    assert str(moved / "local.d/options.inc") in (etc / "local.d/options.inc").read_text()
+    assert str(share) + "/" not in (etc / "local.d/options.inc").read_text()
+    rspamd_files.remove(etc)
+    assert (etc / "local.d/options.inc").read_bytes() == b"# mine\nmax_urls = 5;"
+
+
 def test_the_command_line_reports_each_change_and_check_says_when_install_is_due(server, monkeypatch, capsys):
     etc, share, base = server
     monkeypatch.setenv(paths.ROOT_ENV, str(base))    # /etc/rspamd and /usr/share/imunifyemail/rspamd in it

@@ -94,6 +94,8 @@ class Change:
             return f"{self.path}: removed (it held only Imunify Email's settings)"
         if self.before is None:
             return f"{self.path}: made, with Imunify Email's settings"
+        if marked_blocks.present(self.after) and marked_blocks.present(self.before):
+            return f"{self.path}: Imunify Email's settings brought up to date (the rest of the file unchanged)"
         if marked_blocks.present(self.after):
             return f"{self.path}: Imunify Email's settings added (the rest of the file unchanged)"
         return f"{self.path}: Imunify Email's settings taken out (the rest of the file unchanged)"
