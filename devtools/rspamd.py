@@ -3,9 +3,10 @@
 Rspamd is started in the foreground as ``_rspamd`` with that user's groups, as systemd's
 ``rspamd.service`` runs it on a server (``User=_rspamd``), using the standalone main config
 ``devtools/rspamd_offline/rspamd-standalone.conf`` (Debian's stock ``rspamd.conf`` with logging to the
-console) and a ``LOCAL_CONFDIR`` made of the RPM's production files (``rpm/rspamd/``) with the offline
-overrides of ``devtools/rspamd_offline/`` on top (network modules off: tests and the sandbox send nothing
-beyond loopback). The workers therefore listen exactly where the production ``override.d`` puts them:
+console) and a ``LOCAL_CONFDIR`` made of the offline overrides of ``devtools/rspamd_offline/`` (network
+modules off: tests and the sandbox send nothing beyond loopback), in an administrator's place, with the
+RPM's production files (``rpm/rspamd/``) installed over them as the RPM installs them (a block including
+ours in each file: ``imunifyemail.rspamd_files``). The workers therefore listen exactly where the production ``override.d`` puts them:
 the scanner on ``RUNDIR/normal.sock`` and the controller on ``RUNDIR/controller.sock``, both
 ``_rspamd:_imunifyemail`` 0660, no TCP at all (the proxy and fuzzy workers are off)::
 
@@ -56,12 +57,13 @@ from typing import Optional, Sequence
 
 from devtools.waiting import TimedOut, eventually
 from devtools.users import RSPAMD_USER, PRODUCT_GROUP, ensure_rspamd_serves_product
+from imunifyemail import rspamd_files
 
 DEFAULT_DBDIR = Path("/var/tmp/imunifyemail-rspamd-db")
 SYSTEM_CONFDIR = Path("/etc/rspamd")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PRODUCTION_CONFDIR = REPO_ROOT / "rpm" / "rspamd"          # what the RPM installs in /etc/rspamd
+PRODUCTION_CONFDIR = REPO_ROOT / "rpm" / "rspamd"          # the RPM's /usr/share/imunifyemail/rspamd
 OFFLINE_CONFDIR = REPO_ROOT / "devtools" / "rspamd_offline"  # sandbox and tests only
 STANDALONE_CONF_NAME = "rspamd-standalone.conf"
 # What rpm/rspamd/override.d/worker-*.inc bind, in RUNDIR, and how
@@ -113,10 +115,14 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def layered_confdir(target: Path, layers: Sequence[Path] = (PRODUCTION_CONFDIR, OFFLINE_CONFDIR)) -> Path:
-    """``target`` filled with each layer's ``local.d``/``override.d`` files, later layers over earlier
-    ones. A later layer may add files but not replace one: a replaced production file would be missing
-    from every test that is meant to prove it."""
+def layered_confdir(target: Path, layers: Sequence[Path] = (OFFLINE_CONFDIR,),
+                    production: Optional[Path] = PRODUCTION_CONFDIR) -> Path:
+    """``target`` filled with each layer's ``local.d``/``override.d`` files, as an administrator's files
+    in ``/etc/rspamd`` (a later layer may add files but not replace one: a replaced file would be missing
+    from every test that is meant to prove it), then the ``production`` set installed over them as the
+    RPM installs it: copied beside ``target`` (``<target>-imunifyemail``, the package's
+    ``/usr/share/imunifyemail/rspamd``) and included from a block in each file by
+    ``imunifyemail.rspamd_files``."""
     if target.exists():
         shutil.rmtree(target)
     for source in layers:
@@ -128,6 +134,14 @@ def layered_confdir(target: Path, layers: Sequence[Path] = (PRODUCTION_CONFDIR, 
                     raise RuntimeError(f"{source / sub / f.name} would replace {target / sub / f.name} of an "
                                        "earlier layer: give it another name or another directory")
             shutil.copytree(source / sub, target / sub, dirs_exist_ok=True)
+    if production is not None:
+        share = target.with_name(target.name + "-imunifyemail")
+        if share.exists():
+            shutil.rmtree(share)
+        for sub in rspamd_files.PRIORITIES:
+            shutil.copytree(production / sub, share / sub)
+        target.mkdir(parents=True, exist_ok=True)
+        rspamd_files.install(target, share)
     return target
 
 
@@ -170,12 +184,13 @@ class RspamdProcess:
 
     def __init__(self, workdir: Path, dbdir: Path = DEFAULT_DBDIR, rundir: Optional[Path] = None,
                  tcp_port: Optional[int] = None, main_config: Optional[Path] = None,
-                 layers: Sequence[Path] = (PRODUCTION_CONFDIR, OFFLINE_CONFDIR)):
+                 layers: Sequence[Path] = (OFFLINE_CONFDIR,), production: Optional[Path] = PRODUCTION_CONFDIR):
         self.workdir = Path(workdir)
         self.dbdir = Path(dbdir)
         self.tcp_port = tcp_port          # the Exim bench's extra listener, or None
         self.config = Path(main_config) if main_config else OFFLINE_CONFDIR / STANDALONE_CONF_NAME
-        self.layers = tuple(layers)
+        self.layers = tuple(layers)              # files as an administrator's in /etc/rspamd
+        self.production = production             # then installed over them as the RPM does
         self.log_path = self.workdir / "rspamd.log"   # stdout/stderr (the console log)
         self._rundir = Path(rundir) if rundir else None
         self.rundir: Path = self._rundir or self.workdir / "run"
@@ -250,7 +265,7 @@ class RspamdProcess:
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.symlink_to(base)
-        self.confdir = layered_confdir(base / "local-confdir", self.layers)
+        self.confdir = layered_confdir(base / "local-confdir", self.layers, self.production)
         self.logdir = base / "log"
         self.rundir = self._rundir or base / "run"
         _make_owned_dir(self.logdir, uid, gid, 0o750)

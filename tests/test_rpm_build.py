@@ -115,13 +115,14 @@ EXPECTED = {
     "/usr/lib/systemd/system/imunifyemail-notify.timer": ("-rw-r--r--", "root", "root", ""),
     "/etc/imunifyemail": ("drwxr-xr-x", "root", "root", ""),
     "/etc/imunifyemail/config.yaml": ("-rw-r--r--", "root", "root", "cn"),
-    "/etc/rspamd/override.d/worker-normal.inc": ("-rw-r--r--", "root", "root", "cn"),
-    "/etc/rspamd/override.d/worker-controller.inc": ("-rw-r--r--", "root", "root", "cn"),
-    "/etc/rspamd/override.d/worker-proxy.inc": ("-rw-r--r--", "root", "root", "cn"),
-    "/etc/rspamd/override.d/worker-fuzzy.inc": ("-rw-r--r--", "root", "root", "cn"),
-    "/etc/rspamd/local.d/options.inc": ("-rw-r--r--", "root", "root", "cn"),
-    "/etc/rspamd/local.d/greylist.conf": ("-rw-r--r--", "root", "root", "cn"),
-    "/etc/rspamd/local.d/ratelimit.conf": ("-rw-r--r--", "root", "root", "cn"),
+    # Rspamd's: files of the package, included from the administrator's /etc/rspamd by %post
+    "/usr/share/imunifyemail/rspamd/override.d/worker-normal.inc": ("-rw-r--r--", "root", "root", ""),
+    "/usr/share/imunifyemail/rspamd/override.d/worker-controller.inc": ("-rw-r--r--", "root", "root", ""),
+    "/usr/share/imunifyemail/rspamd/override.d/worker-proxy.inc": ("-rw-r--r--", "root", "root", ""),
+    "/usr/share/imunifyemail/rspamd/override.d/worker-fuzzy.inc": ("-rw-r--r--", "root", "root", ""),
+    "/usr/share/imunifyemail/rspamd/local.d/options.inc": ("-rw-r--r--", "root", "root", ""),
+    "/usr/share/imunifyemail/rspamd/local.d/greylist.conf": ("-rw-r--r--", "root", "root", ""),
+    "/usr/share/imunifyemail/rspamd/local.d/ratelimit.conf": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/exim_conf/router.conf": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/whm/imunifyemail.conf": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/cpanel/install.json": ("-rw-r--r--", "root", "root", ""),
@@ -175,7 +176,7 @@ def test_scriptlets_guard_on_the_instance_count(package):
     scripts = rpm_query(package, "--scripts")
     parts = dict(re.findall(r"^(\w+) scriptlet \(using /bin/sh\):\n(.*?)(?=^\w+ scriptlet|\Z)", scripts,
                             re.MULTILINE | re.DOTALL))
-    assert set(parts) == {"preinstall", "postinstall", "preuninstall", "postuninstall"}
+    assert set(parts) == {"preinstall", "postinstall", "preuninstall", "postuninstall", "posttrans"}
     assert 'if [ "$1" -eq 1 ]; then' in parts["postinstall"]
     assert "register_appconfig" in parts["postinstall"].split("else")[0]
     assert "ie-config upgrade" in parts["postinstall"].split("else")[1]
@@ -190,6 +191,12 @@ def test_scriptlets_guard_on_the_instance_count(package):
     assert "usermod --append --groups _imunifyemail _rspamd" in parts["preinstall"]   # its sockets' group
     assert "systemctl restart rspamd.service" in parts["postinstall"].split("else")[0]
     assert "systemctl try-restart rspamd.service" in parts["postinstall"].split("else")[1]
+    # our blocks in the administrator's /etc/rspamd: in before Rspamd restarts, out on erase, mended
+    # after an upgrade's transaction
+    install = parts["postinstall"].split("else")[0]
+    assert install.index("ie-config rspamd-files install") < install.index("systemctl restart rspamd.service")
+    assert "ie-config rspamd-files remove" in parts["preuninstall"]
+    assert "ie-config rspamd-files check" in parts["posttrans"]
     print("\n" + scripts)
 
 

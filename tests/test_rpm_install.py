@@ -31,6 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 CPANEL = "/usr/local/cpanel"
 HOOKS = ("/opt/imunifyemail/hooks/accounts-remove", "/opt/imunifyemail/hooks/accounts-modify")
 UNITS = ("imunifyemaild", "imunifyemail-web", "imunifyemail-notify.timer")
+# The administrator's own Rspamd options, there before the install (0640, no final newline): kept.
+ADMIN_RSPAMD = "/etc/rspamd/local.d/options.inc"
+ADMIN_RSPAMD_TEXT = "# the administrator's\ncheck_all_filters = true;"
 
 
 PYVER = {"local": "%d.%d" % sys.version_info[:2], "el8": "3.9", "el9": "3.9"}
@@ -88,6 +91,8 @@ def server(flavour, rpms):
         system.run([sys.executable, "-m", "devtools.scratch_cpanel"], env={"PYTHONPATH": str(REPO)})
         if flavour != "local":
             place_el_python(system, flavour)
+        system.run(["sh", "-c", f"mkdir -p /etc/rspamd/local.d && cat > {ADMIN_RSPAMD} && chmod 0640 {ADMIN_RSPAMD}"],
+                   input=ADMIN_RSPAMD_TEXT)
         s = Server(system, flavour)
         s.before_install = system.changes()
         s.exim_conf_before = system.read("/etc/exim.conf")
@@ -143,6 +148,14 @@ def test_install_runs_the_scriptlets_and_registers_everything(server, rpms):
     assert "# BEGIN imunifyemail router" in local and "imunifyemail_continue:" in local
     assert "admin_smarthost:" in local
     assert re.search(r"^imunifyemail_scan:$", sysm.read("/etc/exim.conf"), re.MULTILINE)
+
+    # Rspamd: our block at the end of the administrator's options.inc, which is otherwise as it was
+    options = sysm.read(ADMIN_RSPAMD)
+    assert options.startswith(ADMIN_RSPAMD_TEXT + "\n# BEGIN imunifyemail rspamd"), options
+    assert '"/usr/share/imunifyemail/rspamd/local.d/options.inc"' in options
+    assert sysm.run(["stat", "-c", "%a", ADMIN_RSPAMD]).stdout.strip() == "640"
+    assert '"/usr/share/imunifyemail/rspamd/override.d/worker-normal.inc"' in \
+        sysm.read("/etc/rspamd/override.d/worker-normal.inc")
 
     # services: enabled and started through systemctl
     assert [server.unit(u) for u in UNITS] == ["active"] * 3
@@ -225,6 +238,7 @@ def test_upgrade_registers_nothing_again_and_reapplies_exim(server, rpms):
     assert ["try-restart", "rspamd.service"] in [c["argv"] for c in after if c["program"] == "systemctl"]
     assert "buildeximconf" in programs and "restartsrv_exim" in programs
     assert "# BEGIN imunifyemail router" in sysm.read("/etc/exim.conf.local")
+    assert sysm.read(ADMIN_RSPAMD).count("# BEGIN imunifyemail rspamd") == 1
     assert len(server.ours_in(server.hooks())) == 2 and sysm.exists("/var/cpanel/apps/imunifyemail.conf")
     assert [server.unit(u) for u in UNITS] == ["active"] * 3
 
@@ -378,6 +392,8 @@ def test_erase_undoes_every_registration_and_keeps_the_quarantine(server):
     assert server.ours_in(server.hooks()) == []
     assert not sysm.exists(f"{CPANEL}/scripts/postbuildeximconf")
     assert sysm.read("/etc/exim.conf.local") == ADMIN_LOCAL   # byte for byte
+    assert sysm.read(ADMIN_RSPAMD) == ADMIN_RSPAMD_TEXT        # byte for byte, and its mode
+    assert sysm.run(["stat", "-c", "%a", ADMIN_RSPAMD]).stdout.strip() == "640"
     assert sysm.read("/etc/exim.conf") == server.exim_conf_before
     assert [server.unit(u) for u in UNITS] == ["inactive"] * 3
 

@@ -1,8 +1,12 @@
-"""The production Rspamd set the RPM ships (rpm/rspamd/): valid against the system's stock
-rspamd.conf; the scanner and the controller on unix sockets only the product's user and root may use,
-the proxy and fuzzy workers off, no TCP listener at all, even under an administrator's local.d binds;
-Rspamd's limits as options.inc writes them; greylisting and Rspamd's rate limits off, every network
-check left as Rspamd ships it; the offline overrides stay in devtools/ (sandbox and tests only).
+"""The production Rspamd set the RPM ships (rpm/rspamd/, installed as /usr/share/imunifyemail/rspamd and
+included from a block in each /etc/rspamd/{local.d,override.d} file: imunifyemail.rspamd_files), on a
+server without Rspamd files of its own and on one whose administrator has some: valid against the
+system's stock rspamd.conf; the scanner and the controller on unix sockets only the product's user and
+root may use, the proxy and fuzzy workers off, no TCP listener at all, whatever the administrator's
+local.d and override.d say; Rspamd's limits as options.inc writes them, merged with the administrator's
+options (ours over their local.d, their override.d over ours); greylisting and Rspamd's rate limits
+off, every network check left as Rspamd ships it; the offline overrides stay in devtools/ (sandbox and
+tests only).
 
 rspamadm and Rspamd run in a private network namespace: config loading resolves hostnames, and
 nothing may leave the machine."""
@@ -18,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from devtools.namespace import Namespace
-from devtools.rspamd import SYSTEM_CONFDIR
+from devtools.rspamd import SYSTEM_CONFDIR, layered_confdir
 from devtools.stack import NsRspamd
 from devtools.users import ensure_hosted_user
 from imunifyemail import config
@@ -32,24 +36,76 @@ NETWORK_MODULES = ("spf", "dkim", "dmarc", "rbl", "hfilter")
 
 
 def switched_off(config_text: str) -> bool:
-    """The module's own top-level ``enabled = false;`` (not one of its sub-rules')."""
-    return re.search(r"^enabled = false;$", config_text, re.MULTILINE) is not None
+    """The module's own top-level ``enabled = false;`` (not one of its sub-rules'), and no other value."""
+    return re.findall(r"^enabled = (.*);$", config_text, re.MULTILINE) == ["false"]
 
 
-def rspamadm(*args: str) -> subprocess.CompletedProcess:
+# An administrator's own files (or an older release's local.d binds), there before the install: their
+# binds and switches must not open TCP again; their other keys stay theirs.
+ADMIN_LOCAL_D = {"worker-normal.inc": 'bind_socket = "127.0.0.1:11333";\n',
+                 "worker-controller.inc": 'bind_socket = "127.0.0.1:11334";\n',
+                 "worker-proxy.inc": 'bind_socket = "localhost:11332";\n',
+                 "worker-fuzzy.inc": 'bind_socket = "localhost:11335";\ncount = 1;\n'}
+ADMIN_FILES = {**{f"local.d/{name}": text for name, text in ADMIN_LOCAL_D.items()},
+               # a key of ours (task_timeout), one of Rspamd's we leave alone (check_all_filters)
+               "local.d/options.inc": "# the administrator's\ntask_timeout = 30s;\ncheck_all_filters = true;",
+               "override.d/options.inc": "max_urls = 99;\n",     # the administrator's word on one of ours
+               "local.d/greylist.conf": "enabled = true;\nexpire = 2d;\n",
+               "override.d/worker-normal.inc": 'bind_socket = "*:11333";\ncount = 2;\n',
+               "override.d/worker-controller.inc": 'bind_socket = "*:11334";\n',
+               "override.d/worker-proxy.inc": "enabled = true;\n"}
+SERVERS = ("without files of its own", "with the administrator's files")
+
+
+def admin_layer(base: Path, files: dict) -> Path:
+    for name, text in files.items():
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text(text)
+    return base
+
+
+@pytest.fixture(scope="module")
+def confdirs():
+    """server -> its /etc/rspamd (LOCAL_CONFDIR) after the install: the administrator's files, if any,
+    then our blocks (devtools.rspamd.layered_confdir, as the RPM's %post does it)."""
+    base = Path(tempfile.mkdtemp(prefix="ie-rspamd-installed-", dir="/tmp"))
+    admin = admin_layer(base / "admin", ADMIN_FILES)
+    yield {SERVERS[0]: layered_confdir(base / "plain", layers=()),
+           SERVERS[1]: layered_confdir(base / "administered", layers=(admin,))}
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def confdir(request, confdirs):
+    return confdirs[request.param]
+
+
+def rspamadm(confdir: Path, *args: str) -> subprocess.CompletedProcess:
     # RUNDIR as Debian's build has it (EL's is /var/run/rspamd: the same directory)
-    return subprocess.run(["unshare", "--net", "--", "rspamadm", f"--var=LOCAL_CONFDIR={PRODUCTION}",
+    return subprocess.run(["unshare", "--net", "--", "rspamadm", f"--var=LOCAL_CONFDIR={confdir}",
                            "--var=RUNDIR=/run/rspamd", *args], capture_output=True, text=True, timeout=120)
 
 
-def section(name: str) -> str:
-    proc = rspamadm("configdump", "-c", "/etc/rspamd/rspamd.conf", name)
+def section(confdir: Path, name: str) -> str:
+    proc = rspamadm(confdir, "configdump", "-c", "/etc/rspamd/rspamd.conf", name)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
 
-def test_configtest_accepts_the_production_set():
-    proc = rspamadm("configtest", "-c", "/etc/rspamd/rspamd.conf")
+def dumped_options(confdir: Path) -> dict:
+    """options {} as Rspamd reads it; a key given twice at one priority would be a list: refused."""
+    found = re.findall(r"^(\w+) = (\S+);$", section(confdir, "options"), re.MULTILINE)
+    keys = [k for k, _ in found]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    return dict(found)
+
+
+def values(text: str, key: str) -> list:
+    return re.findall(r"^    " + key + r" = (.*);$", text, re.MULTILINE)
+
+
+def test_configtest_accepts_the_production_set(confdir):
+    proc = rspamadm(confdir, "configtest", "-c", "/etc/rspamd/rspamd.conf")
     assert proc.returncode == 0 and "syntax OK" in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -60,24 +116,23 @@ def worker(dump: str, name: str) -> str:
     return found.group(1)
 
 
-def test_scanner_and_controller_on_product_only_sockets_proxy_and_fuzzy_off():
-    workers = section("worker")
+def test_scanner_and_controller_on_product_only_sockets_proxy_and_fuzzy_off(confdir):
+    workers = section(confdir, "worker")
     for name, sock in (("normal", "normal.sock"), ("controller", "controller.sock")):
         binds = re.findall(r'bind_socket = "([^"]*)";', worker(workers, name))
         assert binds == [f"/run/rspamd/{sock} mode=0660 owner=_rspamd group=_imunifyemail"], (name, binds)
     for name in ("rspamd_proxy", "fuzzy"):
         text = worker(workers, name)
-        assert "enabled = false;" in text
+        assert values(text, "enabled") == ["false"]
         assert re.findall(r'bind_socket = "([^"]*)";', text) == \
             [f"/run/rspamd/{name.replace('rspamd_', '')}.sock mode=0600 owner=_rspamd"]
 
 
-def test_rspamd_limits_are_written_out_and_read():
-    options = section("options")
+def test_rspamd_limits_are_written_out_and_read(confdirs):
     written = dict(re.findall(r"^(\w+) = (\S+);$", (PRODUCTION / "local.d/options.inc").read_text(), re.MULTILINE))
     assert {"task_timeout", "max_message", "max_urls", "max_lua_urls", "max_recipients",
             "dns_max_requests"} <= set(written)
-    read = dict(re.findall(r"^(\w+) = (\S+);$", options, re.MULTILINE))
+    read = dumped_options(confdirs[SERVERS[0]])
     assert read["task_timeout"] == "8" and read["max_message"] == str(64 * 1024 * 1024)
     for key in ("max_urls", "max_lua_urls", "max_recipients", "dns_max_requests"):
         assert read[key] == written[key], key
@@ -85,16 +140,34 @@ def test_rspamd_limits_are_written_out_and_read():
     assert float(read["task_timeout"]) < config.validate({}, "defaults")["rspamd"]["timeout"]
 
 
+def test_the_administrators_options_merge_with_ours(confdirs):
+    """Their local.d keys we do not set apply; for a key both set, ours (priority 2 over their 1); their
+    override.d (10) has the last word on one of ours. The file is theirs, our block at its end."""
+    read = dumped_options(confdirs[SERVERS[1]])
+    assert read["check_all_filters"] == "true"                   # theirs
+    assert read["task_timeout"] == "8"                           # ours, not their local.d 30s
+    assert read["max_urls"] == "99"                              # their override.d
+    assert read["max_message"] == str(64 * 1024 * 1024)         # ours
+    text = (confdirs[SERVERS[1]] / "local.d/options.inc").read_text()
+    assert text.startswith(ADMIN_FILES["local.d/options.inc"] + "\n# BEGIN imunifyemail rspamd")
+
+
+def test_the_administrators_worker_keys_stay_but_our_binds_and_switches_win(confdirs):
+    workers = section(confdirs[SERVERS[1]], "worker")
+    assert values(worker(workers, "normal"), "count") == ["2"]                  # their override.d
+    assert values(worker(workers, "rspamd_proxy"), "enabled") == ["false"]      # over their enabled = true
+
+
 @pytest.mark.parametrize("module", ["greylist", "ratelimit"])
-def test_outbound_needs_no_greylisting_nor_rspamd_rate_limits(module):
-    assert switched_off(section(module))
+def test_outbound_needs_no_greylisting_nor_rspamd_rate_limits(confdir, module):
+    assert switched_off(section(confdir, module))
 
 
 @pytest.mark.parametrize("module", NETWORK_MODULES)
-def test_network_checks_stay_on_in_production(module):
+def test_network_checks_stay_on_in_production(confdirs, module):
     assert not (PRODUCTION / "local.d" / f"{module}.conf").exists()
     assert not (PRODUCTION / "override.d" / f"{module}.conf").exists()
-    assert not switched_off(section(module))
+    assert not switched_off(section(confdirs[SERVERS[0]], module))
     # ...and the sandbox's offline set is where they are switched off
     assert switched_off((OFFLINE / "local.d" / f"{module}.conf").read_text())
 
@@ -106,29 +179,21 @@ def test_the_package_carries_no_rspamd_files():
 
 # -- Rspamd started from the stock rspamd.conf with the production set ---------------------------------
 
-# An administrator's (or an older release's) local.d binds, which must not open TCP again.
-ADMIN_LOCAL_D = {"worker-normal.inc": 'bind_socket = "127.0.0.1:11333";\n',
-                 "worker-controller.inc": 'bind_socket = "127.0.0.1:11334";\n',
-                 "worker-proxy.inc": 'bind_socket = "localhost:11332";\n',
-                 "worker-fuzzy.inc": 'bind_socket = "localhost:11335";\ncount = 1;\n'}
 PYTHON = sys.executable
 
 
 @pytest.fixture(scope="module")
 def production_rspamd():
-    """/etc/rspamd/rspamd.conf as it is, LOCAL_CONFDIR = rpm/rspamd plus ADMIN_LOCAL_D, run as _rspamd with
-    its groups (systemd's User=_rspamd) in a private network namespace. A DBDIR of its own: Rspamd
-    deletes the hyperscan files of other rule sets from the one it uses."""
+    """/etc/rspamd/rspamd.conf as it is, LOCAL_CONFDIR = ADMIN_FILES with our blocks installed over them,
+    run as _rspamd with its groups (systemd's User=_rspamd) in a private network namespace. A DBDIR of
+    its own: Rspamd deletes the hyperscan files of other rule sets from the one it uses."""
     assert os.geteuid() == 0 and shutil.which("rspamd"), "needs root and rspamd (make deps installs it)"
     base = Path(tempfile.mkdtemp(prefix="ie-rspamd-production-", dir="/tmp"))
     base.chmod(0o755)
-    admin = base / "admin"
-    (admin / "local.d").mkdir(parents=True)
-    for name, text in ADMIN_LOCAL_D.items():
-        (admin / "local.d" / name).write_text(text)
+    admin = admin_layer(base / "admin", ADMIN_FILES)
     ns = Namespace(net=True).start()
     proc = NsRspamd(ns, base / "rspamd", dbdir=base / "db", main_config=SYSTEM_CONFDIR / "rspamd.conf",
-                    layers=(PRODUCTION, admin))
+                    layers=(admin,))
     try:
         proc.start()
         yield proc

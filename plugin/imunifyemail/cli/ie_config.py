@@ -6,17 +6,18 @@
 opposite order: mail then flows unscanned, nothing queued is lost, the
 quarantine is kept. Both are idempotent. ``notify`` (hidden: a systemd timer
 runs it every minute) sends the digests and the webhook
-(:mod:`imunifyemail.notify`). The rules live in
+(:mod:`imunifyemail.notify`); ``rspamd-files`` (hidden: the RPM's scriptlets)
+puts our Rspamd settings beside the administrator's (:mod:`imunifyemail.rspamd_files`). The rules live in
 :mod:`imunifyemail.exim` (``status``: :mod:`imunifyemail.ops.status`); errors become one ``Error: ...`` line through
 :func:`.ie_cli.run`.
 """
 import os
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import click
 
-from .. import __version__, config, logs, shapes
+from .. import __version__, config, logs, rspamd_files, shapes
 from ..context import Context
 from ..errors import ActionError
 from ..exim import patcher, rebuild_hook, services, snippets
@@ -123,6 +124,40 @@ def upgrade() -> None:
     rebuild_hook.install()
     click.echo("Imunify Email upgraded: services restarted, filter " +
                ("re-applied in Exim's configuration" if outcome.rebuilt else "already current in Exim's configuration"))
+
+
+@cli.group("rspamd-files", cls=Group, hidden=True,
+           help="Called by the RPM: Imunify Email's Rspamd settings (/usr/share/imunifyemail/rspamd) included "
+                "from a marked block in /etc/rspamd/local.d/NAME and override.d/NAME, beside the "
+                "administrator's own settings there (imunifyemail.rspamd_files).")
+def rspamd_files_group() -> None:
+    pass
+
+
+@rspamd_files_group.command("install", help="Put our block in each file (a new file where there is none); "
+                                             "take it out of files the package no longer ships. Idempotent.")
+def rspamd_files_install() -> None:
+    _report_rspamd_changes(rspamd_files.install())
+
+
+@rspamd_files_group.command("remove", help="Take our blocks out: every file as it was before the install.")
+def rspamd_files_remove() -> None:
+    _report_rspamd_changes(rspamd_files.remove())
+
+
+@rspamd_files_group.command("check", help="Exit 1, naming the files, when install would change something.")
+def rspamd_files_check() -> int:
+    changes = rspamd_files.plan_install(rspamd_files.etc_dir(), rspamd_files.share_dir())
+    for change in changes:
+        click.echo(f"not current: {change.path}")
+    return 1 if changes else 0
+
+
+def _report_rspamd_changes(changes: List[rspamd_files.Change]) -> None:
+    for change in changes:
+        click.echo(f"imunifyemail: {change.describe()}")
+    if not changes:
+        click.echo("imunifyemail: Rspamd's files already as they should be")
 
 
 @cli.command(hidden=True, short_help="send the notifications due now",

@@ -15,12 +15,11 @@ import fcntl
 import os
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from .. import config, paths
+from .. import admin_files, config, paths
 from ..errors import ActionError
 from . import localconf, snippets
 
@@ -48,39 +47,16 @@ def locked() -> Iterator[None]:
 
 
 def read_local() -> Optional[str]:
-    try:
-        return paths.system_path(paths.EXIM_CONF_LOCAL).read_text(encoding="utf-8", errors="surrogateescape")
-    except FileNotFoundError:
-        return None
+    return admin_files.read(paths.system_path(paths.EXIM_CONF_LOCAL))
 
 
 def write_local(text: Optional[str]) -> None:
     """Atomically; keeps the file's owner and mode (new file: root, 0644). ``None`` removes it."""
     target = paths.system_path(paths.EXIM_CONF_LOCAL)
     if text is None:
-        with contextlib.suppress(FileNotFoundError):
-            target.unlink()
-        return
-    try:
-        st = target.stat()
-        mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
-    except FileNotFoundError:
-        mode, owner = 0o644, None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".exim.conf.local.", dir=str(target.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        if owner is not None and os.geteuid() == 0:
-            os.chown(tmp, *owner)
-        os.rename(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        admin_files.delete(target)
+    else:
+        admin_files.replace(target, text)
 
 
 def filter_active() -> bool:
