@@ -175,13 +175,17 @@ class TestRoot:
         sockets = startup.Sockets(startup.open_socket(sock_path, 0, 0, 0o600),
                                   startup.open_socket(sock_path.with_name("control.sock"), 0, 0, 0o600))
         loop = asyncio.new_event_loop()
-        stop = asyncio.Event()
+        stop = []   # serve's stop Event, made on the loop: Python 3.9 binds an Event to the loop current then
         failed = []
+
+        async def serve_until_stopped():
+            stop.append(asyncio.Event())
+            await daemon_main.serve(cfg, sockets, clock=clock, stop=stop[0], **serve_options)
 
         def run():
             asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(daemon_main.serve(cfg, sockets, clock=clock, stop=stop, **serve_options))
+                loop.run_until_complete(serve_until_stopped())
             except BaseException as exc:  # surfaced by stop()
                 failed.append(exc)
             finally:
@@ -196,7 +200,8 @@ class TestRoot:
         in_process = getattr(self, "_in_process", None)
         if in_process is not None:
             loop, stop, thread, failed = in_process
-            loop.call_soon_threadsafe(stop.set)
+            if thread.is_alive():   # a loop that ended already (failed) takes no more callbacks
+                loop.call_soon_threadsafe(stop[0].set)
             thread.join(60)
             self._in_process = None
             if failed:
