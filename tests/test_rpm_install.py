@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 CPANEL = "/usr/local/cpanel"
 HOOKS = ("/opt/imunifyemail/hooks/accounts-remove", "/opt/imunifyemail/hooks/accounts-modify")
 UNITS = ("imunifyemaild", "imunifyemail-web", "imunifyemail-notify.timer")
-# The administrator's own Rspamd options, there before the install (0640, no final newline): kept.
+# The administrator's own Rspamd options, there before the install (0664: a mode of theirs; no final
+# newline): kept.
 ADMIN_RSPAMD = "/etc/rspamd/local.d/options.inc"
 ADMIN_RSPAMD_TEXT = "# the administrator's\ncheck_all_filters = true;"
 
@@ -91,7 +92,7 @@ def server(flavour, rpms):
         system.run([sys.executable, "-m", "devtools.scratch_cpanel"], env={"PYTHONPATH": str(REPO)})
         if flavour != "local":
             place_el_python(system, flavour)
-        system.run(["sh", "-c", f"mkdir -p /etc/rspamd/local.d && cat > {ADMIN_RSPAMD} && chmod 0640 {ADMIN_RSPAMD}"],
+        system.run(["sh", "-c", f"mkdir -p /etc/rspamd/local.d && cat > {ADMIN_RSPAMD} && chmod 0664 {ADMIN_RSPAMD}"],
                    input=ADMIN_RSPAMD_TEXT)
         s = Server(system, flavour)
         s.before_install = system.changes()
@@ -153,7 +154,7 @@ def test_install_runs_the_scriptlets_and_registers_everything(server, rpms):
     options = sysm.read(ADMIN_RSPAMD)
     assert options.startswith(ADMIN_RSPAMD_TEXT + "\n# BEGIN imunifyemail rspamd"), options
     assert '"/usr/share/imunifyemail/rspamd/local.d/options.inc"' in options
-    assert sysm.run(["stat", "-c", "%a", ADMIN_RSPAMD]).stdout.strip() == "640"
+    assert sysm.run(["stat", "-c", "%a", ADMIN_RSPAMD]).stdout.strip() == "664"
     assert '"/usr/share/imunifyemail/rspamd/override.d/worker-normal.inc"' in \
         sysm.read("/etc/rspamd/override.d/worker-normal.inc")
 
@@ -393,7 +394,7 @@ def test_erase_undoes_every_registration_and_keeps_the_quarantine(server):
     assert not sysm.exists(f"{CPANEL}/scripts/postbuildeximconf")
     assert sysm.read("/etc/exim.conf.local") == ADMIN_LOCAL   # byte for byte
     assert sysm.read(ADMIN_RSPAMD) == ADMIN_RSPAMD_TEXT        # byte for byte, and its mode
-    assert sysm.run(["stat", "-c", "%a", ADMIN_RSPAMD]).stdout.strip() == "640"
+    assert sysm.run(["stat", "-c", "%a", ADMIN_RSPAMD]).stdout.strip() == "664"
     assert sysm.read("/etc/exim.conf") == server.exim_conf_before
     assert [server.unit(u) for u in UNITS] == ["inactive"] * 3
 
