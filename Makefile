@@ -6,7 +6,7 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd chromium \
-	rpm rpmlint shellcheck patchelf gnupg
+	rpm rpmlint shellcheck patchelf gnupg systemd-container
 STAMP := $(VENV)/.installed
 
 TARGET ?= local
@@ -62,7 +62,7 @@ test: deps venv
 
 # The unit tests alone: no Exim stack, no service started, no RPM, no browser (the markers in pyproject.toml).
 test-fast: deps venv
-	$(PY) -m pytest -q -m "not system and not service and not rpm and not browser"
+	$(PY) -m pytest -q -m "not system and not service and not rpm and not browser and not systemd"
 
 bench: deps venv
 	$(PY) -m bench

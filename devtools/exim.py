@@ -275,8 +275,9 @@ def build(root: Path) -> subprocess.CompletedProcess:
                           text=True, env=dict(os.environ, IMUNIFYEMAIL_ROOT=str(root)))
 
 
-def prepare(layout: EximLayout, local_domains: Sequence[str]) -> None:
-    """The template, the stand-ins, Exim's directories and a first ``/etc/exim.conf``."""
+def prepare(layout: EximLayout, local_domains: Sequence[str], systemctl: bool = True) -> None:
+    """The template, the stand-ins (``systemctl=False``: all but systemctl's), Exim's directories and
+    a first ``/etc/exim.conf``."""
     root = layout.root
     for d in ("etc", "var/run", "var/log", "var/spool", "var"):
         (root / d).mkdir(parents=True, exist_ok=True)
@@ -292,7 +293,7 @@ def prepare(layout: EximLayout, local_domains: Sequence[str]) -> None:
     mailboxes.chmod(0o644)
     for d in (layout.spool, layout.logdir, layout.mailbox.parent):
         _owned_dir(d, layout.exim_user)
-    cpanel_standins.install(root, layout.smtp_port, layout.mainlog)
+    cpanel_standins.install(root, layout.smtp_port, layout.mainlog, systemctl=systemctl)
     if not layout.config.exists():
         layout.config.write_text("")
         layout.config.chmod(0o644)
