@@ -9,6 +9,7 @@ After every systemctl step the check is made at once, without waiting: a unit co
 only once its sockets are there with their final owners and modes (Type=notify), so what systemctl
 reports is what a caller — the RPM's scriptlets, ie-config, an administrator — finds.
 """
+import json
 import re
 import shlex
 import tempfile
@@ -106,7 +107,6 @@ class Server:
         return out == "connected"
 
     def status(self) -> dict:
-        import json
         return json.loads(self.system.run(["/usr/bin/ie-config", "status", "--json"]).stdout)
 
     def journal(self, *units: str) -> str:
@@ -127,7 +127,6 @@ class Server:
         return int(lines[0].split()[1]), headers, page.decode()
 
     def held(self) -> List[dict]:
-        import json
         return json.loads(self.system.run(["/usr/bin/ie-cli", "emails", "list", "-a", "root", "--json"]).stdout)["items"]
 
     def sunk(self, pattern: str) -> List[str]:
@@ -169,9 +168,9 @@ def server(request, packages):
                     "devtools.sink", "--port", "2526", "--dir", SINK])
         system.run(["systemd-run", "--quiet", "--unit=exim", "/usr/sbin/exim", "-bdf", "-q30m",
                     "-oP", "/var/run/exim.pid"])
-        eventually(lambda: s.sh("exim -bhc 127.0.0.1 </dev/null >/dev/null && "
-                                "grep -q 'daemon started' /var/log/exim/mainlog", check=False).returncode == 0,
-                   "Exim to start", describe=s.describe)
+        for port, what in ((2526, "the sink"), (2525, "Exim")):
+            eventually(lambda: system.run(["ss", "-ltnH", f"sport = :{port}"]).stdout.strip(),
+                       f"{what} to listen on {port}", describe=s.describe)
         system.write("/var/tmp/imunifyemail.rpm", package.read_bytes())
         yield s
     finally:
