@@ -6,7 +6,7 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd chromium \
-	rpm rpmlint shellcheck patchelf gnupg
+	rpm rpmlint shellcheck patchelf gnupg systemd-container
 STAMP := $(VENV)/.installed
 # The second interpreter the suite runs on: EL8/EL9's 3.9 (make python39), in a venv of its own.
 PYTHON39 := build/python3.9/bin/python3.9
@@ -90,7 +90,7 @@ test-py39: deps venv39
 
 # The unit tests alone: no Exim stack, no service started, no RPM, no browser (the markers in pyproject.toml).
 test-fast: deps venv
-	$(PY) -m pytest -q -m "not system and not service and not rpm and not browser"
+	$(PY) -m pytest -q -m "not system and not service and not rpm and not browser and not systemd"
 
 bench: deps venv
 	$(PY) -m bench

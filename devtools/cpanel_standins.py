@@ -184,16 +184,19 @@ def _write(path: Path, constants: dict, body: str) -> None:
     path.chmod(0o755)
 
 
-def install(root: Path, smtp_port: int, mainlog: Path, exim: str = "/usr/sbin/exim", runtime_root: str = "") -> None:
+def install(root: Path, smtp_port: int, mainlog: Path, exim: str = "/usr/sbin/exim", runtime_root: str = "",
+            systemctl: bool = True) -> None:
     """Write the stand-ins under ``root``; they act on ``runtime_root`` (default ``root``: a
-    different one when they run inside a namespace where ``root`` is mounted as ``/``)."""
+    different one when they run inside a namespace where ``root`` is mounted as ``/``).
+    ``systemctl=False``: the root has a real systemd (devtools.booted_system), its systemctl stays."""
     root = Path(root)
     (root / "var/log").mkdir(parents=True, exist_ok=True)
     base = {"ROOT": runtime_root or str(root)}
     _write(root / BUILDEXIMCONF.lstrip("/"), {**base, "TEMPLATE": TEMPLATE, "EXIM": exim}, _BUILDEXIMCONF)
     _write(root / RESTARTSRV_EXIM.lstrip("/"), {**base, "SMTP_PORT": smtp_port, "MAINLOG": str(mainlog)},
            _RESTARTSRV_EXIM)
-    _write(root / SYSTEMCTL.lstrip("/"), base, _SYSTEMCTL)
+    if systemctl:
+        _write(root / SYSTEMCTL.lstrip("/"), base, _SYSTEMCTL)
 
 
 def calls(root: Path, program: str = "") -> List[dict]:

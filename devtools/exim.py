@@ -63,6 +63,9 @@ local_from_check = false
 # Exim's user and group (cPanel: mailnull, mail; Debian's build: Debian-exim): the user's own group
 exim_user = {exim_user}
 exim_group = {exim_group}
+# where restartsrv_exim finds the daemon (not -oP: Exim re-executes itself as exim_user on SIGHUP, and
+# Debian's build lets only its own user, Debian-exim, give -oP)
+pid_file_path = {root}/var/run/exim.pid
 never_users = root
 smtp_enforce_sync = false
 helo_accept_junk_hosts = *
@@ -280,8 +283,9 @@ def build(root: Path) -> subprocess.CompletedProcess:
                           text=True, env=dict(os.environ, IMUNIFYEMAIL_ROOT=str(root)))
 
 
-def prepare(layout: EximLayout, local_domains: Sequence[str]) -> None:
-    """The template, the stand-ins, Exim's directories and a first ``/etc/exim.conf``."""
+def prepare(layout: EximLayout, local_domains: Sequence[str], systemctl: bool = True) -> None:
+    """The template, the stand-ins (``systemctl=False``: all but systemctl's), Exim's directories and
+    a first ``/etc/exim.conf``."""
     root = layout.root
     for d in ("etc", "var/run", "var/log", "var/spool", "var"):
         (root / d).mkdir(parents=True, exist_ok=True)
@@ -297,7 +301,7 @@ def prepare(layout: EximLayout, local_domains: Sequence[str]) -> None:
     mailboxes.chmod(0o644)
     for d in (layout.spool, layout.logdir, layout.mailbox.parent):
         _owned_dir(d, layout.exim_user)
-    cpanel_standins.install(root, layout.smtp_port, layout.mainlog)
+    cpanel_standins.install(root, layout.smtp_port, layout.mainlog, systemctl=systemctl)
     if not layout.config.exists():
         layout.config.write_text("")
         layout.config.chmod(0o644)
@@ -317,7 +321,7 @@ class EximDaemon:
 
     def start(self, timeout: float = 60.0) -> None:
         self.ns.bind(self.layout.config, DEFAULT_CONFIG)
-        self.proc = self.ns.popen([EXIM, "-bdf", f"-q{self.queue_interval}", "-oP", str(self.layout.pidfile)],
+        self.proc = self.ns.popen([EXIM, "-bdf", f"-q{self.queue_interval}"],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, start_new_session=True)
 

@@ -7,12 +7,30 @@ passphrase); :class:`Packages` builds each flavour's release 1 and 2 (the upgrad
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 FLAVOURS = ("local", "el8", "el9")
+PYVER = {"local": "%d.%d" % sys.version_info[:2], "el8": "3.9", "el9": "3.9"}
+EL_PYTHON = REPO / "build/python3.9"   # make python39
+
+
+def place_el_python(system) -> None:
+    """EL's interpreter at EL's paths in a scratch or booted system, before the package that needs it:
+    ``/usr/bin/python3.9`` (EL8's python39, EL9's python3) with its library under ``/usr/lib``. EL9
+    also calls it ``/usr/bin/python3``; the package does not use that name, and the system keeps
+    Debian's there (the test harness runs on it)."""
+    if not (EL_PYTHON / "bin/python3.9").is_file():
+        raise RuntimeError(f"{EL_PYTHON}/bin/python3.9 not found: run 'make python39' first")
+    system.run(["cp", "-a", str(EL_PYTHON / "bin/python3.9"), "/usr/bin/python3.9"])
+    system.run(["cp", "-a", f"{EL_PYTHON}/lib/.", "/usr/lib/"])   # libpython3.9.so.1.0, python3.9/
+    probe = "import sys; print(sys.executable, '%d.%d' % sys.version_info[:2], sys.prefix)"
+    found = system.run(["/usr/bin/python3.9", "-c", probe]).stdout.split()
+    if found != ["/usr/bin/python3.9", "3.9", "/usr"]:
+        raise RuntimeError(f"the placed Python 3.9 says {found}")
 
 
 class SigningKey:

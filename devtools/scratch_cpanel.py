@@ -1,8 +1,12 @@
 """Make a :class:`devtools.scratch_system.ScratchSystem` look like a cPanel server before the RPM
-goes in. Run inside it, as root: ``python -m devtools.scratch_cpanel`` (from the checkout).
+goes in. Run inside it, as root: ``python -m devtools.scratch_cpanel`` (from the checkout);
+``--booted`` in a system booted with systemd (:mod:`devtools.booted_system`): its own ``systemctl``
+is kept (every other stand-in goes in), and so is Rspamd's user, whose running service and files
+are the Rspamd package's (on a server the package the RPM requires made it before ``%pre`` runs).
 
 * cPanel itself: ``/usr/local/cpanel/cpanel``, the jupiter theme, WHM's docroot, the account map
-  (``/etc/userdomains`` root:mail 0640, ``/var/cpanel/users``), the Exim user ``mailnull`` (group ``mail``), Exim running as it;
+  (``/etc/userdomains`` root:mail 0640, ``/var/cpanel/users``), the Exim user ``mailnull``
+  (group ``mail``), Exim running as it;
 * Exim: cPanel's template at its path, ``buildeximconf``/``restartsrv_exim``/``systemctl``
   stand-ins (:mod:`devtools.cpanel_standins`), the registration stand-ins
   (:mod:`devtools.cpanel_registry_standins`), and the administrator's own ``exim.conf.local``
@@ -10,6 +14,7 @@ goes in. Run inside it, as root: ``python -m devtools.scratch_cpanel`` (from the
   ``/etc/exim.conf``;
 * none of the product's users or groups: the package's ``%pre`` must create them.
 """
+import argparse
 import grp
 import os
 import pwd
@@ -35,7 +40,7 @@ ADMIN_LOCAL = (
     "\tdomains = ! +local_domains\n"
     "\ttransport = remote_smtp   \n"
     "\troute_list = * 127.0.0.1::2526\n"
-    "\tself = send\n"
+    "\tself = send\n"   # the smarthost is this machine's sink: deliver there, do not freeze
     "\tno_more\n\n"
     "@PREROUTERS@\n\n"
     "@RETRYEND@\n\n"
@@ -57,11 +62,16 @@ def run(*argv: str) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m devtools.scratch_cpanel")
+    parser.add_argument("--booted", action="store_true",
+                        help="the system runs systemd: keep its systemctl and Rspamd's user")
+    args = parser.parse_args()
+    kept = ("_rspamd",) if args.booted else ()
     for user in OURS["users"]:
-        if _exists(pwd.getpwnam, user):
+        if user not in kept and _exists(pwd.getpwnam, user):
             run("userdel", "--force", user)   # --force: the host may run processes as that user
     for group in OURS["groups"]:
-        if _exists(grp.getgrnam, group):
+        if group not in kept and _exists(grp.getgrnam, group):
             run("groupdel", group)
     if not _exists(pwd.getpwnam, CPANEL_USER):
         # as on cPanel: mailnull's group is mail (Exim's spool is mailnull:mail)
@@ -87,7 +97,7 @@ def main() -> None:
     local.write_text(ADMIN_LOCAL)
     local.chmod(0o644)
     prepare(EximLayout(Path("/"), 2525, 2526, hostname="server.scratch.test", exim_user=CPANEL_USER),
-            [d for ds in ACCOUNTS.values() for d in ds])
+            [d for ds in ACCOUNTS.values() for d in ds], systemctl=not args.booted)
     cpanel_registry_standins.install(Path("/"))
 
 

@@ -214,7 +214,7 @@ def test_dependencies_name_the_systems_own_interpreter(package, flavour, files):
 @pytest.mark.parametrize("unit", ["imunifyemaild.service", "imunifyemail-web.service"])
 def test_units_run_in_the_foreground_and_restart_on_failure(unit, files):
     text = (REPO / "rpm" / unit).read_text()
-    for line in ("Type=simple", "RuntimeDirectory=imunifyemail", "Restart=on-failure", "RuntimeDirectoryPreserve=yes",
+    for line in ("Type=notify", "RuntimeDirectory=imunifyemail", "Restart=on-failure", "RuntimeDirectoryPreserve=yes",
                  "WantedBy=multi-user.target"):
         assert line in text.splitlines(), (unit, line)
     exec_start = re.search(r"^ExecStart=(\S+)$", text, re.MULTILINE).group(1)

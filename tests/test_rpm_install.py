@@ -21,6 +21,7 @@ import pytest
 
 from devtools import cpanel_standins
 from devtools.exim import EximDaemon, EximLayout
+from devtools.packages import PYVER, place_el_python
 from devtools.scratch_cpanel import ADMIN_LOCAL, CPANEL_USER
 from devtools.scratch_system import ScratchSystem
 from devtools.waiting import TimedOut, eventually
@@ -35,10 +36,6 @@ UNITS = ("imunifyemaild", "imunifyemail-web", "imunifyemail-notify.timer")
 # newline): kept.
 ADMIN_RSPAMD = "/etc/rspamd/local.d/options.inc"
 ADMIN_RSPAMD_TEXT = "# the administrator's\ncheck_all_filters = true;"
-
-
-PYVER = {"local": "%d.%d" % sys.version_info[:2], "el8": "3.9", "el9": "3.9"}
-EL_PYTHON = REPO / "build/python3.9"   # make python39
 
 
 class Server:
@@ -66,15 +63,6 @@ class Server:
                       for h in entries if h["hook"].startswith("/opt/imunifyemail/"))
 
 
-def place_el_python(system: ScratchSystem, flavour: str) -> None:
-    """EL's interpreter at EL's paths, before the package that needs it."""
-    assert (EL_PYTHON / "bin/python3.9").is_file(), "run 'make python39' first"
-    system.run(["cp", "-a", str(EL_PYTHON / "bin/python3.9"), "/usr/bin/python3.9"])
-    system.run(["cp", "-a", f"{EL_PYTHON}/lib/.", "/usr/lib/"])   # libpython3.9.so.1.0, python3.9/
-    probe = "import sys; print(sys.executable, '%d.%d' % sys.version_info[:2], sys.prefix)"
-    assert system.run(["/usr/bin/python3.9", "-c", probe]).stdout.split() == ["/usr/bin/python3.9", "3.9", "/usr"]
-
-
 @pytest.fixture(scope="module", params=["local", "el8", "el9"])
 def flavour(request) -> str:
     return request.param
@@ -91,7 +79,7 @@ def server(flavour, rpms):
     try:
         system.run([sys.executable, "-m", "devtools.scratch_cpanel"], env={"PYTHONPATH": str(REPO)})
         if flavour != "local":
-            place_el_python(system, flavour)
+            place_el_python(system)
         system.run(["sh", "-c", f"mkdir -p /etc/rspamd/local.d && cat > {ADMIN_RSPAMD} && chmod 0664 {ADMIN_RSPAMD}"],
                    input=ADMIN_RSPAMD_TEXT)
         s = Server(system, flavour)

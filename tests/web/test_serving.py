@@ -3,8 +3,10 @@ right modes, the development listener on loopback only, the disk warning on the 
 import grp
 import os
 import pwd
+import signal
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -108,6 +110,27 @@ def test_a_secret_others_can_read_is_refused(bare_root):
     secret.write_text("0" * 64 + "\n")
     secret.chmod(0o644)
     assert "readable by its owner only" in start_failing(bare_root)
+
+
+DIES_WRITING_THE_SECRET = """
+import resource, signal
+from imunifyemail.web import serving
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)        # Python ignores it; the kernel's default kills
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))   # so its first byte written to a file kills it
+serving.ensure_secret(None)
+"""
+
+
+def test_a_first_start_killed_while_making_the_secret_leaves_none_to_trip_the_next(bare_root):
+    """systemctl restart during the very first start, or a crash: what is left must not be a secret
+    the next start refuses ("too short") for ever after."""
+    proc = subprocess.run([sys.executable, "-c", DIES_WRITING_THE_SECRET], capture_output=True, cwd="/",
+                          env={**os.environ, "IMUNIFYEMAIL_ROOT": str(bare_root.path)})
+    assert proc.returncode == -signal.SIGXFSZ, proc.stderr
+    secret = bare_root.path / "var/imunifyemail/web-secret"
+    assert not secret.exists()
+    WebServer(bare_root.path).start().stop()
+    assert len(secret.read_text().strip()) == 64 and stat.S_IMODE(secret.stat().st_mode) == 0o600
 
 
 def test_the_development_listener_must_be_loopback(bare_root):

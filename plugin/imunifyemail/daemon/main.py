@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Optional
 
-from .. import __version__, config, paths
+from .. import __version__, config, paths, sdnotify
 from ..context import Context
 from ..core.metrics import MailCounters
 from ..cpanel import AccountDirectory
@@ -195,10 +195,14 @@ def main(argv=None, clock: db.Clock = time.time, auto_release_every: float = AUT
         return 0
     logging.basicConfig(level=cfg["daemon"]["log_level"], stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    systemd = sdnotify.take_address()
     spawner = None
     try:
         spawner = start_spawner(cfg)
         sockets = prepare(cfg)
+        # Ready for systemd once both sockets listen with their owners: questions wait in their
+        # backlog while the database opens (a long migration must not run into a start timeout).
+        sdnotify.ready(systemd)
         asyncio.run(serve(cfg, sockets, clock=clock, spawner=spawner, auto_release_every=auto_release_every))
     except (StartupError, SpawnError, db.DatabaseError) as exc:
         print(f"imunifyemaild: {exc}", file=sys.stderr)

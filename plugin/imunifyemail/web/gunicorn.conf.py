@@ -2,6 +2,7 @@
 import os
 import sys
 
+from imunifyemail import sdnotify
 from imunifyemail.web import serving
 
 try:
@@ -26,7 +27,12 @@ loglevel = "info"
 forwarded_allow_ips = ""  # nothing in front but our own CGIs on unix sockets
 
 
+_systemd = None   # systemd's notification socket (Type=notify), kept for when_ready
+
+
 def on_starting(server):
+    global _systemd
+    _systemd = sdnotify.take_address()   # gunicorn's own READY comes before when_ready's modes
     try:
         serving.prepare(_worker)
     except serving.ServingError as exc:   # before any socket or worker: say why and stop
@@ -35,6 +41,7 @@ def on_starting(server):
 
 def when_ready(server):
     serving.restrict_sockets()
+    sdnotify.ready(_systemd)   # the sockets say who may connect: systemctl start may return
 
 
 def post_fork(server, worker):

@@ -81,12 +81,33 @@ def ensure_secret(owner: Optional[pwd.struct_passwd]) -> Path:
     path = paths.system_path(paths.WEB_SECRET)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(SECRET_BYTES) + "\n")
+        _make_secret(path)
     if owner is not None:
         os.chown(path, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
     return path
+
+
+def _make_secret(path: Path) -> None:
+    """Written whole, on disk, under a name of its own, then linked into place: a first start killed
+    halfway (``systemctl restart`` during it, a crash) leaves no empty secret that would stop every
+    start after it. A start that made one meanwhile wins: its secret is kept."""
+    tmp = path.with_name(path.name + ".new")
+    try:
+        tmp.unlink()   # left by a start that died here
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(SECRET_BYTES) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink()
 
 
 def prepare(owner: Optional[pwd.struct_passwd]) -> None:
