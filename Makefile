@@ -13,9 +13,9 @@ PYTHON39 := build/python3.9/bin/python3.9
 VENV39 := .venv39
 PY39 := $(VENV39)/bin/python
 STAMP39 := $(VENV39)/.installed
-# What runs on 3.9 besides the installed-RPM test's el8/el9 run: all but the Exim stack, the package
+# What runs on 3.9 besides the el8/el9 packages' installed runs: all but the Exim stack, the packages, the container
 # and the browser (Playwright 1.61+ needs 3.10). Its own cache, so --lf stays per interpreter.
-PYTEST39 := $(PY39) -m pytest -q -o cache_dir=.pytest_cache/py39 -m "not system and not rpm and not browser"
+PYTEST39 := $(PY39) -m pytest -q -o cache_dir=.pytest_cache/py39 -m "not system and not rpm and not systemd and not browser"
 
 TARGET ?= local
 RELEASE ?= 1
@@ -79,13 +79,13 @@ test: deps venv venv39
 	@status=0; \
 	echo "== $$($(PY) -V) ($(PY)): every test"; \
 	$(PY) -m pytest -q || status=1; \
-	echo "== $$($(PY39) -V) ($(PY39)): all but the system, rpm and browser tests"; \
+	echo "== $$($(PY39) -V) ($(PY39)): all but the system, rpm, systemd and browser tests"; \
 	$(PYTEST39) || status=1; \
 	exit $$status
 
 # The 3.9 run of make test alone.
 test-py39: deps venv39
-	@echo "== $$($(PY39) -V) ($(PY39)): all but the system, rpm and browser tests"
+	@echo "== $$($(PY39) -V) ($(PY39)): all but the system, rpm, systemd and browser tests"
 	$(PYTEST39)
 
 # The unit tests alone: no Exim stack, no service started, no RPM, no browser (the markers in pyproject.toml).
