@@ -2,7 +2,13 @@
 the form the store writes, and nothing below the storage directory is reached through a link, a second
 hard link or a FIFO. (tests/test_root_paths.py plays the same against root's real processes.)"""
 import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +117,47 @@ def test_a_directory_is_prepared_by_descriptor_and_a_link_in_its_place_refused(t
     with pytest.raises(Refused, match="link: is a symbolic link: refused"):
         prepare_directory(tmp_path / "link", 0o755, os.getuid(), os.getgid())
     assert oct(target.stat().st_mode & 0o777) == "0o700"
+
+
+RECONCILE_AS_DAEMON = """
+import sys
+from pathlib import Path
+from imunifyemail.store import db
+from imunifyemail.store.quarantine import Quarantine
+base = Path(sys.argv[1])
+conn = db.connect(base / "q.db")
+print(*Quarantine(conn, base / "storage", default_limit_bytes=10 ** 6).reconcile())
+"""
+
+
+def test_a_directory_the_daemon_may_not_read_keeps_its_messages_and_the_start_goes_on(daemon_user, tmp_path_factory):
+    """Made by hand as root, an account's directory hides its files from the daemon's reconcile at start:
+    their rows stay (the mail is not lost nor forgotten) and the start goes on (mail is not held up)."""
+    base = Path(tempfile.mkdtemp(prefix="ie-unreadable-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        conn = db.connect(base / "q.db")
+        store = Quarantine(conn, base / "storage", default_limit_bytes=10 ** 6)
+        hidden, seen = held(store, "demo1"), held(store, "demo2")
+        lost = held(store, "demo2")
+        (store.storage / lost.file).unlink()   # a row whose file is really gone is still removed
+        conn.close()
+        user = pwd.getpwnam(daemon_user)
+        for path in [base, *base.rglob("*")]:
+            os.chown(path, user.pw_uid, user.pw_gid)
+        account_dir = store.storage / hidden.file.split("/")[0]
+        os.chown(account_dir, 0, 0)
+        account_dir.chmod(0o700)
+        proc = subprocess.run(["setpriv", f"--reuid={daemon_user}", f"--regid={daemon_user}", "--clear-groups",
+                               sys.executable, "-c", RECONCILE_AS_DAEMON, str(base)], capture_output=True, text=True,
+                              cwd="/", env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["0", "1"]   # only the row without a file
+        assert f"{account_dir} cannot be read by this process: the messages in it are kept" in proc.stderr
+        conn = db.connect(base / "q.db")
+        store = Quarantine(conn, base / "storage", default_limit_bytes=10 ** 6)
+        assert sorted(r[0] for r in conn.execute("SELECT file FROM messages")) == sorted([hidden.file, seen.file])
+        assert store.read(hidden) == b"Subject: s\r\n\r\nbody\r\n"   # root reads it: it is all there
+        conn.close()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

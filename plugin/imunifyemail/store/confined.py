@@ -15,7 +15,7 @@ import re
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: a FIFO put in a file's place is opened (then refused) instead of hanging the opener.
@@ -277,20 +277,26 @@ class StorageFiles:
         except OSError as exc:
             yield self._shown(account), exc
 
-    def walk(self) -> Iterator[str]:
+    def walk(self, unreadable: Optional[List[str]] = None) -> Iterator[str]:
         """The path (relative to the storage) of every file below the storage's own top level, found
-        without descending into a link."""
-        yield from self._walk(self._top, ())
+        without descending into a link. A directory this process may not read is passed over and its
+        relative path added to ``unreadable`` (its files are neither seen nor missing)."""
+        yield from self._walk(self._top, (), unreadable)
 
-    def _walk(self, fd: int, names: Tuple[str, ...]) -> Iterator[str]:
+    def _walk(self, fd: int, names: Tuple[str, ...], unreadable: Optional[List[str]]) -> Iterator[str]:
         for entry in list(os.scandir(fd)):
             if entry.is_dir(follow_symlinks=False):
                 try:
                     sub = open_directory(entry.name, dir_fd=fd)
                 except (Refused, FileNotFoundError):   # replaced or gone meanwhile
                     continue
+                except PermissionError:
+                    if unreadable is None:
+                        raise
+                    unreadable.append("/".join(names + (entry.name,)))
+                    continue
                 try:
-                    yield from self._walk(sub, names + (entry.name,))
+                    yield from self._walk(sub, names + (entry.name,), unreadable)
                 finally:
                     os.close(sub)
             elif names:

@@ -341,9 +341,10 @@ class Quarantine:
         known = {r[0] for r in self.conn.execute("SELECT file FROM messages")}
         seen = set()
         orphan_files = 0
+        unreadable: List[str] = []
         if self.storage.is_dir():
             with StorageFiles(self.storage) as files:
-                for rel in list(files.walk()):
+                for rel in list(files.walk(unreadable)):
                     if rel in known:
                         seen.add(rel)
                         continue
@@ -351,7 +352,13 @@ class Quarantine:
                     if name.startswith(TMP_PREFIX) or name.endswith(".eml"):
                         _unlink_one(files, rel, found=True)
                         orphan_files += 1
-        missing = known - seen
+        # A directory the daemon may not read (made by hand as root, say) hides its files: their rows
+        # are kept, not taken for lost, and the daemon starts all the same (mail must not wait on it).
+        for directory in unreadable:
+            log.error("quarantine: %s cannot be read by this process: the messages in it are kept, but cannot "
+                      "be shown or released until it belongs to the quarantine's owner again (chown -R)",
+                      self.storage / directory)
+        missing = {rel for rel in known - seen if not any(rel.startswith(d + "/") for d in unreadable)}
         if missing:
             with durable(self.conn):
                 for rel in missing:
