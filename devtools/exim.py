@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from devtools import cpanel_standins
+from devtools import cpanel_standins, processes
 from devtools.namespace import Namespace
 from devtools.waiting import eventually
 
@@ -338,13 +338,8 @@ class EximDaemon:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            processes.stop(proc)
         if proc is not None and proc.stderr:
             proc.stderr.close()
 

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from devtools import cpanel_standins, spool
+from devtools import cpanel_standins, processes, spool
 from devtools.exim import EXIM, SANDBOX_PASSWORD, EximDaemon, EximLayout, prepare
 from devtools.namespace import Namespace
 from devtools.rspamd import RspamdProcess
@@ -207,9 +207,8 @@ class MailStack:
             self.exim.stop()
         if self.rspamd is not None:
             self.rspamd.stop()
-        if self.sink is not None and self.sink.poll() is None:
-            self.sink.terminate()
-            self.sink.wait(20)
+        if self.sink is not None:
+            processes.stop(self.sink)
         self.ns.stop()
 
     # -- commands inside the namespace -----------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import cpanel_standins
+from devtools import cpanel_standins, processes
 from devtools.exim import EximDaemon, EximLayout
 from devtools.packages import PYVER, place_el_python
 from devtools.scratch_cpanel import ADMIN_LOCAL, CPANEL_USER
@@ -285,13 +285,7 @@ class InstalledStack:
     def stop(self) -> None:
         self.exim.stop()
         for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            processes.stop(proc, 30)
         self.sys.run(["rm", "-rf", "/run/rspamd"])
 
     def executable(self, name: str) -> str:

@@ -16,6 +16,7 @@ from typing import Tuple
 
 import pytest
 
+from devtools import processes
 from devtools.web import WEB
 from imunifyemail import sdnotify
 
@@ -82,12 +83,7 @@ def started(argv, root: Path, notify: str) -> subprocess.Popen:
 
 
 def stopped(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        proc.wait()
+    processes.stop(proc, 60, group=True)
 
 
 @pytest.mark.service
