@@ -6,24 +6,24 @@ import importlib.util
 import os
 import re
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from devtools.packages import PYVER
+
 pytestmark = pytest.mark.rpm
 
 REPO = Path(__file__).resolve().parent.parent
-LOCAL_PYVER = "%d.%d" % sys.version_info[:2]
 # flavour -> (Python, the interpreter the tree links to, what names it in Requires:, release suffix)
 FLAVOURS = {
-    "local": (LOCAL_PYVER, "/usr/bin/python3", f"/usr/bin/python{LOCAL_PYVER}", ""),
-    "el8": ("3.9", "/usr/bin/python3.9", "python39", ".el8"),   # AppStream's python39 module stream
-    "el9": ("3.9", "/usr/bin/python3.9", "python3", ".el9"),    # EL9's own python3 is 3.9
+    "local": (PYVER["local"], "/usr/bin/python3", f"/usr/bin/python{PYVER['local']}", ""),
+    "el8": (PYVER["el8"], "/usr/bin/python3.9", "python39", ".el8"),   # AppStream's python39 module stream
+    "el9": (PYVER["el9"], "/usr/bin/python3.9", "python3", ".el9"),    # EL9's own python3 is 3.9
 }
 # The first two bytes of a .pyc: the interpreter's magic number (3.9: 3425)
-PYC_MAGIC = {"3.9": (3425).to_bytes(2, "little") + b"\r\n", LOCAL_PYVER: importlib.util.MAGIC_NUMBER}
+PYC_MAGIC = {"3.9": (3425).to_bytes(2, "little") + b"\r\n", PYVER["local"]: importlib.util.MAGIC_NUMBER}
 
 
 def rpm_query(path: Path, *args: str) -> str:
