@@ -30,7 +30,7 @@ from ..store import events, waiting
 from ..store.db import durable
 from ..store.listing import ALL_ACCOUNTS, NotFound
 from ..store.waiting import Picked
-from .pipeline import StoreWorker
+from .store_worker import StoreWorker
 
 log = logging.getLogger(__name__)
 

@@ -78,8 +78,8 @@ class ControlServer:
         self.ctx = ctx
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")
         self._server = PeerCheckedServer(self._respond, {0, os.geteuid()}, READ_TIMEOUT,
-                                         "only root and the daemon's user may ask", log)
-        self.connected = self._server.connected   # ``start_unix_server``'s callback
+                                         "only root and the daemon's user may ask", log, limit=control.MAX_LINE)
+        self.protocol = self._server.protocol   # ``create_unix_server``'s factory
 
     async def _respond(self, exchange: Exchange) -> None:
         answer = await asyncio.get_running_loop().run_in_executor(self._pool, self.dispatch, exchange.line)

@@ -13,20 +13,22 @@ import sys
 import time
 from typing import Optional
 
+import uvloop
+
 from .. import __version__, config, paths, sdnotify
 from ..context import Context
 from ..core.metrics import MailCounters
 from ..cpanel import AccountDirectory
 from ..exim.queue import deferred_by_filter, still_deferred_by_filter
 from ..exim.spool import Spool
-from ..protocol import control as control_protocol
 from ..store import db
 from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
 from .autorelease import EVERY as AUTO_RELEASE_EVERY, AutoReleaser, interrupted
 from .control import ControlServer, releaser_for
 from .metrics import MetricsFile
-from .pipeline import LocalDomains, Pipeline, StoreWorker
+from .pipeline import LocalDomains, Pipeline
+from .store_worker import Reader, StoreWorker
 from .retry import DirectKick, RetryLedger
 from ..rspamd import RspamdClient
 from .scanner import Scanner
@@ -138,16 +140,17 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine), _still_waiting(spool),
                             rspamd_ready=gate.available, wall=clock)
     checks = Checks(gate, deferrals, clock, cfg["rspamd"]["unavailable"], cfg["rspamd"]["max_wait"])
-    pipeline = Pipeline(store, checks, AccountDirectory(), spool, LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
-                 deferrals, counters, exim_uid=exim_uid(cfg, spool))
+    reader = Reader(db.connect(ctx.database, readonly=True), cfg["filter"]["spam_actions"])
+    pipeline = Pipeline(store, reader, checks, AccountDirectory(), spool,
+                        LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
+                        deferrals, counters, exim_uid=exim_uid(cfg, spool))
     scanner = Scanner(pipeline, late_after=cfg["exim"]["timeout"])
     loop = asyncio.get_running_loop()
-    server = await asyncio.start_unix_server(scanner.connected, sock=sockets.filter)
+    server = await loop.create_unix_server(scanner.protocol, sock=sockets.filter)
     control = ControlServer(Context(clock=clock, cfg=cfg, releaser=lambda c: releaser_for(c, spawner, counters)))
     m = cfg["metrics"]
     metrics = MetricsFile(paths.system_path(m["textfile"]), m["interval"], m["top_accounts"], counters, store, spool)
-    control_server = await asyncio.start_unix_server(control.connected, sock=sockets.control,
-                                                     limit=control_protocol.MAX_LINE)
+    control_server = await loop.create_unix_server(control.protocol, sock=sockets.control)
     if stop is None:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -173,6 +176,7 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     await auto_releasing    # a message being re-injected is finished, the rest given back
     await rspamd.close()
     store.shutdown()
+    reader.close()
     control.close()
     checkpointer.stop()
     ctx.close()
@@ -203,7 +207,9 @@ def main(argv=None, clock: db.Clock = time.time, auto_release_every: float = AUT
         # Ready for systemd once both sockets listen with their owners: questions wait in their
         # backlog while the database opens (a long migration must not run into a start timeout).
         sdnotify.ready(systemd)
-        asyncio.run(serve(cfg, sockets, clock=clock, spawner=spawner, auto_release_every=auto_release_every))
+        # uvloop: the same asyncio API with its loop, sockets and transports in C (daemon CPU per
+        # message, issue 18); the in-process test harness runs serve() on asyncio's own loop.
+        uvloop.run(serve(cfg, sockets, clock=clock, spawner=spawner, auto_release_every=auto_release_every))
     except (StartupError, SpawnError, db.DatabaseError) as exc:
         print(f"imunifyemaild: {exc}", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ from ..core.metrics import Gauges, MailCounters, render
 from ..exim import queue
 from ..exim.spool import Spool
 from ..store.accounts import held_totals
-from .pipeline import StoreWorker
+from .store_worker import StoreWorker
 
 log = logging.getLogger(__name__)
 

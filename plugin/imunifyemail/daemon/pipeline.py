@@ -15,9 +15,8 @@ import json
 import logging
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..core import containment, headers
@@ -31,16 +30,14 @@ from ..ops.audit import insert_daemon
 from ..protocol.scan import DEFER, HOLD, PASS   # the verdicts Exim's router tells apart
 from ..store import containment as contained
 from ..store import events
-from ..store.activity import Activity
-from ..store.quarantine import NewMessage, Quarantine
-from ..store.settings import SettingsCache
+from ..store.quarantine import NewMessage
 from ..store.space import StorageFull, is_full_error
 from ..store.verdicts import Remembered
 from .retry import RetryLedger
 from .scanning import Checks
+from .store_worker import Reader, StoreWorker
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 INLINE_READ_BYTES = 256 * 1024      # larger messages are read off the event loop
 
@@ -78,23 +75,6 @@ def address_key(exim_id: str, rcpt: str) -> str:
     return f"{exim_id}/{rcpt.lower()}"
 
 
-class StoreWorker:
-    """Runs every database and quarantine-file operation on one thread: SQLite
-    wants a single writer, and fsync must not block the event loop."""
-
-    def __init__(self, quarantine: Quarantine, settings: SettingsCache, activity: Activity):
-        self.quarantine = quarantine
-        self.settings = settings
-        self.activity = activity
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-
-    async def call(self, fn: Callable[..., T], *args) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
 class LocalDomains:
     """cPanel's ``/etc/localdomains`` (Exim's ``+local_domains``), re-read when it changes."""
 
@@ -116,10 +96,11 @@ class LocalDomains:
 
 
 class Pipeline:
-    def __init__(self, store: StoreWorker, checks: Checks, directory: Directory, spool: Spool,
+    def __init__(self, store: StoreWorker, reader: Reader, checks: Checks, directory: Directory, spool: Spool,
                  local_domains: LocalDomains, deferrals: RetryLedger, counters: Optional[MailCounters] = None,
                  exim_uid: Optional[int] = None):
         self.store = store
+        self.reader = reader
         self.exim_uid = exim_uid   # Exim's own messages (bounces) are submitted by this uid
         self.checks = checks
         self.directory = directory
@@ -140,7 +121,7 @@ class Pipeline:
     async def _decided(self, exim_id: str, rcpt: str, key: str, only: Optional[List[str]]) -> Answer:
         started = time.monotonic()
         try:
-            known, snap = await self.store.call(self._recall, key)
+            known, snap = self.reader.recall(key)
             if known is not None:   # a retry: the same answer
                 return Answer.recalled(known)
             answer, reasons = await self._decide(exim_id, rcpt, snap, started, key, only)
@@ -157,10 +138,6 @@ class Pipeline:
             log.exception("id=%s deferred", exim_id)
         self.counters.decided(DEFER)
         return Answer(DEFER, {"reason": "filter error"})
-
-    def _recall(self, exim_id: str):
-        """(the verdict remembered for the message, the runtime settings): one trip to the store."""
-        return self.store.quarantine.remembered(exim_id), self.store.settings.get()
 
     async def _read(self, exim_id: str):
         """The spooled message; small ones (most) read right here, big ones off the event loop."""
@@ -193,10 +170,10 @@ class Pipeline:
                         bool(verdict.waived))
         remember = answer.remembered(key)
         if verdict.action == WHITELISTED:   # counted, never limited
-            await self.store.call(activity.record_sent, objects, len(remote), remember)
+            await self.store.grouped(activity.record_sent, objects, len(remote), remember)
         elif not verdict.quarantine:
             # Checked, counted and remembered in one step: concurrent messages cannot all fit.
-            fits = await self.store.call(activity.reserve, objects, len(remote), snap.server_limits, remember)
+            fits = await self.store.grouped(activity.reserve, objects, len(remote), snap.server_limits, remember)
             if not fits.allowed:
                 verdict = held_for_limits(verdict)
                 limited = describe(fits.offenders, snap.server_limits)
@@ -250,5 +227,4 @@ def _counted_then_contain(store: StoreWorker, counted: Callable[[], None], new: 
         return
     insert_daemon(conn, now, "contain", new.account, (), {"threshold": threshold, "held_last_hour": held})
     events.insert(conn, now, events.CONTAINED, new.account, new.reasons, new.sender, script)
-    store.settings.invalidate()   # our own commit does not change data_version for our connection
     contained_now.append(held)

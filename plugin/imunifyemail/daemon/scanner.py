@@ -31,7 +31,7 @@ class Scanner:
         self.late_after = late_after   # Exim's timeout: an answer after it reaches nobody
         self._server = PeerCheckedServer(self._respond, allowed_uids, READ_TIMEOUT,
                                          "only Exim's routing (root) may ask", log, scan.BAD_REQUEST_ANSWER)
-        self.connected = self._server.connected   # ``start_unix_server``'s callback
+        self.protocol = self._server.protocol   # ``create_unix_server``'s factory
         self._inflight: Dict[str, asyncio.Future] = {}
         self._cache: "OrderedDict[str, Answer]" = OrderedDict()
 

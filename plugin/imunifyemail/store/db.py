@@ -199,7 +199,26 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     # counts as its message's recipients if that row is still there, else as one); the webhook URLs
     # the audit trail recorded in full lose all but their scheme and host (they may carry a token)
     lambda conn: _count_release_recipients_redact_urls(conn),
+    # 12: a stamp that every change to what the daemon's settings snapshot holds moves on (triggers: so
+    # every writer does, in its own transaction); the mail path reads it per message on a connection
+    # of its own, which the daemon's own counting commits do not disturb (store/settings.py)
+    lambda conn: _settings_stamp(conn),
 ]
+
+# What store/settings.Snapshot is read from: a change to any of these moves the stamp on. Accounts only
+# by their state (blocked, contained) and name, not by what each hold adds to their usage.
+_SNAPSHOT_SOURCES = (("whitelist", ("INSERT", "DELETE", "UPDATE")), ("settings", ("INSERT", "DELETE", "UPDATE")),
+                     ("accounts", ("INSERT", "DELETE", "UPDATE OF state, contained_at, name")))
+
+
+def _settings_stamp(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE settings_stamp (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)")
+    conn.execute("INSERT INTO settings_stamp (id, n) VALUES (1, 0)")
+    for table, changes in _SNAPSHOT_SOURCES:
+        for change in changes:
+            name = f"{table}_{change.split()[0].lower()}_moves_settings_stamp"
+            conn.execute(f"CREATE TRIGGER {name} AFTER {change} ON {table}"
+                         " BEGIN UPDATE settings_stamp SET n = n + 1 WHERE id = 1; END")
 
 
 def _count_release_recipients_redact_urls(conn: sqlite3.Connection) -> None:
@@ -340,20 +359,27 @@ def _apply(conn: sqlite3.Connection, version: int) -> None:
 
 
 class transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``: short write transactions."""
+    """``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``: short write transactions. Inside another
+    transaction (the daemon's group commit, daemon/store_worker.py) it is a savepoint of it: its
+    failure undoes its own work only, and its work is committed with the outer transaction."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self._nested = False
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._nested = self.conn.in_transaction
+        self.conn.execute("SAVEPOINT nested" if self._nested else "BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.conn.execute("COMMIT")
+        if not self._nested:
+            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        elif exc_type is None:
+            self.conn.execute("RELEASE nested")
         else:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("ROLLBACK TO nested")
+            self.conn.execute("RELEASE nested")
 
 
 class durable:

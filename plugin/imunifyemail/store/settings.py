@@ -1,10 +1,12 @@
 """Runtime settings kept in the database: whitelist, filter settings, the server's sender limits and
 the server's features.
 
-Changed by ``ie-cli`` (later the web UI), read by the daemon for every
-message. :class:`SettingsCache` re-reads them only when another connection
-has committed since the last read (``PRAGMA data_version``), so a change
-applies to the very next message and an unchanged database costs one pragma.
+Changed by ``ie-cli`` and the web UI, read by the daemon for every message. :class:`SettingsCache`
+re-reads them only when the settings stamp has moved since the last read (triggers move it with every
+change to the whitelist, the settings or an account's state, in the writer's own transaction: store/db.py,
+migration 12), so a change applies to the very next message and an unchanged one costs one indexed read
+— also on a connection whose process commits all the time (the daemon's counting), which
+``PRAGMA data_version`` would take for a change every time.
 """
 import json
 import sqlite3
@@ -129,11 +131,8 @@ class SettingsCache:
         self._version: Optional[int] = None
         self._snapshot: Optional[Snapshot] = None
 
-    def invalidate(self) -> None:
-        self._version = None
-
     def get(self) -> Snapshot:
-        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        version = self.conn.execute("SELECT n FROM settings_stamp WHERE id = 1").fetchone()[0]
         if self._snapshot is None or version != self._version:
             self._snapshot = Snapshot(
                 whitelist=load_whitelist(self.conn),
