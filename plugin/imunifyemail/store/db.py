@@ -374,7 +374,12 @@ class transaction:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if not self._nested:
-            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            try:
+                self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            except sqlite3.Error:
+                if self.conn.in_transaction:   # a COMMIT that failed (a full disk) may leave it open
+                    self.conn.execute("ROLLBACK")
+                raise
         elif exc_type is None:
             self.conn.execute("RELEASE nested")
         else:

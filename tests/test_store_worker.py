@@ -1,0 +1,153 @@
+"""The daemon's store thread (daemon/store_worker.py) on a real SQLite database: jobs queued together
+are taken together, the mail path's counting is group-committed with a savepoint per message, and the
+mail path's own reader sees settings changes at once without re-reading them on every commit."""
+import asyncio
+import sqlite3
+import threading
+
+import pytest
+
+from imunifyemail.daemon.store_worker import Reader, StoreWorker
+from imunifyemail.store import db, settings, verdicts
+from imunifyemail.store.activity import Activity
+from imunifyemail.store.db import transaction
+from imunifyemail.store.quarantine import Quarantine
+from imunifyemail.store.settings import SettingsCache
+
+SPAM_ACTIONS = ("reject", "add header", "rewrite subject")
+
+
+@pytest.fixture
+def database(tmp_path):
+    (tmp_path / "storage").mkdir()
+    conn = db.connect(tmp_path / "q.db", synchronous="NORMAL")
+    conn.execute("CREATE TABLE marks (name TEXT PRIMARY KEY, parent INTEGER REFERENCES accounts(id))")
+    yield tmp_path / "q.db", conn
+    conn.close()
+
+
+@pytest.fixture
+def worker(database, tmp_path):
+    _, conn = database
+    store = StoreWorker(Quarantine(conn, tmp_path / "storage", 1 << 20), SettingsCache(conn, SPAM_ACTIONS),
+                        Activity(conn))
+    yield store
+    store.shutdown()
+
+
+def _mark(conn, name, fail=False, seen=None):
+    """A mail-path write: its own transaction (a savepoint inside a group)."""
+    if seen is not None:
+        seen.append(conn.in_transaction)
+    with transaction(conn):
+        conn.execute("INSERT INTO marks (name) VALUES (?)", (name,))
+        if fail:
+            raise ValueError(f"{name} failed")
+    return name
+
+
+def _marks(path):
+    other = sqlite3.connect(path)
+    try:
+        return sorted(r[0] for r in other.execute("SELECT name FROM marks"))
+    finally:
+        other.close()
+
+
+def _together(worker, jobs):
+    """Queue ``jobs`` (coroutine factories) while the store thread is held busy, so that it takes
+    them in one batch; their outcomes, in order."""
+    gate = threading.Event()
+
+    async def go():
+        busy = asyncio.ensure_future(worker.call(gate.wait, 10))
+        await asyncio.sleep(0.05)   # the thread is inside gate.wait now
+        pending = [asyncio.ensure_future(job()) for job in jobs]
+        await asyncio.sleep(0.05)   # all queued behind it
+        gate.set()
+        await busy
+        return await asyncio.gather(*pending, return_exceptions=True)
+    return asyncio.run(go())
+
+
+def test_grouped_jobs_share_one_transaction_and_a_failing_one_undoes_only_its_own_work(worker, database):
+    path, conn = database
+    seen = []
+    outcomes = _together(worker, [
+        lambda: worker.grouped(_mark, conn, "a", False, seen),
+        lambda: worker.grouped(_mark, conn, "b", True, seen),
+        lambda: worker.grouped(_mark, conn, "c", False, seen)])
+    assert outcomes[0] == "a" and outcomes[2] == "c"
+    assert isinstance(outcomes[1], ValueError) and str(outcomes[1]) == "b failed"
+    assert seen == [True, True, True]   # each ran inside the group's transaction
+    assert _marks(path) == ["a", "c"]
+    assert not conn.in_transaction
+
+
+def test_a_group_whose_commit_fails_fails_every_job_in_it_and_leaves_nothing(worker, database):
+    path, conn = database
+
+    def dangling(name):   # checked only at COMMIT: the whole group's commit fails
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        with transaction(conn):
+            conn.execute("INSERT INTO marks (name, parent) VALUES (?, 999)", (name,))
+
+    outcomes = _together(worker, [lambda: worker.grouped(_mark, conn, "a"), lambda: worker.grouped(dangling, "b")])
+    assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes), outcomes
+    assert _marks(path) == []
+    assert not conn.in_transaction   # rolled back: the next job starts clean
+    assert asyncio.run(worker.grouped(_mark, conn, "d")) == "d"
+    assert _marks(path) == ["d"]
+
+
+def test_jobs_alone_and_grouped_keep_their_order(worker, database):
+    _, conn = database
+    order = []
+
+    def note(name):
+        order.append(name)
+        return name
+
+    outcomes = _together(worker, [lambda: worker.grouped(note, "1"), lambda: worker.call(note, "2"),
+                                  lambda: worker.grouped(note, "3"), lambda: worker.grouped(note, "4")])
+    assert outcomes == ["1", "2", "3", "4"] and order == ["1", "2", "3", "4"]
+
+
+def test_shutdown_finishes_what_is_queued(database, tmp_path):
+    path, conn = database
+    store = StoreWorker(Quarantine(conn, tmp_path / "storage", 1 << 20), SettingsCache(conn, SPAM_ACTIONS),
+                        Activity(conn))
+
+    async def go():
+        return [asyncio.ensure_future(store.grouped(_mark, conn, n)) for n in "xyz"]
+    loop = asyncio.new_event_loop()
+    futures = loop.run_until_complete(go())
+    store.shutdown()
+    assert loop.run_until_complete(asyncio.gather(*futures)) == ["x", "y", "z"]
+    loop.close()
+    assert _marks(path) == ["x", "y", "z"]
+
+
+def test_the_readers_settings_follow_every_change_but_not_the_daemons_counting(database):
+    path, conn = database
+    reader = Reader(db.connect(path, readonly=True), SPAM_ACTIONS)
+    try:
+        remembered, first = reader.recall("1AbCdE-000001-Ab")
+        assert remembered is None and "boss@partner.example" not in first.whitelist.sender_emails
+        # the daemon's own counting and verdicts commit all the time: the snapshot is not re-read
+        activity = Activity(conn)
+        with transaction(conn):
+            verdicts.remember(conn, verdicts.Remembered("1AbCdE-000001-Ab", "pass", {"action": "no action"}), 1)
+            activity.count_sent(activity.objects(("demo1", "demo1.test", "a@demo1.test", "")), 1, 1.0)
+        remembered, again = reader.recall("1AbCdE-000001-Ab")
+        assert remembered.verdict == "pass" and again is first
+        # a change by ie-cli or the web app (another connection) is seen by the very next message
+        other = db.connect(path)
+        settings.whitelist_add(other, "sender", [("email", "boss@partner.example")])
+        changed = reader.settings.get()
+        assert changed is not first and "boss@partner.example" in changed.whitelist.sender_emails
+        other.execute("UPDATE accounts SET used_bytes = used_bytes")   # not what the snapshot holds
+        assert reader.settings.get() is changed
+        other.close()
+    finally:
+        reader.close()
