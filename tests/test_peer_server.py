@@ -29,10 +29,16 @@ def _serve_and_ask(tmp_path, send, allowed=frozenset({0}), read_timeout=5.0, lim
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(10)
                 s.connect(path)
-                send(s)
                 got = b""
+                try:
+                    send(s)
+                except (ConnectionResetError, BrokenPipeError):   # closed before it was all sent
+                    return got
                 while True:
-                    chunk = s.recv(4096)
+                    try:
+                        chunk = s.recv(4096)
+                    except ConnectionResetError:   # closed with the request unread
+                        return got
                     if not chunk:
                         return got
                     got += chunk
