@@ -51,11 +51,20 @@ class Scanner:
         if cached is not None:
             return cached
         pending = self._inflight.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(decide())
-            self._inflight[key] = pending
-            pending.add_done_callback(lambda _f: self._inflight.pop(key, None))
-        answer = await asyncio.shield(pending)
+        if pending is not None:   # another question started it: its answer
+            return await asyncio.shield(pending)
+        # The first question decides in its own task (no task of its own per message); the others
+        # wait on this future.
+        pending = asyncio.get_running_loop().create_future()
+        self._inflight[key] = pending
+        try:
+            answer = await decide()
+        except BaseException:   # cancelled (the daemon stopping): the others are left no answer either
+            pending.cancel()
+            raise
+        finally:
+            del self._inflight[key]
+        pending.set_result(answer)
         if answer.verdict != DEFER:
             self._cache[key] = answer
             while len(self._cache) > CACHE_SIZE:

@@ -46,12 +46,16 @@ class Scanned:
 
 
 class _Turns:
-    """Counted turns, in all and per account (asyncio's Condition: created on first use, in the loop)."""
+    """Counted turns, in all and per account (asyncio's Condition: created on first use, in the loop).
+
+    A free turn is taken at once and a turn nobody waits for is given back at once: the Condition,
+    its lock and a timed wait (a task) only when a message must wait — not on every message."""
 
     def __init__(self, total: int, per_account: int):
         self.total, self.per_account = total, per_account
         self.busy = 0
         self.by_account: Counter = Counter()
+        self.waiting = 0
         self._changed: Optional[asyncio.Condition] = None
 
     def _cond(self) -> asyncio.Condition:
@@ -62,25 +66,36 @@ class _Turns:
     def _free(self, account: str) -> bool:
         return self.busy < self.total and self.by_account[account] < self.per_account
 
+    def _take(self, account: str) -> None:
+        self.busy += 1
+        self.by_account[account] += 1
+
     async def take(self, account: str, wait: float) -> bool:
-        cond = self._cond()
-        async with cond:
-            try:
-                await asyncio.wait_for(cond.wait_for(lambda: self._free(account)), wait)
-            except asyncio.TimeoutError:
-                return False
-            self.busy += 1
-            self.by_account[account] += 1
+        if not self.waiting and self._free(account):   # nobody queued ahead of it
+            self._take(account)
             return True
+        cond = self._cond()
+        self.waiting += 1
+        try:
+            async with cond:
+                try:
+                    await asyncio.wait_for(cond.wait_for(lambda: self._free(account)), wait)
+                except asyncio.TimeoutError:
+                    return False
+                self._take(account)
+                return True
+        finally:
+            self.waiting -= 1
 
     async def give_back(self, account: str) -> None:
-        cond = self._cond()
-        async with cond:
-            self.busy -= 1
-            self.by_account[account] -= 1
-            if self.by_account[account] <= 0:
-                del self.by_account[account]
-            cond.notify_all()
+        self.busy -= 1
+        self.by_account[account] -= 1
+        if self.by_account[account] <= 0:
+            del self.by_account[account]
+        if self.waiting:
+            cond = self._cond()
+            async with cond:
+                cond.notify_all()
 
 
 class ScanGate:
