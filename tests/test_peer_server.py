@@ -5,6 +5,9 @@ import asyncio
 import logging
 import socket
 
+import pytest
+import uvloop
+
 from imunifyemail.daemon.peer_server import PeerCheckedServer
 
 UNREADABLE = b"verdict=defer reason=\"bad request\""
@@ -79,3 +82,47 @@ def test_a_peer_whose_uid_is_not_allowed_is_closed_unanswered(tmp_path, caplog):
     got, answered = _serve_and_ask(tmp_path, lambda s: s.sendall(b"SCAN id=x\n"), allowed=frozenset({12345}))
     assert got == b"" and answered == []
     assert "refused a request from pid" in caplog.text and "uid 0: only root may ask" in caplog.text
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_an_answer_to_a_peer_that_stopped_waiting_is_known_undelivered(tmp_path, loop_kind):
+    """Exim's readsocket gives up after its timeout and closes: the daemon must know its answer reached
+    nobody (it then has Exim ask again), on asyncio's loop and on uvloop's, whose write reports a broken
+    pipe only later."""
+    path = str(tmp_path / "s.sock")
+    delivered = []
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        gone = asyncio.Event()
+
+        async def respond(exchange):
+            await gone.wait()
+            delivered.append(await exchange.send(b"verdict=pass"))
+
+        server = PeerCheckedServer(respond, frozenset({0}), 5.0, "only root may ask", logging.getLogger("t"))
+        listener = await loop.create_unix_server(server.protocol, path=path)
+
+        def client(then_close: bool):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            s.sendall(b"SCAN id=x\n")
+            s.shutdown(socket.SHUT_WR)
+            if then_close:
+                s.close()
+                loop.call_soon_threadsafe(gone.set)
+                return None
+            return s
+        await loop.run_in_executor(None, client, True)
+        await server.finish(5)
+        gone.clear()
+        waiting = await loop.run_in_executor(None, client, False)
+        await asyncio.sleep(0.05)
+        gone.set()
+        await server.finish(5)
+        got = waiting.recv(100)
+        waiting.close()
+        listener.close()
+        return got
+    got = uvloop.run(go()) if loop_kind == "uvloop" else asyncio.run(go())
+    assert delivered == [False, True] and got == b"verdict=pass"

@@ -22,20 +22,24 @@ DEFAULT_LIMIT = 64 * 1024   # a request line longer than this is refused (asynci
 class Exchange:
     """One connection's request line, who sent it, and the way back."""
 
-    def __init__(self, line: bytes, pid: int, uid: int, transport: asyncio.BaseTransport):
+    def __init__(self, line: bytes, pid: int, uid: int, transport: asyncio.BaseTransport,
+                 closed: "asyncio.Future[Optional[BaseException]]"):
         self.line, self.pid, self.uid = line, pid, uid
-        self._transport = transport
+        self._transport, self._closed = transport, closed
 
     async def send(self, answer: bytes) -> bool:
-        """False when the peer is gone (it stopped waiting)."""
+        """The answer, and the connection closed: False when the peer was gone (it stopped waiting).
+        Told by how the connection ends once the answer is flushed: a write to a peer that is gone
+        fails with EPIPE, which uvloop reports only then, not from ``write``."""
         transport = self._transport
         if transport.is_closing():
             return False
         try:
-            transport.write(answer)   # a peer that is gone: the write fails at once and closes it
+            transport.write(answer)
         except (ConnectionError, OSError):
             return False
-        return not transport.is_closing()
+        transport.close()
+        return await self._closed is None
 
     def close(self) -> None:
         self._transport.close()
@@ -58,8 +62,8 @@ class PeerCheckedServer:
     def protocol(self) -> asyncio.Protocol:
         return _Connection(self)
 
-    def answer(self, line: bytes, pid: int, uid: int, transport: asyncio.Transport) -> None:
-        task = asyncio.ensure_future(self._answer(Exchange(line, pid, uid, transport)))
+    def answer(self, exchange: Exchange) -> None:
+        task = asyncio.ensure_future(self._answer(exchange))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -87,9 +91,11 @@ class _Connection(asyncio.Protocol):
         self.pid = self.uid = -1
         self.timer: Optional[asyncio.TimerHandle] = None
         self.taken = False   # the request was handed on (or refused): later bytes are ignored
+        self.closed: Optional[asyncio.Future] = None   # how the connection ended (None: cleanly)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.closed = asyncio.get_running_loop().create_future()
         server = self.server
         try:
             self.pid, self.uid, _ = peer_credentials(transport.get_extra_info("socket"))
@@ -121,6 +127,8 @@ class _Connection(asyncio.Protocol):
         self.taken = True
         if self.timer is not None:
             self.timer.cancel()
+        if self.closed is not None and not self.closed.done():
+            self.closed.set_result(exc)
 
     def _take(self, line: bytes) -> None:
         self.taken = True
@@ -128,7 +136,7 @@ class _Connection(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
         self.transport.pause_reading()
-        self.server.answer(line, self.pid, self.uid, self.transport)
+        self.server.answer(Exchange(line, self.pid, self.uid, self.transport, self.closed))
 
     def _unreadable(self, why: str) -> None:
         self.server.log.warning("bad request from pid %d: %s", self.pid, why)
