@@ -39,10 +39,13 @@ def field_name(field: bytes) -> str:
     return m.group(1).decode("ascii").lower() if m else ""
 
 
+_FOLDING = re.compile(r"\r?\n[ \t]")
+
+
 def field_value(field: bytes) -> str:
     value = field.split(b":", 1)[1] if b":" in field else b""
-    text = value.decode("utf-8", "replace")
-    return re.sub(r"\r?\n[ \t]", " ", text).strip()
+    text = value.decode("utf-8", "replace").strip()
+    return _FOLDING.sub(" ", text) if "\n" in text else text
 
 
 class Fields:

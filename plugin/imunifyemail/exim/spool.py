@@ -172,8 +172,8 @@ class Spool:
         split, flat = f"{self._input}/{exim_id[5]}/{name}", f"{self._input}/{name}"
         return (flat, split) if self._flat_first else (split, flat)
 
-    def _read(self, exim_id: str, suffix: str) -> Optional[bytes]:
-        """A file's bytes (None when it is in neither place)."""
+    def _read(self, exim_id: str, suffix: str) -> Tuple[Optional[bytes], str]:
+        """A file's bytes and where they were (None, "" when it is in neither place)."""
         for n, place in enumerate(self._places(exim_id, suffix)):
             try:
                 with open(place, "rb") as fh:
@@ -182,14 +182,19 @@ class Spool:
                 continue
             if n:
                 self._flat_first = not self._flat_first
-            return data
-        return None
+            return data, place
+        return None, ""
 
     def header(self, exim_id: str) -> SpooledMessage:
-        data = self._read(exim_id, "H")
+        data, place = self._read(exim_id, "H")
         if data is None:
             raise SpoolError(f"{exim_id}: not in the spool {self.directory}")
-        return parse_header_file(exim_id, data, self._read(exim_id, "J") or b"")
+        try:   # the journal (addresses delivered before a crash) is beside it, if there is one
+            with open(place[:-1] + "J", "rb") as fh:
+                journal = fh.read()
+        except FileNotFoundError:
+            journal = b""
+        return parse_header_file(exim_id, data, journal)
 
     def data_size(self, exim_id: str) -> int:
         """The ``-D`` file's size (0 when it is not there): how big the message is."""
@@ -203,7 +208,7 @@ class Spool:
     def read(self, exim_id: str) -> Tuple[SpooledMessage, bytes]:
         """The message's envelope and its bytes as spooled (headers as received, blank line, body)."""
         spooled = self.header(exim_id)
-        data = self._read(exim_id, "D")
+        data, _ = self._read(exim_id, "D")
         if data is None:
             raise SpoolError(f"{exim_id}: its -D file is not in the spool")
         first, _, body = data.partition(b"\n")
