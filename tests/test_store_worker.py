@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from imunifyemail.daemon.store_worker import Reader, StoreWorker
-from imunifyemail.store import db, settings, verdicts
+from imunifyemail.store import accounts, db, settings, verdicts
 from imunifyemail.store.activity import Activity
 from imunifyemail.store.db import transaction
 from imunifyemail.store.quarantine import Quarantine
@@ -150,4 +150,43 @@ def test_the_readers_settings_follow_every_change_but_not_the_daemons_counting(d
         assert reader.settings.get() is changed
         other.close()
     finally:
+        reader.close()
+
+
+def test_every_source_of_the_snapshot_moves_the_stamp_and_usage_does_not(database):
+    """What the daemon's settings snapshot holds — server limits, features, the whitelist, an account's
+    state and its containment — each moves the stamp when another process changes it (migration 12's
+    triggers); a hold adding to an account's usage does not."""
+    path, conn = database
+    reader = Reader(db.connect(path, readonly=True), SPAM_ACTIONS)
+    other = db.connect(path)
+    try:
+        now = 1_800_000_000
+        accounts.update_account(other, "demo1", 1 << 20, now)   # a new account: its state is news
+        snap = reader.settings.get()
+
+        def moved(change) -> bool:
+            nonlocal snap
+            before = snap
+            change()
+            snap = reader.settings.get()
+            return snap is not before
+
+        assert moved(lambda: settings.save_server_limits(other, {"account": 7}))
+        assert snap.server_limits.account == 7
+        assert moved(lambda: settings.save_features(other, {"containment_threshold": 3}))
+        assert snap.features.containment_threshold == 3
+        assert moved(lambda: settings.whitelist_add(other, "authuser", [("email", "a@demo1.test")]))
+        assert moved(lambda: accounts.update_account(other, "demo1", 1 << 20, now, state="block"))
+        assert snap.blocked_accounts == {"demo1"} and not snap.contained_accounts
+        assert moved(lambda: accounts.update_account(other, "demo1", 1 << 20, now, state="active"))
+        with transaction(other):   # the daemon's containment, as it commits it
+            assert accounts.contain(other, "demo1", now)
+            assert reader.settings.get() is snap   # not committed yet: nothing to see
+        snap = reader.settings.get()
+        assert snap.contained_accounts == {"demo1"}
+        assert not moved(lambda: other.execute(
+            "UPDATE accounts SET used_bytes = used_bytes + 10, message_count = message_count + 1"))
+    finally:
+        other.close()
         reader.close()
