@@ -4,6 +4,7 @@ mail path's own reader sees settings changes at once without re-reading them on 
 import asyncio
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -11,8 +12,9 @@ from imunifyemail.daemon.store_worker import Reader, StoreWorker
 from imunifyemail.store import accounts, db, settings, verdicts
 from imunifyemail.store.activity import Activity
 from imunifyemail.store.db import transaction
-from imunifyemail.store.quarantine import Quarantine
+from imunifyemail.store.quarantine import NewMessage, Quarantine
 from imunifyemail.store.settings import SettingsCache
+from imunifyemail.store.space import StorageFull
 
 SPAM_ACTIONS = ("reject", "add header", "rewrite subject")
 
@@ -190,3 +192,73 @@ def test_every_source_of_the_snapshot_moves_the_stamp_and_usage_does_not(databas
     finally:
         other.close()
         reader.close()
+
+
+# -- holds stored together ----------------------------------------------------------------------------
+
+def _held(n: int, account: str = "demo1") -> NewMessage:
+    return NewMessage(account=account, sender=f"s{n}@{account}.test", recipients=(f"r{n}@remote.example",),
+                      subject=f"held {n}", reasons=("spam",), exim_id=f"1AbCdE-00000{n}-Ab")
+
+
+def _files(storage) -> list:
+    return sorted(p.name for p in storage.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def test_holds_queued_together_are_stored_together_each_with_its_own_outcome(worker, database, tmp_path):
+    path, conn = database
+    quarantine = worker.quarantine
+    batches = []
+    real = quarantine.add_many
+    quarantine.add_many = lambda holds: batches.append(len(holds)) or real(holds)
+
+    def refuse():
+        raise ValueError("this one's counting failed")
+
+    outcomes = _together(worker, [
+        lambda: worker.hold(_held(1), b"Subject: held 1\n\nspam\n", verdicts.Remembered("1AbCdE-000001-Ab", "hold", {}), None),
+        lambda: worker.hold(_held(2), b"Subject: held 2\n\nspam\n", None, refuse),
+        lambda: worker.hold(_held(3, "demo2"), b"Subject: held 3\n\nspam\n", None, None)])
+    assert batches == [3]
+    assert [o.subject for o in (outcomes[0], outcomes[2])] == ["held 1", "held 3"]
+    assert isinstance(outcomes[1], ValueError)
+    rows = conn.execute("SELECT subject, file FROM messages ORDER BY subject").fetchall()
+    assert [r["subject"] for r in rows] == ["held 1", "held 3"]
+    assert _files(tmp_path / "storage") == sorted(Path(r["file"]).name for r in rows)   # no file of the failed one
+    assert verdicts.recall(conn, "1AbCdE-000001-Ab").fields["email_id"] == outcomes[0].email_id
+    assert not conn.in_transaction
+
+
+def test_a_group_of_holds_whose_commit_fails_stores_none_and_leaves_no_file(database, tmp_path):
+    _, conn = database
+    quarantine = Quarantine(conn, tmp_path / "storage", 1 << 20)
+
+    def dangling():   # checked at COMMIT: the one durable commit of the group fails
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        conn.execute("INSERT INTO marks (name, parent) VALUES ('x', 999)")
+
+    outcomes = quarantine.add_many([(_held(1), b"Subject: a\n\nx\n", None, None),
+                                    (_held(2), b"Subject: b\n\nx\n", None, dangling)])
+    assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes), outcomes
+    assert conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+    assert _files(tmp_path / "storage") == [] and not conn.in_transaction
+    with pytest.raises(sqlite3.IntegrityError):   # add() raises what add_many gives it
+        quarantine.add(_held(3), b"Subject: c\n\nx\n", None, dangling)
+    assert quarantine.add(_held(4), b"Subject: d\n\nx\n").subject == "held 4"
+
+
+def test_a_hold_refused_before_its_file_is_written_leaves_the_others_stored(database, tmp_path):
+    _, conn = database
+    quarantine = Quarantine(conn, tmp_path / "storage", 1 << 20)
+    real = quarantine.space.check_room
+
+    def floor(size, freed=0):
+        if size == 7:
+            raise StorageFull("below the floor")
+        return real(size, freed)
+    quarantine.space.check_room = floor
+    outcomes = quarantine.add_many([(_held(1), b"Subject: a\n\nxx\n", None, None),
+                                    (_held(2), b"1234567", None, None)])
+    assert outcomes[0].subject == "held 1" and isinstance(outcomes[1], StorageFull)
+    assert [r[0] for r in conn.execute("SELECT subject FROM messages")] == ["held 1"]
+    assert len(_files(tmp_path / "storage")) == 1

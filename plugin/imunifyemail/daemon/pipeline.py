@@ -203,8 +203,8 @@ class Pipeline:
             counted = functools.partial(_counted_then_contain, self.store, counted, new, objects[3], threshold,
                                         contained_now)
         try:
-            stored = await self.store.call(self.store.quarantine.add, new, raw,
-                                           Remembered(key, HOLD, {"reasons": ",".join(verdict.reasons)}), counted)
+            stored = await self.store.hold(new, raw, Remembered(key, HOLD, {"reasons": ",".join(verdict.reasons)}),
+                                           counted)
         except StorageFull as exc:   # Exim keeps it; handed back once there is room
             self.deferrals.defer(exim_id, str(exc))
             return Answer(DEFER, {"reason": "no room in the quarantine"})

@@ -2,13 +2,18 @@
 wants a single writer, and fsync must not block the event loop.
 
 Jobs queued while the thread works are taken together: one wake-up of the thread and one hand-back
-to the event loop for all of them, however many messages are in flight. The mail path's counting
-(:meth:`StoreWorker.grouped`: a passed message's verdict and counts, ``synchronous=NORMAL``) is
-group-committed: consecutive grouped jobs share one transaction, each in a savepoint of its own
-(:class:`..store.db.transaction` nests), so one job's failure undoes only its own work and a failed
-commit fails every job of the group (each message defers; nothing is half-applied). No answer is
-handed back before the commit it depends on, as before. Holds stay alone: their durable commit
-is theirs (:meth:`..store.quarantine.Quarantine.add`).
+to the event loop for all of them, however many messages are in flight.
+
+* The mail path's counting (:meth:`StoreWorker.grouped`: a passed message's verdict and counts,
+  ``synchronous=NORMAL``) is group-committed: consecutive grouped jobs share one transaction, each in
+  a savepoint of its own (:class:`..store.db.transaction` nests), so one job's failure undoes only its
+  own work and a failed commit fails every job of the group (each message defers; nothing is
+  half-applied).
+* Holds queued together (:meth:`StoreWorker.hold`) are stored together
+  (:meth:`..store.quarantine.Quarantine.add_many`): each file fsynced, their directories once, their
+  rows in one durable commit — a spam wave from one account is what fills the queue with them.
+
+No answer is handed back before the commit it depends on, as before.
 """
 import asyncio
 import logging
@@ -20,7 +25,8 @@ from typing import Callable, List, NamedTuple, Optional, Tuple, TypeVar
 from ..store import verdicts
 from ..store.activity import Activity
 from ..store.db import transaction
-from ..store.quarantine import Quarantine
+from ..store.listing import StoredMessage
+from ..store.quarantine import NewMessage, Quarantine
 from ..store.settings import SettingsCache, Snapshot
 
 log = logging.getLogger(__name__)
@@ -48,12 +54,15 @@ class Reader:
         self.conn.close()
 
 
+ALONE, GROUPED, HOLD = "alone", "grouped", "hold"   # how a job may share the store thread's work
+
+
 class _Job(NamedTuple):
-    fn: Callable
+    fn: Optional[Callable]
     args: Tuple
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
-    grouped: bool
+    kind: str
 
 
 _Done = Tuple[asyncio.Future, object, Optional[BaseException]]
@@ -70,17 +79,22 @@ class StoreWorker:
 
     async def call(self, fn: Callable[..., T], *args) -> T:
         """``fn(*args)`` on the store thread, alone."""
-        return await self._submit(fn, args, False)
+        return await self._submit(fn, args, ALONE)
 
     async def grouped(self, fn: Callable[..., T], *args) -> T:
         """``fn(*args)`` on the store thread, in a transaction it may share with the grouped jobs queued
         next to it (its own ``transaction`` becomes a savepoint). Only for work that needs no fsync."""
-        return await self._submit(fn, args, True)
+        return await self._submit(fn, args, GROUPED)
 
-    def _submit(self, fn: Callable, args: Tuple, grouped: bool) -> "asyncio.Future":
+    async def hold(self, msg: NewMessage, raw: bytes, remember: Optional[verdicts.Remembered],
+                   within: Optional[Callable[[], None]]) -> StoredMessage:
+        """:meth:`..store.quarantine.Quarantine.add`, stored with the holds queued next to it."""
+        return await self._submit(None, (msg, raw, remember, within), HOLD)
+
+    def _submit(self, fn: Optional[Callable], args: Tuple, kind: str) -> "asyncio.Future":
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._jobs.put(_Job(fn, args, future, loop, grouped))
+        self._jobs.put(_Job(fn, args, future, loop, kind))
         return future
 
     def shutdown(self) -> None:
@@ -109,16 +123,25 @@ class StoreWorker:
         out: List[Tuple[_Job, object, Optional[BaseException]]] = []
         n = 0
         while n < len(batch):
-            if not batch[n].grouped:
-                out.append(_one(batch[n]))
-                n += 1
-                continue
-            end = n
-            while end < len(batch) and batch[end].grouped:
+            kind = batch[n].kind
+            end = n + 1
+            while kind != ALONE and end < len(batch) and batch[end].kind == kind:
                 end += 1
-            out += self._group(batch[n:end])
+            if kind == ALONE:
+                out.append(_one(batch[n]))
+            elif kind == GROUPED:
+                out += self._group(batch[n:end])
+            else:
+                out += self._holds(batch[n:end])
             n = end
         return out
+
+    def _holds(self, jobs: List[_Job]) -> List[Tuple[_Job, object, Optional[BaseException]]]:
+        try:
+            outcomes = self.quarantine.add_many([job.args for job in jobs])
+        except Exception as exc:   # (add_many gives each its own outcome; this is a bug's way out)
+            return [(job, None, exc) for job in jobs]
+        return [(job, None, o) if isinstance(o, Exception) else (job, o, None) for job, o in zip(jobs, outcomes)]
 
     def _group(self, jobs: List[_Job]) -> List[Tuple[_Job, object, Optional[BaseException]]]:
         if len(jobs) == 1:

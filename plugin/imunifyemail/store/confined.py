@@ -169,6 +169,7 @@ class StorageFiles:
         self.create = create   # make the storage directory if there is none yet
         self._top: Optional[int] = None
         self._dirs: Dict[Tuple[str, ...], int] = {}
+        self._unsynced: Dict[int, None] = {}   # directories written into whose fsync is still due
 
     def __enter__(self) -> "StorageFiles":
         try:
@@ -213,9 +214,11 @@ class StorageFiles:
 
     # -- messages -------------------------------------------------------------
 
-    def write(self, account_id: int, email_id: str, raw: bytes) -> str:
+    def write(self, account_id: int, email_id: str, raw: bytes, sync_directory: bool = True) -> str:
         """Store ``raw`` durably as the message's file: written under a temporary name, fsynced,
-        renamed into place, its directory fsynced. Returns its path relative to the storage."""
+        renamed into place, its directory fsynced — or, with ``sync_directory`` False, left for
+        :meth:`sync_directories` (several files, one fsync of their directory). Returns its path
+        relative to the storage."""
         rel = message_path(account_id, email_id)
         account, shard, name = split_stored(rel, email_id)
         directory = self._dir(account, shard, create=True)
@@ -234,8 +237,18 @@ class StorageFiles:
             raise
         os.close(fd)
         os.rename(tmp, name, src_dir_fd=directory, dst_dir_fd=directory)
-        os.fsync(directory)
+        if sync_directory:
+            os.fsync(directory)
+        else:
+            self._unsynced[directory] = None
         return rel
+
+    def sync_directories(self) -> None:
+        """fsync the directories :meth:`write` left unsynced: their new names are on disk after this."""
+        while self._unsynced:
+            directory = next(iter(self._unsynced))
+            os.fsync(directory)
+            del self._unsynced[directory]
 
     def read(self, rel: str, email_id: Optional[str] = None) -> bytes:
         """The bytes of the stored file ``rel`` (of ``email_id`` when given)."""

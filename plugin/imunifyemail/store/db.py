@@ -403,6 +403,10 @@ class durable:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        except sqlite3.Error:
+            if self.conn.in_transaction:   # a COMMIT that failed may leave it open
+                self.conn.execute("ROLLBACK")
+            raise
         finally:
             if self._was != 2:
                 self.conn.execute(f"PRAGMA synchronous = {self._was}")

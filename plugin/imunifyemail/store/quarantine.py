@@ -19,7 +19,7 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..core.accounts import release_cost
 from ..core.limits import Reached, script_name
@@ -27,7 +27,7 @@ from ..core.message import ScriptHeader
 from . import accounts as account_rows
 from .accounts import AccountInfo
 from .confined import TMP_PREFIX, StorageFiles
-from .db import Clock, durable, system_clock
+from .db import Clock, durable, system_clock, transaction
 from .listing import ALL_ACCOUNTS, ListQuery, NotFound, StoredMessage, get_message, list_messages, scope_clause
 from . import events, verdicts
 from .space import StorageFull, StorageSpace, is_full_error
@@ -63,6 +63,10 @@ def _unlink_one(stored: StorageFiles, rel: str, found: bool = False) -> None:
         log.error("cannot delete quarantine file %s: %s", rel, exc.strerror)
 
 
+# One message for Quarantine.add_many: add()'s arguments.
+Hold = Tuple[NewMessage, bytes, Optional[Remembered], Optional[Callable[[], None]]]
+
+
 @dataclass(frozen=True)
 class Freed:
     """What a deletion gave back: messages and bytes."""
@@ -80,10 +84,6 @@ class Quarantine:
         self.space = space or StorageSpace(self.storage)
 
     # -- writing ---------------------------------------------------------
-
-    def _write_file(self, account_id: int, email_id: str, raw: bytes) -> str:
-        with StorageFiles(self.storage, create=True) as files:
-            return files.write(account_id, email_id, raw)
 
     def _ensure_account(self, name: str) -> sqlite3.Row:
         return account_rows.ensure_account(self.conn, name, self.default_limit_bytes, int(self.clock()))
@@ -104,54 +104,94 @@ class Quarantine:
         quota eviction would free) or turns out full while writing: nothing is
         stored then, and the caller defers the message. ``remember`` (the verdict)
         and ``within`` (e.g. counting it) happen in the transaction that stores it."""
-        try:
-            return self._add(msg, raw, remember, within)
-        except (OSError, sqlite3.OperationalError) as exc:
-            if is_full_error(exc):
-                raise StorageFull(f"quarantine filesystem {self.storage} is full: "
-                                  f"{getattr(exc, 'strerror', None) or exc}") from None
-            raise
+        [outcome] = self.add_many([(msg, raw, remember, within)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    def _add(self, msg: NewMessage, raw: bytes, remember: Optional[Remembered],
-             within: Optional[Callable[[], None]]) -> StoredMessage:
+    def add_many(self, holds: Sequence[Hold]) -> List[Union[StoredMessage, Exception]]:
+        """:meth:`add` for several messages at once (the daemon's holds queued together): each file
+        written and fsynced, the directories they went into fsynced once, every row in one durable
+        commit, a savepoint each. Each outcome is its own: the message stored, or the exception
+        :meth:`add` would raise for it. A failed commit stores none of them."""
+        outcomes: List[Union[StoredMessage, Exception, None]] = [None] * len(holds)
+        written: List[Tuple[int, str, str]] = []   # (which, its file, its email id)
+        stored: List[Tuple[int, List[str]]] = []   # (which, the files its eviction frees)
+        try:
+            with StorageFiles(self.storage, create=True) as files:
+                for n, (msg, raw, _, _) in enumerate(holds):
+                    try:
+                        written.append((n, *self._write(files, msg, raw)))
+                    except Exception as exc:
+                        outcomes[n] = self._failure(exc)
+                files.sync_directories()
+            now = int(self.clock())
+            with durable(self.conn):
+                for n, rel, email_id in written:
+                    msg, raw, remember, within = holds[n]
+                    try:
+                        with transaction(self.conn):   # a savepoint: only this message undone
+                            evicted = self._insert(msg, len(raw), rel, email_id, now, remember, within)
+                    except Exception as exc:
+                        outcomes[n] = self._failure(exc)
+                        self._unlink([rel])
+                        continue
+                    outcomes[n] = StoredMessage(email_id, msg.account, now, msg.sender, list(msg.recipients),
+                                                msg.subject, len(raw), list(msg.reasons), msg.filter_score,
+                                                msg.filter_action, msg.script, msg.header_from, rel)
+                    stored.append((n, evicted))
+        except BaseException as exc:   # the storage, a directory's fsync or the commit: none is stored
+            self._unlink(rel for _, rel, _ in written)
+            if not isinstance(exc, Exception):
+                raise
+            failure = self._failure(exc)
+            outcomes = [o if isinstance(o, Exception) else failure for o in outcomes]
+            return outcomes
+        self._unlink(rel for _, evicted in stored for rel in evicted)
+        return outcomes
+
+    def _write(self, files: StorageFiles, msg: NewMessage, raw: bytes) -> Tuple[str, str]:
+        """The message's file, written and fsynced (its directory not yet): (its path, its email id)."""
         size = len(raw)
         existing = self.conn.execute("SELECT * FROM accounts WHERE name = ?", (msg.account,)).fetchone()
         self.space.check_room(size, self._eviction_bytes(existing, size) if existing is not None else 0)
         email_id = str(uuid.uuid4())
         account_id = existing["id"] if existing is not None else self.account_id(msg.account)
-        rel = self._write_file(account_id, email_id, raw)
-        now = int(self.clock())
+        return files.write(account_id, email_id, raw, sync_directory=False), email_id
+
+    def _failure(self, exc: Exception) -> Exception:
+        """What a caller of :meth:`add` gets for ``exc``: a full filesystem as :class:`StorageFull`."""
+        if isinstance(exc, (OSError, sqlite3.OperationalError)) and is_full_error(exc):
+            return StorageFull(f"quarantine filesystem {self.storage} is full: "
+                               f"{getattr(exc, 'strerror', None) or exc}")
+        return exc
+
+    def _insert(self, msg: NewMessage, size: int, rel: str, email_id: str, now: int,
+                remember: Optional[Remembered], within: Optional[Callable[[], None]]) -> List[str]:
+        """The message's row and what goes with it (inside the caller's transaction); returns the files
+        of the messages evicted to make room (deleted once committed)."""
         script = script_name(msg.script.domain, msg.script.path)
-        evicted: List[str] = []
-        try:
-            with durable(self.conn):
-                acct = self._ensure_account(msg.account)
-                evicted = self._evict_for(acct, size, now)
-                self.conn.execute(
-                    "INSERT INTO messages (email_id, account_id, received_at, sender, recipients, subject,"
-                    " header_from, size_bytes, reasons, filter_score, filter_action, script_raw,"
-                    " script_domain, script_path, script_name, exim_id, file)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (email_id, acct["id"], now, msg.sender, json.dumps(list(msg.recipients), ensure_ascii=False),
-                     msg.subject, msg.header_from, size, ",".join(msg.reasons), msg.filter_score,
-                     msg.filter_action, msg.script.raw, msg.script.domain, msg.script.path, script,
-                     msg.exim_id, rel))
-                self.conn.execute(
-                    "UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1"
-                    " WHERE id = ?", (size, acct["id"]))
-                events.insert(self.conn, now, events.HELD, msg.account, msg.reasons, msg.sender, script, email_id,
-                              msg.limits)
-                if remember is not None:
-                    verdicts.remember(self.conn, remember, now, email_id=email_id)
-                if within is not None:
-                    within()
-        except BaseException:
-            self._unlink([rel])
-            raise
-        self._unlink(evicted)
-        return StoredMessage(email_id, msg.account, now, msg.sender, list(msg.recipients), msg.subject,
-                             size, list(msg.reasons), msg.filter_score, msg.filter_action, msg.script,
-                             msg.header_from, rel)
+        acct = self._ensure_account(msg.account)
+        evicted = self._evict_for(acct, size, now)
+        self.conn.execute(
+            "INSERT INTO messages (email_id, account_id, received_at, sender, recipients, subject,"
+            " header_from, size_bytes, reasons, filter_score, filter_action, script_raw,"
+            " script_domain, script_path, script_name, exim_id, file)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (email_id, acct["id"], now, msg.sender, json.dumps(list(msg.recipients), ensure_ascii=False),
+             msg.subject, msg.header_from, size, ",".join(msg.reasons), msg.filter_score,
+             msg.filter_action, msg.script.raw, msg.script.domain, msg.script.path, script,
+             msg.exim_id, rel))
+        self.conn.execute(
+            "UPDATE accounts SET used_bytes = used_bytes + ?, message_count = message_count + 1"
+            " WHERE id = ?", (size, acct["id"]))
+        events.insert(self.conn, now, events.HELD, msg.account, msg.reasons, msg.sender, script, email_id,
+                      msg.limits)
+        if remember is not None:
+            verdicts.remember(self.conn, remember, now, email_id=email_id)
+        if within is not None:
+            within()
+        return evicted
 
     def _eviction_bytes(self, acct: sqlite3.Row, incoming: int) -> int:
         """How many bytes storing ``incoming`` more would evict from the account now."""
