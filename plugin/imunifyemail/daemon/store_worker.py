@@ -66,6 +66,7 @@ class _Job(NamedTuple):
 
 
 _Done = Tuple[asyncio.Future, object, Optional[BaseException]]
+_Outcome = Tuple[_Job, object, Optional[BaseException]]   # a job, its result, or what it raised
 
 
 class StoreWorker:
@@ -119,8 +120,8 @@ class StoreWorker:
                 stopping = True
             self._hand_back(self._work(batch))
 
-    def _work(self, batch: List[_Job]) -> List[Tuple[_Job, object, Optional[BaseException]]]:
-        out: List[Tuple[_Job, object, Optional[BaseException]]] = []
+    def _work(self, batch: List[_Job]) -> List[_Outcome]:
+        out: List[_Outcome] = []
         n = 0
         while n < len(batch):
             kind = batch[n].kind
@@ -136,14 +137,14 @@ class StoreWorker:
             n = end
         return out
 
-    def _holds(self, jobs: List[_Job]) -> List[Tuple[_Job, object, Optional[BaseException]]]:
+    def _holds(self, jobs: List[_Job]) -> List[_Outcome]:
         try:
             outcomes = self.quarantine.add_many([job.args for job in jobs])
         except Exception as exc:   # (add_many gives each its own outcome; this is a bug's way out)
             return [(job, None, exc) for job in jobs]
         return [(job, None, o) if isinstance(o, Exception) else (job, o, None) for job, o in zip(jobs, outcomes)]
 
-    def _group(self, jobs: List[_Job]) -> List[Tuple[_Job, object, Optional[BaseException]]]:
+    def _group(self, jobs: List[_Job]) -> List[_Outcome]:
         if len(jobs) == 1:
             return [_one(jobs[0])]
         done = []
@@ -157,7 +158,7 @@ class StoreWorker:
         return done
 
     @staticmethod
-    def _hand_back(done: List[Tuple[_Job, object, Optional[BaseException]]]) -> None:
+    def _hand_back(done: List[_Outcome]) -> None:
         by_loop = {}
         for job, result, exc in done:
             by_loop.setdefault(job.loop, []).append((job.future, result, exc))
@@ -168,7 +169,7 @@ class StoreWorker:
                 pass
 
 
-def _one(job: _Job) -> Tuple[_Job, object, Optional[BaseException]]:
+def _one(job: _Job) -> _Outcome:
     try:
         return job, job.fn(*job.args), None
     except Exception as exc:   # handed to the awaiting coroutine, which decides
