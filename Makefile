@@ -6,7 +6,7 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv exim4-daemon-heavy rspamd php-cli iproute2 util-linux procps passwd chromium \
-	rpm rpmlint shellcheck patchelf gnupg systemd-container
+	rpm rpmlint shellcheck patchelf gnupg systemd-container redis-server prometheus
 STAMP := $(VENV)/.installed
 # The second interpreter the suite runs on: EL8/EL9's 3.9 (make python39), in a venv of its own.
 PYTHON39 := build/python3.9/bin/python3.9
