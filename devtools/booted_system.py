@@ -8,7 +8,7 @@ container does — rpm, the package's scriptlets, the services — lands in ``ba
 mount goes with the namespace. ``--private-network``: loopback only, nothing leaves the machine.
 
 Before the boot the units this machine would start but a test does not want are masked in the
-container (:data:`MASKED`): its own Exim, PostgreSQL, the daily timers, a getty. Commands run in
+container (:data:`MASKED`): its own Exim, PostgreSQL, Redis and Prometheus, the daily timers, a getty. Commands run in
 the container's namespaces through ``nsenter`` (``--register=no`` leaves no machined to ask);
 long-running helpers (a test's Exim daemon, its sink) are transient units of the container's
 systemd (``systemd-run``), so they live and die with it. :meth:`BootedSystem.stop` powers the
@@ -30,7 +30,8 @@ ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-
 MASKED = ("exim4.service", "exim4-base.timer", "exim4-base.service", "postgresql.service",
           "apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer", "e2scrub_all.timer",
           "e2scrub_reap.service", "fstrim.timer", "man-db.timer", "phpsessionclean.timer",
-          "systemd-timesyncd.service", "getty@tty1.service", "console-getty.service")
+          "systemd-timesyncd.service", "getty@tty1.service", "console-getty.service",
+          "redis-server.service", "prometheus.service")
 
 
 class BootError(RuntimeError):
