@@ -67,7 +67,7 @@ def test_override_is_stored_and_removed(am):
 def test_server_settings_are_merged_over_the_current_ones(am):
     assert load_server_limits(am.conn) == ServerLimits()
     assert save_server_limits(am.conn, {"domain": 7}).as_dict() == {
-        "account": 0, "domain": 7, "limit_mode": 1, "script": 0, "sender_email": 0}
+        "account": 0, "domain": 7, "limit_mode": 1, "observe": 0, "script": 0, "sender_email": 0}
     assert save_server_limits(am.conn, {"limit_mode": 2}) == ServerLimits(domain=7, limit_mode=2)
 
 

@@ -27,6 +27,7 @@ Usage:
 
 Available Commands:
   limit           The limit value of sender object can be applied on particular domain, sender email and account
+  observed        messages observe mode passed that a sender limit would have held
   server-settings Operates by the server sender limit settings and allows to set default limit that is applied for all sender objects
   stats           stats (statistics) returns the aggregated view of senders objects with various filters
   whitelist       whitelist domain and sender_email objects (the sender whitelist)
@@ -64,6 +65,7 @@ Flags:
   -h, --help             help for set
       --id string        The id of sender object
       --limit int        The limit value, 0 means unlimited, -1 removes the sender object's own limit (the server default applies again) (default -1)
+      --observe int      1: observe mode (its limits count and report who would be held, holding nothing), 0: enforce its limits, -1: follow the server's setting; unchanged without the flag
       --so-type string   supported values: [account domain sender_email script]
 """
 
@@ -74,7 +76,8 @@ Usage:
   ie-cli am limit [command]
 
 Available Commands:
-  set         set limit for the sender object(s)
+  apply-suggested make the sender object's suggested limit its own
+  set             set limit for the sender object(s)
 
 Flags:
   -h, --help   help for limit
@@ -88,6 +91,7 @@ New server settings is:
     "account": 0,
     "domain": 100,
     "limit_mode": 2,
+    "observe": 0,
     "script": 0,
     "sender_email": 0
 }
@@ -99,6 +103,7 @@ New server settings is:
     "account": 0,
     "domain": 100,
     "limit_mode": 1,
+    "observe": 0,
     "script": 0,
     "sender_email": 0
 }
@@ -159,7 +164,7 @@ def test_root_help_lists_am(ie):
 
 @pytest.mark.parametrize("args", [("am", "--help"), ("am", "-h"), ("am",)])
 def test_am_help_is_the_seed_text(ie, args):
-    """The seed's text; beyond it, one more command: whitelist."""
+    """The seed's text; beyond it, more commands: observed, whitelist."""
     result = ie.invoke(*args)
     assert (result.exit_code, result.stdout, result.stderr) == (0, AM_HELP, "")
 
@@ -169,7 +174,8 @@ def test_stats_help_is_the_seed_text(ie):
 
 
 def test_limit_help_and_limit_set_help(ie):
-    """The seed's text, with the documented -1 (remove the override) in --limit."""
+    """The seed's text, with the documented -1 (remove the override) in --limit; beyond it --observe and
+    apply-suggested."""
     assert ie.invoke("am", "limit", "--help").stdout == LIMIT_HELP
     assert ie.invoke("am", "limit", "set", "--help").stdout == LIMIT_SET_HELP
 
@@ -189,6 +195,10 @@ def test_server_settings_help_says_what_minus_one_and_zero_mean(ie):
 
 # -- stats: the seed's shape --------------------------------------------------
 
+# New keys beside the seed's (observe mode, suggested limits): one message sent just now.
+BEYOND_THE_SEED = {"observe": -1, "observing": False, "suggested_limit": 2, "suggested_daily_limit": 2}
+
+
 def test_stats_matches_the_seed_example_key_for_key(ie):
     who = ("domain", "domain.com", "test@domain.com", "")
     send(ie, who)
@@ -200,14 +210,14 @@ def test_stats_matches_the_seed_example_key_for_key(ie):
     assert result.json() == {"accounts": [{
         "domains": [{
             "account_id": acct, "exclusion": False, "id": dom, "limit": 0, "messages": 1, "name": "domain.com",
-            "quarantined": 1, "rateLimited": False,
+            "quarantined": 1, "rateLimited": False, **BEYOND_THE_SEED,
             "sender_emails": [{
                 "account_id": acct, "domain_id": dom, "exclusion": False, "id": sender, "limit": 0,
                 "messages": 1, "name": "test@domain.com", "quarantined": 1, "rateLimited": False,
-                "whitelisted": False}],
+                "whitelisted": False, **BEYOND_THE_SEED}],
             "whitelisted": False}],
         "exclusion": False, "id": acct, "limit": 0, "messages": 1, "name": "domain", "quarantined": 1,
-        "rateLimited": False, "scripts": None, "whitelisted": False}]}
+        "rateLimited": False, "scripts": None, "whitelisted": False, **BEYOND_THE_SEED}]}
     # printed as the seed prints it: keys sorted, four-space indent
     lines = result.stdout.splitlines()
     assert lines[:4] == ["{", '    "accounts": [', "        {", '            "domains": [']
@@ -222,8 +232,9 @@ def test_stats_scripts_and_null_domains(ie):
     demo1, demo2 = data["accounts"]
     assert [s["name"] for s in demo1["scripts"]] == ["demo1.test/x.php"]
     script = demo1["scripts"][0]
-    assert sorted(script) == ["account_id", "exclusion", "id", "limit", "messages", "name", "quarantined",
-                              "rateLimited", "whitelisted"]
+    assert sorted(script) == ["account_id", "exclusion", "id", "limit", "messages", "name", "observe", "observing",
+                              "quarantined", "rateLimited", "suggested_daily_limit", "suggested_limit",
+                              "whitelisted"]
     assert (script["account_id"], script["messages"], script["quarantined"]) == (demo1["id"], 2, 0)
     assert demo1["messages"] == 2 and demo1["domains"][0]["sender_emails"][0]["messages"] == 2
     assert demo2["domains"] is None
@@ -414,8 +425,8 @@ def test_limit_set_errors_change_nothing(ie):
 def test_server_settings_defaults(ie):
     result = ie.invoke("am", "server-settings")
     assert (result.exit_code, result.stderr) == (0, "")
-    assert result.stdout == ('{\n    "account": 0,\n    "domain": 0,\n    "limit_mode": 1,\n    "script": 0,\n'
-                             '    "sender_email": 0\n}\n')
+    assert result.stdout == ('{\n    "account": 0,\n    "domain": 0,\n    "limit_mode": 1,\n    "observe": 0,\n'
+                             '    "script": 0,\n    "sender_email": 0\n}\n')
 
 
 def test_server_settings_set_the_seed_examples(ie):

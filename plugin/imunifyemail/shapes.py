@@ -6,7 +6,7 @@ our extra keys after them. The pages render these same dicts.
 """
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from .core import accounts, limits
+from .core import accounts, limits, observe, suggest
 from .core.verdict import FILTER_SETTINGS, FilterSettings
 from .store.accounts import AccountInfo
 from .store.am_stats import ObjectStats
@@ -136,9 +136,12 @@ def sender_object(obj: ObjectStats, stats, verified: bool = True, **parents: str
         "limit": limits.effective_limit(obj.type, obj.override, stats.server),
         "messages": obj.messages,
         "name": obj.name,
+        "observe": observe.FOLLOW_SERVER if obj.observe is None else obj.observe,
+        "observing": observe.observing(obj.observe, stats.server.observe),
         "quarantined": obj.quarantined,
         "rateLimited": limits.rate_limited(obj.last_hour, stats.server),
         "whitelisted": verified and stats.whitelist.covers(obj.type, obj.name),
+        **stats.suggestions.get(obj.id, suggest.Suggestion(None, None)).as_dict(),
     }
     if obj.type == limits.ACCOUNT:
         out["domains"] = [sender_object(d, stats, verified, account_id=obj.id) for d in obj.domains] or None
@@ -151,6 +154,16 @@ def sender_object(obj: ObjectStats, stats, verified: bool = True, **parents: str
 
 def am_stats(stats) -> Dict[str, Any]:
     return {"accounts": [sender_object(a, stats) for a in stats.accounts]}
+
+
+def observed_list(items, total: int) -> Dict[str, Any]:
+    """``items``: :class:`imunifyemail.store.observed.Observed` (would-be holds of observe mode)."""
+    return {"items": [o.as_dict() for o in items], "max_count": total}
+
+
+def applied_suggestion(applied) -> Dict[str, Any]:
+    """``applied``: :class:`imunifyemail.ops.activity.Applied`."""
+    return {"id": applied.object_id, "limit": applied.limit, **applied.suggestion.as_dict()}
 
 
 # -- ie-config status -----------------------------------------------------------

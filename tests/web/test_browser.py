@@ -225,6 +225,47 @@ def test_whitelist_a_domain_with_the_confirmation(tab, site, scenery):
     assert "demo2.test" not in json.loads(site.root.cli("whitelist", "sender", "list", "--json").stdout)["domains"]
 
 
+def test_observe_mode_lists_would_be_holds_and_the_suggested_limit_applies_in_one_step(tab, site, scenery):
+    root = site.root
+    sender = "notices@demo1.test"
+    root.send(samples.ham(sender=sender, subject="Notice 0"), sender=sender)
+    obj = am_object(site, "sender_email", sender)
+    root.cli("am", "limit", "set", "--id", obj["id"], "--so-type", "sender_email", "--limit", "1", "--observe", "1")
+    for n in (1, 2):   # over its limit of 1: observed, sent
+        assert root.send(samples.ham(sender=sender, subject=f"Notice {n}"), sender=sender).verdict == "pass"
+    tab.be("root")
+    page = tab.page
+    page.get_by_role("link", name="Activity Monitor").click()
+    row = page.locator("table.activity tr", has_text=sender)
+    suggested = am_object(site, "sender_email", sender)   # 3 sent: 6 (2 x p95), as am stats says
+    assert suggested["suggested_limit"] >= 4 and suggested["suggested_daily_limit"] >= 4
+    assert "observe" in row.inner_text()
+    assert f"suggested {suggested['suggested_limit']}/hour, {suggested['suggested_daily_limit']}/day" in row.inner_text()
+    observed = page.locator("table.observed tbody tr", has_text=sender)
+    assert observed.count() == 2
+    assert "sender_email notices@demo1.test: 1 messages an hour" in observed.first.inner_text()
+    tab.shot("activity-observe")
+    row.get_by_role("button", name="Apply").click()
+    assert "Suggested limit applied" in page.get_by_role("status").inner_text()
+    item = am_object(site, "sender_email", sender)
+    assert (item["exclusion"], item["limit"], item["observe"]) == (True, suggested["suggested_limit"], 1)
+
+    page.locator("table.activity tr", has_text=sender).get_by_role("link", name="Update sender limit").click()
+    page.get_by_label("Observe mode").select_option("0")
+    page.get_by_role("button", name="Save").click()
+    item = am_object(site, "sender_email", sender)
+    assert (item["limit"], item["observe"], item["observing"]) == (suggested["suggested_limit"], 0, False)
+
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("Observe mode").check()
+    page.locator("form", has=page.get_by_label("Domain")).get_by_role("button", name="Save Changes").click()
+    assert json.loads(root.cli("am", "server-settings").stdout)["observe"] == 1
+    page.get_by_label("Observe mode").uncheck()
+    page.locator("form", has=page.get_by_label("Domain")).get_by_role("button", name="Save Changes").click()
+    assert json.loads(root.cli("am", "server-settings").stdout)["observe"] == 0
+    root.cli("am", "limit", "set", "--id", item["id"], "--so-type", "sender_email", "--observe", "-1")
+
+
 def test_settings_purge_an_account(tab, site, scenery):
     site.hold("demo2", "purgeme", 2)
     tab.be("root")
@@ -248,7 +289,7 @@ def test_settings_change_limits_and_a_bad_value_changes_nothing(tab, site):
     page.locator("form", has=page.get_by_label("Domain")).get_by_role("button", name="Save Changes").click()
     assert "Changes saved" in page.get_by_role("status").inner_text()
     assert json.loads(site.root.cli("am", "server-settings").stdout) == {
-        "account": 0, "domain": 250, "limit_mode": 2, "script": 0, "sender_email": 0}
+        "account": 0, "domain": 250, "limit_mode": 2, "observe": 0, "script": 0, "sender_email": 0}
     page.locator("tr", has_text="demo1").get_by_role("link", name="Change").click()
     field = page.get_by_label("Releases per hour by its user")
     field.evaluate("input => input.removeAttribute('max')")   # past the browser's own check: the server's

@@ -77,15 +77,54 @@ def limit() -> None:
 @click.option("--limit", "value", type=int, default=limits.NO_OVERRIDE,
               help="The limit value, 0 means unlimited, -1 removes the sender object's own limit "
                    "(the server default applies again)")
+@click.option("--observe", type=int, default=None,
+              help="1: observe mode (its limits count and report who would be held, holding nothing), "
+                   "0: enforce its limits, -1: follow the server's setting; unchanged without the flag")
 @click.option("--so-type", help=f"supported values: [{' '.join(limits.TYPES)}]")
-@pass_env
-def limit_set(env, object_id: Optional[str], value: int, so_type: Optional[str]) -> None:
+@click.pass_context
+def limit_set(ctx: click.Context, object_id: Optional[str], value: int, observe: Optional[int],
+              so_type: Optional[str]) -> None:
+    env = ctx.obj
     if not object_id:
         raise click.UsageError("required flag --id is missing: the id of a sender object (see ie-cli am stats)")
     if not so_type:
         raise click.UsageError(f"required flag --so-type is missing: one of [{' '.join(limits.TYPES)}]")
-    am_ops.set_limit(env, ADMIN, object_id, so_type, value)
+    # The seed's: without --limit, the own limit goes; but --observe alone changes only that.
+    set_limit = observe is None or ctx.get_parameter_source("value") != click.core.ParameterSource.DEFAULT
+    am_ops.validate_object_settings(value if set_limit else None, observe)   # both, before either changes
+    if observe is not None:
+        am_ops.set_observe(env, ADMIN, object_id, so_type, observe)
+    if set_limit:
+        am_ops.set_limit(env, ADMIN, object_id, so_type, value)
     click.echo("OK")
+
+
+@limit.command("apply-suggested", short_help="make the sender object's suggested limit its own",
+               help="Make the sender object's suggested hourly limit its own: twice the 95th percentile of what it\n"
+                    "sent per hour over the last 30 days (the hours it sent mail in), in the limit mode's unit.\n"
+                    "Prints the limit set and the suggestions (am stats shows them as suggested_limit and\n"
+                    "suggested_daily_limit).")
+@click.option("--id", "object_id", help="The id of sender object")
+@pass_env
+def limit_apply_suggested(env, object_id: Optional[str]) -> None:
+    applied = am_ops.apply_suggested(env, ADMIN, _required_id(object_id))
+    click.echo(output.am_json(shapes.applied_suggestion(applied)))
+
+
+# -- observe mode -------------------------------------------------------------
+
+@am.command(short_help="messages observe mode passed that a sender limit would have held",
+            help="List the messages observe mode passed that a sender limit would have held (newest first), one\n"
+                 "item per limit they found full: which sender object, which limit, the sender, how many\n"
+                 "recipients, when. Observe mode: am server-settings set --observe 1, am limit set --observe 1.")
+@click.option("--limit", type=int, default=am_ops.DEFAULT_PAGE, help="How many results to return (pagination)")
+@click.option("--offset", type=int, default=0, help="From which offset results to return (pagination)")
+@click.option("--since", type=int, default=am_ops.DEFAULT_SINCE,
+              help="The number of seconds which passed from the flag value until now")
+@pass_env
+def observed(env, limit: int, offset: int, since: int) -> None:
+    items, total = am_ops.would_be_holds(env, ADMIN, since, limit, offset)
+    click.echo(output.am_json(shapes.observed_list(items, total)))
 
 
 # -- server settings --------------------------------------------------------
@@ -117,14 +156,18 @@ def _type_limit_option(so_type: str):
 @click.option("--limit-mode", type=int, default=-1,
               help="1 limits by the number of messages (sender), 2 by the number of recipients; "
                    "-1 leaves it unchanged")
+@click.option("--observe", type=int, default=-1,
+              help="1: observe mode (limits count and report who would be held, holding nothing), 0: enforce "
+                   "them; -1 leaves it unchanged")
 @_type_limit_option(limits.ACCOUNT)
 @_type_limit_option(limits.DOMAIN)
 @_type_limit_option(limits.SCRIPT)
 @_type_limit_option(limits.SENDER_EMAIL)
 @pass_env
-def server_settings_set(env, limit_mode: int, account: int, domain: int, script: int, sender_email: int) -> None:
+def server_settings_set(env, limit_mode: int, observe: int, account: int, domain: int, script: int,
+                        sender_email: int) -> None:
     new = am_ops.set_server_settings(env, ADMIN, {
-        "limit_mode": limit_mode, "account": account, "domain": domain, "script": script,
+        "limit_mode": limit_mode, "observe": observe, "account": account, "domain": domain, "script": script,
         "sender_email": sender_email})
     click.echo("New server settings is:")
     click.echo(output.am_json(shapes.server_settings(new)))

@@ -32,16 +32,17 @@ class ServerLimits:
     script: int = 0
     sender_email: int = 0
     limit_mode: int = BY_MESSAGES
+    observe: int = 0          # 1: limits count and report, hold nothing (core/observe.py)
 
     def for_type(self, so_type: str) -> int:
         return getattr(self, so_type)
 
     def as_dict(self) -> Dict[str, int]:
         return {"account": self.account, "domain": self.domain, "limit_mode": self.limit_mode,
-                "script": self.script, "sender_email": self.sender_email}
+                "observe": self.observe, "script": self.script, "sender_email": self.sender_email}
 
 
-SERVER_KEYS = ("account", "domain", "limit_mode", "script", "sender_email")
+SERVER_KEYS = ("account", "domain", "limit_mode", "observe", "script", "sender_email")
 LEAVE = -1                # `am server-settings set --domain=-1`: leave it as it is
 
 

@@ -157,7 +157,7 @@ class Pipeline:
                                                  who.account in snap.contained_accounts)
         objects = (who.account, who.domain, who.sender_email, script_name(summary.script.domain, summary.script.path))
         activity = self.store.activity
-        scan, limited, limits_reached = None, "", ()
+        scan, limited, observed, limits_reached = None, "", "", ()
         if verdict is None:
             checked = await self.checks.check(exim_id, raw, spooled.sender, remote, who.account, spooled.host,
                                               spooled.received_at, snap.filter, snap.whitelist)
@@ -173,16 +173,21 @@ class Pipeline:
             await self.store.grouped(activity.record_sent, objects, len(remote), remember)
         elif not verdict.quarantine:
             # Checked, counted and remembered in one step: concurrent messages cannot all fit.
-            fits = await self.store.grouped(activity.reserve, objects, len(remote), snap.server_limits, remember)
+            # Observe mode (core/observe.py) is decided in there too: passed, counted and recorded at once.
+            fits = await self.store.grouped(activity.reserve, objects, len(remote), snap.server_limits, remember,
+                                            exim_id)
             if not fits.allowed:
                 verdict = held_for_limits(verdict)
                 limited = describe(fits.offenders, snap.server_limits)
                 limits_reached = reached(fits.offenders, objects, snap.server_limits)
+            elif fits.observed:
+                observed = describe(fits.observed, snap.server_limits)
         if verdict.quarantine:
             answer = await self._hold(exim_id, key, spooled.sender, remote, raw, who, summary, verdict, objects,
                                       snap.features.containment_threshold, limits_reached)
         outcome = (f"held {answer.fields['email_id']}" if answer.verdict == HOLD else answer.verdict) + \
             (f" (limit reached: {limited})" if limited else "") + \
+            (f" (observe mode, would have been held: {observed})" if observed else "") + \
             (f" ({','.join(verdict.waived)} waived: every recipient whitelisted)" if verdict.waived else "")
         log.info("id=%s account=%s sender=<%s> rcpts=%d size=%d action=%s score=%s reasons=%s findings=%s"
                  " -> %s (%.0f ms)", exim_id, who.account, who.sender_email, len(remote), len(raw), verdict.action,

@@ -5,19 +5,19 @@ object is added to (removed from) the one sender whitelist that
 ``ie-cli whitelist sender`` manages, which bypasses scanning and limits.
 """
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from ..context import Context
 from ..core import accounts as account_rules
-from ..core import limits
+from ..core import limits, observe, suggest
 from ..core.addresses import normalize_domain, normalize_email
 from ..core.ids import canonical_uuid
 from ..core.limits import ServerLimits
 from ..core.verdict import Whitelist
 from ..core.window import HOUR
 from ..errors import Forbidden, InvalidInput, NotFoundError
-from ..store import am_stats, settings
+from ..store import am_stats, observed, settings
 from ..store.activity import SERVER_TOTAL, ObjectNotFound
 from ..store.settings import load_server_limits, save_server_limits
 from . import audit
@@ -75,13 +75,33 @@ class Stats:
     accounts: List[am_stats.ObjectStats]
     server: ServerLimits
     whitelist: Whitelist
+    suggestions: Dict[str, suggest.Suggestion] = field(default_factory=dict)   # by object id
+
+
+def _tree_ids(accounts: List[am_stats.ObjectStats]) -> List[str]:
+    out = []
+    for a in accounts:
+        out.append(a.id)
+        for d in a.domains:
+            out.append(d.id)
+            out.extend(s.id for s in d.sender_emails)
+        out.extend(s.id for s in a.scripts)
+    return out
+
+
+def suggestions(ctx: Context, object_ids: List[str], server: ServerLimits) -> Dict[str, suggest.Suggestion]:
+    """Each object's suggested limits, from what it sent over the last 30 days (core/suggest.py)."""
+    since = ctx.clock() - suggest.HISTORY_DAYS * DAY
+    return {oid: suggest.suggest(hours, days) for oid, (hours, days)
+            in am_stats.period_totals(ctx.conn, object_ids, since, server.limit_mode).items()}
 
 
 def stats(ctx: Context, caller: Caller, query: am_stats.StatsQuery) -> Stats:
-    """The nested view of ``am stats``, with what its limits and whitelist flags are judged by."""
+    """The nested view of ``am stats``, with what its limits and whitelist flags are judged by, and each
+    object's suggested limits."""
     require_admin(caller, "see the Activity Monitor")
-    return Stats(am_stats.stats(ctx.conn, query, ctx.clock()), load_server_limits(ctx.conn),
-                 settings.load_whitelist(ctx.conn))
+    accounts, server = am_stats.stats(ctx.conn, query, ctx.clock()), load_server_limits(ctx.conn)
+    return Stats(accounts, server, settings.load_whitelist(ctx.conn), suggestions(ctx, _tree_ids(accounts), server))
 
 
 def hourly(ctx: Context, caller: Caller, since: int, account_name: Optional[str] = None) -> List[Tuple[int, int, int]]:
@@ -134,15 +154,22 @@ def _account_of(ctx: Context, row) -> Optional[str]:
         return None
 
 
+def validate_object_settings(limit: Optional[int] = None, observe_value: Optional[int] = None) -> None:
+    """A sender object's own settings (None: not given), all checked before any is changed."""
+    for error in (None if limit is None else limits.limit_error(limit, "limit", "to remove the override"),
+                  None if observe_value is None else observe.observe_error(observe_value,
+                                                                           "to follow the server's setting")):
+        if error:
+            raise InvalidInput(error)
+
+
 def set_limit(ctx: Context, caller: Caller, object_id: Optional[str], so_type: Optional[str], limit: int) -> None:
     """Tier 2: the object's own hourly limit; 0 = unlimited, -1 = remove it (the
     server default applies again). The object must be of type ``so_type``."""
     require_admin(caller, "change sender limits")
     so_type = validate_so_type(so_type)
     canonical = validate_object_id(object_id)
-    error = limits.limit_error(limit, "limit", "to remove the override")
-    if error:
-        raise InvalidInput(error)
+    validate_object_settings(limit=limit)
     row = get_object(ctx, canonical)
     if row["type"] != so_type:
         raise InvalidInput(f'sender object "{canonical}" is {NOUNS[row["type"]]}, not {NOUNS[so_type]}')
@@ -153,6 +180,63 @@ def set_limit(ctx: Context, caller: Caller, object_id: Optional[str], so_type: O
     audit.record(ctx, caller, "sender limit", account=_account_of(ctx, row), ids=[canonical],
                  detail={"type": so_type, "name": row["name"],
                          "limit": "server default" if limit == limits.NO_OVERRIDE else limit})
+
+
+def set_observe(ctx: Context, caller: Caller, object_id: Optional[str], so_type: Optional[str], value: int) -> None:
+    """The object's own observe setting: 1 observe (its limits count and report, hold nothing),
+    0 enforce, -1 follow the server's. The object must be of type ``so_type``."""
+    require_admin(caller, "change sender limits")
+    so_type = validate_so_type(so_type)
+    canonical = validate_object_id(object_id)
+    validate_object_settings(observe_value=value)
+    row = get_object(ctx, canonical)
+    if row["type"] != so_type:
+        raise InvalidInput(f'sender object "{canonical}" is {NOUNS[row["type"]]}, not {NOUNS[so_type]}')
+    try:
+        ctx.activity.set_observe(canonical, observe.own_setting(value))
+    except ObjectNotFound:   # removed meanwhile
+        raise NotFoundError(f'sender object "{canonical}" not found') from None
+    audit.record(ctx, caller, "sender observe", account=_account_of(ctx, row), ids=[canonical],
+                 detail={"type": so_type, "name": row["name"],
+                         "observe": "server default" if value == observe.FOLLOW_SERVER else value})
+
+
+@dataclass(frozen=True)
+class Applied:
+    object_id: str
+    limit: int                      # the hourly limit now its own
+    suggestion: suggest.Suggestion
+
+
+def apply_suggested(ctx: Context, caller: Caller, object_id: Optional[str]) -> Applied:
+    """Make the object's suggested hourly limit its own (tier 2); refused when it has no history."""
+    require_admin(caller, "change sender limits")
+    row = get_object(ctx, object_id)
+    suggestion = suggestions(ctx, [row["id"]], load_server_limits(ctx.conn))[row["id"]]
+    if suggestion.hourly is None:
+        raise InvalidInput(f'{row["type"].replace("_", " ")} "{row["name"]}" sent nothing in the last '
+                           f"{suggest.HISTORY_DAYS} days: no limit to suggest")
+    set_limit(ctx, caller, row["id"], row["type"], suggestion.hourly)
+    # issue 19 merge (daily limits): apply the daily suggestion here too, when there is one —
+    #     if suggestion.daily is not None: ctx.activity.set_daily_override(row["id"], suggestion.daily)
+    # (and add it to the audit entry set_limit writes, or a second entry).
+    return Applied(row["id"], suggestion.hourly, suggestion)
+
+
+def would_be_holds(ctx: Context, caller: Caller, since: int, limit: int = DEFAULT_PAGE,
+                   offset: int = 0) -> Tuple[List[observed.Observed], int]:
+    """What observe mode passed that a limit would have held, over the last ``since`` seconds (newest
+    first, a page), and how many."""
+    require_admin(caller, "see the Activity Monitor")
+    retention_days = ctx.config["activity_monitor"]["retention_days"]
+    if not 1 <= since <= retention_days * DAY:
+        raise InvalidInput(f"invalid since {since}: must be from 1 to {retention_days * DAY} seconds "
+                           f"(kept {retention_days} days)")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"invalid limit {limit}: must be from 1 to {MAX_PAGE}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"invalid offset {offset}: must be 0 or more")
+    return observed.since(ctx.conn, int(ctx.clock()) - since, limit, offset)
 
 
 # -- server settings ------------------------------------------------------------
@@ -174,6 +258,7 @@ def set_server_settings(ctx: Context, caller: Caller, changes: Dict[str, Optiona
         if value is None or value == limits.LEAVE:
             continue
         error = (limits.limit_mode_error(value) if key == "limit_mode" else
+                 observe.observe_error(value, None) if key == "observe" else
                  limits.limit_error(value, f"{key.replace('_', '-')} limit", "to leave it unchanged"))
         if error:
             raise InvalidInput(error)

@@ -13,10 +13,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..core import limits
+from ..core import limits, observe
 from ..core.autorelease import Window
 from ..core.limits import ServerLimits, Usage
-from . import audit, events, verdicts
+from . import audit, events, observed, verdicts
 from .db import Clock, system_clock, transaction
 from .verdicts import Remembered
 
@@ -34,6 +34,7 @@ class ObjectNotFound(Exception):
 class Outcome:
     allowed: bool
     offenders: Tuple[Usage, ...] = ()
+    observed: Tuple[Usage, ...] = ()   # passed by observe mode: the limits that would have held it
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class SenderObject:
     id: str
     type: str
     limit_override: Optional[int]
+    observe: Optional[int] = None   # its own observe setting (core/observe.py); None: the server's
 
     def __getitem__(self, key: str):   # read like the row it came from
         return getattr(self, key)
@@ -67,7 +69,7 @@ class Activity:
         if known is not None:
             return known
         row = self.conn.execute(
-            "SELECT id, type, limit_override FROM sender_objects WHERE type = ? AND parent_id = ? AND name = ?",
+            "SELECT id, type, limit_override, observe FROM sender_objects WHERE type = ? AND parent_id = ? AND name = ?",
             key).fetchone()
         if row is None:
             new_id = str(uuid.uuid4())
@@ -76,7 +78,7 @@ class Activity:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (new_id, so_type, name, account_id or new_id, parent_id, int(self.clock())))
             return SenderObject(new_id, so_type, None)   # remembered once committed: read again next time
-        found = SenderObject(row["id"], row["type"], row["limit_override"])
+        found = SenderObject(row["id"], row["type"], row["limit_override"], row["observe"])
         self._objects_seen[key] = found
         return found
 
@@ -106,9 +108,9 @@ class Activity:
         """The message's objects as they are, creating none (readers): one never seen has no
         override and no mail, under a stand-in id of its own."""
         def find(so_type: str, name: str, parent_id: str, _account_id) -> SenderObject:
-            row = self.conn.execute("SELECT id, type, limit_override FROM sender_objects"
+            row = self.conn.execute("SELECT id, type, limit_override, observe FROM sender_objects"
                                     " WHERE type = ? AND parent_id = ? AND name = ?", (so_type, parent_id, name)).fetchone()
-            return (SenderObject(row["id"], row["type"], row["limit_override"]) if row is not None
+            return (SenderObject(row["id"], row["type"], row["limit_override"], row["observe"]) if row is not None
                     else SenderObject(f"unseen:{so_type}:{parent_id}:{name}", so_type, None))
         return self._tree(find, *who)
 
@@ -172,19 +174,27 @@ class Activity:
         return self._objects(*who)
 
     def reserve(self, who: Tuple[str, str, str, str], recipients: int, server: ServerLimits,
-                remember: Optional[Remembered] = None) -> Outcome:
-        """Check a message against its objects' limits; if it fits, count it as sent
-        (a message that does not fit is counted by :meth:`record_quarantined` once held)."""
+                remember: Optional[Remembered] = None, exim_id: str = "") -> Outcome:
+        """Check a message against its objects' limits; if it fits, or observe mode passes it
+        (:mod:`..core.observe`; then recorded as a would-be hold), count it as sent (a message held
+        is counted by :meth:`record_quarantined` once stored). One transaction: concurrent messages
+        each see the ones counted before them."""
         now = self.clock()
         with transaction(self.conn):
             objects = self._objects(*who)
             offenders = limits.offenders(self.usage(objects, now, server), recipients, server)
-            if offenders:   # counted as quarantined once it is stored (record_quarantined)
-                return Outcome(False, tuple(offenders))
+            judged = observe.judge(offenders, {o.id: o.observe for o in objects}, server.observe)
+            if judged.hold:   # counted as quarantined once it is stored (record_quarantined)
+                return Outcome(False, judged.hold)
             if remember is not None:
                 verdicts.remember(self.conn, remember, int(now))
             self._sent(objects, recipients, now)
-            return Outcome(True)
+            if judged.observed:
+                observed.insert(self.conn, int(now), exim_id, who, recipients,
+                                limits.reached(judged.observed, who, server),
+                                [limits.used(u, server.limit_mode) for u in judged.observed],
+                                [u.object_id for u in judged.observed])
+            return Outcome(True, observed=judged.observed)
 
     def record_sent(self, who: Tuple[str, str, str, str], recipients: int,
                     remember: Optional[Remembered] = None) -> None:
@@ -213,6 +223,7 @@ class Activity:
             # The audit trail and the notifications' events are kept as long as the statistics.
             audit.prune(self.conn, int(now - retention_seconds))
             events.prune(self.conn, int(now - retention_seconds))
+            observed.prune(self.conn, int(now - retention_seconds))
 
     # -- administration ------------------------------------------------------
 
@@ -228,6 +239,14 @@ class Activity:
             if not self.conn.execute("UPDATE sender_objects SET limit_override = ? WHERE id = ?",
                                      (override, object_id)).rowcount:
                 raise ObjectNotFound(object_id)
+
+    def set_observe(self, object_id: str, own: Optional[int]) -> None:
+        """The object's own observe setting (1 observe, 0 enforce), or None: the server's."""
+        with transaction(self.conn):
+            if not self.conn.execute("UPDATE sender_objects SET observe = ? WHERE id = ?",
+                                     (own, object_id)).rowcount:
+                raise ObjectNotFound(object_id)
+        self._objects_seen.clear()   # this connection's own commit does not move its data_version
 
 
 # -- an account's objects as a whole (the cPanel account hooks) ------------------------
@@ -253,7 +272,7 @@ def delete_account_objects(conn: sqlite3.Connection, name: str) -> int:
     if root is None:
         return 0
     ids = [r[0] for r in conn.execute("SELECT id FROM sender_objects WHERE account_id = ?", (root,))]
-    for table in ("am_events", "am_buckets"):
+    for table in ("am_events", "am_buckets", "am_observed"):
         conn.executemany(f"DELETE FROM {table} WHERE object_id = ?", [(i,) for i in ids])
     conn.execute("DELETE FROM sender_objects WHERE account_id = ?", (root,))
     return len(ids)

@@ -8,12 +8,14 @@ the number of objects on the server.
 """
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..core import limits
 from ..core.limits import Usage
 from ..core.window import HOUR
 from .activity import bucket_of
+
+DAY = 86400
 
 
 @dataclass
@@ -46,7 +48,7 @@ def _page_sql(q: StatsQuery) -> str:
     for so_type, param in child:
         clauses.append(f"EXISTS (SELECT 1 FROM sender_objects c WHERE c.account_id = o.id AND c.type = '{so_type}'"
                        f" AND c.name = :{param} AND {_ACTIVE.format(obj='c.id')})")
-    return ("SELECT o.id, o.name, o.limit_override FROM sender_objects o WHERE " + " AND ".join(clauses)
+    return ("SELECT o.id, o.name, o.limit_override, o.observe FROM sender_objects o WHERE " + " AND ".join(clauses)
             + " ORDER BY o.name LIMIT :limit OFFSET :offset")
 
 
@@ -63,6 +65,7 @@ class ObjectStats:
     domains: List["ObjectStats"] = field(default_factory=list)
     scripts: List["ObjectStats"] = field(default_factory=list)
     sender_emails: List["ObjectStats"] = field(default_factory=list)
+    observe: Optional[int] = None   # its own observe setting (None: the server's)
 
 
 def stats(conn: sqlite3.Connection, q: StatsQuery, now: float) -> List[ObjectStats]:
@@ -75,7 +78,7 @@ def stats(conn: sqlite3.Connection, q: StatsQuery, now: float) -> List[ObjectSta
         return []
     ids = [r["id"] for r in page]
     marks = ",".join("?" * len(ids))
-    objects = conn.execute(f"SELECT id, type, name, account_id, parent_id, limit_override FROM sender_objects"
+    objects = conn.execute(f"SELECT id, type, name, account_id, parent_id, limit_override, observe FROM sender_objects"
                            f" WHERE account_id IN ({marks})", ids).fetchall()
     in_page = f"SELECT id FROM sender_objects WHERE account_id IN ({marks})"
     sums = {r[0]: (r[1], r[2]) for r in conn.execute(
@@ -89,7 +92,8 @@ def stats(conn: sqlite3.Connection, q: StatsQuery, now: float) -> List[ObjectSta
         messages, quarantined = sums.get(obj["id"], (0, 0))
         last = recent.get(obj["id"], (0, 0))
         return ObjectStats(obj["id"], so_type, obj["name"], obj["limit_override"], messages or 0, quarantined or 0,
-                           Usage(so_type, obj["id"], obj["limit_override"], last[0], last[1] or 0))
+                           Usage(so_type, obj["id"], obj["limit_override"], last[0], last[1] or 0),
+                           observe=obj["observe"])
 
     children: Dict[str, List[sqlite3.Row]] = {}
     for obj in sorted(objects, key=lambda r: r["name"]):
@@ -131,3 +135,30 @@ def hourly(conn: sqlite3.Connection, object_id: str, since: int, now: float) -> 
         " WHERE object_id = ? AND bucket >= ? GROUP BY hour", (HOUR, HOUR, object_id, first)).fetchall()
     found = {r[0]: (r[1] or 0, r[2] or 0) for r in rows}
     return [(h, *found.get(h, (0, 0))) for h in range(first, int(now) // HOUR * HOUR + 1, HOUR)]
+
+
+def period_totals(conn: sqlite3.Connection, object_ids: Sequence[str], since: float, limit_mode: int,
+                  chunk: int = 500) -> Dict[str, Tuple[List[int], List[int]]]:
+    """Per object: what it sent in each hour, and in each (UTC) day, from ``since`` on, in the limit
+    mode's unit (messages or recipients); periods without mail are left out. One grouped range of
+    the buckets' primary key per object (what ``core/suggest.py`` suggests a limit from)."""
+    column = "recipients" if limit_mode == limits.BY_RECIPIENTS else "messages"
+    hours: Dict[str, Dict[int, int]] = {}
+    ids = list(dict.fromkeys(object_ids))
+    for i in range(0, len(ids), chunk):
+        part = ids[i:i + chunk]
+        rows = conn.execute(
+            f"SELECT object_id, bucket / {HOUR} AS hour, SUM({column}) FROM am_buckets"
+            f" WHERE object_id IN ({','.join('?' * len(part))}) AND bucket >= ? GROUP BY object_id, hour",
+            (*part, bucket_of(since))).fetchall()
+        for object_id, hour, total in rows:
+            if total:
+                hours.setdefault(object_id, {})[hour] = total
+    out: Dict[str, Tuple[List[int], List[int]]] = {}
+    for object_id in ids:
+        per_hour = hours.get(object_id, {})
+        per_day: Dict[int, int] = {}
+        for hour, total in per_hour.items():
+            per_day[hour * HOUR // DAY] = per_day.get(hour * HOUR // DAY, 0) + total
+        out[object_id] = (list(per_hour.values()), list(per_day.values()))
+    return out

@@ -203,6 +203,26 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     # every writer does, in its own transaction); the mail path reads it per message on a connection
     # of its own, which the daemon's own counting commits do not disturb (store/settings.py)
     lambda conn: _settings_stamp(conn),
+    # issue 19, observe: a sender object's own observe setting (NULL: the server's), and the messages
+    # observe mode passed that a limit would have held, one row per limit they found full
+    """
+    ALTER TABLE sender_objects ADD COLUMN observe INTEGER CHECK (observe IS NULL OR observe IN (0, 1));
+    CREATE TABLE am_observed (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        exim_id TEXT NOT NULL DEFAULT '',
+        account TEXT NOT NULL,
+        sender TEXT NOT NULL DEFAULT '',
+        recipients INTEGER NOT NULL,
+        object_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        name TEXT NOT NULL,
+        limit_value INTEGER NOT NULL,
+        limit_mode INTEGER NOT NULL,
+        used INTEGER NOT NULL
+    );
+    CREATE INDEX am_observed_by_time ON am_observed (at)
+    """,
 ]
 
 # What store/settings.Snapshot is read from: a change to any of these moves the stamp on. Accounts only

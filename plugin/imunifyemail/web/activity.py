@@ -1,9 +1,10 @@
-"""Activity Monitor pages: sender objects with their counts and limits, the hourly chart, and the
-object actions (Go to quarantine, Update sender limit, Whitelist sender)."""
+"""Activity Monitor pages: sender objects with their counts, limits and suggested limits, the hourly
+chart, what observe mode passed, and the object actions (Go to quarantine, Update sender limit, Apply
+the suggested limit, Whitelist sender)."""
 from flask import Blueprint, g, redirect, render_template, request
 
 from .. import shapes
-from ..core import limits
+from ..core import limits, observe
 from ..core.window import HOUR
 from ..ops import activity as am_ops
 from . import chart, context, forms
@@ -47,17 +48,21 @@ def monitor():
     keep = {k: v for k, v in args.items() if k in ("since", "account", "domain", "sender", "script") and v}
     pages = {"previous": link("admin.activity", offset=max(offset - PAGE, 0), **keep) if offset else None,
              "next": link("admin.activity", offset=offset + PAGE, **keep) if len(tree["accounts"]) == PAGE else None}
+    would_be, would_be_total = am_ops.would_be_holds(ctx, g.caller, since, PAGE)
     return render_template("activity.html", area="admin", rows=_rows(tree), frames=frames, since=since, search=search,
                            chart=chart.hourly_svg(series, title), chart_title=title, pages=pages,
                            totals=(sum(s for _, s, _ in series), sum(q for _, _, q in series)), notice=notice(),
-                           space=ctx.space.report())
+                           server_observe=am_ops.server_settings(ctx).observe, would_be=would_be,
+                           would_be_total=would_be_total, space=ctx.space.report())
 
 
 def sender_limit(object_id: str):
-    """Update sender limit: switch the object's own limit on (and set it) or off (the server default)."""
+    """Update sender limit: switch the object's own limit on (and set it) or off (the server default);
+    and its observe mode (follow the server, observe, enforce)."""
     ctx = context()
     obj = am_ops.get_object(ctx, object_id)
     server = am_ops.server_settings(ctx)
+    own_observe = observe.FOLLOW_SERVER if obj["observe"] is None else obj["observe"]
     if request.method == "POST":
         if forms.switch(request.form, "override"):
             value = forms.integer(request.form, "limit", "Limit", None)
@@ -65,10 +70,22 @@ def sender_limit(object_id: str):
                 value = 0
         else:
             value = limits.NO_OVERRIDE
+        wanted = int(forms.choice(request.form, "observe", "Observe mode", ("-1", "0", "1"), str(own_observe)))
+        am_ops.validate_object_settings(value, wanted)   # both, before either changes
+        if wanted != own_observe:
+            am_ops.set_observe(ctx, g.caller, obj["id"], obj["type"], wanted)
         am_ops.set_limit(ctx, g.caller, obj["id"], obj["type"], value)
         return redirect(link("admin.activity", notice="limit"), 303)
     return render_template("sender_limit.html", area="admin", obj=obj, noun=am_ops.NOUNS[obj["type"]],
-                           server_limit=server.for_type(obj["type"]), space=ctx.space.report())
+                           server_limit=server.for_type(obj["type"]), own_observe=own_observe,
+                           server_observe=server.observe, space=ctx.space.report())
+
+
+def apply_suggested(object_id: str):
+    """The one action beside a suggested limit: make it the object's own hourly limit."""
+    ctx = context()
+    am_ops.apply_suggested(ctx, g.caller, object_id)
+    return redirect(link("admin.activity", notice="suggested"), 303)
 
 
 def whitelist(object_id: str):
@@ -91,4 +108,5 @@ def whitelist(object_id: str):
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/activity", "activity", monitor)
     bp.add_url_rule("/activity/limit/<object_id>", "sender_limit", sender_limit, methods=["GET", "POST"])
+    bp.add_url_rule("/activity/suggested/<object_id>", "apply_suggested", apply_suggested, methods=["POST"])
     bp.add_url_rule("/activity/whitelist/<object_id>", "whitelist", whitelist, methods=["GET", "POST"])

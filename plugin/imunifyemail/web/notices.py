@@ -11,6 +11,7 @@ NOTICES = {
     "deleted": "{n} email(s) deleted permanently.",
     "purged": "Quarantine purged: {n} email(s) deleted.",
     "limit": "Sender limit updated.",
+    "suggested": "Suggested limit applied: it is now the sender object's own hourly limit.",
     "whitelisted": "Added to the sender whitelist: its mail is no longer scanned or limited.",
     "unwhitelisted": "Removed from the sender whitelist.",
     "saved": "Changes saved.",

@@ -38,6 +38,7 @@ def save_limits():
     changes = {t: forms.integer(request.form, t, f"{t.replace('_', ' ').capitalize()} limit", -1)
                for t in limits.TYPES}
     changes["limit_mode"] = forms.integer(request.form, "limit_mode", "Limit mode", -1)
+    changes["observe"] = 1 if forms.switch(request.form, "observe") else 0
     am_ops.set_server_settings(ctx, g.caller, changes)
     return redirect(link("admin.settings", notice="saved"), 303)
 
