@@ -128,6 +128,9 @@ EXPECTED = {
     "/usr/share/imunifyemail/cpanel/install.json": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/cpanel/imunifyemail.svg": ("-rw-r--r--", "root", "root", ""),
     "/usr/local/cpanel/whostmgr/docroot/cgi/imunifyemail/index.cgi": ("-rwxr-xr-x", "root", "root", ""),
+    # README "Dashboard and alerts"
+    "/usr/share/doc/imunifyemail/monitoring/imunifyemail-dashboard.json": ("-rw-r--r--", "root", "root", "d"),
+    "/usr/share/doc/imunifyemail/monitoring/imunifyemail-alerts.yml": ("-rw-r--r--", "root", "root", "d"),
     "/usr/local/cpanel/whostmgr/docroot/addon_plugins/imunifyemail.svg": ("-rw-r--r--", "root", "root", ""),
     "/usr/local/cpanel/base/frontend/jupiter/imunifyemail/index.live.cgi": ("-rwxr-xr-x", "root", "root", ""),
     "/var/imunifyemail": ("drwxr-xr-x", "root", "root", ""),
