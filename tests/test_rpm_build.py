@@ -136,6 +136,7 @@ EXPECTED = {
     "/var/imunifyemail/web-secret": ("-rw-------", "_imunifyemail", "_imunifyemail", "g"),
     "/var/imunifyemail/exim-config.lock": ("-rw-r--r--", "root", "root", "g"),
     "/var/imunifyemail/notify.lock": ("-rw-r--r--", "root", "root", "g"),
+    "/var/imunifyemail/cpanel-holds.json": ("-rw-------", "root", "root", "g"),
     "/var/imunifyemail/metrics": ("drwxr-s---", "_imunifyemail", "_imunifyemail", ""),
     "/var/imunifyemail/metrics/imunifyemail.prom": ("-rw-r-----", "_imunifyemail", "_imunifyemail", "g"),
     "/run/imunifyemail": ("drwxr-xr-x", "root", "root", "g"),
