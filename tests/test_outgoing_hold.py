@@ -133,6 +133,8 @@ def test_no_whmapi1_at_all_is_said_and_the_run_goes_on(server, clock):
 
 def test_pseudo_accounts_an_administrators_block_and_removed_accounts_call_nothing(server, clock):
     contain(clock, "unverified:demo2")   # forged mail's pseudo-account: no cPanel account to hold
+    # rows the daemon's user could write: never an argument of root's whmapi1 but a cPanel account's name
+    contain(clock, "demo1 user=demo2", "--output=yaml", "root", "../demo1")
     ctx = Context(clock=clock)
     try:   # the administrator's own block is no containment
         with db.transaction(ctx.conn):
