@@ -167,3 +167,13 @@ def test_ie_config_notify_says_what_it_held_and_released(server, capsys):
     assert ie_cli.run(["notify"], group=ie_config.cli, prog="ie-config") == 0
     assert capsys.readouterr().out == \
         "cPanel: outgoing mail of restored account demo1 released (whmapi1 release_outgoing_email)\n"
+
+
+def test_an_unreadable_record_holds_and_releases_nothing_and_says_so(server, clock):
+    contain(clock, "demo1")
+    record = paths.system_path(paths.CPANEL_HOLDS)
+    record.write_text("{not json")
+    report = run(clock)
+    assert report.holds.held == [] and report.holds.failed[0][0] == "*"
+    assert report.holds.failed[0][1].startswith(f"cannot read {record}: ")
+    assert whmapi1_calls(server) == [] and record.read_text() == "{not json"   # never guessed, never rewritten

@@ -2,7 +2,8 @@
 ``metrics.interval`` seconds off the event loop; no port is opened for it.
 
 The counters are the daemon's (:class:`imunifyemail.core.metrics.MailCounters`, counted as mail is
-decided); the gauges are read for each file: the quarantine from the store (on the store's thread),
+decided); the gauges are read for each file: the quarantine, the contained accounts and the room left
+above the quarantine's floor from the store (on the store's thread),
 the messages waiting for the scanner from Exim's spool (on a worker thread, at most every
 ``metrics.interval`` and at most a tenth of the time: a huge queue is not read over and over). The
 file is replaced atomically (a temporary file in the same directory, fsynced, renamed): a reader

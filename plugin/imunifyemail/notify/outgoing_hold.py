@@ -38,6 +38,10 @@ class WhmApiError(Exception):
     pass
 
 
+class RecordError(Exception):
+    """The record of our holds cannot be read: nothing is held or released until it can."""
+
+
 def whmapi1(function: str, user: str) -> None:
     """``whmapi1 --output=json FUNCTION user=USER``; WhmApiError unless its answer says ``result: 1``
     (whmapi1 exits 0 on a refusal: the answer's ``metadata`` tells)."""
@@ -75,7 +79,7 @@ def _load(path: Path) -> Tuple[Dict[str, int], Dict[str, str]]:
     except FileNotFoundError:
         return {}, {}
     except (OSError, ValueError, AttributeError) as exc:   # never guessed: said, and nothing is released
-        raise WhmApiError(f"cannot read {path}: {exc}") from None
+        raise RecordError(f"cannot read {path}: {exc}") from None
 
 
 def _save(path: Path, held: Dict[str, int], failing: Dict[str, str]) -> None:
@@ -100,7 +104,7 @@ def sync(ctx: Context) -> Report:
     path = paths.system_path(paths.CPANEL_HOLDS)
     try:
         held, failing = _load(path)
-    except WhmApiError as exc:
+    except RecordError as exc:
         log.error("cPanel's hold of contained accounts: %s", exc)
         report.failed.append(("*", str(exc)))
         return report
