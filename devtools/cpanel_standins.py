@@ -18,6 +18,12 @@ They are faithful to CPANEL.md where it matters to the product:
   one during the re-exec would be reset).
 * ``/usr/bin/systemctl`` only records and keeps each unit's state in a file:
   ``start|stop|restart|enable|disable [--now] UNIT...``, ``is-active UNIT``.
+* ``/usr/local/cpanel/bin/whmapi1 [--output=json] hold_outgoing_email|release_outgoing_email user=NAME``
+  (CPANEL.md, cPanel's own hold of outgoing mail) answers as WHM API 1 does, ``{"metadata": {"command",
+  "reason", "result", "version"}}`` (JSON; YAML without ``--output=json``), exiting 0 even when it
+  refuses (``result`` 0): an account with no ``/var/cpanel/users/NAME``, or while the fail flag
+  ``/var/cpanel/whmapi1.fail`` exists (its text is the reason). It keeps the held accounts one a line in
+  ``/etc/outgoing_mail_hold_users``, the state file CPANEL.md names; other functions are refused.
 
 Every call is appended to ``/var/log/cpanel-standins.log`` under the root as
 one JSON line, so tests can assert what was run.
@@ -29,6 +35,9 @@ from typing import List
 BUILDEXIMCONF = "/usr/local/cpanel/scripts/buildeximconf"
 RESTARTSRV_EXIM = "/usr/local/cpanel/scripts/restartsrv_exim"
 SYSTEMCTL = "/usr/bin/systemctl"
+WHMAPI1 = "/usr/local/cpanel/bin/whmapi1"
+WHMAPI1_FAIL = "/var/cpanel/whmapi1.fail"
+HOLD_USERS = "/etc/outgoing_mail_hold_users"
 TEMPLATE = "/usr/local/cpanel/etc/exim/distconfig/exim.conf.dist"
 CALL_LOG = "/var/log/cpanel-standins.log"
 UNIT_STATE_DIR = "/run/systemctl-standin"
@@ -175,6 +184,48 @@ for u in units:
 sys.exit(0)
 '''
 
+_WHMAPI1 = r'''
+args = sys.argv[1:]
+as_json = "--output=json" in args
+words = [a for a in args if not a.startswith("--")]
+function = words[0] if words else ""
+params = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+record("whmapi1", function=function, params=params)
+user = params.get("user", "")
+hold_file = os.path.join(ROOT, "etc/outgoing_mail_hold_users")
+fail_flag = os.path.join(ROOT, "var/cpanel/whmapi1.fail")
+
+def answer(result, reason, data=None):
+    meta = {"command": function, "reason": reason, "result": result, "version": 1}
+    out = {"metadata": meta, **({"data": data} if data is not None else {})}
+    if as_json:
+        print(json.dumps(out))
+    else:   # whmapi1's default output is YAML
+        print("---\nmetadata:\n" + "".join("  %s: %s\n" % kv for kv in sorted(meta.items())), end="")
+    sys.exit(0)
+
+def held():
+    try:
+        return [line.strip() for line in open(hold_file) if line.strip()]
+    except FileNotFoundError:
+        return []
+
+if function not in ("hold_outgoing_email", "release_outgoing_email"):
+    answer(0, "Unknown app (%s) requested for this version (1) of the API." % function)
+if not user:
+    answer(0, "The 'user' argument is required.")
+if not os.path.isfile(os.path.join(ROOT, "var/cpanel/users", user)):
+    answer(0, "'%s' is not a cPanel user." % user)
+if os.path.exists(fail_flag):
+    answer(0, open(fail_flag).read().strip() or "failed (simulated)")
+users = [u for u in held() if u != user] + ([user] if function == "hold_outgoing_email" else [])
+os.makedirs(os.path.dirname(hold_file), exist_ok=True)
+with open(hold_file + ".tmp", "w") as fh:
+    fh.write("".join(u + "\n" for u in users))
+os.replace(hold_file + ".tmp", hold_file)
+answer(1, "OK")
+'''
+
 
 def _write(path: Path, constants: dict, body: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +248,22 @@ def install(root: Path, smtp_port: int, mainlog: Path, exim: str = "/usr/sbin/ex
            _RESTARTSRV_EXIM)
     if systemctl:
         _write(root / SYSTEMCTL.lstrip("/"), base, _SYSTEMCTL)
+    install_whmapi1(root, runtime_root)
+
+
+def install_whmapi1(root: Path, runtime_root: str = "") -> None:
+    """The ``whmapi1`` stand-in alone (for a root without Exim: the notification job's tests)."""
+    root = Path(root)
+    (root / "var/log").mkdir(parents=True, exist_ok=True)
+    _write(root / WHMAPI1.lstrip("/"), {"ROOT": runtime_root or str(root)}, _WHMAPI1)
+
+
+def held_outgoing(root: Path) -> List[str]:
+    """The accounts whose outgoing mail cPanel holds now (the stand-in's state file)."""
+    try:
+        return [line for line in (Path(root) / HOLD_USERS.lstrip("/")).read_text().splitlines() if line]
+    except FileNotFoundError:
+        return []
 
 
 def calls(root: Path, program: str = "") -> List[dict]:

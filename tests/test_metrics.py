@@ -6,7 +6,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from imunifyemail.core import metrics
-from imunifyemail.core.metrics import AccountHeld, Gauges, MailCounters, render
+from imunifyemail.core.metrics import AccountHeld, Gauges, MailCounters, Room, render
 from imunifyemail.daemon.metrics import remove_leftovers, write_atomically
 from imunifyemail.cli.output import metrics_line
 
@@ -39,7 +39,8 @@ def counted():
 
 def test_the_text_parses_with_prometheus_parser_and_says_what_was_counted():
     text = render(counted().snapshot(), Gauges(5, 12345, (AccountHeld("demo1", 4, 10000), AccountHeld("demo2", 1, 2345)),
-                                               queue_waiting=2, queue_total=7), "0.1.0")
+                                               queue_waiting=2, queue_total=7, contained=("demo1",),
+                                               room=Room(5 << 30, 64 << 20, False)), "0.1.0")
     fams = families(text)
     assert {name: f.type for name, f in fams.items()} == {
         "imunifyemail_build_info": "gauge", "imunifyemail_daemon_start_time_seconds": "gauge",
@@ -49,7 +50,10 @@ def test_the_text_parses_with_prometheus_parser_and_says_what_was_counted():
         "imunifyemail_rspamd_unreachable": "counter", "imunifyemail_rspamd_answer_seconds": "histogram",
         "imunifyemail_exim_queue_waiting_for_scanner": "gauge", "imunifyemail_exim_queue_messages": "gauge",
         "imunifyemail_quarantine_messages": "gauge", "imunifyemail_quarantine_bytes": "gauge",
-        "imunifyemail_quarantine_account_messages": "gauge", "imunifyemail_quarantine_account_bytes": "gauge"}
+        "imunifyemail_quarantine_account_messages": "gauge", "imunifyemail_quarantine_account_bytes": "gauge",
+        "imunifyemail_quarantine_free_bytes": "gauge", "imunifyemail_quarantine_floor_bytes": "gauge",
+        "imunifyemail_quarantine_below_floor": "gauge", "imunifyemail_accounts_contained": "gauge",
+        "imunifyemail_account_contained": "gauge"}
     assert all(f.documentation for f in fams.values())
     assert value(fams, "imunifyemail_build_info", version="0.1.0") == 1
     assert value(fams, "imunifyemail_daemon_start_time_seconds") == 1700000000.25
@@ -70,6 +74,18 @@ def test_the_text_parses_with_prometheus_parser_and_says_what_was_counted():
     assert value(fams, "imunifyemail_quarantine_bytes") == 12345
     assert [(s.labels, s.value) for s in fams["imunifyemail_quarantine_account_messages"].samples] == \
         [({"account": "demo1"}, 4), ({"account": "demo2"}, 1)]
+    assert value(fams, "imunifyemail_quarantine_free_bytes") == 5 << 30
+    assert value(fams, "imunifyemail_quarantine_floor_bytes") == 64 << 20
+    assert value(fams, "imunifyemail_quarantine_below_floor") == 0
+    assert value(fams, "imunifyemail_accounts_contained") == 1
+    assert [(s.labels, s.value) for s in fams["imunifyemail_account_contained"].samples] == [({"account": "demo1"}, 1)]
+
+
+def test_below_the_floor_reads_1_and_no_contained_account_a_zero_count_without_per_account_samples():
+    fams = families(render(MailCounters(0).snapshot(), Gauges(0, 0, room=Room(10, 64 << 20, True)), "0.1.0"))
+    assert value(fams, "imunifyemail_quarantine_below_floor") == 1
+    assert value(fams, "imunifyemail_accounts_contained") == 0
+    assert "imunifyemail_account_contained" not in fams
 
 
 def test_label_values_are_escaped_and_unknown_gauges_left_out():
@@ -78,6 +94,7 @@ def test_label_values_are_escaped_and_unknown_gauges_left_out():
     fams = families(text)
     assert value(fams, "imunifyemail_quarantine_account_bytes", account=odd) == 2
     assert "imunifyemail_exim_queue_messages" not in fams   # the spool could not be read: no made-up zero
+    assert "imunifyemail_quarantine_below_floor" not in fams   # nor the filesystem
     assert "imunifyemail_quarantine_account_messages" in fams
     assert "imunifyemail_quarantine_account_messages" not in families(render(MailCounters(0).snapshot(),
                                                                              Gauges(0, 0), "0.1.0"))

@@ -136,6 +136,7 @@ EXPECTED = {
     "/var/imunifyemail/web-secret": ("-rw-------", "_imunifyemail", "_imunifyemail", "g"),
     "/var/imunifyemail/exim-config.lock": ("-rw-r--r--", "root", "root", "g"),
     "/var/imunifyemail/notify.lock": ("-rw-r--r--", "root", "root", "g"),
+    "/var/imunifyemail/cpanel-holds.json": ("-rw-------", "root", "root", "g"),
     "/var/imunifyemail/metrics": ("drwxr-s---", "_imunifyemail", "_imunifyemail", ""),
     "/var/imunifyemail/metrics/imunifyemail.prom": ("-rw-r-----", "_imunifyemail", "_imunifyemail", "g"),
     "/run/imunifyemail": ("drwxr-xr-x", "root", "root", "g"),
@@ -151,6 +152,15 @@ def test_files_owners_and_modes(files):
     elsewhere = sorted(p for p in files if not p.startswith(ALLOWED_PREFIXES) and p not in EXPECTED)
     assert elsewhere == [], elsewhere
     print(f"\n{len(files)} files; e.g.:\n" + "\n".join(f"  {' '.join(files[p])} {p}" for p in sorted(EXPECTED)))
+
+
+def test_the_dashboard_and_the_alert_rules_are_the_packages_docs(files):
+    """README "Dashboard and alerts": /usr/share/doc/imunifyemail/monitoring/ on EL (rpm's %_docdir_fmt
+    adds the version on some builders)."""
+    for name in ("imunifyemail-dashboard.json", "imunifyemail-alerts.yml"):
+        found = [files[p] for p in files
+                 if re.fullmatch(rf"/usr/share/doc/imunifyemail(-[\d.]+)?/monitoring/{re.escape(name)}", p)]
+        assert found == [("-rw-r--r--", "root", "root", "d")], (name, found)
 
 
 def test_the_tree_is_compiled_by_its_own_interpreter_so_nothing_is_written_at_run_time(files, site, flavour,

@@ -37,6 +37,8 @@ POSTBUILDEXIMCONF = "/usr/local/cpanel/scripts/postbuildeximconf"
 SYSTEMCTL = "/usr/bin/systemctl"
 EXIM_LOCK = "/var/imunifyemail/exim-config.lock"
 NOTIFY_LOCK = "/var/imunifyemail/notify.lock"             # one notification run at a time
+WHMAPI1 = "/usr/local/cpanel/bin/whmapi1"
+CPANEL_HOLDS = "/var/imunifyemail/cpanel-holds.json"      # root's: the cPanel holds of contained accounts it placed
 
 
 def root() -> Path:

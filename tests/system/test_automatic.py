@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import samples
+from devtools import cpanel_standins, samples
 from devtools.clocked_daemon import set_offset
 from devtools.stack import MailStack
 from imunifyemail.store import db
@@ -84,10 +84,20 @@ def test_containment_blocks_the_account_at_n_plus_1_and_state_active_restores_it
         send(stack, friend, f"{token} friend")             # ...but for its whitelisted senders
         [msg] = wait_sunk(stack, f"{token} friend")
         assert msg.mail_from == friend
+        # the root notification job (its timer: every minute) holds it the cPanel way too
+        whmapi1_before = len(cpanel_standins.calls(stack.root, "whmapi1"))
+        stack.ie_config("notify")
+        assert [c["argv"] for c in cpanel_standins.calls(stack.root, "whmapi1")[whmapi1_before:]] == \
+            [["--output=json", "hold_outgoing_email", "user=demo1"]]
+        assert cpanel_standins.held_outgoing(stack.root) == ["demo1"]
 
         stack.ie_cli("accounts", "edit", "-a", "demo1", "--state", "active")   # the one restore action
         restored = account(stack, "demo1")
         assert (restored["state"], restored["contained_at"]) == ("active", None)
+        stack.ie_config("notify")   # ... and releases its hold
+        assert [c["argv"] for c in cpanel_standins.calls(stack.root, "whmapi1")[whmapi1_before + 1:]] == \
+            [["--output=json", "release_outgoing_email", "user=demo1"]]
+        assert cpanel_standins.held_outgoing(stack.root) == []
         send(stack, spammer, f"{token} ham after")
         wait_sunk(stack, f"{token} ham after")
     finally:

@@ -161,7 +161,10 @@ def _report_rspamd_changes(changes: List[rspamd_files.Change]) -> None:
 
 
 @cli.command(hidden=True, short_help="send the notifications due now",
-             help="Send the notifications due now (run every minute by imunifyemail-notify.timer): a digest "
+             help="Send the notifications due now (run every minute by imunifyemail-notify.timer). First, "
+                  "cPanel's own hold of outgoing mail follows containment: whmapi1 hold_outgoing_email for "
+                  "each contained account, release_outgoing_email once it is restored (only holds this job "
+                  "placed). Then a digest "
                   "of the mail held, the accounts blocked and the mail released automatically since the last "
                   "one, by email to the administrator (CONTACTEMAIL in /etc/wwwacct.conf) and, when "
                   "notify_owner is on, to each account's owner (CONTACTEMAIL in /var/cpanel/users/<user>), at "
@@ -181,6 +184,12 @@ def notify() -> None:
     if report.busy:
         click.echo("another notification run is in progress: nothing done")
         return
+    for name in report.holds.held:
+        click.echo(f"cPanel: outgoing mail of contained account {name} held (whmapi1 hold_outgoing_email)")
+    for name in report.holds.released:
+        click.echo(f"cPanel: outgoing mail of restored account {name} released (whmapi1 release_outgoing_email)")
+    for name, why in report.holds.failed:
+        click.echo(f"cPanel: account {name}: {why} (tried again at the next run)", err=True)
     for addresses, count in report.sent:
         click.echo(f"digest sent to {', '.join(addresses)} ({count} event(s))")
     if report.posted or report.skipped:

@@ -9,9 +9,9 @@ elsewhere, whose spam says nothing about any account). An ``unverified:<account>
 contained like an account: mail forged in an account's name is stopped without touching the account. Whitelisted senders are exempt twice over: their mail is never held as
 spam, and it still passes while their account is contained (a block by the administrator holds it).
 """
-from typing import Optional, Sequence
+from typing import Collection, List, Optional, Sequence, Tuple
 
-from .accounts import ACTIVE, no_ones
+from .accounts import ACTIVE, account_name_error, no_ones
 from .verdict import SPAM, WINEXEC
 from .window import hour_before
 
@@ -37,3 +37,11 @@ def window_start(now: int, state_changed_at: Optional[int]) -> int:
 
 def over(threshold: int, held_in_window: int) -> bool:
     return threshold != OFF and held_in_window > threshold
+
+
+def cpanel_holds(contained: Collection[str], ours: Collection[str]) -> Tuple[List[str], List[str]]:
+    """cPanel's own hold of outgoing mail follows containment (CPANEL.md): (the contained accounts to
+    hold the cPanel way, the holds of ours to release: their containment ended). A pseudo-account
+    (``unverified:…``) is no cPanel account: cPanel has nothing of it to hold."""
+    hold = sorted(a for a in contained if a not in ours and account_name_error(a) is None)
+    return hold, sorted(a for a in ours if a not in contained)

@@ -103,6 +103,14 @@ class AccountHeld:
 
 
 @dataclass(frozen=True)
+class Room:
+    """The quarantine's filesystem against its floor (:mod:`.headroom`): below it, held mail is deferred."""
+    free_bytes: int
+    floor_bytes: int
+    below_floor: bool
+
+
+@dataclass(frozen=True)
 class Gauges:
     """Read for each file: the quarantine from the store, the queue from Exim's spool (None: unreadable)."""
     quarantine_messages: int
@@ -110,6 +118,8 @@ class Gauges:
     top_accounts: Tuple[AccountHeld, ...] = ()
     queue_waiting: Optional[int] = None
     queue_total: Optional[int] = None
+    contained: Tuple[str, ...] = ()       # accounts contained now (core/containment.py)
+    room: Optional[Room] = None           # None: the filesystem could not be read
 
 
 # -- the text format ----------------------------------------------------------------
@@ -185,6 +195,19 @@ def render(c: Counts, g: Gauges, version: str) -> str:
     if g.queue_total is not None:
         w.one("exim_queue_messages", "gauge", "Messages in Exim's queue", g.queue_total)
     w.one("quarantine_messages", "gauge", "Messages held in the quarantine", g.quarantine_messages)
+    if g.room is not None:
+        w.one("quarantine_free_bytes", "gauge", "Free space on the quarantine's filesystem", g.room.free_bytes)
+        w.one("quarantine_floor_bytes", "gauge", "The free-space floor: below it held mail is deferred",
+              g.room.floor_bytes)
+        w.one("quarantine_below_floor", "gauge",
+              "1 while the quarantine's filesystem is below its floor (bytes or inodes): mail that would be "
+              "held waits in Exim's queue", int(g.room.below_floor))
+    w.one("accounts_contained", "gauge",
+          "Accounts contained now (blocked automatically until the administrator restores them)", len(g.contained))
+    if g.contained:
+        w.family("account_contained", "gauge", "1 for each account contained now")
+        for name in g.contained:
+            w.sample("account_contained", 1, account=name)
     w.one("quarantine_bytes", "gauge", "Size of the messages held in the quarantine", g.quarantine_bytes)
     if g.top_accounts:
         w.family("quarantine_account_messages", "gauge",

@@ -2,7 +2,8 @@
 ``metrics.interval`` seconds off the event loop; no port is opened for it.
 
 The counters are the daemon's (:class:`imunifyemail.core.metrics.MailCounters`, counted as mail is
-decided); the gauges are read for each file: the quarantine from the store (on the store's thread),
+decided); the gauges are read for each file: the quarantine, the contained accounts and the room left
+above the quarantine's floor from the store (on the store's thread),
 the messages waiting for the scanner from Exim's spool (on a worker thread, at most every
 ``metrics.interval`` and at most a tenth of the time: a huge queue is not read over and over). The
 file is replaced atomically (a temporary file in the same directory, fsynced, renamed): a reader
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from .. import __version__
-from ..core.metrics import Gauges, MailCounters, render
+from ..core.metrics import Gauges, MailCounters, Room, render
 from ..exim import queue
 from ..exim.spool import Spool
 from ..store.accounts import held_totals
@@ -80,20 +81,33 @@ class MetricsFile:
             await asyncio.sleep(self.interval)
 
     def _from_store(self):
-        """(the ``metrics`` setting, the quarantine's totals when it is on): one trip to the store."""
-        on = self.store.settings.get().features.metrics
-        return on, (held_totals(self.store.quarantine.conn, self.top_accounts) if on else None)
+        """(the ``metrics`` setting, and when it is on: the quarantine's totals, the contained accounts,
+        its filesystem's room): one trip to the store."""
+        snap = self.store.settings.get()
+        if not snap.features.metrics:
+            return False, None
+        totals = held_totals(self.store.quarantine.conn, self.top_accounts)
+        return True, (totals, tuple(sorted(snap.contained_accounts)), self._room())
+
+    def _room(self) -> Optional[Room]:
+        try:
+            report = self.store.quarantine.space.report()
+        except OSError as exc:
+            log.debug("cannot read the quarantine's filesystem for the metrics: %s", exc)
+            return None
+        return Room(report.space.free_bytes, report.floor.bytes, report.below_floor)
 
     async def write_once(self) -> bool:
         """Write the file (True), or remove it when metrics are off (False)."""
         loop = asyncio.get_running_loop()
-        on, totals = await self.store.call(self._from_store)
+        on, found = await self.store.call(self._from_store)
         if not on:
             await loop.run_in_executor(None, self._remove)
             return False
-        messages, size, top = totals
+        (messages, size, top), contained, room = found
         waiting, total = await self._queue_counts()
-        text = render(self.counters.snapshot(), Gauges(messages, size, top, waiting, total), __version__)
+        text = render(self.counters.snapshot(), Gauges(messages, size, top, waiting, total, contained, room),
+                      __version__)
         try:
             await loop.run_in_executor(None, write_atomically, self.path, text.encode("utf-8"))
         except OSError as exc:

@@ -1,5 +1,5 @@
-"""One notification run (``ie-config notify``; a systemd timer starts it every minute): the digests
-of new events by email, then the webhook. It runs as root: the owners' contact addresses are in
+"""One notification run (``ie-config notify``; a systemd timer starts it every minute): cPanel's hold
+of the contained accounts (:mod:`.outgoing_hold`), the digests of new events by email, then the webhook. It runs as root: the owners' contact addresses are in
 ``/var/cpanel/users`` (root's alone) and root may mark its mail as our notice for the router.
 
 Digests go first, so a slow or unreachable webhook never delays them. A digest's cursors move only
@@ -21,7 +21,7 @@ from ..core import notifications as rules
 from ..core.features import Features, redacted_url
 from ..core.notifications import Cursor
 from ..store import db, events, notified, settings
-from . import mailer, webhook
+from . import mailer, outgoing_hold, webhook
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Report:
     posted: int = 0                                           # events the webhook took
     skipped: int = 0                                          # events in batches the webhook refused
     webhook_error: str = ""                                   # why the webhook keeps a batch for later
+    holds: outgoing_hold.Report = field(default_factory=outgoing_hold.Report)   # cPanel's holds placed, released
 
 
 def run(ctx: Context, sleep: Callable[[float], None] = time.sleep) -> Report:
@@ -47,6 +48,10 @@ def run(ctx: Context, sleep: Callable[[float], None] = time.sleep) -> Report:
         except BlockingIOError:
             return Report(busy=True)
         report = Report()
+        try:
+            report.holds = outgoing_hold.sync(ctx)
+        except Exception:   # never in the way of the notifications
+            log.exception("cPanel's hold of the contained accounts failed")
         features = settings.load_features(ctx.conn)
         now = ctx.now()
         host = cpanel.hostname()
