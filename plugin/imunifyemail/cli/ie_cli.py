@@ -15,6 +15,7 @@ import click
 
 from .. import __version__, config, logs, paths, shapes
 from ..context import Context
+from ..core import trust
 from ..core.accounts import ROOT, STATES
 from ..core.verdict import REASONS, WHITELISTS
 from ..errors import ActionError
@@ -69,6 +70,17 @@ class Count(click.IntRange):
 
     def __init__(self, min: int = 0, max: int = 2**63 - 1):
         super().__init__(min=min, max=max)
+
+
+def trust_time_options(what: str):
+    """``--for DURATION`` / ``--until TIME``: when trust given for a while ends."""
+    def wrap(fn):
+        fn = click.option("--until", metavar="TIME",
+                          help=f"When {what}: an ISO 8601 time, e.g. 2026-12-10T18:00Z (no offset: "
+                               "the server's local time)")(fn)
+        return click.option("--for", "for_", metavar="DURATION",
+                            help=f"How long until {what}: e.g. 30m, 12h, 7d, 2w")(fn)
+    return wrap
 
 
 def split_ids(values: Iterable[str]) -> List[str]:
@@ -231,12 +243,16 @@ def _whitelist_group(list_name: str) -> click.Group:
     group = Group(list_name, short_help=short, help=short)
 
     @group.command("add", short_help=f"add {plural} to the whitelist", args_usage="[value1 value2 ... valueN]",
-                   help=f"Add {plural} to the whitelist ({accepted}).")
+                   help=f"Add {plural} to the whitelist ({accepted}); for good, or for a while "
+                        "(--for or --until: the entries then end by themselves).")
     @click.argument("values", nargs=-1)
+    @trust_time_options("the entries end")
     @pass_env
-    def add(env: Context, values: Sequence[str]) -> None:
-        entries = whitelist_ops.add(env, ADMIN, list_name, values)
-        emit(output.whitelist_change_text(f"Adding {plural} to the whitelist:", entries))
+    def add(env: Context, values: Sequence[str], for_: Optional[str], until: Optional[str]) -> None:
+        ends = whitelist_ops.expiry(for_, until, env.clock())
+        entries = whitelist_ops.add(env, ADMIN, list_name, values, ends)
+        title = f"Adding {plural} to the whitelist" + (f" until {trust.iso(ends)}" if ends is not None else "")
+        emit(output.whitelist_change_text(title + ":", entries))
 
     @group.command("remove", short_help=f"remove {plural} from the whitelist",
                    args_usage="[value1 value2 ... valueN]", help=f"Remove {plural} from the whitelist.")

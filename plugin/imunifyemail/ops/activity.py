@@ -81,7 +81,7 @@ def stats(ctx: Context, caller: Caller, query: am_stats.StatsQuery) -> Stats:
     """The nested view of ``am stats``, with what its limits and whitelist flags are judged by."""
     require_admin(caller, "see the Activity Monitor")
     return Stats(am_stats.stats(ctx.conn, query, ctx.clock()), load_server_limits(ctx.conn),
-                 settings.load_whitelist(ctx.conn))
+                 settings.load_whitelist(ctx.conn, ctx.clock()))
 
 
 def hourly(ctx: Context, caller: Caller, since: int, account_name: Optional[str] = None) -> List[Tuple[int, int, int]]:
@@ -187,7 +187,7 @@ def set_server_settings(ctx: Context, caller: Caller, changes: Dict[str, Optiona
 # -- whitelisting -----------------------------------------------------------------
 
 def is_whitelisted(ctx: Context, row) -> bool:
-    return settings.load_whitelist(ctx.conn).covers(row["type"], row["name"])
+    return settings.load_whitelist(ctx.conn, ctx.clock()).covers(row["type"], row["name"])
 
 
 def _whitelist_entry(ctx: Context, object_id: Optional[str]):
