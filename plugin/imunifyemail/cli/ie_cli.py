@@ -23,6 +23,7 @@ from ..ops import accounts as account_ops
 from ..ops import caller as callers
 from ..ops import emails as email_ops
 from ..ops import filter_settings as filter_ops
+from ..ops import trust as trust_ops
 from ..ops import whitelist as whitelist_ops
 from ..ops.release import OneShotReleaser
 from ..shapes import human_size
@@ -145,13 +146,26 @@ def emails_show(env: Context, email_id: str, account: str, as_json: bool) -> Non
 
 @emails.command("release", short_help="release emails and send them to their recipients",
                 help="Release emails from the quarantine and send them to their original recipients.\n"
-                     "Each email leaves the quarantine only once the mail server accepted it.")
+                     "Each email leaves the quarantine only once the mail server accepted it.\n"
+                     "With --whitelist-sender or --raise-limit, and --for or --until, the release also trusts "
+                     "the sender for a while: its sender email whitelisted, or the sender limit it reached "
+                     "raised; either ends by itself.")
 @click.option("--ids", multiple=True, required=True, metavar="strings",
               help="Comma-separated email ids to release")
 @account_option
+@click.option("--whitelist-sender", is_flag=True,
+              help="Also whitelist each email's sender (its sender email) until --for/--until ends")
+@click.option("--raise-limit", type=Count(min=1), metavar="N",
+              help="Also raise the sender limit each email reached to N an hour until --for/--until ends")
+@trust_time_options("the whitelisting or the raised limit ends")
 @pass_env
-def emails_release(env: Context, ids: Sequence[str], account: str) -> None:
-    email_ops.release(env, ADMIN, split_ids(ids), account)
+def emails_release(env: Context, ids: Sequence[str], account: str, whitelist_sender: bool,
+                   raise_limit: Optional[int], for_: Optional[str], until: Optional[str]) -> None:
+    grant = trust_ops.grant_of(whitelist_sender, raise_limit, for_, until, env.clock())
+    if grant is None:
+        email_ops.release(env, ADMIN, split_ids(ids), account)
+    else:
+        emit(output.granted_text(trust_ops.release(env, ADMIN, split_ids(ids), grant, account), grant))
     emit("OK")
 
 

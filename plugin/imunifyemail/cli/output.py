@@ -114,6 +114,15 @@ def whitelist_change_text(title: str, entries: Sequence[Tuple[str, str]]) -> str
     return "\n".join(lines)
 
 
+def granted_text(granted, grant) -> str:
+    """What ``emails release --whitelist-sender|--raise-limit`` granted besides the release."""
+    until = trust.iso(granted.until)
+    lines = [f"Whitelisted sender {v} until {until}" for v in granted.whitelisted]
+    lines += [f"Raised the limit of {so_type} {name} to {grant.limit} an hour until {until}"
+              for _, so_type, name in granted.raised]
+    return "\n".join(lines)
+
+
 def whitelist_list_text(entries: Dict[str, Any]) -> str:
     """The seed's layout; an entry that ends by itself says when (UTC)."""
     def shown(value: str) -> str:
