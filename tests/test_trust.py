@@ -159,7 +159,7 @@ def test_the_housekeeping_tidies_ended_trust_away_and_notes_it(conn):
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
         ("imunifyemaild", "daemon", None, "whitelist expired"),
         ("imunifyemaild", "daemon", "demo1", "sender limit raise expired")]
-    assert json.loads(rows[0][5]) == {"list": "sender", "values": ["a@demo1.test"], "until": int(T0) + 60}
+    assert json.loads(rows[0][5]) == {"list": "sender", "values": ["a@demo1.test"], "until": trust.iso(T0 + 60)}
     assert json.loads(rows[1][4]) == [sid]
     assert json.loads(rows[1][5]) == {"type": "sender_email", "name": "a@demo1.test", "limit": 50,
-                                      "until": int(T0) + 60}
+                                      "until": trust.iso(T0 + 60)}

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from imunifyemail.core import trust
 from imunifyemail.core.limits import Reached
 from imunifyemail.store.activity import Activity
 from imunifyemail.store.quarantine import NewMessage
@@ -46,7 +47,7 @@ def test_release_and_whitelist_the_sender_for_a_week(ie):
     lines = result.stdout.splitlines()
     assert lines[-1] == "OK" and lines[0].startswith("Whitelisted sender boss@demo1.test until 20")
     assert [a for a, _ in audit_rows(ie)] == ["release", "whitelist add"]
-    assert audit_rows(ie)[1][1] == {"list": "sender", "values": ["boss@demo1.test"], "until": until}
+    assert audit_rows(ie)[1][1] == {"list": "sender", "values": ["boss@demo1.test"], "until": trust.iso(until)}
     listed = ie.invoke("whitelist", "sender", "list", "--json").json()
     assert listed["emails"] == ["boss@demo1.test"] and listed["expires_at"] == {"boss@demo1.test": until}
     assert "boss@demo1.test  (until 20" in ie.invoke("whitelist", "sender", "list").stdout
@@ -64,7 +65,7 @@ def test_release_and_raise_the_limit_it_reached_until_a_time(ie):
     assert len(ie.sent()) == 1 and ie.ids() == []
     action, detail = audit_rows(ie)[-1]
     assert action == "sender limit raise" and detail == {"type": "sender_email", "name": SENDER, "limit": 50,
-                                                         "until": row[3]}
+                                                         "until": trust.iso(row[3])}
     assert sid == row[0]
 
 
@@ -140,7 +141,7 @@ def test_whitelist_add_for_a_while(ie):
     until = ie.invoke("whitelist", "sender", "list", "--json").json()["expires_at"]["partner.example"]
     assert 0 < until - time.time() <= 12 * 3600
     _, detail = audit_rows(ie)[-1]
-    assert detail == {"list": "sender", "values": ["partner.example"], "until": until}
+    assert detail == {"list": "sender", "values": ["partner.example"], "until": trust.iso(until)}
     assert_error(ie.invoke("whitelist", "sender", "add", "other.example", "--for", "0m"), "more than 0")
     assert ie.invoke("whitelist", "sender", "list", "--json").json()["domains"] == ["partner.example"]
 

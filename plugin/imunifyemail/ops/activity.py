@@ -190,6 +190,11 @@ def is_whitelisted(ctx: Context, row) -> bool:
     return settings.load_whitelist(ctx.conn, ctx.clock()).covers(row["type"], row["name"])
 
 
+def whitelisted_until(ctx: Context, row) -> Optional[float]:
+    """When a whitelisted object's entry ends (None: for good)."""
+    return settings.load_whitelist(ctx.conn, ctx.clock()).ends(row["type"], row["name"])
+
+
 def _whitelist_entry(ctx: Context, object_id: Optional[str]):
     row = get_object(ctx, object_id)
     if row["type"] not in limits.WHITELISTABLE:

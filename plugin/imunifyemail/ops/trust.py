@@ -107,6 +107,36 @@ def _limited_objects(ctx: Context, messages: Sequence[StoredMessage], new_limit:
     return found
 
 
+@dataclass(frozen=True)
+class Offer:
+    """What a held message's page offers besides a plain release: its sender to whitelist (or why
+    not), the limits it reached to raise (or why not), each limit's value in force now."""
+    sender: str = ""
+    no_sender: str = ""
+    reached: Tuple[Tuple[str, str, int], ...] = ()   # (type, name, its limit an hour now)
+    no_raise: str = ""
+
+
+def offer(ctx: Context, caller: Caller, msg: StoredMessage) -> Offer:
+    require_admin(caller, "whitelist senders or raise sender limits")
+    sender, no_sender, reached, no_raise = "", "", (), ""
+    try:
+        sender = _senders([msg])[0][1]
+    except (InvalidInput, Forbidden) as exc:
+        no_sender = str(exc)
+    try:
+        now, server = ctx.clock(), load_server_limits(ctx.conn)
+        reached = tuple((o.type, _name(ctx, o), limits.effective_limit(o.type, o.override_at(now), server))
+                        for o in _limited_objects(ctx, [msg], limits.MAX_LIMIT))
+    except (InvalidInput, NotFoundError) as exc:
+        no_raise = str(exc)
+    return Offer(sender, no_sender, reached, no_raise)
+
+
+def _name(ctx: Context, obj: SenderObject) -> str:
+    return ctx.activity.get(obj.id)["name"]
+
+
 def release(ctx: Context, caller: Caller, email_ids: Sequence[str], grant: Grant,
             account: Optional[str] = None) -> Granted:
     """Release the messages, then grant ``grant`` for each: its sender email whitelisted, or every
@@ -118,11 +148,11 @@ def release(ctx: Context, caller: Caller, email_ids: Sequence[str], grant: Grant
     else:
         senders, objects = [], _limited_objects(ctx, messages, grant.limit)
     released = emails.release(ctx, caller, [m.email_id for m in messages], account)
-    ids = [m.email_id for m in messages]
+    ids, ends = [m.email_id for m in messages], trust.iso(grant.until)
     if senders:
         settings.whitelist_add(ctx.conn, "sender", senders, grant.until)
         audit.record(ctx, caller, "whitelist add", account=messages[0].account if len(messages) == 1 else None,
-                     ids=ids, detail={"list": "sender", "values": [v for _, v in senders], "until": grant.until})
+                     ids=ids, detail={"list": "sender", "values": [v for _, v in senders], "until": ends})
     raised = []
     for obj in objects:
         try:
@@ -132,6 +162,6 @@ def release(ctx: Context, caller: Caller, email_ids: Sequence[str], grant: Grant
             continue
         owner = row["name"] if row["type"] == limits.ACCOUNT else ctx.activity.get(row["account_id"])["name"]
         audit.record(ctx, caller, "sender limit raise", account=owner, ids=[obj.id, *ids],
-                     detail={"type": row["type"], "name": row["name"], "limit": grant.limit, "until": grant.until})
+                     detail={"type": row["type"], "name": row["name"], "limit": grant.limit, "until": ends})
         raised.append((obj.id, row["type"], row["name"]))
     return Granted(released, tuple(v for _, v in senders), tuple(raised), grant.until)

@@ -69,7 +69,7 @@ def add(ctx: Context, caller: Caller, list_name: str, values: Sequence[str],
     settings.whitelist_add(ctx.conn, list_name, found, until)
     detail = {"list": list_name, "values": [v for _, v in found]}
     if until is not None:
-        detail["until"] = until
+        detail["until"] = trust.iso(until)
     audit.record(ctx, caller, "whitelist add", detail=detail)
     return found
 

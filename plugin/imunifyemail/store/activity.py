@@ -239,7 +239,7 @@ class Activity:
         for list_name, value, until in prune_whitelist(self.conn, now):
             if note is not None:
                 note(self.conn, int(now), "whitelist expired", None, (),
-                     {"list": list_name, "values": [value], "until": until})
+                     {"list": list_name, "values": [value], "until": trust.iso(until)})
         ended = [r for r in self.conn.execute(
             "SELECT o.id, o.type, o.name, o.raised_limit, o.raised_until, a.name FROM sender_objects o"
             " LEFT JOIN sender_objects a ON a.id = o.account_id"
@@ -249,7 +249,7 @@ class Activity:
         for r in ended:
             if note is not None:
                 note(self.conn, int(now), "sender limit raise expired", r[5], (r[0],),
-                     {"type": r[1], "name": r[2], "limit": r[3], "until": r[4]})
+                     {"type": r[1], "name": r[2], "limit": r[3], "until": trust.iso(r[4])})
 
     # -- administration ------------------------------------------------------
 
