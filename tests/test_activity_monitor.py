@@ -64,7 +64,7 @@ def _server(am):
 
 def _whitelist(am) -> Whitelist:
     from imunifyemail.store.settings import load_whitelist
-    return load_whitelist(am.admin)
+    return load_whitelist(am.admin, am.clock.t)
 
 
 def object_id(am, so_type: str, name: str) -> str:

@@ -96,9 +96,12 @@ def test_accounts_edit_help(ie):
 
 
 def test_leaf_help_with_values(ie):
-    out = ie.invoke("whitelist", "sender", "add", "--help").stdout
+    out = ie.invoke("whitelist", "sender", "remove", "--help").stdout
+    assert "Usage:\n  ie-cli whitelist sender remove [value1 value2 ... valueN] [flags]\n" in out
+    assert out.endswith("Flags:\n  -h, --help   help for remove\n")
+    out = ie.invoke("whitelist", "sender", "add", "--help").stdout   # issue 19: for a while
     assert "Usage:\n  ie-cli whitelist sender add [value1 value2 ... valueN] [flags]\n" in out
-    assert out.endswith("Flags:\n  -h, --help   help for add\n")
+    assert "  --for DURATION" in out and "  --until TIME" in out
 
 
 def test_help_needs_neither_config_nor_database(ie):

@@ -195,8 +195,10 @@ def test_server_settings_help_says_what_minus_one_and_zero_mean(ie):
 
 # -- stats: the seed's shape --------------------------------------------------
 
-# New keys beside the seed's (observe mode, suggested limits): one message sent just now.
-BEYOND_THE_SEED = {"observe": -1, "observing": False, "suggested_limit": 2, "suggested_daily_limit": 2}
+# New keys beside the seed's: observe mode and suggested limits (one message sent just now), trust for
+# a while (none here).
+BEYOND_THE_SEED = {"observe": -1, "observing": False, "suggested_limit": 2, "suggested_daily_limit": 2,
+                   "raised_limit": None, "raised_until": None, "whitelisted_until": None}
 
 
 def test_stats_matches_the_seed_example_key_for_key(ie):
@@ -233,8 +235,8 @@ def test_stats_scripts_and_null_domains(ie):
     assert [s["name"] for s in demo1["scripts"]] == ["demo1.test/x.php"]
     script = demo1["scripts"][0]
     assert sorted(script) == ["account_id", "exclusion", "id", "limit", "messages", "name", "observe", "observing",
-                              "quarantined", "rateLimited", "suggested_daily_limit", "suggested_limit",
-                              "whitelisted"]
+                              "quarantined", "raised_limit", "raised_until", "rateLimited", "suggested_daily_limit",
+                              "suggested_limit", "whitelisted", "whitelisted_until"]
     assert (script["account_id"], script["messages"], script["quarantined"]) == (demo1["id"], 2, 0)
     assert demo1["messages"] == 2 and demo1["domains"][0]["sender_emails"][0]["messages"] == 2
     assert demo2["domains"] is None
@@ -484,7 +486,8 @@ def test_whitelist_add_and_remove_use_the_sender_whitelist(ie):
         result = ie.invoke("am", "whitelist", "add", "--id", oid)
         assert (result.exit_code, result.stdout, result.stderr) == (0, "OK\n", "")
     assert ie.invoke("whitelist", "sender", "list", "--json").json() == {
-        "success": True, "emails": ["a@demo1.test"], "domains": ["demo1.test"]}
+        "success": True, "emails": ["a@demo1.test"], "domains": ["demo1.test"],
+        "expires_at": {"demo1.test": None, "a@demo1.test": None}}
     acct = the_account(stats(ie))
     assert acct["whitelisted"] is False
     assert acct["domains"][0]["whitelisted"] is True
@@ -520,7 +523,7 @@ def test_accounts_and_scripts_cannot_be_whitelisted(ie):
     assert_error(ie.invoke("am", "whitelist", "add", "--id", "bogus"), 'invalid sender object id "bogus"')
     assert_error(ie.invoke("am", "whitelist", "add"), "--id")
     assert ie.invoke("whitelist", "sender", "list", "--json").json() == {
-        "success": True, "emails": [], "domains": []}
+        "success": True, "emails": [], "domains": [], "expires_at": {}}
 
 
 # -- the console script ------------------------------------------------------------------

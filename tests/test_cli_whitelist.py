@@ -1,10 +1,14 @@
 """ie-cli whitelist authuser|sender|recipient add|list|remove."""
+import time
+
 from imunifyemail.store import settings
 from tests.cli_helpers import assert_error
 
 
 def entries(env, list_name):
-    return settings.whitelist_entries(env.conn, list_name)
+    """The list's emails and domains in force now (their ends: the expiry tests)."""
+    found = settings.whitelist_entries(env.conn, list_name, time.time())
+    return {"emails": found["emails"], "domains": found["domains"]}
 
 
 def test_sender_add_prints_the_seed_text(ie):
@@ -41,8 +45,9 @@ def test_authuser_add_list_remove(ie):
     listed = ie.invoke("whitelist", "authuser", "list")
     assert listed.stdout == "EMAILS\npp@ppp.com\nme@mydomain.com\n\nDOMAINS\nNo available data\n"
     data = ie.invoke("whitelist", "authuser", "list", "--json").json()
-    assert data == {"success": True, "emails": ["pp@ppp.com", "me@mydomain.com"], "domains": []}
-    assert list(data) == ["success", "emails", "domains"]
+    assert data == {"success": True, "emails": ["pp@ppp.com", "me@mydomain.com"], "domains": [],
+                    "expires_at": {"pp@ppp.com": None, "me@mydomain.com": None}}
+    assert list(data) == ["success", "emails", "domains", "expires_at"]   # the seed's keys, then ours
     removed = ie.invoke("whitelist", "authuser", "remove", "pp@ppp.com")
     assert removed.stdout == "Removing authenticated user(s) from the whitelist:\n1. email     pp@ppp.com\nOK\n"
     assert entries(ie, "authuser")["emails"] == ["me@mydomain.com"]
@@ -53,7 +58,7 @@ def test_lists_are_separate_and_empty_lists_say_so(ie):
     assert ie.invoke("whitelist", "authuser", "list").stdout == "EMAILS\nNo available data\n\nDOMAINS\nNo available data\n"
     assert ie.invoke("whitelist", "sender", "list").stdout == "EMAILS\na@b.example\n\nDOMAINS\nNo available data\n"
     assert ie.invoke("whitelist", "sender", "list", "--json").json() == {
-        "success": True, "emails": ["a@b.example"], "domains": []}
+        "success": True, "emails": ["a@b.example"], "domains": [], "expires_at": {"a@b.example": None}}
 
 
 def test_authuser_rejects_domains(ie):
@@ -96,7 +101,8 @@ def test_recipient_add_list_remove(ie):
     assert ie.invoke("whitelist", "recipient", "list").stdout == \
         "EMAILS\nabuse@partner.example\n\nDOMAINS\nreports.example\n"
     assert ie.invoke("whitelist", "recipient", "list", "--json").json() == {
-        "success": True, "emails": ["abuse@partner.example"], "domains": ["reports.example"]}
+        "success": True, "emails": ["abuse@partner.example"], "domains": ["reports.example"],
+        "expires_at": {"abuse@partner.example": None, "reports.example": None}}
     assert entries(ie, "sender") == {"emails": [], "domains": []}   # a list of its own
     removed = ie.invoke("whitelist", "recipient", "remove", "reports.example")
     assert removed.stdout == "Removing recipient(s) from the whitelist:\n1. domain    reports.example\nOK\n"

@@ -4,7 +4,7 @@ Built once here from what the operations return, so ``ie-cli``, ``ie-config``
 and the web app say the same thing the same way: keys in the seed's order,
 our extra keys after them. The pages render these same dicts.
 """
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from .core import accounts, limits, observe, suggest
 from .core.verdict import FILTER_SETTINGS, FilterSettings
@@ -94,8 +94,10 @@ def accounts_list(accounts: Sequence[AccountInfo]) -> Dict[str, Any]:
 
 # -- whitelist, settings ------------------------------------------------------
 
-def whitelist_list(entries: Dict[str, List[str]]) -> Dict[str, Any]:
-    return {"success": True, "emails": list(entries["emails"]), "domains": list(entries["domains"])}
+def whitelist_list(entries: Dict[str, Any]) -> Dict[str, Any]:
+    """The seed's keys, and ``expires_at``: each entry's end (unix time), null when permanent."""
+    return {"success": True, "emails": list(entries["emails"]), "domains": list(entries["domains"]),
+            "expires_at": dict(entries["expires_at"])}
 
 
 def filter_settings(settings: FilterSettings) -> Dict[str, bool]:
@@ -133,7 +135,7 @@ def sender_object(obj: ObjectStats, stats, verified: bool = True, **parents: str
         **parents,
         "exclusion": obj.override is not None,
         "id": obj.id,
-        "limit": limits.effective_limit(obj.type, obj.override, stats.server),
+        "limit": limits.effective_limit(obj.type, obj.last_hour.override, stats.server),   # a raise included
         "messages": obj.messages,
         "name": obj.name,
         "observe": observe.FOLLOW_SERVER if obj.observe is None else obj.observe,
@@ -142,6 +144,10 @@ def sender_object(obj: ObjectStats, stats, verified: bool = True, **parents: str
         "rateLimited": limits.rate_limited(obj.last_hour, stats.server),
         "whitelisted": verified and stats.whitelist.covers(obj.type, obj.name),
         **stats.suggestions.get(obj.id, suggest.Suggestion(None, None)).as_dict(),
+        # issue 19: trust for a while (unix times; null when there is none, or it is for good)
+        "raised_limit": obj.raised_limit,
+        "raised_until": obj.raised_until,
+        "whitelisted_until": stats.whitelist.ends(obj.type, obj.name) if verified else None,
     }
     if obj.type == limits.ACCOUNT:
         out["domains"] = [sender_object(d, stats, verified, account_id=obj.id) for d in obj.domains] or None

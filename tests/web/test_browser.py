@@ -4,6 +4,7 @@ sandbox's loopback listener. Each test saves a screenshot ($IE_SCREENSHOTS, defa
 import json
 import pwd
 import re
+import time
 from email.message import EmailMessage
 
 import pytest
@@ -356,3 +357,69 @@ def test_the_hosted_users_audit_view(tab, site):
     text = page.locator("main").inner_text()
     assert email_id in text and "delete" in text and "demo2" not in text
     tab.shot("user-audit")
+
+
+def test_release_and_trust_the_sender_for_a_while(tab, site):
+    """Issue 19: on a held message, "Release and raise this limit" and "Release and whitelist this
+    sender", each with a confirmation page saying until when; the Activity Monitor shows the ends."""
+    root = site.root
+    sender = "trustlim@demo1.test"
+    root.cli("am", "server-settings", "set", "--sender-email", "1")
+    for n in range(2):   # the second is over the limit of 1 an hour
+        root.send(samples.ham(sender=sender, subject=f"trustlim {n}"), sender=sender)
+    root.cli("am", "server-settings", "set", "--sender-email", "0")
+    limited = am_object(site, "sender_email", sender)
+    root.cli("am", "limit", "set", "--id", limited["id"], "--so-type", "sender_email", "--limit", "1")
+    [held] = root.held(subject="trustlim")
+    tab.be("root")
+    page = tab.page
+    page.goto(site.web.url + f"/admin/email/{held.email_id}")
+    section = page.locator("section.trust")
+    assert f"sender email {sender} (1 an hour now)" in section.inner_text()
+    tab.shot("email-trust")
+    raise_form = section.locator("form", has=page.get_by_role("button", name="Release and raise this limit"))
+    raise_form.get_by_label("Raise to").fill("10")
+    raise_form.get_by_label("For").select_option("1d")
+    raise_form.get_by_role("button", name="Release and raise this limit").click()
+    assert page.get_by_role("heading").first.inner_text() == "Release and raise this limit?"
+    assert "may send 10 an hour instead of 1" in page.locator("main").inner_text()
+    tab.shot("trust-confirm")
+    page.get_by_role("button", name="Yes, release and raise this limit").click()
+    assert "the sender limit is raised" in page.get_by_role("status").inner_text()
+    assert [m.header("Subject") for m in site.released("trustlim")] == ["trustlim 1"]
+    item = am_object(site, "sender_email", sender)
+    assert (item["limit"], item["raised_limit"], item["exclusion"]) == (10, 10, True)
+    page.get_by_role("link", name="Activity Monitor").click()
+    assert "raised until" in page.locator("tr", has_text=sender).inner_text()
+
+    [spam_id] = site.hold("demo1", "trustme", 1)   # held as the account was blocked: the sender to trust
+    page.goto(site.web.url + f"/admin/email/{spam_id}")
+    form = page.locator("section.trust form", has=page.get_by_role("button", name="Release and whitelist this sender"))
+    form.get_by_label("For").select_option("")
+    end = int(time.time()) // 60 * 60 + 200 * 86400   # in 200 days, to the minute
+    form.get_by_label("Until (UTC)").fill(time.strftime("%Y-%m-%dT%H:%M", time.gmtime(end)))
+    form.get_by_role("button", name="Release and whitelist this sender").click()
+    assert "trustme@demo1.test is on the sender whitelist" in page.locator("main").inner_text()
+    assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end)) in page.locator("main").inner_text()
+    page.get_by_role("button", name="Yes, release and whitelist this sender").click()
+    assert "the sender is whitelisted" in page.get_by_role("status").inner_text()
+    listed = json.loads(root.cli("whitelist", "sender", "list", "--json").stdout)
+    assert listed["expires_at"]["trustme@demo1.test"] == end
+    page.get_by_role("link", name="Activity Monitor").click()
+    row = page.locator("tr", has_text="trustme@demo1.test")
+    shown = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(end))
+    assert f"until {shown}" in row.inner_text()
+    tab.shot("activity-trust")
+    row.get_by_role("link", name="Remove from whitelist").click()
+    assert f"whitelisted until {shown}" in page.locator("main").inner_text()
+    page.get_by_role("button", name="Yes, remove from whitelist").click()
+    # a time that has passed is refused, and nothing is released
+    [other] = site.hold("demo1", "trustlate", 1)
+    page.goto(site.web.url + f"/admin/email/{other}")
+    form = page.locator("section.trust form", has=page.get_by_role("button", name="Release and whitelist this sender"))
+    form.get_by_label("For").select_option("")
+    form.get_by_label("Until (UTC)").fill("2020-01-01T12:00")
+    form.get_by_role("button", name="Release and whitelist this sender").click()
+    assert "it has passed" in page.locator("main").inner_text()
+    assert [m.email_id for m in root.held(subject="trustlate")] == [other] and site.released("trustlate") == []
+    root.cli("am", "limit", "set", "--id", limited["id"], "--so-type", "sender_email", "--limit", "-1")

@@ -15,6 +15,7 @@ import click
 
 from .. import __version__, config, logs, paths, shapes
 from ..context import Context
+from ..core import trust
 from ..core.accounts import ROOT, STATES
 from ..core.verdict import REASONS, WHITELISTS
 from ..errors import ActionError
@@ -22,6 +23,7 @@ from ..ops import accounts as account_ops
 from ..ops import caller as callers
 from ..ops import emails as email_ops
 from ..ops import filter_settings as filter_ops
+from ..ops import trust as trust_ops
 from ..ops import whitelist as whitelist_ops
 from ..ops.release import OneShotReleaser
 from ..shapes import human_size
@@ -69,6 +71,17 @@ class Count(click.IntRange):
 
     def __init__(self, min: int = 0, max: int = 2**63 - 1):
         super().__init__(min=min, max=max)
+
+
+def trust_time_options(what: str):
+    """``--for DURATION`` / ``--until TIME``: when trust given for a while ends."""
+    def wrap(fn):
+        fn = click.option("--until", metavar="TIME",
+                          help=f"When {what}: an ISO 8601 time, e.g. 2026-12-10T18:00Z (no offset: "
+                               "the server's local time)")(fn)
+        return click.option("--for", "for_", metavar="DURATION",
+                            help=f"How long until {what}: e.g. 30m, 12h, 7d, 2w")(fn)
+    return wrap
 
 
 def split_ids(values: Iterable[str]) -> List[str]:
@@ -133,13 +146,26 @@ def emails_show(env: Context, email_id: str, account: str, as_json: bool) -> Non
 
 @emails.command("release", short_help="release emails and send them to their recipients",
                 help="Release emails from the quarantine and send them to their original recipients.\n"
-                     "Each email leaves the quarantine only once the mail server accepted it.")
+                     "Each email leaves the quarantine only once the mail server accepted it.\n"
+                     "With --whitelist-sender or --raise-limit, and --for or --until, the release also trusts "
+                     "the sender for a while: its sender email whitelisted, or the sender limit it reached "
+                     "raised; either ends by itself.")
 @click.option("--ids", multiple=True, required=True, metavar="strings",
               help="Comma-separated email ids to release")
 @account_option
+@click.option("--whitelist-sender", is_flag=True,
+              help="Also whitelist each email's sender (its sender email) until --for/--until ends")
+@click.option("--raise-limit", type=Count(min=1), metavar="N",
+              help="Also raise the sender limit each email reached to N an hour until --for/--until ends")
+@trust_time_options("the whitelisting or the raised limit ends")
 @pass_env
-def emails_release(env: Context, ids: Sequence[str], account: str) -> None:
-    email_ops.release(env, ADMIN, split_ids(ids), account)
+def emails_release(env: Context, ids: Sequence[str], account: str, whitelist_sender: bool,
+                   raise_limit: Optional[int], for_: Optional[str], until: Optional[str]) -> None:
+    grant = trust_ops.grant_of(whitelist_sender, raise_limit, for_, until, env.clock())
+    if grant is None:
+        email_ops.release(env, ADMIN, split_ids(ids), account)
+    else:
+        emit(output.granted_text(trust_ops.release(env, ADMIN, split_ids(ids), grant, account), grant))
     emit("OK")
 
 
@@ -231,12 +257,16 @@ def _whitelist_group(list_name: str) -> click.Group:
     group = Group(list_name, short_help=short, help=short)
 
     @group.command("add", short_help=f"add {plural} to the whitelist", args_usage="[value1 value2 ... valueN]",
-                   help=f"Add {plural} to the whitelist ({accepted}).")
+                   help=f"Add {plural} to the whitelist ({accepted}); for good, or for a while "
+                        "(--for or --until: the entries then end by themselves).")
     @click.argument("values", nargs=-1)
+    @trust_time_options("the entries end")
     @pass_env
-    def add(env: Context, values: Sequence[str]) -> None:
-        entries = whitelist_ops.add(env, ADMIN, list_name, values)
-        emit(output.whitelist_change_text(f"Adding {plural} to the whitelist:", entries))
+    def add(env: Context, values: Sequence[str], for_: Optional[str], until: Optional[str]) -> None:
+        ends = whitelist_ops.expiry(for_, until, env.clock())
+        entries = whitelist_ops.add(env, ADMIN, list_name, values, ends)
+        title = f"Adding {plural} to the whitelist" + (f" until {trust.iso(ends)}" if ends is not None else "")
+        emit(output.whitelist_change_text(title + ":", entries))
 
     @group.command("remove", short_help=f"remove {plural} from the whitelist",
                    args_usage="[value1 value2 ... valueN]", help=f"Remove {plural} from the whitelist.")

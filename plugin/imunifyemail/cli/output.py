@@ -12,6 +12,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ..core import trust
 from ..ops.emails import HeldEmail
 from ..shapes import human_size
 from ..store.accounts import AccountInfo
@@ -113,9 +114,22 @@ def whitelist_change_text(title: str, entries: Sequence[Tuple[str, str]]) -> str
     return "\n".join(lines)
 
 
-def whitelist_list_text(entries: Dict[str, List[str]]) -> str:
-    emails = entries["emails"] or [NO_DATA]
-    domains = entries["domains"] or [NO_DATA]
+def granted_text(granted, grant) -> str:
+    """What ``emails release --whitelist-sender|--raise-limit`` granted besides the release."""
+    until = trust.iso(granted.until)
+    lines = [f"Whitelisted sender {v} until {until}" for v in granted.whitelisted]
+    lines += [f"Raised the limit of {so_type} {name} to {grant.limit} an hour until {until}"
+              for _, so_type, name in granted.raised]
+    return "\n".join(lines)
+
+
+def whitelist_list_text(entries: Dict[str, Any]) -> str:
+    """The seed's layout; an entry that ends by itself says when (UTC)."""
+    def shown(value: str) -> str:
+        until = entries["expires_at"].get(value)
+        return value if until is None else f"{value}  (until {trust.iso(until)})"
+    emails = [shown(v) for v in entries["emails"]] or [NO_DATA]
+    domains = [shown(v) for v in entries["domains"]] or [NO_DATA]
     return "\n".join(["EMAILS", *emails, "", "DOMAINS", *domains])
 
 

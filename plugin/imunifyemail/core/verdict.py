@@ -11,7 +11,7 @@ import base64
 from dataclasses import dataclass, field, replace
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
-from . import limits
+from . import limits, trust
 from .addresses import envelope_key
 from .attribution import Attribution
 
@@ -52,6 +52,20 @@ class Whitelist:
     authusers: FrozenSet[str] = frozenset()
     recipient_emails: FrozenSet[str] = frozenset()
     recipient_domains: FrozenSet[str] = frozenset()
+    # (list, value, until) of the entries that end by themselves (core/trust.py), soonest first
+    expiring: Tuple[Tuple[str, str, float], ...] = ()
+
+    def at(self, now: float) -> "Whitelist":
+        """The whitelist as it stands at ``now``: without the entries that have ended by then."""
+        if not self.expiring or trust.applies(self.expiring[0][2], now):
+            return self
+        ended = [(lst, value) for lst, value, until in self.expiring if not trust.applies(until, now)]
+        gone = {lst: {v for ls, v in ended if ls == lst} for lst in WHITELISTS}
+        return Whitelist(
+            sender_emails=self.sender_emails - gone["sender"], sender_domains=self.sender_domains - gone["sender"],
+            authusers=self.authusers - gone["authuser"], recipient_emails=self.recipient_emails - gone["recipient"],
+            recipient_domains=self.recipient_domains - gone["recipient"],
+            expiring=tuple(e for e in self.expiring if trust.applies(e[2], now)))
 
     def allows(self, who: Attribution) -> bool:
         """Whether the sender whitelist lets the message through unscanned. A sender or domain entry is
@@ -69,6 +83,12 @@ class Whitelist:
         if so_type == limits.DOMAIN:
             return name in self.sender_domains
         return so_type == limits.SENDER_EMAIL and name in self.sender_emails
+
+    def ends(self, so_type: str, name: str) -> Optional[float]:
+        """When the sender whitelist entry covering a sender object ends (None: for good, or none)."""
+        if not self.covers(so_type, name):
+            return None
+        return next((until for lst, value, until in self.expiring if lst == "sender" and value == name), None)
 
     def covers_recipients(self, recipients: Sequence[str]) -> bool:
         """Whether every one of a message's remote recipients is whitelisted (by address or by its

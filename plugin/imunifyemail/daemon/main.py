@@ -21,6 +21,7 @@ from ..core.metrics import MailCounters
 from ..cpanel import AccountDirectory
 from ..exim.queue import deferred_by_filter, still_deferred_by_filter
 from ..exim.spool import Spool
+from ..ops.audit import insert_daemon
 from ..store import db
 from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
@@ -104,7 +105,7 @@ def _room_check(quarantine: Quarantine):
 async def _prune_periodically(store: StoreWorker, retention_seconds: int) -> None:
     while True:
         try:
-            await store.call(store.activity.prune, retention_seconds)
+            await store.call(store.activity.prune, retention_seconds, insert_daemon)
         except Exception:  # a busy database now is no reason to stop pruning later
             log.exception("pruning Activity Monitor counters failed")
         await asyncio.sleep(PRUNE_INTERVAL)
@@ -126,7 +127,7 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     if not quarantine.space.take_reserve():
         log.warning("no room for the quarantine's %d-byte reserve yet: deleting on a full disk may fail",
                     quarantine.space.reserve_bytes)
-    store = StoreWorker(quarantine, SettingsCache(ctx.conn, cfg["filter"]["spam_actions"]), ctx.activity)
+    store = StoreWorker(quarantine, SettingsCache(ctx.conn, cfg["filter"]["spam_actions"], clock), ctx.activity)
     left = interrupted(store)
     if left:
         log.warning("%d held rate-limited message(s) claimed by a release that did not finish (or ie-cli's, "
@@ -140,7 +141,7 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     deferrals = RetryLedger(_retry_kick(cfg, spawner), _room_check(quarantine), _still_waiting(spool),
                             rspamd_ready=gate.available, wall=clock)
     checks = Checks(gate, deferrals, clock, cfg["rspamd"]["unavailable"], cfg["rspamd"]["max_wait"])
-    reader = Reader(db.connect(ctx.database, readonly=True), cfg["filter"]["spam_actions"])
+    reader = Reader(db.connect(ctx.database, readonly=True), cfg["filter"]["spam_actions"], clock)
     pipeline = Pipeline(store, reader, checks, AccountDirectory(), spool,
                         LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
                         deferrals, counters, exim_uid=exim_uid(cfg, spool))

@@ -24,7 +24,7 @@ from typing import Callable, List, NamedTuple, Optional, Tuple, TypeVar
 
 from ..store import verdicts
 from ..store.activity import Activity
-from ..store.db import transaction
+from ..store.db import Clock, system_clock, transaction
 from ..store.listing import StoredMessage
 from ..store.quarantine import NewMessage, Quarantine
 from ..store.settings import SettingsCache, Snapshot
@@ -42,10 +42,10 @@ class Reader:
     store thread's writes, so this costs no trip to the store thread (one of the two a passed message
     made). Its settings are re-read when the stamp moves (store/settings.py)."""
 
-    def __init__(self, conn: sqlite3.Connection, spam_actions):
+    def __init__(self, conn: sqlite3.Connection, spam_actions, clock: Clock = system_clock):
         self.conn = conn
         conn.execute(f"PRAGMA busy_timeout = {READER_BUSY_MS}")
-        self.settings = SettingsCache(conn, spam_actions)
+        self.settings = SettingsCache(conn, spam_actions, clock)
 
     def recall(self, key: str) -> Tuple[Optional[verdicts.Remembered], Snapshot]:
         return verdicts.recall(self.conn, key), self.settings.get()

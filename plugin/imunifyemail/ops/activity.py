@@ -101,7 +101,8 @@ def stats(ctx: Context, caller: Caller, query: am_stats.StatsQuery) -> Stats:
     object's suggested limits."""
     require_admin(caller, "see the Activity Monitor")
     accounts, server = am_stats.stats(ctx.conn, query, ctx.clock()), load_server_limits(ctx.conn)
-    return Stats(accounts, server, settings.load_whitelist(ctx.conn), suggestions(ctx, _tree_ids(accounts), server))
+    return Stats(accounts, server, settings.load_whitelist(ctx.conn, ctx.clock()),
+                 suggestions(ctx, _tree_ids(accounts), server))
 
 
 def hourly(ctx: Context, caller: Caller, since: int, account_name: Optional[str] = None) -> List[Tuple[int, int, int]]:
@@ -272,7 +273,12 @@ def set_server_settings(ctx: Context, caller: Caller, changes: Dict[str, Optiona
 # -- whitelisting -----------------------------------------------------------------
 
 def is_whitelisted(ctx: Context, row) -> bool:
-    return settings.load_whitelist(ctx.conn).covers(row["type"], row["name"])
+    return settings.load_whitelist(ctx.conn, ctx.clock()).covers(row["type"], row["name"])
+
+
+def whitelisted_until(ctx: Context, row) -> Optional[float]:
+    """When a whitelisted object's entry ends (None: for good)."""
+    return settings.load_whitelist(ctx.conn, ctx.clock()).ends(row["type"], row["name"])
 
 
 def _whitelist_entry(ctx: Context, object_id: Optional[str]):

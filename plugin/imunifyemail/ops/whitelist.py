@@ -7,9 +7,10 @@ remote recipients are all whitelisted is not held for spam; executables and limi
 or sender email object on the same sender list (:mod:`.activity`).
 """
 import logging
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..context import Context
+from ..core import trust
 from ..core.addresses import classify, normalize_email
 from ..core.verdict import WHITELISTS
 from ..errors import InvalidInput, NotFoundError
@@ -44,18 +45,32 @@ def parse_values(list_name: str, values: Sequence[str]) -> List[Tuple[str, str]]
     return out
 
 
-def entries(ctx: Context, caller: Caller, list_name: str) -> Dict[str, List[str]]:
+def entries(ctx: Context, caller: Caller, list_name: str) -> Dict[str, object]:
+    """The entries in force now: ``emails``, ``domains`` and ``expires_at`` (value → end, None: for good)."""
     require_admin(caller, "see the whitelists")
     if list_name not in WHITELISTS:
         raise InvalidInput(f'unknown whitelist "{list_name}"')
-    return settings.whitelist_entries(ctx.conn, list_name)
+    return settings.whitelist_entries(ctx.conn, list_name, ctx.clock())
 
 
-def add(ctx: Context, caller: Caller, list_name: str, values: Sequence[str]) -> List[Tuple[str, str]]:
+def expiry(for_text: Optional[str], until_text: Optional[str], now: float) -> Optional[int]:
+    """When trust given ``--for`` a duration or ``--until`` a time ends (None: neither, for good)."""
+    try:
+        return trust.until_from(for_text, until_text, now)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def add(ctx: Context, caller: Caller, list_name: str, values: Sequence[str],
+        until: Optional[int] = None) -> List[Tuple[str, str]]:
+    """Add entries, for good or until ``until`` (:func:`expiry`; an entry already there for good stays so)."""
     require_admin(caller, "change the whitelists")
     found = parse_values(list_name, values)
-    settings.whitelist_add(ctx.conn, list_name, found)
-    audit.record(ctx, caller, "whitelist add", detail={"list": list_name, "values": [v for _, v in found]})
+    settings.whitelist_add(ctx.conn, list_name, found, until)
+    detail = {"list": list_name, "values": [v for _, v in found]}
+    if until is not None:
+        detail["until"] = trust.iso(until)
+    audit.record(ctx, caller, "whitelist add", detail=detail)
     return found
 
 

@@ -11,9 +11,9 @@ slip under a limit; a message whose re-injection then fails is uncounted.
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..core import limits, observe
+from ..core import limits, observe, trust
 from ..core.autorelease import Window
 from ..core.limits import ServerLimits, Usage
 from . import audit, events, observed, verdicts
@@ -43,9 +43,25 @@ class SenderObject:
     type: str
     limit_override: Optional[int]
     observe: Optional[int] = None   # its own observe setting (core/observe.py); None: the server's
+    raised_limit: Optional[int] = None     # its limit raised until raised_until (core/trust.py)
+    raised_until: Optional[int] = None
+
+    def override_at(self, now: float) -> Optional[int]:
+        """Its own limit in force at ``now`` (a raise while it lasts)."""
+        return trust.override_at(self.limit_override, self.raised_limit, self.raised_until, now)
 
     def __getitem__(self, key: str):   # read like the row it came from
         return getattr(self, key)
+
+
+# (connection, at, action, account, ids, detail): an audit entry in the caller's transaction
+Note = Callable[[sqlite3.Connection, int, str, Optional[str], Sequence[str], Dict[str, object]], None]
+_OBJECT_COLUMNS = "id, type, limit_override, observe, raised_limit, raised_until"
+
+
+def _sender_object(row: sqlite3.Row) -> SenderObject:
+    return SenderObject(row["id"], row["type"], row["limit_override"], row["observe"], row["raised_limit"],
+                        row["raised_until"])
 
 
 def bucket_of(at: float) -> int:
@@ -69,7 +85,7 @@ class Activity:
         if known is not None:
             return known
         row = self.conn.execute(
-            "SELECT id, type, limit_override, observe FROM sender_objects WHERE type = ? AND parent_id = ? AND name = ?",
+            f"SELECT {_OBJECT_COLUMNS} FROM sender_objects WHERE type = ? AND parent_id = ? AND name = ?",
             key).fetchone()
         if row is None:
             new_id = str(uuid.uuid4())
@@ -78,7 +94,7 @@ class Activity:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (new_id, so_type, name, account_id or new_id, parent_id, int(self.clock())))
             return SenderObject(new_id, so_type, None)   # remembered once committed: read again next time
-        found = SenderObject(row["id"], row["type"], row["limit_override"], row["observe"])
+        found = _sender_object(row)
         self._objects_seen[key] = found
         return found
 
@@ -108,9 +124,9 @@ class Activity:
         """The message's objects as they are, creating none (readers): one never seen has no
         override and no mail, under a stand-in id of its own."""
         def find(so_type: str, name: str, parent_id: str, _account_id) -> SenderObject:
-            row = self.conn.execute("SELECT id, type, limit_override, observe FROM sender_objects"
+            row = self.conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM sender_objects"
                                     " WHERE type = ? AND parent_id = ? AND name = ?", (so_type, parent_id, name)).fetchone()
-            return (SenderObject(row["id"], row["type"], row["limit_override"], row["observe"]) if row is not None
+            return (_sender_object(row) if row is not None
                     else SenderObject(f"unseen:{so_type}:{parent_id}:{name}", so_type, None))
         return self._tree(find, *who)
 
@@ -118,7 +134,7 @@ class Activity:
         """What each limited object sent in the last 60 minutes, weighed by the limit mode."""
         out: Dict[str, Window] = {}
         for obj in objects:
-            limit = limits.effective_limit(obj.type, obj.limit_override, server)
+            limit = limits.effective_limit(obj.type, obj.override_at(now), server)
             if limit <= 0 or obj.id in out:
                 continue
             rows = self.conn.execute("SELECT at, recipients FROM am_events WHERE object_id = ? AND at > ? ORDER BY at",
@@ -131,11 +147,12 @@ class Activity:
         out = []
         for obj in objects:
             messages = recipients = 0
-            if limits.effective_limit(obj.type, obj.limit_override, server) > 0:
+            override = obj.override_at(now)
+            if limits.effective_limit(obj.type, override, server) > 0:
                 messages, recipients = self.conn.execute(
                     "SELECT COUNT(*), COALESCE(SUM(recipients), 0) FROM am_events WHERE object_id = ? AND at > ?",
                     (obj.id, now - limits.WINDOW_SECONDS)).fetchone()
-            out.append(Usage(obj.type, obj.id, obj.limit_override, messages, recipients))
+            out.append(Usage(obj.type, obj.id, override, messages, recipients))
         return out
 
     # -- counting ------------------------------------------------------------
@@ -213,17 +230,38 @@ class Activity:
         """Inside the caller's transaction (the one that stores the message: counted once, with it)."""
         self._count([obj.id for obj in self._objects(*who)], bucket_of(self.clock()), 0, 0, 1)
 
-    def prune(self, retention_seconds: int) -> None:
-        """The daemon's housekeeping: what has outlived the window or the retention period."""
+    def prune(self, retention_seconds: int, note: Optional[Note] = None) -> None:
+        """The daemon's housekeeping: what has outlived the window or the retention period; ``note``
+        records in the audit trail each trust that ended (ops/audit.insert_daemon)."""
         now = self.clock()
         with transaction(self.conn):
             self.conn.execute("DELETE FROM am_events WHERE at <= ?", (now - limits.WINDOW_SECONDS,))
             self.conn.execute("DELETE FROM am_buckets WHERE bucket < ?", (bucket_of(now - retention_seconds),))
             verdicts.prune(self.conn, int(now))
+            self._end_trust(now, note)
             # The audit trail and the notifications' events are kept as long as the statistics.
             audit.prune(self.conn, int(now - retention_seconds))
             events.prune(self.conn, int(now - retention_seconds))
             observed.prune(self.conn, int(now - retention_seconds))
+
+    def _end_trust(self, now: float, note: Optional[Note]) -> None:
+        """Tidy away the whitelist entries and raised limits that have ended (they stopped applying
+        at their end already), so the lists show only what is in force."""
+        from .settings import prune_whitelist   # settings reads accounts, which reads this module
+        for list_name, value, until in prune_whitelist(self.conn, now):
+            if note is not None:
+                note(self.conn, int(now), "whitelist expired", None, (),
+                     {"list": list_name, "values": [value], "until": trust.iso(until)})
+        ended = [r for r in self.conn.execute(
+            "SELECT o.id, o.type, o.name, o.raised_limit, o.raised_until, a.name FROM sender_objects o"
+            " LEFT JOIN sender_objects a ON a.id = o.account_id"
+            " WHERE o.raised_until IS NOT NULL AND o.raised_until <= ?", (now,)) if not trust.applies(r[4], now)]
+        self.conn.executemany("UPDATE sender_objects SET raised_limit = NULL, raised_until = NULL WHERE id = ?",
+                              [(r[0],) for r in ended])
+        for r in ended:
+            if note is not None:
+                note(self.conn, int(now), "sender limit raise expired", r[5], (r[0],),
+                     {"type": r[1], "name": r[2], "limit": r[3], "until": trust.iso(r[4])})
 
     # -- administration ------------------------------------------------------
 
@@ -232,6 +270,14 @@ class Activity:
         if row is None:
             raise ObjectNotFound(object_id)
         return row
+
+    def set_raise(self, object_id: str, limit: int, until: int) -> None:
+        """The object's hourly limit raised to ``limit`` until ``until`` (replacing any raise before);
+        its own limit stays as set and applies again after."""
+        with transaction(self.conn):
+            if not self.conn.execute("UPDATE sender_objects SET raised_limit = ?, raised_until = ? WHERE id = ?",
+                                     (limit, until, object_id)).rowcount:
+                raise ObjectNotFound(object_id)
 
     def set_override(self, object_id: str, override: Optional[int]) -> None:
         """Tier 2: the object's own limit (0 = unlimited), or None: back to the server default."""

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..core import limits
+from ..core import limits, trust
 from ..core.limits import Usage
 from ..core.window import HOUR
 from .activity import bucket_of
@@ -48,7 +48,8 @@ def _page_sql(q: StatsQuery) -> str:
     for so_type, param in child:
         clauses.append(f"EXISTS (SELECT 1 FROM sender_objects c WHERE c.account_id = o.id AND c.type = '{so_type}'"
                        f" AND c.name = :{param} AND {_ACTIVE.format(obj='c.id')})")
-    return ("SELECT o.id, o.name, o.limit_override, o.observe FROM sender_objects o WHERE " + " AND ".join(clauses)
+    return ("SELECT o.id, o.name, o.limit_override, o.observe, o.raised_limit, o.raised_until FROM sender_objects o"
+            " WHERE " + " AND ".join(clauses)
             + " ORDER BY o.name LIMIT :limit OFFSET :offset")
 
 
@@ -61,11 +62,13 @@ class ObjectStats:
     override: Optional[int]
     messages: int               # sent in the window
     quarantined: int            # held in the window
-    last_hour: Usage            # what its limit is checked against now
+    last_hour: Usage            # what its limit is checked against now (its override: the one in force)
     domains: List["ObjectStats"] = field(default_factory=list)
     scripts: List["ObjectStats"] = field(default_factory=list)
     sender_emails: List["ObjectStats"] = field(default_factory=list)
     observe: Optional[int] = None   # its own observe setting (None: the server's)
+    raised_limit: Optional[int] = None   # its limit raised for a while, and until when (None: not now)
+    raised_until: Optional[int] = None
 
 
 def stats(conn: sqlite3.Connection, q: StatsQuery, now: float) -> List[ObjectStats]:
@@ -78,7 +81,8 @@ def stats(conn: sqlite3.Connection, q: StatsQuery, now: float) -> List[ObjectSta
         return []
     ids = [r["id"] for r in page]
     marks = ",".join("?" * len(ids))
-    objects = conn.execute(f"SELECT id, type, name, account_id, parent_id, limit_override, observe FROM sender_objects"
+    objects = conn.execute(f"SELECT id, type, name, account_id, parent_id, limit_override, observe, raised_limit,"
+                           f" raised_until FROM sender_objects"
                            f" WHERE account_id IN ({marks})", ids).fetchall()
     in_page = f"SELECT id FROM sender_objects WHERE account_id IN ({marks})"
     sums = {r[0]: (r[1], r[2]) for r in conn.execute(
@@ -91,9 +95,13 @@ def stats(conn: sqlite3.Connection, q: StatsQuery, now: float) -> List[ObjectSta
     def node(obj: sqlite3.Row, so_type: str) -> ObjectStats:
         messages, quarantined = sums.get(obj["id"], (0, 0))
         last = recent.get(obj["id"], (0, 0))
+        raised = trust.applies(obj["raised_until"], now) and obj["raised_limit"] is not None
         return ObjectStats(obj["id"], so_type, obj["name"], obj["limit_override"], messages or 0, quarantined or 0,
-                           Usage(so_type, obj["id"], obj["limit_override"], last[0], last[1] or 0),
-                           observe=obj["observe"])
+                           Usage(so_type, obj["id"], trust.override_at(obj["limit_override"], obj["raised_limit"],
+                                                                       obj["raised_until"], now), last[0], last[1] or 0),
+                           observe=obj["observe"],
+                           raised_limit=obj["raised_limit"] if raised else None,
+                           raised_until=obj["raised_until"] if raised else None)
 
     children: Dict[str, List[sqlite3.Row]] = {}
     for obj in sorted(objects, key=lambda r: r["name"]):

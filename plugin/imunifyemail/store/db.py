@@ -223,6 +223,15 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     );
     CREATE INDEX am_observed_by_time ON am_observed (at)
     """,
+    # issue 19, trust: a whitelist entry that ends by itself (NULL: permanent), and a sender object's
+    # hourly limit raised until a time (its own limit, or the server default, applies again after)
+    """
+    ALTER TABLE whitelist ADD COLUMN expires_at INTEGER;
+    CREATE INDEX whitelist_expiring ON whitelist (expires_at) WHERE expires_at IS NOT NULL;
+    ALTER TABLE sender_objects ADD COLUMN raised_limit INTEGER CHECK (raised_limit IS NULL OR raised_limit > 0);
+    ALTER TABLE sender_objects ADD COLUMN raised_until INTEGER;
+    CREATE INDEX sender_objects_raised ON sender_objects (raised_until) WHERE raised_until IS NOT NULL
+    """,
 ]
 
 # What store/settings.Snapshot is read from: a change to any of these moves the stamp on. Accounts only

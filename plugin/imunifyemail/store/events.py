@@ -11,7 +11,7 @@ from ..core.notifications import AUTO_RELEASED, CONTAINED, HELD
 
 # the kinds of event (the core's words) are this module's vocabulary too
 __all__ = ["AUTO_RELEASED", "CONTAINED", "HELD", "Event", "after", "all_after", "id_before", "insert", "last_id",
-           "prune"]
+           "limits_of", "prune"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,14 @@ def _limits(text: str) -> Tuple[Reached, ...]:
     if not text:
         return ()
     return tuple(Reached(d["type"], d["name"], d["limit"], d["limit_mode"]) for d in json.loads(text))
+
+
+def limits_of(conn: sqlite3.Connection, email_id: str, held_at: int) -> Tuple[Reached, ...]:
+    """The limits a held message found full, as its ``held`` event recorded them (its row's
+    ``received_at`` is the event's time: an indexed look-up); () when none are (left) recorded."""
+    row = conn.execute("SELECT limits FROM events WHERE at = ? AND kind = ? AND email_id = ?",
+                       (held_at, HELD, email_id)).fetchone()
+    return _limits(row["limits"]) if row is not None else ()
 
 
 def after(conn: sqlite3.Connection, last_id: int, limit: int = 10000, upto: Optional[int] = None) -> List[Event]:

@@ -88,7 +88,7 @@ def plan(activity: Activity, account: str, now: float, server: ServerLimits,
     ``create``: find its objects as the mail path does (inside a write transaction)."""
     waiting = queue(activity.conn, account)
     find = activity.objects if create else activity.lookup
-    whitelist = load_whitelist(activity.conn)
+    whitelist = load_whitelist(activity.conn, now)
     objects = {m.email_id: tuple(find(m.who)) for m in waiting}
     exempt = {m.email_id for m in waiting if autorelease.exempt(whitelist, m.sender, m.who[1])}
     windows = activity.windows([o for objs in objects.values() for o in objs], now, server)

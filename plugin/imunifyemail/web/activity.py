@@ -101,7 +101,9 @@ def whitelist(object_id: str):
         if what == "remove":
             am_ops.unwhitelist_object(ctx, g.caller, obj["id"])
             return redirect(link("admin.activity", notice="unwhitelisted"), 303)
-    return render_template("whitelist.html", area="admin", obj=obj, listed=listed, noun=am_ops.NOUNS[obj["type"]],
+    until = am_ops.whitelisted_until(ctx, obj) if listed else None   # issue 19: for a while
+    return render_template("whitelist.html", area="admin", obj=obj, listed=listed, until=until,
+                           noun=am_ops.NOUNS[obj["type"]],
                            whitelistable=obj["type"] in limits.WHITELISTABLE, space=ctx.space.report())
 
 

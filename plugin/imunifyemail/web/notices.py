@@ -16,6 +16,8 @@ NOTICES = {
     "unwhitelisted": "Removed from the sender whitelist.",
     "saved": "Changes saved.",
     "restored": "Account restored: its mail is scanned and sent again.",
+    "trusted_sender": "{n} email(s) released; the sender is whitelisted until the time you chose.",
+    "trusted_limit": "{n} email(s) released; the sender limit is raised until the time you chose.",
 }
 
 

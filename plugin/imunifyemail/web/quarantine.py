@@ -15,7 +15,7 @@ from ..ops import activity as am_ops
 from ..ops import emails as email_ops
 from ..ops import features as feature_ops
 from ..ops.emails import NEWEST_FIRST, OLDEST_FIRST
-from . import context, forms
+from . import context, forms, trust
 from .links import link
 from .notices import notice
 
@@ -91,9 +91,10 @@ def email_page(area: str, email_id: str):
         body, attachments = view.body_text(held.raw)
     elif mode == "plain":
         plain = held.judged_raw[:MAX_PLAIN_BYTES].decode("utf-8", "replace")
+    trusting = trust.page_parts(ctx, g.caller, held.message) if area == "admin" else {}   # issue 19
     return render_template("email.html", area=area, held=held, msg=held.message, mode=mode, body=body,
                            attachments=attachments, plain=plain, truncated=len(held.judged_raw) > MAX_PLAIN_BYTES,
-                           headers=held.judged.headers, space=ctx.space.report())
+                           headers=held.judged.headers, space=ctx.space.report(), **trusting)
 
 
 def action(area: str):
