@@ -104,6 +104,12 @@ def accounts_list_text(accounts: Sequence[AccountInfo]) -> str:
     return f"{accounts_table(accounts)}\n\nMax Count {len(accounts)}"
 
 
+def quarantine_defaults_text(values: Dict[str, int]) -> str:
+    """The defaults in the accounts table's columns (LimitBytes, ReleasesLimit)."""
+    width = max(14, len(str(values["limit_bytes"])) + 3)
+    return f"{'LimitBytes':<{width}}ReleasesLimit\n{values['limit_bytes']:<{width}}{values['releases_limit']}"
+
+
 # -- whitelist --------------------------------------------------------------
 
 def whitelist_change_text(title: str, entries: Sequence[Tuple[str, str]]) -> str:
