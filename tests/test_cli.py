@@ -16,14 +16,15 @@ Usage:
   ie-cli [command]
 
 Available Commands:
-  accounts        interaction with accounts in the quarantine
-  am              interaction with the Activity Monitor, same API as in ActivityMonitor UI
-  audit           the audit trail: every change, who made it and from where
-  emails          interaction with emails in the quarantine
-  filter-settings toggle the filter settings, without any parameters - returns the current settings
-  settings        show or change the server settings: notifications, webhook, automatic release, containment, metrics
-  version         print the ImunifyEmail CLI version
-  whitelist       interaction with the whitelist of authenticated users, senders and recipients
+  accounts            interaction with accounts in the quarantine
+  am                  interaction with the Activity Monitor, same API as in ActivityMonitor UI
+  audit               the audit trail: every change, who made it and from where
+  emails              interaction with emails in the quarantine
+  filter-settings     toggle the filter settings, without any parameters - returns the current settings
+  quarantine-defaults the default quarantine space and releases limit of accounts
+  settings            show or change the server settings: notifications, webhook, automatic release, containment, metrics
+  version             print the ImunifyEmail CLI version
+  whitelist           interaction with the whitelist of authenticated users, senders and recipients
 
 Flags:
   -h, --help   help for ie-cli
@@ -77,7 +78,7 @@ def test_emails_list_help(ie):
     assert lines[0].startswith("  -a, --account string   ") and lines[0].endswith('(default "root")')
     assert lines[1].startswith("  -h, --help ") and lines[1].endswith("help for list")
     assert lines[2].startswith("      --json ")
-    assert lines[3].startswith("      --limit int ") and lines[3].endswith("(default 25)")
+    assert lines[3].startswith("  -l, --limit int ") and lines[3].endswith("(default 25)")
     assert lines[4].startswith("      --offset int ") and "(default" not in lines[4]
     names = [line.split()[1] if line.startswith("  -") else line.split()[0] for line in lines]
     assert names == sorted(names)
@@ -88,11 +89,12 @@ def test_emails_list_help(ie):
 def test_accounts_edit_help(ie):
     out = ie.invoke("accounts", "edit", "-h").stdout
     assert "\n\nUsage:\n  ie-cli accounts edit [flags]\n\nFlags:\n" in out
-    assert "  -a, --account string       " in out
-    assert "      --limit int            " in out
-    assert "      --releases-limit int   " in out
-    assert "      --state string         " in out
-    assert "  -h, --help                 help for edit\n" in out
+    assert "  -a, --account string         " in out
+    assert "      --limit int              New quarantine space limit in bytes. Use -1 to set common default value" in out
+    assert "  -r, --releases-limit int     " in out
+    assert "  -s, --storage-capacity int   New quarantine space limit in MB" in out
+    assert "      --state string           " in out
+    assert "  -h, --help                   help for edit\n" in out
 
 
 def test_leaf_help_with_values(ie):

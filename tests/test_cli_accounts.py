@@ -25,10 +25,12 @@ def test_list_text_and_json(ie):
     data = ie.invoke("accounts", "list", "--json").json()
     assert list(data) == ["items", "max_count"] and data["max_count"] == 2
     assert [list(i) for i in data["items"]] == [["name", "limit_bytes", "used_bytes", "state",
-                                                  "deleted_last_hour", "releases_limit", "contained_at"]] * 2
+                                                  "deleted_last_hour", "releases_limit", "contained_at",
+                                                  "limit_bytes_default", "releases_limit_default"]] * 2
     assert data["items"][1] == {"name": "mysite", "limit_bytes": DEFAULT_LIMIT, "used_bytes": used,
                                 "state": "active", "deleted_last_hour": 0, "releases_limit": 5,
-                                "contained_at": None}
+                                "contained_at": None, "limit_bytes_default": True,
+                                "releases_limit_default": True}
 
 
 def test_list_empty(ie):
@@ -54,7 +56,8 @@ def test_edit_prints_the_row_and_changes_it(ie):
     ]
     data = ie.invoke("accounts", "edit", "-a", "demo1", "--state", "active", "--json").json()
     assert data == {"name": "demo1", "limit_bytes": 8096, "used_bytes": msg.size_bytes, "state": "active",
-                    "deleted_last_hour": 0, "releases_limit": 5, "contained_at": None}
+                    "deleted_last_hour": 0, "releases_limit": 5, "contained_at": None,
+                    "limit_bytes_default": False, "releases_limit_default": True}
     assert list(data)[:4] == ["name", "limit_bytes", "used_bytes", "state"]
     assert ie.invoke("accounts", "edit", "-a", "demo1", "--limit", "0").exit_code == 0
 
@@ -63,7 +66,7 @@ def test_edit_sets_the_hosted_users_releases_limit(ie):
     data = ie.invoke("accounts", "edit", "-a", "demo1", "--releases-limit", "2", "--json").json()
     assert data["releases_limit"] == 2 and data["state"] == "active"
     assert ie.invoke("accounts", "list", "--json").json()["items"][0]["releases_limit"] == 2
-    assert_error(ie.invoke("accounts", "edit", "-a", "demo1", "--releases-limit", "-1"), "--releases-limit")
+    assert_error(ie.invoke("accounts", "edit", "-a", "demo1", "--releases-limit", "-2"), "--releases-limit")
     assert_error(ie.invoke("accounts", "edit", "-a", "demo1", "--releases-limit", "100001"),
                  "invalid releases limit 100001")
     assert ie.conn.execute("SELECT releases_limit FROM accounts WHERE name = 'demo1'").fetchone()[0] == 2
@@ -88,7 +91,7 @@ def test_edit_validation_changes_nothing(ie):
     assert_error(ie.invoke("accounts", "edit", "-a", "ghost", "--state", "block"), 'account "ghost" not found')
     assert_error(ie.invoke("accounts", "edit", "-a", "demo1"), "nothing to change: use --state or --limit")
     assert_error(ie.invoke("accounts", "edit", "-a", "demo1", "--state", "frozen"), "--state", "frozen")
-    assert_error(ie.invoke("accounts", "edit", "-a", "demo1", "--limit", "-1"), "--limit")
+    assert_error(ie.invoke("accounts", "edit", "-a", "demo1", "--limit", "-2"), "--limit")
     assert_error(ie.invoke("accounts", "edit", "-a", "demo1", "--limit", "1k"), "--limit")
     assert_error(ie.invoke("accounts", "edit", "--state", "block"), "--account")
     rows = ie.conn.execute("SELECT name, limit_bytes, state FROM accounts").fetchall()

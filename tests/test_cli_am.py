@@ -48,11 +48,11 @@ Flags:
       --account-name string   Account name to filter
       --domain string         Domain to filter
   -h, --help                  help for stats
-      --limit int             How many results to return (pagination). The limit applied only for number of accounts in response (default 25)
+  -l, --limit int             How many results to return (pagination). The limit applied only for number of accounts in response (default 25)
       --offset int            From which offset results to return (pagination)
       --script-name string    Script name to filter
       --sender-email string   Sender email to filter
-      --since int             The number of seconds which passed from the flag value until now (default 3600)
+      --since duration        The time which passed from the flag value until now: seconds, or 100s, 5m, 1h, 5d (default 1h)
 """
 
 LIMIT_SET_HELP = """\
@@ -158,7 +158,7 @@ def sender_email_item(data: dict) -> dict:
 # -- help ---------------------------------------------------------------------
 
 def test_root_help_lists_am(ie):
-    assert ("  am              interaction with the Activity Monitor, same API as in ActivityMonitor UI\n"
+    assert ("  am                  interaction with the Activity Monitor, same API as in ActivityMonitor UI\n"
             in ie.invoke("--help").stdout)
 
 
@@ -170,6 +170,7 @@ def test_am_help_is_the_seed_text(ie, args):
 
 
 def test_stats_help_is_the_seed_text(ie):
+    """The seed's text, with --since a duration and -l for --limit, as the product's newer documentation has."""
     assert ie.invoke("am", "stats", "--help").stdout == STATS_HELP
 
 
@@ -334,7 +335,9 @@ def test_since_leaves_out_older_activity(ie):
     (("--limit", "1001"), ("invalid limit 1001", "1000")),
     (("--offset", "-1"), ("invalid offset -1",)),
     (("--offset", str(2**70)), ("invalid offset",)),
-    (("--since", "x"), ("--since", "'x' is not a valid integer")),
+    (("--since", "x"), ("--since", "invalid duration 'x': use a number of seconds or 100s, 5m, 1h, 5d")),
+    (("--since", "5x"), ("invalid duration '5x'",)),
+    (("--since", "31d"), ("invalid since 2678400", "2592000")),
     (("--limit",), ("--limit",)),
 ])
 def test_stats_rejects_bad_values(ie, args, fragments):

@@ -59,7 +59,9 @@ SCHEMA: Dict[str, Any] = _obj({
     }),
     "quarantine": _obj({
         "default_limit_bytes": {"type": "integer", "minimum": 0, "default": 104857600,
-                                "description": "quarantine space of a new account subspace"},
+                                "description": "the default quarantine space of an account until `ie-cli "
+                                               "quarantine-defaults set -s` (or WHM Settings) stores one in the "
+                                               "database, which then rules"},
         "min_free_bytes": {"type": ["integer", "null"], "minimum": 0, "default": None,
                            "description": "free-space floor of the quarantine's filesystem: below it, mail "
                                           "that would be held is deferred (Exim keeps it); null = the larger "

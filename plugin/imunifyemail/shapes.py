@@ -8,7 +8,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 from .core import accounts, limits, observe, suggest
 from .core.verdict import FILTER_SETTINGS, FilterSettings
-from .store.accounts import AccountInfo
+from .store.accounts import AccountInfo, QuarantineDefaults
 from .store.am_stats import ObjectStats
 from .store.listing import StoredMessage
 
@@ -85,7 +85,13 @@ def sender_verification(account_name: str) -> Dict[str, Any]:
 def account(a: AccountInfo) -> Dict[str, Any]:
     return {"name": a.name, "limit_bytes": a.limit_bytes, "used_bytes": a.used_bytes, "state": a.state,
             "deleted_last_hour": a.deleted_last_hour, "releases_limit": a.releases_limit,
-            "contained_at": a.contained_at}
+            "contained_at": a.contained_at,
+            # true: the server's default (ie-cli quarantine-defaults) applies, false: the account's own value
+            "limit_bytes_default": not a.limit_bytes_own, "releases_limit_default": not a.releases_limit_own}
+
+
+def quarantine_defaults(d: QuarantineDefaults) -> Dict[str, Any]:
+    return {"limit_bytes": d.limit_bytes, "releases_limit": d.releases_limit}
 
 
 def accounts_list(accounts: Sequence[AccountInfo]) -> Dict[str, Any]:

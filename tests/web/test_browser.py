@@ -291,7 +291,7 @@ def test_settings_change_limits_and_a_bad_value_changes_nothing(tab, site):
     assert "Changes saved" in page.get_by_role("status").inner_text()
     assert json.loads(site.root.cli("am", "server-settings").stdout) == {
         "account": 0, "domain": 250, "limit_mode": 2, "observe": 0, "script": 0, "sender_email": 0}
-    page.locator("tr", has_text="demo1").get_by_role("link", name="Change").click()
+    page.locator("tr", has_text="demo1").get_by_role("link", name="Add").click()
     field = page.get_by_label("Releases per hour by its user")
     field.evaluate("input => input.removeAttribute('max')")   # past the browser's own check: the server's
     field.fill("100001")
@@ -300,6 +300,51 @@ def test_settings_change_limits_and_a_bad_value_changes_nothing(tab, site):
     tab.shot("settings-error")
     assert json.loads(site.root.cli("accounts", "list", "--json").stdout)["items"][0]["releases_limit"] == 5
     site.root.cli("am", "server-settings", "set", "--domain", "0", "--limit-mode", "1")
+
+
+def test_settings_quarantine_defaults_and_an_account_following_them(tab, site, scenery):
+    """The defaults change every account without its own value; an account given one keeps it, and
+    -1 makes it follow the defaults again (as ie-cli accounts edit ... -1)."""
+    cli = site.root.cli
+    tab.be("root")
+    page = tab.page
+    page.get_by_role("link", name="Settings").click()
+    head = [c.strip() for c in page.locator("table.accounts thead th").all_inner_texts()]
+    assert head == ["Account", "Storage Capacity (MB)", "Used Space (MB)", "Releases limit", "State", "Details",
+                    "Actions"]
+    demo1 = page.locator("tr", has=page.get_by_role("cell", name="demo1", exact=True))
+    assert "evicted in the last hour" in demo1.inner_text()
+    try:
+        page.get_by_label("Default storage capacity (MB)").fill("200")
+        page.get_by_label("Default releases limit").fill("7")
+        page.locator("form", has=page.get_by_label("Default releases limit")).get_by_role(
+            "button", name="Save Changes").click()
+        assert "Changes saved" in page.get_by_role("status").inner_text()
+        assert json.loads(cli("quarantine-defaults", "list", "--json").stdout) == {
+            "limit_bytes": 200 * 1024 * 1024, "releases_limit": 7}
+        cells = demo1.locator("td").all_inner_texts()
+        assert cells[1] == "200.0 (default)" and cells[3] == "7 (default)"
+        tab.shot("settings-defaults")
+
+        demo1.get_by_role("link", name="Add").click()
+        assert page.get_by_label("Releases per hour by its user").input_value() == ""   # follows: empty
+        page.get_by_label("Releases per hour by its user").fill("3")
+        page.get_by_role("button", name="Save Changes").click()
+        cells = demo1.locator("td").all_inner_texts()
+        assert cells[1] == "200.0 (default)" and cells[3] == "3"
+        cli("quarantine-defaults", "set", "-r", "8")
+        page.reload()
+        assert demo1.locator("td").all_inner_texts()[3] == "3"   # its own: not moved by the default
+
+        demo1.get_by_role("link", name="Add").click()
+        assert page.get_by_label("Releases per hour by its user").input_value() == "3"
+        page.get_by_label("Releases per hour by its user").fill("-1")
+        page.get_by_role("button", name="Save Changes").click()
+        assert demo1.locator("td").all_inner_texts()[3] == "8 (default)"
+        item = {a["name"]: a for a in json.loads(cli("accounts", "list", "--json").stdout)["items"]}["demo1"]
+        assert (item["releases_limit"], item["releases_limit_default"]) == (8, True)
+    finally:
+        cli("quarantine-defaults", "set", "-s", "100", "-r", "5")
 
 
 def test_the_hosted_users_page(tab, site, scenery):

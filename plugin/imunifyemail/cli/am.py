@@ -17,6 +17,8 @@ from ..ops import activity as am_ops
 from ..ops import caller as callers
 from . import output
 from .cobra import Group, render_help
+from . import durations
+from .durations import Duration
 
 ADMIN = callers.admin(callers.CLI)
 
@@ -47,14 +49,14 @@ def am() -> None:
             help="stats (statistics) returns the aggregated view of senders objects with various filters")
 @click.option("--account-name", help="Account name to filter")
 @click.option("--domain", help="Domain to filter")
-@click.option("--limit", type=int, default=am_ops.DEFAULT_PAGE,
+@click.option("-l", "--limit", type=int, default=am_ops.DEFAULT_PAGE,
               help="How many results to return (pagination). The limit applied only for number of accounts "
                    "in response")
 @click.option("--offset", type=int, default=0, help="From which offset results to return (pagination)")
 @click.option("--script-name", help="Script name to filter")
 @click.option("--sender-email", help="Sender email to filter")
-@click.option("--since", type=int, default=am_ops.DEFAULT_SINCE,
-              help="The number of seconds which passed from the flag value until now")
+@click.option("--since", type=Duration(), default=durations.text(am_ops.DEFAULT_SINCE),
+              help="The time which passed from the flag value until now: seconds, or 100s, 5m, 1h, 5d")
 @pass_env
 def stats(env, account_name: Optional[str], domain: Optional[str], limit: int, offset: int,
           script_name: Optional[str], sender_email: Optional[str], since: int) -> None:
@@ -117,10 +119,10 @@ def limit_apply_suggested(env, object_id: Optional[str]) -> None:
             help="List the messages observe mode passed that a sender limit would have held (newest first), one\n"
                  "item per limit they found full: which sender object, which limit, the sender, how many\n"
                  "recipients, when. Observe mode: am server-settings set --observe 1, am limit set --observe 1.")
-@click.option("--limit", type=int, default=am_ops.DEFAULT_PAGE, help="How many results to return (pagination)")
+@click.option("-l", "--limit", type=int, default=am_ops.DEFAULT_PAGE, help="How many results to return (pagination)")
 @click.option("--offset", type=int, default=0, help="From which offset results to return (pagination)")
-@click.option("--since", type=int, default=am_ops.DEFAULT_SINCE,
-              help="The number of seconds which passed from the flag value until now")
+@click.option("--since", type=Duration(), default=durations.text(am_ops.DEFAULT_SINCE),
+              help="The time which passed from the flag value until now: seconds, or 100s, 5m, 1h, 5d")
 @pass_env
 def observed(env, limit: int, offset: int, since: int) -> None:
     items, total = am_ops.would_be_holds(env, ADMIN, since, limit, offset)

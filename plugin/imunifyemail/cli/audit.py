@@ -9,6 +9,7 @@ from ..ops.paging import MAX_PAGE
 from ..ops import caller as callers
 from . import output
 from .cobra import Group
+from .durations import Duration
 
 ADMIN = callers.admin(callers.CLI)
 
@@ -22,9 +23,9 @@ def audit() -> None:
 
 
 @audit.command("list", short_help="list audit entries, newest first", help="List audit entries, newest first.")
-@click.option("--since", type=click.IntRange(min=0), help="Only the entries of the last N seconds")
+@click.option("--since", type=Duration(), help="Only the entries of the last N seconds (or 100s, 5m, 1h, 5d)")
 @click.option("-a", "--account", help="Only the entries about this account")
-@click.option("--limit", type=click.IntRange(min=1, max=MAX_PAGE), default=100,
+@click.option("-l", "--limit", type=click.IntRange(min=1, max=MAX_PAGE), default=100,
               help="Maximum number of entries returned")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many entries")
 @click.option("--json", "as_json", is_flag=True, help="Output in JSON format")

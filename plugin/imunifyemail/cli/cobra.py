@@ -39,6 +39,8 @@ def _varname(param: click.Option) -> str:
         return ""
     if param.metavar:
         return param.metavar
+    if getattr(param.type, "varname", None):   # a type of ours (durations.Duration: "duration")
+        return param.type.varname
     if isinstance(param.type, click.types.IntParamType):
         return "int"
     if isinstance(param.type, click.types.FloatParamType):
@@ -52,7 +54,7 @@ def _default_note(param: click.Option) -> str:
         return ""
     if isinstance(default, bool) or default in ("", 0):
         return ""
-    if isinstance(default, str):
+    if isinstance(default, str) and not getattr(param.type, "plain_default", False):
         return f" (default {json.dumps(default)})"
     return f" (default {default})"
 

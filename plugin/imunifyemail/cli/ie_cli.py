@@ -16,7 +16,7 @@ import click
 from .. import __version__, config, logs, paths, shapes
 from ..context import Context
 from ..core import trust
-from ..core.accounts import ROOT, STATES
+from ..core.accounts import FOLLOW_DEFAULT, MAX_LIMIT_BYTES, ROOT, STATES
 from ..core.verdict import REASONS, WHITELISTS
 from ..errors import ActionError
 from ..ops import accounts as account_ops
@@ -33,8 +33,10 @@ from .am import am
 from .audit import audit
 from .features import settings
 from .cobra import CONTEXT_SETTINGS, Group
+from .durations import Since, SinceTime
 
 PROG = "ie-cli"
+MB = 1024 * 1024
 ADMIN = callers.admin(callers.CLI)   # ie-cli runs as root: the administrator
 
 
@@ -110,7 +112,7 @@ def emails() -> None:
                      "expected to leave (Expected_Release; expected_release in JSON, unix time or null).")
 @account_option
 @json_option
-@click.option("--limit", type=Count(min=1), default=25,
+@click.option("-l", "--limit", type=Count(min=1), default=25,
               help="How many results to return (pagination)")
 @click.option("--offset", type=Count(min=0), default=0,
               help="From which offset results to return (pagination)")
@@ -118,17 +120,19 @@ def emails() -> None:
 @click.option("--recipient", help="Recipient to filter (part of the address)")
 @click.option("--subject", help="Subject to filter (part of the subject)")
 @click.option("--reason", type=click.Choice(REASONS), help=f"Reason to filter, one of: [{' '.join(REASONS)}]")
-@click.option("--since", type=Count(), help="Only emails received at or after this time (unix seconds)")
+@click.option("--since", type=SinceTime(),
+              help="Only emails received within this long before now (100s, 5m, 1h, 5d), or at or after this "
+                   "unix time (a bare number)")
 @click.option("--until", type=Count(), help="Only emails received before this time (unix seconds)")
 @click.option("--unattributed", is_flag=True,
               help="With -a root: only the mail held under root itself (no account could be blamed)")
 @pass_env
 def emails_list(env: Context, account: str, as_json: bool, limit: int, offset: int, sender: Optional[str],
                 recipient: Optional[str], subject: Optional[str], reason: Optional[str],
-                since: Optional[int], until: Optional[int], unattributed: bool) -> None:
+                since: Optional[Since], until: Optional[int], unattributed: bool) -> None:
     items, total = email_ops.list_emails(env, ADMIN, email_ops.EmailQuery(
         account=account, unattributed=unattributed, sender=sender, recipient=recipient, subject=subject,
-        reason=reason, since=since, until=until, limit=limit, offset=offset))
+        reason=reason, since=since and since.start(env.now()), until=until, limit=limit, offset=offset))
     expected = email_ops.expected_releases(env, items)
     respond(as_json, shapes.emails_list, output.emails_list_text, items, total, expected)
 
@@ -202,17 +206,24 @@ def accounts_list(env: Context, as_json: bool) -> None:
                        "A blocked account has all its outgoing mail held in the quarantine.")
 @click.option("-a", "--account", required=True, help="Account name")
 @click.option("--state", type=click.Choice(STATES), help="New state: active or block")
-@click.option("--limit", type=Count(min=0), help="New quarantine space limit in bytes")
-@click.option("--releases-limit", type=Count(min=0),
+@click.option("--limit", type=Count(min=-1), help="New quarantine space limit in bytes. Use -1 to set common default value")
+@click.option("-s", "--storage-capacity", type=Count(min=-1, max=MAX_LIMIT_BYTES // MB),
+              help="New quarantine space limit in MB (instead of --limit). Use -1 to set common default value")
+@click.option("-r", "--releases-limit", type=Count(min=-1),
               help="How many recipients the account's own user may release held mail to per hour (0: none); "
                    "an email counts once for each of its recipients, and one with more recipients than this "
-                   "can be released by the administrator only (whose releases are not limited)")
+                   "can be released by the administrator only (whose releases are not limited). "
+                   "Use -1 to set common default value")
 @json_option
 @pass_env
 def accounts_edit(env: Context, account: str, state: Optional[str], limit: Optional[int],
-                  releases_limit: Optional[int], as_json: bool) -> None:
+                  storage_capacity: Optional[int], releases_limit: Optional[int], as_json: bool) -> None:
+    if limit is not None and storage_capacity is not None:
+        raise click.UsageError("--limit and --storage-capacity cannot be used together")
+    if storage_capacity is not None:
+        limit = storage_capacity if storage_capacity == FOLLOW_DEFAULT else storage_capacity * MB
     if state is None and limit is None and releases_limit is None:
-        raise click.UsageError("nothing to change: use --state or --limit (or --releases-limit)")
+        raise click.UsageError("nothing to change: use --state or --limit (or --storage-capacity, --releases-limit)")
     info = account_ops.edit(env, ADMIN, account, state=state, limit_bytes=limit, releases_limit=releases_limit)
     if as_json:
         emit_json(shapes.account(info))
@@ -228,6 +239,43 @@ def accounts_remove(env: Context, account: str) -> None:
     freed = account_ops.purge(env, ADMIN, account)
     emit("OK")
     click.echo(f"Removed {freed.count} email(s), {human_size(freed.bytes)} freed", err=True)
+
+
+# -- quarantine defaults ------------------------------------------------------
+
+@cli.group("quarantine-defaults", short_help="the default quarantine space and releases limit of accounts",
+           help="The default quarantine space limit and releases limit of accounts: an account follows them until "
+                "it is given its own value (accounts edit), and again after accounts edit ... -1.")
+def quarantine_defaults() -> None:
+    pass
+
+
+@quarantine_defaults.command("list", short_help="show the quarantine defaults",
+                             help="Show the quarantine defaults: the space limit (bytes) and the releases limit "
+                                  "(recipients per hour) of every account without its own.")
+@json_option
+@pass_env
+def quarantine_defaults_list(env: Context, as_json: bool) -> None:
+    respond(as_json, shapes.quarantine_defaults, output.quarantine_defaults_text,
+            account_ops.defaults(env, ADMIN))
+
+
+@quarantine_defaults.command("set", short_help="set the quarantine defaults",
+                             help="Set the quarantine defaults; every account without its own value changes "
+                                  "with them.")
+@click.option("-r", "--releases-limit", type=Count(min=0),
+              help="Default releases limit: recipients an account's own user may release held mail to per hour")
+@click.option("-s", "--storage-capacity", type=Count(min=0, max=MAX_LIMIT_BYTES // MB),
+              help="Default quarantine space limit of an account, in MB")
+@json_option
+@pass_env
+def quarantine_defaults_set(env: Context, releases_limit: Optional[int], storage_capacity: Optional[int],
+                            as_json: bool) -> None:
+    if releases_limit is None and storage_capacity is None:
+        raise click.UsageError("nothing to change: use --releases-limit or --storage-capacity")
+    new = account_ops.set_defaults(env, ADMIN, limit_bytes=None if storage_capacity is None else storage_capacity * MB,
+                                   releases_limit=releases_limit)
+    respond(as_json, shapes.quarantine_defaults, output.quarantine_defaults_text, new)
 
 
 # -- whitelist --------------------------------------------------------------
@@ -268,13 +316,18 @@ def _whitelist_group(list_name: str) -> click.Group:
         title = f"Adding {plural} to the whitelist" + (f" until {trust.iso(ends)}" if ends is not None else "")
         emit(output.whitelist_change_text(title + ":", entries))
 
-    @group.command("remove", short_help=f"remove {plural} from the whitelist",
-                   args_usage="[value1 value2 ... valueN]", help=f"Remove {plural} from the whitelist.")
-    @click.argument("values", nargs=-1)
-    @pass_env
-    def remove(env: Context, values: Sequence[str]) -> None:
-        entries = whitelist_ops.remove(env, ADMIN, list_name, values)
-        emit(output.whitelist_change_text(f"Removing {plural} from the whitelist:", entries))
+    def remove(verb: str, also: str) -> None:   # "remove" and "delete": one command, two names
+        @group.command(verb, short_help=f"{verb} {plural} from the whitelist (the same as {also})",
+                       args_usage="[value1 value2 ... valueN]",
+                       help=f"{verb.capitalize()} {plural} from the whitelist (the same as {also}).")
+        @click.argument("values", nargs=-1)
+        @pass_env
+        def command(env: Context, values: Sequence[str]) -> None:
+            entries = whitelist_ops.remove(env, ADMIN, list_name, values)
+            emit(output.whitelist_change_text(f"Removing {plural} from the whitelist:", entries))
+
+    remove("remove", "delete")
+    remove("delete", "remove")
 
     @group.command("list", short_help=f"list the whitelisted {plural}", help=f"List the whitelisted {plural}.")
     @json_option

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from ..core import trust
 from ..ops.emails import HeldEmail
 from ..shapes import human_size
-from ..store.accounts import AccountInfo
+from ..store.accounts import AccountInfo, QuarantineDefaults
 from ..store.listing import StoredMessage
 
 DASHES = "-" * 107
@@ -103,6 +103,12 @@ def accounts_table(accounts: Sequence[AccountInfo]) -> str:
 
 def accounts_list_text(accounts: Sequence[AccountInfo]) -> str:
     return f"{accounts_table(accounts)}\n\nMax Count {len(accounts)}"
+
+
+def quarantine_defaults_text(values: QuarantineDefaults) -> str:
+    """The defaults in the accounts table's columns (LimitBytes, ReleasesLimit)."""
+    width = max(14, len(str(values.limit_bytes)) + 3)
+    return f"{'LimitBytes':<{width}}ReleasesLimit\n{values.limit_bytes:<{width}}{values.releases_limit}"
 
 
 # -- whitelist --------------------------------------------------------------

@@ -21,6 +21,10 @@ STATES = (ACTIVE, BLOCK)
 DEFAULT_RELEASES_PER_HOUR = 5
 MAX_RELEASES_PER_HOUR = 100000
 MAX_LIMIT_BYTES = 2 ** 62
+DEFAULT_LIMIT_BYTES = 104857600   # 100 MB: the seed's "by default, the space for the user's quarantine"
+# Given for an account's space limit or releases limit: drop its own value and follow the server's
+# default again (the real product's "Use -1 to set common default value").
+FOLLOW_DEFAULT = -1
 # A cPanel account is a Unix user name (cPanel's own are shorter and stricter; older servers vary).
 _ACCOUNT_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 NOT_ACCOUNTS = (ROOT, "nobody", "*")
@@ -53,18 +57,26 @@ def state_error(state: str) -> Optional[str]:
     return None
 
 
-def limit_bytes_error(limit_bytes: int) -> Optional[str]:
+def limit_bytes_error(limit_bytes: int, may_follow: bool = False) -> Optional[str]:
+    """Why ``limit_bytes`` cannot be a space limit (``may_follow``: an account's, where -1 means
+    "follow the default"), or None."""
     if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int):
         return f"invalid limit {limit_bytes!r}: must be a whole number of bytes"
+    if may_follow and limit_bytes == FOLLOW_DEFAULT:
+        return None
     if not 0 <= limit_bytes <= MAX_LIMIT_BYTES:
-        return f"invalid limit {limit_bytes}: must be 0 or more bytes"
+        follow = " (or -1: the default)" if may_follow else ""
+        return f"invalid limit {limit_bytes}: must be 0 or more bytes{follow}"
     return None
 
 
-def releases_limit_error(limit: int) -> Optional[str]:
+def releases_limit_error(limit: int, may_follow: bool = False) -> Optional[str]:
+    if may_follow and limit == FOLLOW_DEFAULT and not isinstance(limit, bool):
+        return None
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_RELEASES_PER_HOUR:
+        follow = ", or -1 (the default)" if may_follow else ""
         return (f"invalid releases limit {limit}: must be from 0 (the user cannot release) "
-                f"to {MAX_RELEASES_PER_HOUR} recipients per hour")
+                f"to {MAX_RELEASES_PER_HOUR} recipients per hour{follow}")
     return None
 
 

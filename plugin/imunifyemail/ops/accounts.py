@@ -10,7 +10,7 @@ from ..core.accounts import ROOT
 from ..errors import Conflict, InvalidInput, NotFoundError
 from ..store import accounts as account_rows
 from ..store import activity as activity_rows
-from ..store.accounts import AccountInfo
+from ..store.accounts import AccountInfo, QuarantineDefaults
 from ..store.listing import ALL_ACCOUNTS
 from ..store.quarantine import Freed
 from . import audit
@@ -78,26 +78,59 @@ def page(ctx: Context, caller: Caller, name_contains: Optional[str] = None, offs
 def edit(ctx: Context, caller: Caller, name: str, state: Optional[str] = None, limit_bytes: Optional[int] = None,
          releases_limit: Optional[int] = None) -> AccountInfo:
     """Change an account's state, quarantine space limit and/or hourly release quota
-    (creating the subspace of a cPanel account that has none yet). Setting the state ends a
-    containment (``--state active`` is the one action that restores a contained account)."""
+    (creating the subspace of a cPanel account that has none yet). A limit given becomes the
+    account's own; ``rules.FOLLOW_DEFAULT`` (-1) makes it follow the server's default again.
+    Setting the state ends a containment (``--state active`` is the one action that restores a
+    contained account)."""
     require_admin(caller, "change an account's quarantine settings")
     errors = [e for e in (state is not None and rules.state_error(state),
-                          limit_bytes is not None and rules.limit_bytes_error(limit_bytes),
-                          releases_limit is not None and rules.releases_limit_error(releases_limit)) if e]
+                          limit_bytes is not None and rules.limit_bytes_error(limit_bytes, may_follow=True),
+                          releases_limit is not None and rules.releases_limit_error(releases_limit, may_follow=True))
+              if e]
     if errors:
         raise InvalidInput(errors[0])
     if state is None and limit_bytes is None and releases_limit is None:
         raise InvalidInput("nothing to change")
     require(ctx, name)
     before = ctx.quarantine.account(name)
-    info = account_rows.update_account(ctx.conn, name, ctx.config["quarantine"]["default_limit_bytes"], ctx.now(),
+    info = account_rows.update_account(ctx.conn, name, _fallback_limit(ctx), ctx.now(),
                                        state=state, limit_bytes=limit_bytes, releases_limit=releases_limit)
-    detail = {k: v for k, v in (("state", state), ("limit_bytes", limit_bytes), ("releases_limit", releases_limit))
+    detail = {k: ("default" if v == rules.FOLLOW_DEFAULT else v)
+              for k, v in (("state", state), ("limit_bytes", limit_bytes), ("releases_limit", releases_limit))
               if v is not None}
     if state is not None and before is not None and before.contained:
         detail["contained_at"] = before.contained_at   # the containment this ended
     audit.record(ctx, caller, "account edit", account=name, detail=detail)
     return info
+
+
+# -- the server's quarantine defaults (what accounts without their own value get) ------------
+
+def _fallback_limit(ctx: Context) -> int:
+    # config.yaml's key: the default space limit until one is stored (store/accounts.load_defaults)
+    return ctx.config["quarantine"]["default_limit_bytes"]
+
+
+def defaults(ctx: Context, caller: Caller) -> QuarantineDefaults:
+    require_admin(caller, "see the quarantine defaults")
+    return account_rows.load_defaults(ctx.conn, _fallback_limit(ctx))
+
+
+def set_defaults(ctx: Context, caller: Caller, limit_bytes: Optional[int] = None,
+                 releases_limit: Optional[int] = None) -> QuarantineDefaults:
+    """Change the server's default space limit and/or releases limit: every account that follows
+    them (never given its own value, or given -1) changes with them, in one transaction."""
+    require_admin(caller, "change the quarantine defaults")
+    errors = [e for e in (limit_bytes is not None and rules.limit_bytes_error(limit_bytes),
+                          releases_limit is not None and rules.releases_limit_error(releases_limit)) if e]
+    if errors:
+        raise InvalidInput(errors[0])
+    if limit_bytes is None and releases_limit is None:
+        raise InvalidInput("nothing to change")
+    new = account_rows.save_defaults(ctx.conn, _fallback_limit(ctx), limit_bytes, releases_limit)
+    audit.record(ctx, caller, "quarantine defaults", detail={
+        k: v for k, v in (("limit_bytes", limit_bytes), ("releases_limit", releases_limit)) if v is not None})
+    return new
 
 
 def purge(ctx: Context, caller: Caller, name: str) -> Freed:

@@ -3,12 +3,18 @@
 A subspace is created on an account's first held message, or when the
 administrator first changes it. Values are stored as given: the rules for
 them live in :mod:`imunifyemail.core.accounts`, checked by the callers.
+
+The server's quarantine defaults (space limit, releases limit) are kept in the settings table;
+an account follows each of them until it is given its own value (``*_own`` columns). A following
+account's row holds the default's current value — written when the default changes — so that
+whatever reads a limit (eviction, a user's release quota) reads the row alone.
 """
+import json
 import sqlite3
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-from ..core.accounts import ACTIVE, BLOCK, DEFAULT_RELEASES_PER_HOUR
+from ..core.accounts import ACTIVE, BLOCK, DEFAULT_RELEASES_PER_HOUR, FOLLOW_DEFAULT
 from ..core.window import hour_before
 from ..core.metrics import AccountHeld
 from . import activity
@@ -25,18 +31,59 @@ class AccountInfo:
     deleted_last_hour: int
     releases_limit: int = DEFAULT_RELEASES_PER_HOUR
     contained_at: Optional[int] = None    # blocked by the daemon's containment at (None: not contained)
+    limit_bytes_own: bool = False         # False: follows the server's default space limit
+    releases_limit_own: bool = False      # False: follows the server's default releases limit
 
     @property
     def contained(self) -> bool:
         return self.contained_at is not None
 
 
-def ensure_account(conn: sqlite3.Connection, name: str, limit_bytes: int, now: int) -> sqlite3.Row:
-    """The account's row, created if needed (inside the caller's transaction)."""
+# -- the server's quarantine defaults ------------------------------------------------
+
+DEFAULTS_KEY = "quarantine_defaults"
+
+
+@dataclass(frozen=True)
+class QuarantineDefaults:
+    limit_bytes: int
+    releases_limit: int
+
+
+def load_defaults(conn: sqlite3.Connection, fallback_limit_bytes: int) -> QuarantineDefaults:
+    """The stored defaults; a space limit never set falls back to config.yaml's
+    ``quarantine.default_limit_bytes`` (``fallback_limit_bytes``)."""
+    row = conn.execute("SELECT value FROM settings WHERE key = ?", (DEFAULTS_KEY,)).fetchone()
+    stored = json.loads(row["value"]) if row else {}
+    return QuarantineDefaults(int(stored.get("limit_bytes", fallback_limit_bytes)),
+                              int(stored.get("releases_limit", DEFAULT_RELEASES_PER_HOUR)))
+
+
+def save_defaults(conn: sqlite3.Connection, fallback_limit_bytes: int, limit_bytes: Optional[int] = None,
+                  releases_limit: Optional[int] = None) -> QuarantineDefaults:
+    """Store the given defaults (already checked; None leaves one) and write them into every account
+    that follows them, in one transaction."""
+    with transaction(conn):
+        current = load_defaults(conn, fallback_limit_bytes)
+        new = QuarantineDefaults(current.limit_bytes if limit_bytes is None else limit_bytes,
+                                 current.releases_limit if releases_limit is None else releases_limit)
+        conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value ="
+                     " excluded.value", (DEFAULTS_KEY, json.dumps({"limit_bytes": new.limit_bytes,
+                                                                   "releases_limit": new.releases_limit})))
+        conn.execute("UPDATE accounts SET limit_bytes = ? WHERE limit_bytes_own = 0 AND limit_bytes != ?",
+                     (new.limit_bytes, new.limit_bytes))
+        conn.execute("UPDATE accounts SET releases_limit = ? WHERE releases_limit_own = 0 AND releases_limit != ?",
+                     (new.releases_limit, new.releases_limit))
+    return new
+
+
+def ensure_account(conn: sqlite3.Connection, name: str, fallback_limit_bytes: int, now: int) -> sqlite3.Row:
+    """The account's row, created with the server's defaults if needed (inside the caller's transaction)."""
     row = conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
     if row is None:
+        defaults = load_defaults(conn, fallback_limit_bytes)
         conn.execute("INSERT INTO accounts (name, limit_bytes, state, releases_limit, created_at)"
-                     " VALUES (?, ?, ?, ?, ?)", (name, limit_bytes, ACTIVE, DEFAULT_RELEASES_PER_HOUR, now))
+                     " VALUES (?, ?, ?, ?, ?)", (name, defaults.limit_bytes, ACTIVE, defaults.releases_limit, now))
         row = conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
     return row
 
@@ -45,7 +92,8 @@ def _info(conn: sqlite3.Connection, row: sqlite3.Row, now: int) -> AccountInfo:
     deleted = conn.execute("SELECT COALESCE(SUM(count), 0) FROM evictions WHERE account_id = ? AND at > ?",
                            (row["id"], hour_before(now))).fetchone()[0]
     return AccountInfo(row["name"], row["limit_bytes"], row["used_bytes"], row["state"], row["message_count"],
-                       deleted, row["releases_limit"], row["contained_at"])
+                       deleted, row["releases_limit"], row["contained_at"], bool(row["limit_bytes_own"]),
+                       bool(row["releases_limit_own"]))
 
 
 def list_accounts(conn: sqlite3.Connection, now: int, name_contains: Optional[str] = None, offset: int = 0,
@@ -78,16 +126,23 @@ def get_account(conn: sqlite3.Connection, name: str, now: int) -> Optional[Accou
     return _info(conn, row, now) if row is not None else None
 
 
-def update_account(conn: sqlite3.Connection, name: str, default_limit_bytes: int, now: int,
+def update_account(conn: sqlite3.Connection, name: str, fallback_limit_bytes: int, now: int,
                    state: Optional[str] = None, limit_bytes: Optional[int] = None,
                    releases_limit: Optional[int] = None) -> AccountInfo:
-    """Change what is given (None leaves it), creating the subspace if needed. Setting the state
+    """Change what is given (None leaves it), creating the subspace if needed. A limit given becomes
+    the account's own; ``FOLLOW_DEFAULT`` makes it follow the server's default again. Setting the state
     (either) is the administrator's decision: it ends a containment and restarts its count."""
     with transaction(conn):
-        row = ensure_account(conn, name, default_limit_bytes, now)
-        for column, value in (("state", state), ("limit_bytes", limit_bytes), ("releases_limit", releases_limit)):
+        row = ensure_account(conn, name, fallback_limit_bytes, now)
+        defaults = load_defaults(conn, fallback_limit_bytes)
+        if state is not None:
+            conn.execute("UPDATE accounts SET state = ? WHERE id = ?", (state, row["id"]))
+        for column, value, default in (("limit_bytes", limit_bytes, defaults.limit_bytes),
+                                        ("releases_limit", releases_limit, defaults.releases_limit)):
             if value is not None:
-                conn.execute(f"UPDATE accounts SET {column} = ? WHERE id = ?", (value, row["id"]))
+                follow = value == FOLLOW_DEFAULT
+                conn.execute(f"UPDATE accounts SET {column} = ?, {column}_own = ? WHERE id = ?",
+                             (default if follow else value, 0 if follow else 1, row["id"]))
         if state is not None:
             conn.execute("UPDATE accounts SET contained_at = NULL, state_changed_at = ? WHERE id = ?",
                          (now, row["id"]))

@@ -232,6 +232,21 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     ALTER TABLE sender_objects ADD COLUMN raised_until INTEGER;
     CREATE INDEX sender_objects_raised ON sender_objects (raised_until) WHERE raised_until IS NOT NULL
     """,
+    # issue 20, quarantine defaults: whether an account's space limit and releases limit are its own (1)
+    # or follow the server's defaults (0: a new default is written into them, store/accounts.py). Own
+    # are those the administrator set (the audit trail says so) and releases limits other than the
+    # only default there was (5)
+    """
+    ALTER TABLE accounts ADD COLUMN limit_bytes_own INTEGER NOT NULL DEFAULT 0 CHECK (limit_bytes_own IN (0, 1));
+    ALTER TABLE accounts ADD COLUMN releases_limit_own INTEGER NOT NULL DEFAULT 0
+        CHECK (releases_limit_own IN (0, 1));
+    UPDATE accounts SET limit_bytes_own = 1 WHERE name IN (SELECT account FROM audit
+        WHERE action = 'account edit' AND account IS NOT NULL AND json_valid(detail)
+        AND json_extract(detail, '$.limit_bytes') IS NOT NULL);
+    UPDATE accounts SET releases_limit_own = 1 WHERE releases_limit != 5 OR name IN (SELECT account FROM audit
+        WHERE action = 'account edit' AND account IS NOT NULL AND json_valid(detail)
+        AND json_extract(detail, '$.releases_limit') IS NOT NULL)
+    """,
 ]
 
 # What store/settings.Snapshot is read from: a change to any of these moves the stamp on. Accounts only

@@ -1,10 +1,11 @@
-"""Settings pages: the server's sender limits and limit mode, the filter settings, and each account's
-quarantine (space limit, used space, state, releases per hour, purge; restoring a contained one)."""
+"""Settings pages: the server's sender limits and limit mode, the filter settings, the quarantine defaults,
+and each account's quarantine (space limit, used space, state, releases per hour, purge; restoring a
+contained one)."""
 from flask import Blueprint, g, redirect, render_template, request
 
 from ..core import limits
 from ..core.features import SETTINGS
-from ..core.accounts import ACTIVE, MAX_LIMIT_BYTES, STATES
+from ..core.accounts import ACTIVE, FOLLOW_DEFAULT, MAX_LIMIT_BYTES, STATES
 from ..core.verdict import FILTER_SETTINGS
 from ..ops import accounts as account_ops
 from ..ops import activity as am_ops
@@ -30,7 +31,7 @@ def page():
                            filters=filter_ops.current(ctx), filter_help=FILTER_SETTINGS, types=limits.TYPES,
                            features=feature_ops.current(ctx).as_dict(), feature_settings=SETTINGS,
                            accounts=accounts, total=total, search=search or "", pages=pages, mb=MB,
-                           notice=notice(), space=ctx.space.report())
+                           defaults=account_ops.defaults(ctx, g.caller), notice=notice(), space=ctx.space.report())
 
 
 def save_limits():
@@ -66,19 +67,33 @@ def save_features():
     return redirect(link("admin.settings", notice="saved"), 303)
 
 
+def save_quarantine_defaults():
+    """The default space limit (MB) and releases limit: every account without its own follows them."""
+    ctx = context()
+    limit_mb = forms.integer(request.form, "storage_capacity", "Default storage capacity (MB)", None, 0,
+                             MAX_LIMIT_BYTES // MB)
+    releases = forms.integer(request.form, "default_releases_limit", "Default releases limit", None)
+    account_ops.set_defaults(ctx, g.caller, limit_bytes=None if limit_mb is None else limit_mb * MB,
+                             releases_limit=releases)
+    return redirect(link("admin.settings", notice="saved"), 303)
+
+
 def account(name: str):
-    """Change an account's quarantine: space limit (MB), state, a hosted user's releases per hour (recipients)."""
+    """Change an account's quarantine: space limit (MB), state, a hosted user's releases per hour (recipients).
+    An empty field keeps its value; -1 makes the account follow the server's default again."""
     ctx = context()
     if request.method == "POST":
-        limit_mb = forms.integer(request.form, "limit_mb", "Limit (MB)", None, 0, MAX_LIMIT_BYTES // MB)
+        limit_mb = forms.integer(request.form, "limit_mb", "Storage Capacity (MB)", None, FOLLOW_DEFAULT,
+                                 MAX_LIMIT_BYTES // MB)
         releases = forms.integer(request.form, "releases_limit", "Releases per hour (recipients)", None)
         account_ops.edit(ctx, g.caller, name,
                          state=forms.choice(request.form, "state", "State", STATES),
-                         limit_bytes=None if limit_mb is None else limit_mb * MB, releases_limit=releases)
+                         limit_bytes=limit_mb if limit_mb in (None, FOLLOW_DEFAULT) else limit_mb * MB,
+                         releases_limit=releases)
         return redirect(link("admin.settings", notice="saved", account=name), 303)
     info = account_ops.info(ctx, g.caller, name)
     return render_template("account.html", area="admin", name=name, info=info, states=STATES, mb=MB,
-                           default_limit=ctx.config["quarantine"]["default_limit_bytes"], space=ctx.space.report())
+                           defaults=account_ops.defaults(ctx, g.caller), space=ctx.space.report())
 
 
 def restore(name: str):
@@ -103,6 +118,8 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/settings/limits", "save_limits", save_limits, methods=["POST"])
     bp.add_url_rule("/settings/filters", "save_filters", save_filters, methods=["POST"])
     bp.add_url_rule("/settings/features", "save_features", save_features, methods=["POST"])
+    bp.add_url_rule("/settings/quarantine-defaults", "save_quarantine_defaults", save_quarantine_defaults,
+                    methods=["POST"])
     bp.add_url_rule("/settings/account/<name>", "account", account, methods=["GET", "POST"])
     bp.add_url_rule("/settings/purge/<name>", "purge", purge, methods=["GET", "POST"])
     bp.add_url_rule("/settings/restore/<name>", "restore", restore, methods=["POST"])
