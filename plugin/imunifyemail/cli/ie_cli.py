@@ -30,6 +30,7 @@ from . import output
 from .am import am
 from .audit import audit
 from .features import settings
+from .incoming import incoming
 from .cobra import CONTEXT_SETTINGS, Group
 
 PROG = "ie-cli"
@@ -265,6 +266,7 @@ for _name in WHITELISTS:
 cli.add_command(am)
 cli.add_command(audit)
 cli.add_command(settings)
+cli.add_command(incoming)
 
 
 # -- filter settings and version --------------------------------------------
