@@ -139,3 +139,18 @@ def test_a_hosted_user_cannot_ask_the_filter_socket(incoming_stack):
              "s.sendall(b'INCOMING id= rcpt=aW5mb0BkZW1vMS50ZXN0\\n'); print(s.recv(200))")
     proc = stack.run(["python3", "-c", probe, str(stack.socket_path)], user="demo2", check=False)
     assert proc.returncode != 0 and b"junk" not in proc.stdout
+
+
+def test_with_rspamd_down_spam_is_delivered_to_the_inbox_and_said_in_the_log(incoming_stack, token):
+    """Never a loss, never a bounce: no verdict means the inbox (and a log line), not the queue."""
+    stack, boxes = incoming_stack
+    box = boxes[INBOX_ON]
+    stack.rspamd.stop()
+    try:
+        send_from_outside(stack, INBOX_ON, samples.gtube(sender="someone@outside.example", to=(INBOX_ON,),
+                                                         subject=f"unscanned {token}"))
+        stack.wait_for(lambda: with_token(box, "", token), "the unscanned spam in the inbox")
+    finally:
+        stack.rspamd.start()
+    assert with_token(box, "Junk", token) == []
+    assert "Rspamd gave no verdict" in stack.daemon_log() and "(not scanned)" in stack.daemon_log()
