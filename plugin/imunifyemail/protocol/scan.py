@@ -31,9 +31,10 @@ class ScanRequest(NamedTuple):
     verb: str = "SCAN"
 
 
-def build_request(exim_id: str, rcpt: str) -> bytes:
-    """The router's question (``SCAN id=$message_exim_id rcpt=${base64:$local_part@$domain}\\n``)."""
-    return f"SCAN id={exim_id} rcpt={base64.b64encode(rcpt.encode()).decode()}\n".encode()
+def build_request(exim_id: str, rcpt: str, verb: str = "SCAN") -> bytes:
+    """The router's question (``SCAN id=$message_exim_id rcpt=${base64:$local_part@$domain}\\n``; ``INCOMING``
+    from the incoming filter's router)."""
+    return f"{verb} id={exim_id} rcpt={base64.b64encode(rcpt.encode()).decode()}\n".encode()
 
 
 def parse_request(line: bytes) -> ScanRequest:
