@@ -1,7 +1,8 @@
-"""The administrator's pages (WHM → Plugins → Imunify Email): Quarantine, Activity Monitor, Settings, Audit."""
+"""The administrator's pages (WHM → Plugins → Imunify Email): Quarantine, Activity Monitor, Settings, Audit,
+Statistics."""
 from flask import Blueprint, redirect
 
-from . import activity, audit, quarantine, settings
+from . import activity, audit, quarantine, settings, statistics
 from .links import link
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -21,3 +22,4 @@ quarantine.register(bp, "admin")
 activity.register(bp)
 settings.register(bp)
 audit.register(bp, "admin")
+statistics.register(bp)
