@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 from bench import exim_bench
 from bench.stats import line
@@ -22,7 +22,7 @@ from devtools.stack import MailStack
 from devtools.waiting import eventually
 
 MESSAGES = 400
-ROUNDS = 3
+ROUNDS = 5
 CLIENTS = 4
 PER_CONNECTION = 10
 MAILBOXES = ("info@demo1.test", "sales@demo1.test", "info@demo2.test", "sales@demo2.test")
@@ -45,7 +45,8 @@ def _delivered(boxes: List[Path], folders=("", ".Junk")) -> int:
     return sum(len(list((b / sub / "new").glob("*"))) for b in boxes for sub in folders)
 
 
-def _round(stack: MailStack, boxes: List[Path], tag: str) -> float:
+def _round(stack: MailStack, boxes: List[Path], tag: str) -> Tuple[float, float, float]:
+    """Throughput (msg/s), the machine's CPU per message and the daemon's (ms)."""
     items = [(MAILBOXES[i % len(MAILBOXES)],
               (samples.gtube if i % 10 == 0 else samples.ham)(sender="someone@outside.example",
                                                               to=(MAILBOXES[i % len(MAILBOXES)],),
@@ -70,6 +71,8 @@ def _round(stack: MailStack, boxes: List[Path], tag: str) -> float:
             if smtp is not None:
                 smtp.sock.close()
 
+    daemon = [stack.daemon.pid] if stack.daemon is not None else []
+    busy, own = exim_bench._busy_seconds(), exim_bench._cpu_of(daemon)
     started = time.perf_counter()
     threads = [threading.Thread(target=client, args=(items[n::CLIENTS],)) for n in range(CLIENTS)]
     for t in threads:
@@ -78,7 +81,9 @@ def _round(stack: MailStack, boxes: List[Path], tag: str) -> float:
         t.join()
     eventually(lambda: _delivered(boxes) - before + refused[0] >= MESSAGES, f"{tag}: {MESSAGES} delivered", 300,
                interval=0.02)
-    return MESSAGES / (time.perf_counter() - started)
+    rate = MESSAGES / (time.perf_counter() - started)
+    return (rate, (exim_bench._busy_seconds() - busy) / MESSAGES * 1000,
+            (exim_bench._cpu_of(daemon) - own) / MESSAGES * 1000)
 
 
 def _product(stack: MailStack) -> None:
@@ -113,7 +118,7 @@ def _spread(values: List[float], fmt: str) -> str:
 def run() -> None:
     print(f"Inbound -> Maildir ({MESSAGES} messages to {len(MAILBOXES)} mailboxes, 90% ham / 10% GTUBE, "
           f"{CLIENTS} SMTP clients, private network namespace; Exim alone, incoming filter, `spam =` ACL "
-          f"interleaved, {ROUNDS} rounds each)")
+          f"interleaved, {ROUNDS} rounds each; the machine is shared: CPU is all of it, busy)")
     base = Path(tempfile.mkdtemp(prefix="ie-bench-incoming-", dir="/tmp"))
     base.chmod(0o755)
     stack = MailStack(base, net=True, rspamd_tcp_port=exim_bench.ACL_RSPAMD_PORT,
@@ -124,19 +129,32 @@ def run() -> None:
         boxes = [maildir(stack.root, a.split("@")[1].split(".")[0], a) for a in MAILBOXES]
         modes = (("alone", _alone), ("incoming", _incoming), ("acl", _acl))
         rates = {name: [] for name, _ in modes}
+        cpu = {name: [] for name, _ in modes}
+        daemon_cpu = []
         junked = 0
         _round(stack, boxes, "warmup")
         for n in range(ROUNDS):
             for name, use in modes[n % 3:] + modes[:n % 3]:
                 use(stack)
                 before = _delivered(boxes, (".Junk",))
-                rates[name].append(_round(stack, boxes, f"{name}{n}"))
+                rate, machine, own = _round(stack, boxes, f"{name}{n}")
+                rates[name].append(rate)
+                cpu[name].append(machine)
+                if name == "incoming":
+                    daemon_cpu.append(own)
                 if _delivered(boxes, (".Junk",)) != before and name != "incoming":
                     raise AssertionError(f"{name}: mail in Junk without the incoming filter")
                 junked += _delivered(boxes, (".Junk",)) - before
         for name, label in (("alone", "Exim alone -> Maildir"), ("incoming", "Exim + incoming filter -> Maildir"),
                             ("acl", "Exim + Rspamd `spam =` ACL -> Maildir")):
             line(label, _spread(rates[name], "{:.1f} msg/s"))
+        for name, label in (("alone", "CPU per message (machine), Exim alone"),
+                            ("incoming", "CPU per message (machine), incoming filter"),
+                            ("acl", "CPU per message (machine), `spam =` ACL")):
+            line(label, _spread(cpu[name], "{:.1f} ms"))
+        line("the daemon's CPU per message, incoming filter", _spread(daemon_cpu, "{:.2f} ms"))
+        line("CPU per message, incoming filter - `spam =` ACL",
+             _spread([i - a for i, a in zip(cpu["incoming"], cpu["acl"])], "{:+.1f} ms"))
         ratios = [i / a for i, a in zip(rates["incoming"], rates["alone"])]
         line("throughput incoming filter / Exim alone", _spread(ratios, "{:.2f}"))
         line("throughput incoming filter / `spam =` ACL",
