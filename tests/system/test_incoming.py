@@ -154,3 +154,17 @@ def test_with_rspamd_down_spam_is_delivered_to_the_inbox_and_said_in_the_log(inc
         stack.rspamd.start()
     assert with_token(box, "Junk", token) == []
     assert "Rspamd gave no verdict" in stack.daemon_log() and "(not scanned)" in stack.daemon_log()
+
+
+def test_with_the_daemon_down_mail_is_delivered_to_the_inbox_not_deferred(incoming_stack, token):
+    """The router declines when nobody answers: the copy is delivered as without the filter."""
+    stack, boxes = incoming_stack
+    box = boxes[INBOX_ON]
+    stack.stop_daemon()
+    try:
+        send_from_outside(stack, INBOX_ON, samples.gtube(sender="someone@outside.example", to=(INBOX_ON,),
+                                                         subject=f"nodaemon {token}"))
+        stack.wait_for(lambda: with_token(box, "", token), "the spam in the inbox while the daemon is down")
+    finally:
+        stack.start_daemon()
+    assert with_token(box, "Junk", token) == [] and not stack.exim.queue()
