@@ -1,7 +1,7 @@
 """Run every benchmark and print the figures (``make bench``)."""
 import sys
 
-from bench import activity_bench, exim_bench, quarantine_bench, throughput_bench, web_bench
+from bench import activity_bench, exim_bench, incoming_bench, quarantine_bench, throughput_bench, web_bench
 
 
 def main() -> int:
@@ -11,6 +11,7 @@ def main() -> int:
     activity_bench.run()
     web_bench.run()
     exim_bench.run()
+    incoming_bench.run()
     return 0
 
 

@@ -164,6 +164,17 @@ fail_remote_domains:
 
 @PREVIRTUALUSER@
 
+# In place of cPanel's virtual_user (a mailbox's own Maildir, by Dovecot's LMTP): the addresses listed
+# in /etc/sandbox_maildirs (address: Maildir) whose Maildir exists. A +detail address goes to the
+# folder /etc/sandbox_folders names for it (Dovecot's lmtp_save_to_detail_mailbox: "+Junk" -> ".Junk").
+virtual_user:
+  driver = accept
+  domains = +local_domains
+  local_part_suffix = +*
+  local_part_suffix_optional
+  condition = ${{if exists{{${{lookup{{$local_part@$domain}}lsearch{{{root}/etc/sandbox_maildirs}}{{$value}}{{/nonexistent}}}}}}}}
+  transport = sandbox_maildir
+
 @PRENOALIASDISCARD@
 
 @PREVALIASSTAR@
@@ -206,6 +217,16 @@ remote_smtp:
 local_mbox:
   driver = appendfile
   file = {root}/var/mail/local.mbox
+  user = {exim_user}
+  delivery_date_add
+  envelope_to_add
+  return_path_add
+
+sandbox_maildir:
+  driver = appendfile
+  directory = ${{lookup{{$local_part@$domain}}lsearch{{{root}/etc/sandbox_maildirs}}}}${{lookup{{$local_part_suffix}}lsearch{{{root}/etc/sandbox_folders}}{{/$value}}}}
+  maildir_format
+  create_directory
   user = {exim_user}
   delivery_date_add
   envelope_to_add
@@ -270,6 +291,25 @@ class EximLayout:
                                password=SANDBOX_PASSWORD)
 
 
+def maildir(root: Path, owner: str, address: str, exim_user: str = EXIM_USER) -> Path:
+    """Give ``address`` (a sandbox mailbox of account ``owner``) a Maildir where cPanel keeps it
+    (``<home>/mail/<domain>/<local part>``, the home under the root), delivered to by ``virtual_user``."""
+    local, _, domain = address.partition("@")
+    home = Path(pwd.getpwnam(owner).pw_dir)
+    box = root / str(home).lstrip("/") / "mail" / domain / local
+    for d in ("cur", "new", "tmp"):
+        (box / d).mkdir(parents=True, exist_ok=True)
+    pw = pwd.getpwnam(exim_user)
+    for path in [box, *box.iterdir(), *box.parents]:
+        if path == root or root not in path.parents:
+            break
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    listed = root / "etc/sandbox_maildirs"
+    lines = [x for x in listed.read_text().splitlines() if not x.startswith(f"{address}:")]
+    listed.write_text("".join(f"{x}\n" for x in [*lines, f"{address}: {box}"]))
+    return box
+
+
 def _owned_dir(path: Path, user: str, mode: int = 0o750) -> None:
     pw = pwd.getpwnam(user)
     path.mkdir(parents=True, exist_ok=True)
@@ -299,6 +339,13 @@ def prepare(layout: EximLayout, local_domains: Sequence[str], systemctl: bool = 
     mailboxes = root / "etc/sandbox_mailboxes"
     mailboxes.write_text("".join(f"{box}@{d}\n" for d in local_domains for box in MAILBOXES))
     mailboxes.chmod(0o644)
+    maildirs = root / "etc/sandbox_maildirs"   # tests add the mailboxes that have a Maildir (maildir())
+    if not maildirs.exists():
+        maildirs.write_text("")
+    maildirs.chmod(0o644)
+    folders = root / "etc/sandbox_folders"
+    folders.write_text("+Junk: .Junk\n+spam: .spam\n")
+    folders.chmod(0o644)
     for d in (layout.spool, layout.logdir, layout.mailbox.parent):
         _owned_dir(d, layout.exim_user)
     cpanel_standins.install(root, layout.smtp_port, layout.mainlog, systemctl=systemctl)

@@ -104,6 +104,6 @@ def write(spool_dir: Path, exim_id: str, raw: bytes, sender: str, recipients: Se
     return directory / f"{exim_id}-H"
 
 
-def ask(socket_path: str, exim_id: str, rcpt: str, timeout: float = 60) -> Dict[str, str]:
+def ask(socket_path: str, exim_id: str, rcpt: str, timeout: float = 60, verb: str = "SCAN") -> Dict[str, str]:
     """What the router asks for one address, as it asks it; the answer's fields (``verdict`` first)."""
-    return clients.ask(socket_path, exim_id, rcpt, timeout)
+    return clients.ask(socket_path, exim_id, rcpt, timeout, verb)

@@ -244,6 +244,14 @@ class TestRoot:
         remote = [r for r in recipients if r.rpartition("@")[2].lower() not in local] or list(recipients)
         return Sent(exim_id, [spool.ask(self.socket, exim_id, r) for r in remote])
 
+    def receive(self, raw: bytes, sender: str = "someone@outside.example", recipients=("info@demo1.test",),
+                **envelope) -> Sent:
+        """Spool inbound mail as Exim would and ask for each local recipient, as the incoming filter's
+        router does."""
+        exim_id = spool.new_id()
+        spool.write(self.spool, exim_id, raw, sender, list(recipients), **envelope)
+        return Sent(exim_id, [spool.ask(self.socket, exim_id, r, verb="INCOMING") for r in recipients])
+
     def ask_again(self, sent: Sent, rcpt: Optional[str] = None) -> Dict[str, str]:
         """The router asking again (a retry, another address) for a message still spooled."""
         return spool.ask(self.socket, sent.exim_id, rcpt or "bob@remote.example")

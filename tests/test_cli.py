@@ -8,7 +8,7 @@ from imunifyemail import __version__
 from tests.cli_helpers import assert_error
 
 
-# The seed's commands, and ours (audit, settings) in the same alphabetical listing.
+# The seed's commands, and ours (audit, incoming, settings) in the same alphabetical listing.
 ROOT_HELP = """\
 Imunify Email quarantine CLI application
 
@@ -21,6 +21,7 @@ Available Commands:
   audit               the audit trail: every change, who made it and from where
   emails              interaction with emails in the quarantine
   filter-settings     toggle the filter settings, without any parameters - returns the current settings
+  incoming            the incoming filter: daily spam/ham counts, each account's switch
   quarantine-defaults the default quarantine space and releases limit of accounts
   settings            show or change the server settings: notifications, webhook, automatic release, containment, metrics
   version             print the ImunifyEmail CLI version

@@ -12,8 +12,8 @@ from devtools import spool
 def test_a_scan_request_reads_back_as_built_and_anything_else_is_malformed():
     exim_id = spool.new_id()
     for rcpt in ("bob@remote.example", "Jürgen@exämple.de"):
-        assert scan.parse_request(scan.build_request(exim_id, rcpt)) == (exim_id, rcpt)
-    assert scan.parse_request(scan.build_request("", "x@y.example")) == ("", "x@y.example")   # exim -bt
+        assert scan.parse_request(scan.build_request(exim_id, rcpt)) == (exim_id, rcpt, "SCAN")
+    assert scan.parse_request(scan.build_request("", "x@y.example")) == ("", "x@y.example", "SCAN")   # exim -bt
     for line, why in ((b"DELIVER all\n", "not a SCAN request"),
                       (b"SCAN id=x rcpt=YUBi\n", "not an Exim message id"),
                       (b"SCAN id= rcpt=@@@\n", "recipient is not base64 UTF-8"),

@@ -124,6 +124,7 @@ EXPECTED = {
     "/usr/share/imunifyemail/rspamd/local.d/greylist.conf": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/rspamd/local.d/ratelimit.conf": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/exim_conf/router.conf": ("-rw-r--r--", "root", "root", ""),
+    "/usr/share/imunifyemail/exim_conf/incoming.conf": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/whm/imunifyemail.conf": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/cpanel/install.json": ("-rw-r--r--", "root", "root", ""),
     "/usr/share/imunifyemail/cpanel/imunifyemail.svg": ("-rw-r--r--", "root", "root", ""),

@@ -38,6 +38,7 @@ SYSTEMCTL = "/usr/bin/systemctl"
 EXIM_LOCK = "/var/imunifyemail/exim-config.lock"
 NOTIFY_LOCK = "/var/imunifyemail/notify.lock"             # one notification run at a time
 WHMAPI1 = "/usr/local/cpanel/bin/whmapi1"
+INCOMING_ON = "/var/imunifyemail/incoming-filter.on"       # ie-config enable-incoming (root's; exim.conf.local follows)
 CPANEL_HOLDS = "/var/imunifyemail/cpanel-holds.json"      # root's: the cPanel holds of contained accounts it placed
 
 

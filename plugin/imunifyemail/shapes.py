@@ -187,6 +187,8 @@ def status(st) -> Dict[str, Any]:
     return {
         "version": st.version,
         "filter": {"enabled": f.enabled, "exim_conf_local": f.exim_conf_local, "exim_conf": f.exim_conf},
+        "incoming_filter": {"enabled": f.incoming_wanted and f.incoming_active, "requested": f.incoming_wanted,
+                            "exim_conf": f.incoming_active},
         "daemon": {"service": d.service, "running": d.running, "socket": d.socket},
         "web": {"service": w.service, "running": w.running, **w.answers, "sockets": dict(w.sockets)},
         "rspamd": {"url": r.url, "reachable": r.reachable},

@@ -25,11 +25,13 @@ def test_version_and_status(stack):
     assert stack.ie_config("version").stdout.decode().strip() == "ie-config version 0.1.0"
     status = json.loads(stack.ie_config("status", "--json").stdout)
     assert status["filter"] == {"enabled": True, "exim_conf_local": True, "exim_conf": True}
+    assert status["incoming_filter"]["enabled"] is False   # opt-in: off until ie-config enable-incoming
     assert status["daemon"]["running"] is True and status["daemon"]["service"] == "active"
     assert status["rspamd"]["reachable"] is True
     assert set(status["queue"]) == {"waiting_for_scanner", "total"}
     assert set(status["quarantine"]) == {"emails", "size_bytes", "accounts"}
     text = stack.ie_config("status").stdout.decode()
+    assert "Incoming filter: off" in text
     for label in ("Exim filter:", "Filter daemon:", "Web application:", "Rspamd:", "Exim queue:", "Quarantine:"):
         assert label in text
     assert "enabled (outbound mail is scanned)" in text

@@ -149,3 +149,34 @@ def test_bad_configuration_is_a_one_line_error_and_changes_nothing(cpanel):
     assert not cpanel.layout.local_config.exists()
     assert builds(cpanel) == 1   # only the one of the initial set-up
     assert cpanel_standins.calls(cpanel.root, "systemctl") == []
+
+
+def test_the_incoming_filter_comes_and_goes_with_its_own_block_and_survives_a_whm_reset(cpanel):
+    shutil.copyfile(ADMIN_FILE, cpanel.layout.local_config)
+    admin = ADMIN_FILE.read_text()
+    refused = ie_config(cpanel, "enable-incoming")
+    assert refused.returncode == 1 and "Error: Imunify Email is disabled: run ie-config enable first" in refused.stderr
+    assert cpanel.layout.local_config.read_text() == admin
+    assert ie_config(cpanel, "enable").returncode == 0
+    assert "imunifyemail_incoming:" not in exim_conf(cpanel)   # off by default
+    on = ie_config(cpanel, "enable-incoming")
+    assert on.returncode == 0 and "Incoming filter enabled" in on.stdout
+    assert localconf.blocks_present(cpanel.layout.local_config.read_text()) == ["router", "incoming"]
+    assert "imunifyemail_incoming:" in exim_conf(cpanel)
+    # after cPanel's own Spam Box and mailbox routers would come: in @PREVIRTUALUSER@, before virtual_user
+    assert exim_conf(cpanel).index("imunifyemail_incoming:") < exim_conf(cpanel).index("\nvirtual_user:")
+    assert ie_config(cpanel, "enable-incoming").stdout.strip() == "The incoming filter is already enabled"
+
+    cpanel.layout.local_config.unlink()   # WHM "reset", then cPanel rebuilds: both blocks come back
+    assert cpanel_standins_build(cpanel).returncode == 0
+    assert localconf.blocks_present(cpanel.layout.local_config.read_text()) == ["router", "incoming"]
+    assert "imunifyemail_incoming:" in exim_conf(cpanel)
+
+    shutil.copyfile(ADMIN_FILE, cpanel.layout.local_config)
+    assert ie_config(cpanel, "reapply").returncode == 0
+    off = ie_config(cpanel, "disable-incoming")
+    assert off.returncode == 0 and "Incoming filter disabled" in off.stdout
+    assert localconf.blocks_present(cpanel.layout.local_config.read_text()) == ["router"]
+    assert "imunifyemail_incoming:" not in exim_conf(cpanel) and "imunifyemail_scan:" in exim_conf(cpanel)
+    assert ie_config(cpanel, "disable").returncode == 0
+    assert cpanel.layout.local_config.read_text() == admin

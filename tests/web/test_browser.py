@@ -468,3 +468,29 @@ def test_release_and_trust_the_sender_for_a_while(tab, site):
     assert "it has passed" in page.locator("main").inner_text()
     assert [m.email_id for m in root.held(subject="trustlate")] == [other] and site.released("trustlate") == []
     root.cli("am", "limit", "set", "--id", limited["id"], "--so-type", "sender_email", "--limit", "-1")
+def test_the_statistics_tab_shows_the_incoming_counts_and_switches_an_account(tab, site):
+    for raw in (samples.gtube(sender="x@outside.example"), samples.ham(sender="x@outside.example")):
+        site.root.receive(raw, recipients=("info@demo1.test",))
+    site.root.receive(samples.ham(sender="x@outside.example"), recipients=("info@demo2.test",))
+    tab.be("root")
+    page = tab.page
+    page.get_by_role("link", name="Statistics").click()
+    assert page.locator(".incoming-state").inner_text() == "off"   # ie-config enable-incoming not run here
+    expected = json.loads(site.root.cli("incoming", "stats", "--json").stdout)
+    rows = page.locator("table.statistics tbody tr")
+    assert rows.count() == len(expected["items"]) >= 2
+    for n, item in enumerate(expected["items"]):
+        assert rows.nth(n).inner_text().split() == [item["day"], item["account"], str(item["spam"]),
+                                                    str(item["ham"])]
+    assert page.locator("table.statistics tfoot").inner_text().split()[-2:] == [
+        str(expected["totals"]["spam"]), str(expected["totals"]["ham"])]
+    page.get_by_role("button", name="Turn off for demo2").click()
+    assert "Changes saved" in page.get_by_role("status").inner_text()
+    assert page.locator("tr", has_text="demo2").locator(".state").last.inner_text() == "off"
+    listed = json.loads(site.root.cli("incoming", "list", "--json").stdout)["items"]
+    assert {"account": "demo2", "incoming": False} in listed
+    assert site.root.receive(samples.gtube(sender="x@outside.example"),
+                             recipients=("info@demo2.test",)).verdict == "inbox"
+    tab.shot("statistics")
+    page.get_by_role("button", name="Turn on for demo2").click()
+    assert {"account": "demo2", "incoming": True} in json.loads(site.root.cli("incoming", "list", "--json").stdout)["items"]

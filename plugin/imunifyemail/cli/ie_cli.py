@@ -32,6 +32,7 @@ from . import output
 from .am import am
 from .audit import audit
 from .features import settings
+from .incoming import incoming
 from .cobra import CONTEXT_SETTINGS, Group
 from .durations import Since, SinceTime
 
@@ -348,6 +349,7 @@ for _name in WHITELISTS:
 cli.add_command(am)
 cli.add_command(audit)
 cli.add_command(settings)
+cli.add_command(incoming)
 
 
 # -- filter settings and version --------------------------------------------

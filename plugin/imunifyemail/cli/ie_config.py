@@ -97,6 +97,46 @@ def disable() -> None:
                else "Imunify Email is already disabled")
 
 
+@cli.command("enable-incoming", short_help="enable the incoming filter",
+             help="Enable the incoming filter: inbound mail to a local mailbox is scored by Rspamd and spam is "
+                  "delivered to the mailbox's Junk folder (never bounced, never held). Accounts can be left out "
+                  "(ie-cli accounts edit --incoming off); the recipient whitelist exempts its addresses. Needs "
+                  "Imunify Email enabled (ie-config enable).")
+def enable_incoming() -> None:
+    cfg = config.load()
+    snippets.render(cfg, incoming=True)   # a value Exim cannot take is reported before anything changes
+    patcher.preflight()
+    if not patcher.filter_configured():
+        raise ActionError("Imunify Email is disabled: run ie-config enable first")
+    was = patcher.incoming_wanted()
+    patcher.set_incoming_wanted(True)
+    try:
+        outcome = patcher.apply(cfg, enable=True)
+    except Exception:
+        patcher.set_incoming_wanted(was)
+        raise
+    _audit("enable-incoming", outcome.rebuilt)
+    click.echo("Incoming filter enabled: inbound spam is delivered to the Junk folder" if outcome.rebuilt
+               else "The incoming filter is already enabled")
+
+
+@cli.command("disable-incoming", short_help="disable the incoming filter",
+             help="Disable the incoming filter: inbound mail is delivered as without it. The daily counts are kept.")
+def disable_incoming() -> None:
+    cfg = config.load()
+    patcher.preflight()
+    was = patcher.incoming_wanted()
+    patcher.set_incoming_wanted(False)
+    try:
+        outcome = patcher.apply(cfg, enable=True) if patcher.filter_configured() else None
+    except Exception:
+        patcher.set_incoming_wanted(was)
+        raise
+    _audit("disable-incoming", outcome is not None and outcome.rebuilt)
+    click.echo("Incoming filter disabled: inbound mail is delivered unfiltered" if was or (outcome and outcome.rebuilt)
+               else "The incoming filter is already disabled")
+
+
 @cli.command(hidden=True, context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
              help="Called by postbuildeximconf: put the filter back after a rebuild that lost it.")
 @click.option("--status", "build_status", default="ok")

@@ -212,6 +212,15 @@ def metrics_line(m: Dict[str, Any]) -> str:
             f"{v.get('imunifyemail_rspamd_unreachable_total', 0)} passed unscanned (Rspamd unreachable)")
 
 
+def incoming_line(st: Dict[str, Any]) -> str:
+    i = st.get("incoming_filter", {})
+    if i.get("enabled"):
+        return "on (inbound spam is delivered to the recipient's Junk folder)"
+    if i.get("requested"):
+        return "on, but not in /etc/exim.conf" + ("" if st["filter"]["enabled"] else ": run ie-config enable")
+    return "off (ie-config enable-incoming turns it on)"
+
+
 def status_text(st: Dict[str, Any]) -> str:
     f, d, q, qa = st["filter"], st["daemon"], st["queue"], st["quarantine"]
     if f["enabled"]:
@@ -234,7 +243,8 @@ def status_text(st: Dict[str, Any]) -> str:
     else:
         quarantine_line = (f"{qa['emails']} email(s), {human_size(qa['size_bytes'])}, "
                            f"{qa['accounts']} account(s)")
-    rows = [("Version", st["version"]), ("Exim filter", exim), ("Filter daemon", daemon),
+    rows = [("Version", st["version"]), ("Exim filter", exim), ("Incoming filter", incoming_line(st)),
+            ("Filter daemon", daemon),
             ("Web application", web_line(st["web"])), ("Rspamd", rspamd),
             ("Exim queue", queue_line), ("Quarantine", quarantine_line), ("Quarantine disk", disk_line(st["disk"])),
             ("Metrics", metrics_line(st["metrics"]))]

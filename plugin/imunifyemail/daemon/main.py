@@ -27,6 +27,7 @@ from ..store.quarantine import Quarantine
 from ..store.settings import SettingsCache
 from .autorelease import EVERY as AUTO_RELEASE_EVERY, AutoReleaser, interrupted
 from .control import ControlServer, releaser_for
+from .incoming import Incoming
 from .metrics import MetricsFile
 from .pipeline import LocalDomains, Pipeline
 from .store_worker import Reader, StoreWorker
@@ -145,7 +146,8 @@ async def serve(cfg: config.Config, sockets: Sockets, clock: db.Clock = time.tim
     pipeline = Pipeline(store, reader, checks, AccountDirectory(), spool,
                         LocalDomains(paths.system_path(paths.LOCALDOMAINS)),
                         deferrals, counters, exim_uid=exim_uid(cfg, spool))
-    scanner = Scanner(pipeline, late_after=cfg["exim"]["timeout"])
+    incoming = Incoming(store, reader, gate, pipeline.directory, spool, clock)
+    scanner = Scanner(pipeline, late_after=cfg["exim"]["timeout"], incoming=incoming)
     loop = asyncio.get_running_loop()
     server = await loop.create_unix_server(scanner.protocol, sock=sockets.filter)
     control = ControlServer(Context(clock=clock, cfg=cfg, releaser=lambda c: releaser_for(c, spawner, counters)))

@@ -26,8 +26,9 @@ READ_TIMEOUT = 10.0
 
 
 class Scanner:
-    def __init__(self, pipeline: Pipeline, late_after: float, allowed_uids=frozenset({0})):
+    def __init__(self, pipeline: Pipeline, late_after: float, allowed_uids=frozenset({0}), incoming=None):
         self.pipeline = pipeline
+        self.incoming = incoming   # .incoming.Incoming: the incoming filter's questions
         self.late_after = late_after   # Exim's timeout: an answer after it reaches nobody
         self._server = PeerCheckedServer(self._respond, allowed_uids, READ_TIMEOUT,
                                          "only Exim's routing (root) may ask", log, scan.BAD_REQUEST_ANSWER)
@@ -73,10 +74,15 @@ class Scanner:
 
     async def _respond(self, exchange: Exchange) -> None:
         try:
-            exim_id, rcpt = scan.parse_request(exchange.line)
+            exim_id, rcpt, verb = scan.parse_request(exchange.line)
         except scan.MalformedRequest as exc:
             log.warning("bad request from pid %d: %s", exchange.pid, exc)
             await exchange.send(scan.BAD_REQUEST_ANSWER)
+            return
+        if verb == scan.INCOMING:
+            fields = await self.incoming.answer(exim_id, rcpt) if self.incoming is not None else {"verdict": "inbox"}
+            verdict = fields.pop("verdict")
+            await exchange.send(scan.build_answer(verdict, fields))
             return
         answer = await self.answer(exim_id, rcpt)
         if not await exchange.send(scan.build_answer(answer.verdict, answer.fields)) and answer.verdict != DEFER:

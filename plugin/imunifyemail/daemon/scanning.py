@@ -105,11 +105,14 @@ class ScanGate:
         self._turns = _Turns(concurrency, max(1, concurrency // 2))
 
     async def scan(self, raw: bytes, sender: str, recipients: Sequence[str], account: str, ip: str,
-                   queue_id: str) -> Scanned:
+                   queue_id: str, user: Optional[str] = None) -> Scanned:
+        """``user``: who Rspamd is told sent it (the account unless given: inbound mail names its SMTP
+        AUTH user, usually none)."""
         if not await self._turns.take(account, self.wait):
             return Scanned(None, BUSY)
         try:
-            scan = await self.rspamd.scan(raw, sender, recipients, user=account, ip=ip, queue_id=queue_id)
+            scan = await self.rspamd.scan(raw, sender, recipients, user=account if user is None else user, ip=ip,
+                                          queue_id=queue_id)
         finally:
             await self._turns.give_back(account)
         if scan is not None:

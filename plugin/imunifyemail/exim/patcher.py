@@ -25,6 +25,7 @@ from . import localconf, snippets
 
 LOCK_ENV = "IMUNIFYEMAIL_EXIM_LOCKED"
 _ACTIVE_ROUTER = re.compile(rf"^{snippets.ROUTER_NAME}:\s*$", re.MULTILINE)
+_ACTIVE_INCOMING = re.compile(rf"^{snippets.INCOMING_ROUTER_NAME}:\s*$", re.MULTILINE)
 
 
 class PatchError(ActionError):
@@ -59,13 +60,37 @@ def write_local(text: Optional[str]) -> None:
         admin_files.replace(target, text)
 
 
-def filter_active() -> bool:
-    """Whether ``/etc/exim.conf`` (what Exim runs) routes to the filter."""
+def _active(router: "re.Pattern[str]") -> bool:
     try:
         text = paths.system_path(paths.EXIM_CONF).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
-    return bool(_ACTIVE_ROUTER.search(text))
+    return bool(router.search(text))
+
+
+def filter_active() -> bool:
+    """Whether ``/etc/exim.conf`` (what Exim runs) routes to the filter."""
+    return _active(_ACTIVE_ROUTER)
+
+
+def incoming_wanted() -> bool:
+    """Whether the administrator turned the incoming filter on (``ie-config enable-incoming``): every
+    apply (enable, reapply after a WHM rebuild, upgrade) then puts its block in too."""
+    return paths.system_path(paths.INCOMING_ON).exists()
+
+
+def set_incoming_wanted(on: bool) -> None:
+    flag = paths.system_path(paths.INCOMING_ON)
+    if on:
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.write_text("on\n")
+    elif flag.exists():
+        flag.unlink()
+
+
+def incoming_active() -> bool:
+    """Whether ``/etc/exim.conf`` routes local recipients to the incoming filter."""
+    return _active(_ACTIVE_INCOMING)
 
 
 def filter_configured(text: Optional[str] = None) -> bool:
@@ -102,7 +127,8 @@ def _rebuild() -> Optional[str]:
 
 def apply(cfg: config.Config, enable: bool) -> Outcome:
     """Make Exim route outbound mail to the filter (``enable``) or not."""
-    blocks = snippets.render(cfg) if enable else {}
+    incoming = enable and incoming_wanted()
+    blocks = snippets.render(cfg, incoming) if enable else {}
     with locked():
         before = read_local()
         base = before if before is not None else (localconf.SKELETON if enable else None)
@@ -112,12 +138,12 @@ def apply(cfg: config.Config, enable: bool) -> Outcome:
             raise PatchError(f"{paths.system_path(paths.EXIM_CONF_LOCAL)}: {exc}") from None
         after = localconf.insert(admin, blocks) if enable else admin
         changed = after != before
-        if not changed and filter_active() == enable:
+        if not changed and filter_active() == enable and incoming_active() == incoming:
             return Outcome(changed=False, rebuilt=False)
         if changed:
             write_local(after)
         failure = _rebuild()
-        if failure is None and filter_active() != enable:
+        if failure is None and (filter_active() != enable or incoming_active() != incoming):
             failure = f"{paths.system_path(paths.EXIM_CONF)} does not show the change after the rebuild"
         if failure is not None:
             if changed:

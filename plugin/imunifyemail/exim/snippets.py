@@ -16,7 +16,15 @@ from ..errors import ActionError
 BLOCKS = {
     "router": ("router.conf", "POSTMAILCOUNT"),
 }
+# the incoming filter's block (ie-config enable-incoming), added to BLOCKS when it is on
+INCOMING_BLOCKS = {
+    "incoming": ("incoming.conf", "PREVIRTUALUSER"),
+}
 ROUTER_NAME = "imunifyemail_scan"
+INCOMING_ROUTER_NAME = "imunifyemail_incoming"
+# The Maildir folder spam goes to (a +detail address: Dovecot's LMTP saves it there, as cPanel's Spam
+# Box does with "spam").
+JUNK_FOLDER = "Junk"
 # Where the snippets live: the checkout (development, tests) or the package's share directory.
 _CANDIDATES = (Path(__file__).resolve().parents[3] / "exim_conf", Path("/usr/share/imunifyemail/exim_conf"))
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+-]+$")
@@ -40,15 +48,22 @@ def values(cfg: config.Config) -> Dict[str, str]:
         raise SnippetError(f"exim.socket: {socket_path!r} cannot be used in Exim's configuration "
                            "(letters, digits and ._/+- only)")
     timeout = cfg["exim"]["timeout"]
-    return {"SOCKET": socket_path, "TIMEOUT": str(int(timeout) if float(timeout).is_integer() else timeout)}
+    root = str(paths.root()).rstrip("/")
+    userdomains = str(paths.system_path(paths.USERDOMAINS))
+    for what, value in (("the root", root or "/"), ("/etc/userdomains", userdomains)):
+        if not _SAFE_PATH.match(value):
+            raise SnippetError(f"{what}: {value!r} cannot be used in Exim's configuration")
+    return {"SOCKET": socket_path, "TIMEOUT": str(int(timeout) if float(timeout).is_integer() else timeout),
+            "ROOT": root, "USERDOMAINS": userdomains, "FOLDER": JUNK_FOLDER}
 
 
-def render(cfg: config.Config) -> Dict[str, Tuple[str, str]]:
-    """block name -> (section, text) for :func:`.localconf.insert`."""
+def render(cfg: config.Config, incoming: bool = False) -> Dict[str, Tuple[str, str]]:
+    """block name -> (section, text) for :func:`.localconf.insert` (``incoming``: with the incoming
+    filter's block)."""
     vals = values(cfg)
     base = snippet_dir()
     out = {}
-    for name, (filename, section) in BLOCKS.items():
+    for name, (filename, section) in {**BLOCKS, **(INCOMING_BLOCKS if incoming else {})}.items():
         text = (base / filename).read_text()
 
         def fill(m: "re.Match[str]") -> str:

@@ -39,6 +39,8 @@ class Unreadable(NamedTuple):
 class FilterState(NamedTuple):
     exim_conf_local: bool   # our blocks in /etc/exim.conf.local
     exim_conf: bool         # the built /etc/exim.conf (what Exim runs) routes to the filter
+    incoming_wanted: bool = False   # ie-config enable-incoming was run (and not undone)
+    incoming_active: bool = False   # /etc/exim.conf routes local recipients to the incoming filter
 
     @property
     def enabled(self) -> bool:
@@ -103,7 +105,8 @@ class Status(NamedTuple):
 
 def collect(cfg: config.Config) -> Status:
     socket_path = str(paths.system_path(cfg["exim"]["socket"]))
-    filter_state = FilterState(patcher.filter_configured(), patcher.filter_active())
+    filter_state = FilterState(patcher.filter_configured(), patcher.filter_active(), patcher.incoming_wanted(),
+                               patcher.incoming_active())
     queue_state = queue_summary(Spool(paths.system_path(cfg["exim"]["spool_directory"])))
     return Status(
         version=__version__,

@@ -7,13 +7,13 @@ from ..errors import Unavailable
 from . import control, scan
 
 
-def ask(socket_path: str, exim_id: str, rcpt: str, timeout: float) -> Dict[str, str]:
+def ask(socket_path: str, exim_id: str, rcpt: str, timeout: float, verb: str = "SCAN") -> Dict[str, str]:
     """What Exim's router asks for one address, as it asks it: the answer's fields (``verdict``
     first; none if the daemon closed without answering). OSError when the socket does not answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(socket_path)
-        s.sendall(scan.build_request(exim_id, rcpt))
+        s.sendall(scan.build_request(exim_id, rcpt, verb))
         chunks = []
         while True:   # the answer has no newline: it ends when the daemon closes
             chunk = s.recv(65536)

@@ -15,7 +15,8 @@ from ..core.attribution import EXIM_ID
 PASS, HOLD, DEFER = "pass", "hold", "defer"
 BAD_REQUEST = "bad request"   # the defer reason for a question not in this format
 
-_REQUEST = re.compile(rb"^SCAN id=(\S*) rcpt=(\S*)$")
+_REQUEST = re.compile(rb"^(SCAN|INCOMING) id=(\S*) rcpt=(\S*)$")
+INCOMING = "INCOMING"   # the incoming filter's question, for a local recipient (exim_conf/incoming.conf)
 _UNSAFE = re.compile(r'["\\\x00-\x1f\x7f]')   # what ${extract} cannot take inside a quoted value
 _FIELD = re.compile(r'(\w+)=(?:"([^"]*)"|(\S*))')
 
@@ -27,25 +28,27 @@ class MalformedRequest(ValueError):
 class ScanRequest(NamedTuple):
     exim_id: str   # "" for an address test
     rcpt: str
+    verb: str = "SCAN"
 
 
-def build_request(exim_id: str, rcpt: str) -> bytes:
-    """The router's question (``SCAN id=$message_exim_id rcpt=${base64:$local_part@$domain}\\n``)."""
-    return f"SCAN id={exim_id} rcpt={base64.b64encode(rcpt.encode()).decode()}\n".encode()
+def build_request(exim_id: str, rcpt: str, verb: str = "SCAN") -> bytes:
+    """The router's question (``SCAN id=$message_exim_id rcpt=${base64:$local_part@$domain}\\n``; ``INCOMING``
+    from the incoming filter's router)."""
+    return f"{verb} id={exim_id} rcpt={base64.b64encode(rcpt.encode()).decode()}\n".encode()
 
 
 def parse_request(line: bytes) -> ScanRequest:
     m = _REQUEST.match(line.strip())
     if m is None:
         raise MalformedRequest("not a SCAN request")
-    exim_id = m.group(1).decode("ascii")
+    exim_id = m.group(2).decode("ascii")
     try:
-        rcpt = base64.b64decode(m.group(2), validate=True).decode("utf-8")
+        rcpt = base64.b64decode(m.group(3), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise MalformedRequest("recipient is not base64 UTF-8") from None
     if exim_id and not EXIM_ID.fullmatch(exim_id):
         raise MalformedRequest("not an Exim message id")
-    return ScanRequest(exim_id, rcpt)
+    return ScanRequest(exim_id, rcpt, m.group(1).decode("ascii"))
 
 
 def build_answer(verdict: str, fields: Mapping[str, object]) -> bytes:

@@ -247,6 +247,29 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
         WHERE action = 'account edit' AND account IS NOT NULL AND json_valid(detail)
         AND json_extract(detail, '$.releases_limit') IS NOT NULL)
     """,
+    # issue 20, incoming: an account's own switch of the incoming filter (no row: on), the daily
+    # spam/ham counts of the mail it received (day: UTC YYYY-MM-DD), and each recipient's copy routed
+    # (Exim id / address), so that a retry gets the same answer and is not counted again
+    """
+    CREATE TABLE incoming_routed (
+        key TEXT PRIMARY KEY,
+        fields TEXT NOT NULL,
+        at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX incoming_routed_by_time ON incoming_routed (at);
+    CREATE TABLE incoming_accounts (
+        account TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL CHECK (enabled IN (0, 1))
+    );
+    CREATE TABLE incoming_daily (
+        account TEXT NOT NULL,
+        day TEXT NOT NULL,
+        spam INTEGER NOT NULL DEFAULT 0,
+        ham INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (account, day)
+    );
+    CREATE INDEX incoming_daily_by_day ON incoming_daily (day)
+    """,
 ]
 
 # What store/settings.Snapshot is read from: a change to any of these moves the stamp on. Accounts only

@@ -1,7 +1,8 @@
-"""The administrator's pages (WHM → Plugins → Imunify Email): Quarantine, Activity Monitor, Settings, Audit."""
+"""The administrator's pages (WHM → Plugins → Imunify Email): Quarantine, Activity Monitor, Settings, Audit,
+Statistics."""
 from flask import Blueprint, redirect
 
-from . import activity, audit, quarantine, settings, trust
+from . import activity, audit, quarantine, settings, statistics, trust
 from .links import link
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -22,3 +23,4 @@ activity.register(bp)
 settings.register(bp)
 audit.register(bp, "admin")
 trust.register(bp)
+statistics.register(bp)
