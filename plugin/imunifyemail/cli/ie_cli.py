@@ -136,21 +136,44 @@ def emails_show(env: Context, email_id: str, account: str, as_json: bool) -> Non
                      "Each email leaves the quarantine only once the mail server accepted it.")
 @click.option("--ids", multiple=True, required=True, metavar="strings",
               help="Comma-separated email ids to release")
+@click.option("--not-spam", is_flag=True,
+              help="Also teach the filter: Rspamd learns them as not spam (those held as spam), so similar "
+                   "mail passes from now on; the release happens even if Rspamd cannot learn")
 @account_option
 @pass_env
-def emails_release(env: Context, ids: Sequence[str], account: str) -> None:
-    email_ops.release(env, ADMIN, split_ids(ids), account)
+def emails_release(env: Context, ids: Sequence[str], account: str, not_spam: bool) -> None:
+    if not_spam:
+        _, report = email_ops.release_not_spam(env, ADMIN, split_ids(ids), account)
+        emit_lessons(report)
+    else:
+        email_ops.release(env, ADMIN, split_ids(ids), account)
     emit("OK")
+
+
+def emit_lessons(report) -> None:
+    """What the filter learned, on stdout; what it could not, on stderr (the action itself was done)."""
+    if report.learned:
+        emit(report.summary().split("; ")[0])
+    for email_id, why in {**report.skipped, **report.failed}.items():
+        click.echo(f"warning: {email_id} not learned: {why}", err=True)
 
 
 @emails.command("remove", short_help="remove emails from the quarantine",
                 help="Remove emails from the quarantine permanently.")
 @click.option("--ids", multiple=True, required=True, metavar="strings",
               help="Comma-separated email ids to remove")
+@click.option("--as-spam", is_flag=True,
+              help="Also teach the filter: Rspamd learns them as spam (not those held only for a sender "
+                   "limit), so similar mail from any account is held from now on; they are deleted even if "
+                   "Rspamd cannot learn")
 @account_option
 @pass_env
-def emails_remove(env: Context, ids: Sequence[str], account: str) -> None:
-    email_ops.remove(env, ADMIN, split_ids(ids), account)
+def emails_remove(env: Context, ids: Sequence[str], account: str, as_spam: bool) -> None:
+    if as_spam:
+        _, report = email_ops.remove_as_spam(env, ADMIN, split_ids(ids), account)
+        emit_lessons(report)
+    else:
+        email_ops.remove(env, ADMIN, split_ids(ids), account)
     emit("OK")
 
 
