@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import cpanel_standins
+from devtools import cpanel_standins, samples
 from devtools.rspamd import SYSTEM_CONFDIR, layered_confdir
 from imunifyemail import config, rspamd_learning
 from imunifyemail.cli import ie_cli, ie_config
@@ -46,6 +46,11 @@ def test_what_the_administrator_may_teach(kind, reasons, why):
 def test_a_hosted_users_decision_never_teaches(kind):
     assert learning.refusal(kind, False, ["spam"]) == learning.ONLY_ADMIN
     assert not learning.offered(kind, False, ["spam"])
+
+
+def test_a_test_message_is_never_learned():
+    assert learning.content_refusal(samples.gtube()) == learning.TEST_MESSAGE
+    assert learning.content_refusal(samples.campaign()) == ""
 
 
 def test_ham_takes_the_hashes_off_the_spam_list_before_whitelisting_them():

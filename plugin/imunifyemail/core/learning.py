@@ -8,7 +8,9 @@ lesson. Who may teach, and what, is decided here:
 * only the administrator (root, from a shell or WHM): a hosted user's release or delete never trains
   the filter — a spammer who owns the account must not whitelist their own campaign;
 * mail held only for a sender limit is never learned as spam: its content was never found bad;
-* "not spam" unlearns spam: only mail held as spam is learned as ham.
+* "not spam" unlearns spam: only mail held as spam is learned as ham;
+* a test message (GTUBE, the anti-spam test pattern) is never learned: it teaches nothing, and Rspamd
+  3.4's controller crashes on it (its fuzzy requests).
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
@@ -26,6 +28,8 @@ HAM_FLAG = 12
 ONLY_ADMIN = "only the administrator's decisions teach the filter"
 ONLY_RATELIMIT = "held only for a sender limit: never learned as spam"
 NOT_HELD_AS_SPAM = "not held as spam: nothing to unlearn"
+TEST_MESSAGE = "a test message (GTUBE): never learned"
+_GTUBE = b"GTUBE-STANDARD-ANTI-UBE-TEST"   # in each of Rspamd's GTUBE patterns
 
 
 def refusal(kind: str, is_admin: bool, reasons: Sequence[str]) -> str:
@@ -39,6 +43,11 @@ def refusal(kind: str, is_admin: bool, reasons: Sequence[str]) -> str:
     if kind == LEARN_HAM and SPAM not in reasons:
         return NOT_HELD_AS_SPAM
     return ""
+
+
+def content_refusal(raw: bytes) -> str:
+    """Why a message's bytes are not learned at all ("" when they may be)."""
+    return TEST_MESSAGE if _GTUBE in raw else ""
 
 
 def offered(kind: str, is_admin: bool, reasons: Sequence[str]) -> bool:

@@ -34,7 +34,16 @@ def teach(ctx: Context, caller: Caller, messages: Sequence[StoredMessage], kind:
             report.failed[msg.email_id] = unreachable
         else:
             try:
-                failure = _lesson(ctx, controller, msg, kind)
+                raw = ctx.quarantine.read(msg)
+            except OSError as exc:
+                report.failed[msg.email_id] = f"cannot read it ({exc.strerror})"
+                continue
+            why = learning.content_refusal(raw)
+            if why:
+                report.skipped[msg.email_id] = why
+                continue
+            try:
+                failure = _lesson(controller, raw, kind)
             except ControllerError as exc:
                 unreachable = failure = str(exc)
             if failure:
@@ -47,12 +56,8 @@ def teach(ctx: Context, caller: Caller, messages: Sequence[StoredMessage], kind:
     return report
 
 
-def _lesson(ctx: Context, controller: Controller, msg: StoredMessage, kind: str) -> str:
-    """"" when Rspamd learned ``msg`` as ``kind``; else what went wrong."""
-    try:
-        raw = ctx.quarantine.read(msg)
-    except OSError as exc:
-        return f"cannot read it ({exc.strerror})"
+def _lesson(controller: Controller, raw: bytes, kind: str) -> str:
+    """"" when Rspamd learned ``raw`` as ``kind``; else what went wrong."""
     for path, headers in learning.REQUESTS[kind]:
         status, error = controller.post(path, raw, headers)
         if path == "/fuzzydel" and status != 200:
