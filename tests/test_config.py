@@ -24,7 +24,7 @@ def test_partial_file_keeps_other_defaults(tmp_path):
     assert cfg["rspamd"] == {"url": "unix:/var/run/rspamd/normal.sock", "timeout": 3, "unavailable": "defer",
                              "max_wait": 3600, "concurrency": 8,
                              "controller": "unix:/var/run/rspamd/controller.sock",
-                             "redis": {"servers": ["/var/run/imunifyemail-redis/redis.sock"], "sentinels": [],
+                             "redis": {"servers": ["/var/run/redis/redis.sock"], "sentinels": [],
                                        "master_name": None, "sentinel_watch_time": 60, "db": 0}}
 
 

@@ -136,7 +136,7 @@ def redis_section(**values):
 
 def test_the_redis_file_names_rspamds_own_options():
     assert rspamd_learning.render_redis(redis_section()).splitlines()[-1] == \
-        'servers = "/var/run/imunifyemail-redis/redis.sock";'
+        'servers = "/var/run/redis/redis.sock";'
     text = rspamd_learning.render_redis(redis_section(**SENTINELS, db=3))
     assert text.splitlines()[-5:] == ['servers = "10.0.0.1:6379";', 'sentinels = "10.0.0.5:26379,10.0.0.6:26379";',
                                       'sentinel_masters_pattern = "^ie%-fleet%.1$";', "sentinel_watch_time = 30;",
@@ -160,6 +160,10 @@ def test_install_writes_the_secrets_for_rspamd_only_and_keeps_the_keypair(tmp_pa
     changed = rspamd_learning.install(redis_section(**SENTINELS), etc)  # a new setting: that file alone
     assert [p.name for p in changed] == [rspamd_learning.REDIS_FILE]
     assert rspamd_learning.parse_keypair((etc / rspamd_learning.STORAGE_FILE).read_text()) == pair
+    (etc / "local.d").mkdir()
+    assert sorted(p.name for p in rspamd_learning.remove(etc)) == sorted(p.name for p in changed + [
+        etc / rspamd_learning.STORAGE_FILE, etc / rspamd_learning.WRITERS_FILE, etc / rspamd_learning.RULE_FILE])
+    assert [p.name for p in etc.iterdir()] == ["local.d"] and rspamd_learning.remove(etc) == []
 
 
 def test_ie_config_rspamd_learning_writes_the_files_from_config_yaml_and_restarts_rspamd(ie, capsys):

@@ -159,6 +159,21 @@ def install(redis: dict, etc: Optional[Path] = None, make_keypair=new_keypair) -
     return changed
 
 
+def remove(etc: Optional[Path] = None) -> List[Path]:
+    """Delete the files (the RPM's erase: our shipped files that include them are gone too); those deleted."""
+    etc = etc or etc_dir()
+    gone = []
+    for name in (REDIS_FILE, STORAGE_FILE, WRITERS_FILE, RULE_FILE):
+        if not os.path.lexists(etc / name):
+            continue
+        try:
+            admin_files.delete(etc / name)
+        except OSError as exc:
+            raise LearningFilesError(f"{etc / name}: cannot be deleted ({exc.strerror})") from None
+        gone.append(etc / name)
+    return gone
+
+
 def _rspamd_gid() -> int:
     try:
         return grp.getgrnam(RSPAMD_GROUP).gr_gid

@@ -132,7 +132,12 @@ def upgrade() -> None:
                   "one or its Sentinels) and the local fuzzy storage's secret keypair (made once); then restart "
                   "Rspamd when one changed (imunifyemail.rspamd_learning).")
 @click.option("--no-restart", is_flag=True, help="Do not restart Rspamd (the RPM restarts it itself)")
-def rspamd_learning_command(no_restart: bool) -> None:
+@click.option("--remove", is_flag=True, hidden=True, help="Delete the files (the RPM's erase)")
+def rspamd_learning_command(no_restart: bool, remove: bool) -> None:
+    if remove:
+        for path in rspamd_learning.remove():
+            click.echo(f"{path}: removed")
+        return
     cfg = config.load()
     changed = rspamd_learning.install(cfg["rspamd"]["redis"])
     for path in changed:
