@@ -53,6 +53,18 @@ def test_a_test_message_is_never_learned():
     assert learning.content_refusal(samples.campaign()) == ""
 
 
+@pytest.mark.parametrize("status,error,ok", [
+    (200, "", True),
+    (208, "<x@y> has been already learned as spam, ignore it", True),
+    (404, "<x@y> has been already learned as spam, ignore it", True),   # Rspamd 3.4's learn cache
+    (404, "no classifiers defined", False),
+    (403, "process fuzzy error", False),                                 # e.g. its Redis down
+    (500, "", False),
+])
+def test_what_counts_as_learned(status, error, ok):
+    assert learning.answered_ok(status, error) == ok
+
+
 def test_ham_takes_the_hashes_off_the_spam_list_before_whitelisting_them():
     paths = [p for p, _ in learning.REQUESTS[LEARN_HAM]]
     assert paths == ["/fuzzydel", "/fuzzyadd", "/learnham"]

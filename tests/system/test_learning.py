@@ -35,13 +35,15 @@ def test_a_campaign_deleted_as_spam_is_held_elsewhere_and_one_released_as_not_sp
     send(stack, "demo2", samples.campaign("Mr. Paul Kent", sender=a2, subject=f"Proposal {token} before"),
          a2, "first@remote.example")
     wait_sunk(stack, token)
-    # demo1's copy is held for its executable; the administrator deletes it as spam.
-    send(stack, "demo1", samples.with_exe(sender=a1, subject=f"Proposal {token} exe",
-                                          body="\n".join(samples.CAMPAIGN) + "\n"), a1, "victim@remote.example")
-    [held] = wait_held(stack, f"{token} exe")
-    assert held["reasons"] == ["winexec"]
-    out = stack.ie_cli("emails", "remove", "--ids", held["email_id"], "--as-spam")
-    assert out.stdout.decode().splitlines() == ["learned as spam: 1", "OK"], out
+    # demo1's two copies are held for their executable; the administrator deletes both as spam.
+    for n in range(2):
+        send(stack, "demo1", samples.with_exe(sender=a1, subject=f"Proposal {token} exe {n}",
+                                              body="\n".join(samples.CAMPAIGN) + "\n"), a1, f"victim{n}@remote.example")
+    both = wait_held(stack, f"{token} exe", 2)
+    assert [m["reasons"] for m in both] == [["winexec"], ["winexec"]]
+    held = both[0]
+    out = stack.ie_cli("emails", "remove", "--ids", ",".join(m["email_id"] for m in both), "--as-spam")
+    assert out.stdout.decode().splitlines() == ["learned as spam: 2", "OK"], out
     assert out.stderr == b""
     # The storage writes its lessons to Redis every 2 s (override.d/worker-fuzzy.inc sync)
     near = samples.campaign("Mr. Peter Brown", sender=a2, subject=f"Proposal {token} near")
@@ -63,7 +65,8 @@ def test_a_campaign_deleted_as_spam_is_held_elsewhere_and_one_released_as_not_sp
     settle(stack)
     assert sunk(stack, f"{token} exe") == []
     # Both lessons are in the audit trail, root's, with the ids they taught.
-    assert [e["ids"] for e in audit_entries(stack, "learn_spam") if held["email_id"] in e["ids"]] == [[held["email_id"]]]
+    [spam] = [e for e in audit_entries(stack, "learn_spam") if held["email_id"] in e["ids"]]
+    assert sorted(spam["ids"]) == sorted(m["email_id"] for m in both) and spam["outcome"] == "ok"
     [ham] = [e for e in audit_entries(stack, "learn_ham") if copy["email_id"] in e["ids"]]
     assert ham["outcome"] == "ok" and ham["actor"] == "root"
 

@@ -65,12 +65,16 @@ REQUESTS: Dict[str, List[Request]] = {
                 ("/learnham", {})],
 }
 
-# Rspamd's controller answers 208 when Bayes has learned this very message before: a lesson all the same.
+# Rspamd 3.4's controller answers 404 "<id> has been already learned as spam, ignore it" (208 on another
+# path) when Bayes has learned this very message before: a lesson all the same (the bulk delete of a
+# campaign's identical copies). With its Redis down it says the same, but the fuzzy request before it
+# has failed then.
 ALREADY_LEARNED = 208
+_ALREADY_LEARNED_TEXT = "has been already learned as"
 
 
-def answered_ok(status: int) -> bool:
-    return status == 200 or status == ALREADY_LEARNED
+def answered_ok(status: int, error: str = "") -> bool:
+    return status in (200, ALREADY_LEARNED) or (status == 404 and _ALREADY_LEARNED_TEXT in error)
 
 
 @dataclass

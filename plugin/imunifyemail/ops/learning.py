@@ -62,7 +62,7 @@ def _lesson(controller: Controller, raw: bytes, kind: str) -> str:
         status, error = controller.post(path, raw, headers)
         if path == "/fuzzydel" and status != 200:
             continue   # nothing to take off the spam list
-        if not learning.answered_ok(status):
+        if not learning.answered_ok(status, error):
             return f"Rspamd's {path} answered {status}: {error}"
     return ""
 
