@@ -27,6 +27,7 @@ from devtools.waiting import TimedOut, eventually
 
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
+_EPHEMERAL = ["--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""]
 
 
 class RedisProcess:
@@ -44,9 +45,14 @@ class RedisProcess:
         if not os.path.exists(REDIS_SERVER):
             raise RuntimeError(f"{REDIS_SERVER} not found: apt-get install --no-install-recommends redis-server")
         return self.wrap(["setpriv", f"--reuid={RSPAMD_USER}", f"--regid={RSPAMD_USER}", "--init-groups",
-                REDIS_SERVER, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "600",
-                "--dir", str(self.workdir), "--save", "", "--appendonly", "no", "--daemonize", "no",
-                "--logfile", "", "--protected-mode", "yes"])
+                          REDIS_SERVER, *self.server_args()])
+
+    def server_args(self) -> List[str]:
+        return ["--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "600", *_EPHEMERAL,
+                "--dir", str(self.workdir)]
+
+    def ready(self) -> bool:
+        return self.socket.exists() and self.cli("PING", check=False).stdout.strip() == b"PONG"
 
     def start(self, timeout: float = 60.0) -> "RedisProcess":
         if self.proc is not None:
@@ -63,7 +69,7 @@ class RedisProcess:
         def answers() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited with status {self.proc.returncode}\n{self.log_tail()}")
-            return self.socket.exists() and self.cli("PING", check=False).stdout.strip() == b"PONG"
+            return self.ready()
         try:
             eventually(answers, "redis to answer PING", timeout, describe=self.log_tail)
         except TimedOut:
@@ -96,6 +102,44 @@ class RedisProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class TcpRedis(RedisProcess):
+    """On 127.0.0.1:``port``, for what only TCP can do (a Sentinel names its master by address and port):
+    only inside a private network namespace (``wrap``), whose loopback no other user shares."""
+
+    def __init__(self, workdir: Path, wrap: Callable[[List[str]], List[str]], port: int):
+        super().__init__(workdir, wrap)
+        self.port = port
+
+    def server_args(self) -> List[str]:
+        return ["--port", str(self.port), "--bind", "127.0.0.1", *_EPHEMERAL, "--dir", str(self.workdir)]
+
+    def ready(self) -> bool:
+        return self.cli("PING", check=False).stdout.strip() == b"PONG"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(self.wrap([REDIS_CLI, "-p", str(self.port), *args]), capture_output=True, check=check)
+
+
+class SentinelProcess(TcpRedis):
+    """A Redis Sentinel on 127.0.0.1:``port`` watching the master ``name`` at 127.0.0.1:``master_port``."""
+
+    def __init__(self, workdir: Path, wrap: Callable[[List[str]], List[str]], port: int, name: str,
+                 master_port: int):
+        super().__init__(workdir, wrap, port)
+        self.name, self.master_port = name, master_port
+
+    def server_args(self) -> List[str]:
+        conf = self.workdir / "sentinel.conf"   # the Sentinel rewrites it: its own, writable
+        conf.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.workdir}\n"
+                        f"sentinel monitor {self.name} 127.0.0.1 {self.master_port} 1\n")
+        pw = pwd.getpwnam(RSPAMD_USER)
+        os.chown(conf, pw.pw_uid, pw.pw_gid)
+        return [str(conf), "--sentinel"]
+
+    def master(self) -> str:
+        return " ".join(self.command_line("SENTINEL", "get-master-addr-by-name", self.name).split())
 
 
 def available() -> bool:
