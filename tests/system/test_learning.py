@@ -5,6 +5,9 @@ in Redis): a near copy (another account, another recipient, a changed line) is t
 one as not spam whitelists it: a near copy passes again. The campaign passes the filter on its own.
 """
 import json
+import os
+import pwd
+import stat
 
 from devtools import samples
 from devtools.stack import PYTHON
@@ -71,7 +74,7 @@ def test_a_campaign_deleted_as_spam_is_held_elsewhere_and_one_released_as_not_sp
     assert ham["outcome"] == "ok" and ham["actor"] == "root"
 
 
-def test_a_hosted_user_cannot_write_to_or_read_the_fuzzy_storage(stack):
+def test_a_hosted_user_cannot_write_to_or_read_the_fuzzy_storage_nor_its_redis(stack):
     """Rspamd 3.4's fuzzy storage is on UDP 127.0.0.1:11335 (no unix socket): it answers a plain
     request (a local user's, who does not know its secret key) with 403, a write as much as a check."""
     script = (
@@ -84,3 +87,9 @@ def test_a_hosted_user_cannot_write_to_or_read_the_fuzzy_storage(stack):
         "print(out)\n")
     proc = stack.run([PYTHON, "-c", script], user="demo1")
     assert proc.stdout.decode().strip() == "[403, 403]", proc
+    # ...nor reach its Redis: a 0600 socket of _rspamd's (root can)
+    st = os.stat(stack.redis_socket)
+    assert (pwd.getpwuid(st.st_uid).pw_name, stat.S_IMODE(st.st_mode)) == ("_rspamd", 0o600)
+    refused = stack.run(["redis-cli", "-s", str(stack.redis_socket), "PING"], user="demo1", check=False)
+    assert b"Permission denied" in refused.stdout + refused.stderr, refused
+    assert stack.run(["redis-cli", "-s", str(stack.redis_socket), "PING"]).stdout.strip() == b"PONG"
