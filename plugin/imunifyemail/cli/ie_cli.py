@@ -153,8 +153,8 @@ def emails_release(env: Context, ids: Sequence[str], account: str, not_spam: boo
 def emit_lessons(report) -> None:
     """What the filter learned, on stdout; what it could not, on stderr (the action itself was done)."""
     if report.learned:
-        emit(report.summary().split("; ")[0])
-    for email_id, why in {**report.skipped, **report.failed}.items():
+        emit(report.learned_line())
+    for email_id, why in report.not_learned().items():
         click.echo(f"warning: {email_id} not learned: {why}", err=True)
 
 

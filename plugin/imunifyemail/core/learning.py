@@ -85,15 +85,16 @@ class Report:
     skipped: Dict[str, str] = field(default_factory=dict)
     failed: Dict[str, str] = field(default_factory=dict)
 
-    def summary(self) -> str:
+    def learned_line(self) -> str:
+        """"learned as spam: N" ("" when none was)."""
         word = "spam" if self.kind == LEARN_SPAM else "not spam"
-        parts = []
-        if self.learned:
-            parts.append(f"learned as {word}: {len(self.learned)}")
-        for email_id, why in {**self.skipped, **self.failed}.items():
-            parts.append(f"{email_id} not learned: {why}")
-        return "; ".join(parts) or "nothing to learn"
+        return f"learned as {word}: {len(self.learned)}" if self.learned else ""
 
-    def as_dict(self) -> dict:
-        return {"kind": self.kind, "learned": list(self.learned), "skipped": dict(self.skipped),
-                "failed": dict(self.failed)}
+    def not_learned(self) -> Dict[str, str]:
+        """Every id not learned, with why (skipped or failed)."""
+        return {**self.skipped, **self.failed}
+
+    def summary(self) -> str:
+        parts = [self.learned_line()] if self.learned else []
+        parts += [f"{email_id} not learned: {why}" for email_id, why in self.not_learned().items()]
+        return "; ".join(parts) or "nothing to learn"

@@ -7,7 +7,7 @@ and audited, and never stops the release or delete. Rspamd's controller is asked
 (the web app).
 """
 import logging
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..context import Context
 from ..core import learning
@@ -18,11 +18,13 @@ from .caller import Caller
 
 log = logging.getLogger(__name__)
 
-ACTIONS = {learning.LEARN_SPAM: "learn_spam", learning.LEARN_HAM: "learn_ham"}   # in the audit trail
+AUDIT_ACTIONS = {learning.LEARN_SPAM: "learn_spam", learning.LEARN_HAM: "learn_ham"}
 
 
 def teach(ctx: Context, caller: Caller, messages: Sequence[StoredMessage], kind: str,
-          controller: Controller = None) -> learning.Report:
+          controller: Optional[Controller] = None) -> learning.Report:
+    """Teach Rspamd ``messages`` as ``kind`` (what the rules allow); what was learned, skipped and failed.
+    Never raises for Rspamd's sake: the caller goes on with its release or delete."""
     report = learning.Report(kind)
     controller = controller or Controller.from_config(ctx.config)
     unreachable = ""
@@ -75,6 +77,6 @@ def _record(ctx: Context, caller: Caller, messages: Sequence[StoredMessage], rep
             by_account.setdefault(msg.account, []).append(msg.email_id)
     for account, ids in by_account.items():
         failed = {i: report.failed[i] for i in ids if i in report.failed}
-        audit.record(ctx, caller, ACTIONS[report.kind], account=account, ids=ids,
+        audit.record(ctx, caller, AUDIT_ACTIONS[report.kind], account=account, ids=ids,
                      detail={"not_learned": failed} if failed else None,
                      outcome="failed: " + next(iter(failed.values())) if failed else audit.OK)
