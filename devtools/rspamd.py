@@ -8,7 +8,8 @@ modules off: tests and the sandbox send nothing beyond loopback), in an administ
 RPM's production files (``rpm/rspamd/``) installed over them as the RPM installs them (a block including
 ours in each file: ``imunifyemail.rspamd_files``). The workers therefore listen exactly where the production ``override.d`` puts them:
 the scanner on ``RUNDIR/normal.sock`` and the controller on ``RUNDIR/controller.sock``, both
-``_rspamd:_imunifyemail`` 0660, no TCP at all (the proxy and fuzzy workers are off)::
+``_rspamd:_imunifyemail`` 0660, no TCP at all (the proxy worker is off; the fuzzy storage listens on UDP
+127.0.0.1:11335 and learns in the Redis that ``redis=`` names: :mod:`devtools.redis`)::
 
     from devtools.rspamd import RspamdProcess
 
@@ -158,8 +159,7 @@ def _rspamd_ids() -> tuple[int, int]:
     except KeyError:
         raise RuntimeError(
             f"system user {RSPAMD_USER!r} does not exist: install Debian's Rspamd with "
-            "`apt-get install --no-install-recommends rspamd` (without --no-install-recommends it pulls "
-            "in redis-server, which is not needed)"
+            "`apt-get install --no-install-recommends rspamd redis-server` (make deps)"
         ) from None
     return pw.pw_uid, pw.pw_gid
 
