@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devtools import cpanel_standins, samples
-from devtools.rspamd import SYSTEM_CONFDIR, layered_confdir
+from devtools.rspamd import SYSTEM_CONFDIR, RspamdProcess, layered_confdir
 from imunifyemail import config, rspamd_learning
 from imunifyemail.cli import ie_cli, ie_config
 from imunifyemail.context import Context
@@ -114,6 +114,34 @@ def test_one_unreachable_controller_is_asked_once_for_many(ie):
     assert len(result.stderr.splitlines()) == 3
     [entry] = audit(ie, "learn_spam")
     assert set(entry.detail["not_learned"]) == set(ids)
+
+
+@pytest.fixture(scope="module")
+def rspamd_without_redis():
+    """A real Rspamd whose Redis is down (its socket names nothing): the controller answers, refusing."""
+    base = Path(tempfile.mkdtemp(prefix="ie-learning-noredis-", dir="/tmp"))
+    base.chmod(0o755)
+    proc = RspamdProcess(base / "rspamd", redis=redis_section(servers=[str(base / "no-redis.sock")]))
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_with_its_redis_down_rspamd_refuses_and_the_release_happens(ie, rspamd_without_redis):
+    link = ie.root / "var/run/rspamd/controller.sock"   # where the default rspamd.controller points
+    link.parent.mkdir(parents=True)
+    link.symlink_to(rspamd_without_redis.controller_socket)
+    msg = ie.add("demo1", reasons=("spam",), raw=samples.campaign(sender="user@demo1.test"))
+    result = ie.invoke("emails", "release", "--ids", msg.email_id, "--not-spam")
+    assert result.exit_code == 0 and result.stdout == "OK\n", result
+    assert result.stderr == f"warning: {msg.email_id} not learned: Rspamd's /fuzzyadd answered 403: process fuzzy " \
+                            "error\n"
+    assert ie.ids() == [] and len(ie.sent()) == 1
+    [entry] = audit(ie, "learn_ham")
+    assert entry.outcome == "failed: Rspamd's /fuzzyadd answered 403: process fuzzy error"
 
 
 def test_mail_held_only_for_a_sender_limit_is_deleted_but_never_learned(ie):
