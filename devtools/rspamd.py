@@ -8,7 +8,8 @@ modules off: tests and the sandbox send nothing beyond loopback), in an administ
 RPM's production files (``rpm/rspamd/``) installed over them as the RPM installs them (a block including
 ours in each file: ``imunifyemail.rspamd_files``). The workers therefore listen exactly where the production ``override.d`` puts them:
 the scanner on ``RUNDIR/normal.sock`` and the controller on ``RUNDIR/controller.sock``, both
-``_rspamd:_imunifyemail`` 0660, no TCP at all (the proxy and fuzzy workers are off)::
+``_rspamd:_imunifyemail`` 0660, no TCP at all (the proxy worker is off; the fuzzy storage listens on UDP
+127.0.0.1:11335 and learns in the Redis that ``redis=`` names: :mod:`devtools.redis`)::
 
     from devtools.rspamd import RspamdProcess
 
@@ -57,7 +58,7 @@ from typing import Optional, Sequence
 
 from devtools.waiting import TimedOut, eventually
 from devtools.users import RSPAMD_USER, PRODUCT_GROUP, ensure_rspamd_serves_product
-from imunifyemail import rspamd_files
+from imunifyemail import rspamd_files, rspamd_learning
 
 DEFAULT_DBDIR = Path("/var/tmp/imunifyemail-rspamd-db")
 SYSTEM_CONFDIR = Path("/etc/rspamd")
@@ -158,8 +159,7 @@ def _rspamd_ids() -> tuple[int, int]:
     except KeyError:
         raise RuntimeError(
             f"system user {RSPAMD_USER!r} does not exist: install Debian's Rspamd with "
-            "`apt-get install --no-install-recommends rspamd` (without --no-install-recommends it pulls "
-            "in redis-server, which is not needed)"
+            "`apt-get install --no-install-recommends rspamd redis-server` (make deps)"
         ) from None
     return pw.pw_uid, pw.pw_gid
 
@@ -184,8 +184,12 @@ class RspamdProcess:
 
     def __init__(self, workdir: Path, dbdir: Path = DEFAULT_DBDIR, rundir: Optional[Path] = None,
                  tcp_port: Optional[int] = None, main_config: Optional[Path] = None,
-                 layers: Sequence[Path] = (OFFLINE_CONFDIR,), production: Optional[Path] = PRODUCTION_CONFDIR):
+                 layers: Sequence[Path] = (OFFLINE_CONFDIR,), production: Optional[Path] = PRODUCTION_CONFDIR,
+                 redis: Optional[dict] = None):
         self.workdir = Path(workdir)
+        # config.yaml's rspamd.redis: the learning files written into LOCAL_CONFDIR as `ie-config
+        # rspamd-learning` writes them into /etc/rspamd (None: none, so nothing is learned)
+        self.redis = redis
         self.dbdir = Path(dbdir)
         self.tcp_port = tcp_port          # the Exim bench's extra listener, or None
         self.config = Path(main_config) if main_config else OFFLINE_CONFDIR / STANDALONE_CONF_NAME
@@ -266,6 +270,8 @@ class RspamdProcess:
                 link.unlink()
             link.symlink_to(base)
         self.confdir = layered_confdir(base / "local-confdir", self.layers, self.production)
+        if self.redis is not None:
+            rspamd_learning.install(self.redis, etc=self.confdir)
         self.logdir = base / "log"
         self.rundir = self._rundir or base / "run"
         _make_owned_dir(self.logdir, uid, gid, 0o750)

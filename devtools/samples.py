@@ -76,3 +76,34 @@ SAMPLES = {
     "part-bomb": part_bomb,
     "obsolete-exe": obsolete_syntax_exe,
 }
+
+
+# A realistic advance-fee campaign: no rule of Rspamd's holds it on its own (it passes the filter), so
+# only what the administrator teaches can hold it (tests/system/test_learning.py).
+CAMPAIGN = [
+    "Dear friend,",
+    "I am Mr. John Smith, a bank manager with a proposal for you.",
+    "We have identified a dormant account worth USD 15,500,000 belonging to a late client.",
+    "I need a trusted foreign partner to receive these funds; you will get forty percent.",
+    "Please send me your full name, telephone number and bank details to proceed immediately.",
+    "This transaction is risk free and must be kept strictly confidential between us.",
+    "Reply to this message at once so that we can start the transfer this week.",
+    "About the transfer: the funds are held in a suspense account since the death of our client in 2019.",
+    "Nobody has claimed them and the bank will move them to the treasury at the end of this quarter.",
+    "With your help we can present you as the next of kin and release the money to your account.",
+    "All the legal papers will be prepared by our attorney, so there is no risk at all for you.",
+    "You only need to open a receiving account and keep this matter secret until it is done.",
+    "After the transfer we will share the money as agreed and invest my part in your country.",
+    "Please also tell me your age, occupation and a copy of your passport for the documentation.",
+    "I look forward to your urgent reply and to a long and profitable partnership between us.",
+    "Best regards, John Smith, Director of Operations",
+]
+
+
+def campaign(variant: str = "", **kw) -> bytes:
+    """The campaign, its second line changed by ``variant`` (a near copy: the same fuzzy shingles)."""
+    lines = list(CAMPAIGN)
+    if variant:
+        lines[1] = f"I am {variant}, a bank manager with a proposal for you."
+    kw.setdefault("subject", "Business proposal")
+    return bytes(build(body="\n".join(lines) + "\n", **kw))

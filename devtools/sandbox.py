@@ -85,6 +85,7 @@ imunifyemail sandbox is running.
   Exim log:                     {stack.layout.mainlog}
   daemon log:                   {SANDBOX}/daemon.log
   Rspamd (no TCP; root only):   rspamc -h {stack.rspamd_rundir}/controller.sock stat
+  what it learned (Redis):      redis-cli -s {stack.redis_socket} dbsize   (ie-cli emails remove --as-spam, release --not-spam)
   notifications (every minute):  digests to the contacts, {ADMIN_CONTACT} and <account>-owner@{OWNERS_DOMAIN}, in the sink
   the CLIs:                     IMUNIFYEMAIL_ROOT={rel_root} {venv}/ie-cli emails list -a root
                                 IMUNIFYEMAIL_ROOT={rel_root} {venv}/ie-config status

@@ -23,9 +23,12 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
+from imunifyemail import config
+
 from devtools import cpanel_standins, processes, spool
 from devtools.exim import EXIM, SANDBOX_PASSWORD, EximDaemon, EximLayout, prepare
 from devtools.namespace import Namespace
+from devtools.redis import RedisProcess
 from devtools.rspamd import RspamdProcess
 from devtools.sink import read as read_sink
 from devtools.users import ensure_hosted_user, ensure_system_user
@@ -56,7 +59,8 @@ class MailStack:
     def __init__(self, base: Path, net: bool, smtp_port: int = 2525, sink_port: int = 2526,
                  rspamd_tcp_port: Optional[int] = None, accounts: Optional[Dict] = None,
                  hostname: str = "server.ie-sandbox.test", config_extra: Optional[dict] = None,
-                 daemon_argv: Sequence[str] = ("-m", "imunifyemail.daemon.main")):
+                 daemon_argv: Sequence[str] = ("-m", "imunifyemail.daemon.main"),
+                 redis_servers: Optional[List[str]] = None):
         self.base = Path(base)
         self.daemon_argv = list(daemon_argv)   # devtools.clocked_daemon: a daemon whose clock the test moves
         self.config_extra = config_extra or {}
@@ -67,6 +71,10 @@ class MailStack:
         self.layout = EximLayout(self.root, smtp_port, sink_port, hostname=hostname)
         self.rspamd_tcp_port = rspamd_tcp_port   # the Exim bench's TCP listener for its spam = ACL, or None
         self.rspamd: Optional[NsRspamd] = None
+        # Where Rspamd learns (config.yaml rspamd.redis.servers): a Redis of this stack's own, started
+        # with it, unless given (a fleet's shared one)
+        self.redis_servers = redis_servers
+        self.redis: Optional[RedisProcess] = None
         self.exim: Optional[EximDaemon] = None
         self.daemon: Optional[subprocess.Popen] = None
         self.sink: Optional[subprocess.Popen] = None
@@ -84,6 +92,10 @@ class MailStack:
         return self.root / "var/run/rspamd"
 
     @property
+    def redis_socket(self) -> Path:
+        return self.base / "redis" / "redis.sock"
+
+    @property
     def socket_path(self) -> Path:
         return self.root / "var/run/imunifyemail/filter.sock"
 
@@ -92,7 +104,7 @@ class MailStack:
         # The daemon reads Exim's spool through the Exim user's group (cPanel: mail, which also reads
         # /etc/userdomains; Debian's Exim has a group of its own).
         # rspamd.url keeps its default: Rspamd's production socket, under the root.
-        return {"rspamd": {"timeout": 10},
+        return {"rspamd": {"timeout": 10, "redis": {"servers": self.redis_servers or [str(self.redis_socket)]}},
                 "reinject": {"user": EXIM_USER, "timeout": 60},
                 "daemon": {"extra_groups": ["mail", exim_group]}}
 
@@ -132,15 +144,22 @@ class MailStack:
     def start(self, daemon: bool = True, enable: bool = True) -> None:
         self.ns.start()
         self.start_sink()
-        self.rspamd = NsRspamd(self.ns, self.base / "rspamd", rundir=self.rspamd_rundir,
-                               tcp_port=self.rspamd_tcp_port)
-        self.rspamd.start()
+        if self.redis_servers is None:
+            self.redis = RedisProcess(self.redis_socket.parent, wrap=self.ns.enter_argv).start()
+        self.start_rspamd()
         if daemon:
             self.start_daemon()
         self.exim = EximDaemon(self.layout, self.ns)
         self.exim.start()
         if enable:
             self.ie_config("enable")
+
+    def start_rspamd(self) -> None:
+        """Rspamd with the learning files ``ie-config rspamd-learning`` writes from this stack's config."""
+        redis = config.load(self.root / "etc/imunifyemail/config.yaml")["rspamd"]["redis"]
+        self.rspamd = NsRspamd(self.ns, self.base / "rspamd", rundir=self.rspamd_rundir,
+                               tcp_port=self.rspamd_tcp_port, redis=redis)
+        self.rspamd.start()
 
     def start_sink(self) -> None:
         log = open(self.base / "sink.log", "ab")
@@ -207,6 +226,8 @@ class MailStack:
             self.exim.stop()
         if self.rspamd is not None:
             self.rspamd.stop()
+        if self.redis is not None:
+            self.redis.stop()
         if self.sink is not None:
             processes.stop(self.sink)
         self.ns.stop()

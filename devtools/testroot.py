@@ -97,10 +97,14 @@ class TestRoot:
     # -- cPanel files and config -----------------------------------------
 
     def link_rspamd_socket(self, socket: Path) -> None:
-        """A (shared, host-path) Rspamd socket where the default ``rspamd.url`` finds it under this root."""
+        """A (shared, host-path) Rspamd socket where the default ``rspamd.url`` finds it under this root, and
+        its controller's beside it where the default ``rspamd.controller`` does."""
         link = self.path / paths.RSPAMD_SOCKET.lstrip("/")
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(socket)
+        controller = socket.with_name(Path(paths.RSPAMD_CONTROLLER).name)
+        if controller.exists():
+            (self.path / paths.RSPAMD_CONTROLLER.lstrip("/")).symlink_to(controller)
 
     def write_accounts(self, accounts) -> None:
         etc = self.path / "etc"

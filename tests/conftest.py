@@ -1,5 +1,6 @@
 """Fixtures that start the real parts: Rspamd, the filter daemon (as root,
 dropping to ``_imunifyemail``), SQLite, on a temporary ``$IMUNIFYEMAIL_ROOT``."""
+import os
 import shutil
 import subprocess
 import sys
@@ -10,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from devtools.packages import Packages, SigningKey
+from devtools.redis import RedisProcess
 from devtools.rspamd import RspamdProcess, free_port
 from devtools.users import ensure_system_user
 from devtools.testroot import TestRoot
-from imunifyemail import paths
+from imunifyemail import config, paths
 from tests.cli_helpers import IERoot
 
 DAEMON_USER = "_imunifyemail"
@@ -38,11 +40,19 @@ def daemon_user() -> str:
 @pytest.fixture(scope="session")
 def rspamd():
     workdir = tempfile.mkdtemp(prefix="ie-rspamd-", dir="/tmp")
-    proc = RspamdProcess(workdir=Path(workdir))   # its socket is linked into each root (TestRoot.create)
-    proc.start()
-    yield proc
-    proc.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
+    os.chmod(workdir, 0o755)
+    # learning in a Redis of its own, as `ie-config rspamd-learning` sets it up
+    redis = RedisProcess(Path(workdir) / "redis").start()
+    # its sockets are linked into each root (TestRoot.create)
+    proc = RspamdProcess(workdir=Path(workdir), redis=config.validate(
+        {"rspamd": {"redis": {"servers": [str(redis.socket)]}}}, "test")["rspamd"]["redis"])
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+        redis.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -22,10 +22,22 @@ def test_partial_file_keeps_other_defaults(tmp_path):
     f.write_text("rspamd:\n  timeout: 3\n")
     cfg = config.load(f)
     assert cfg["rspamd"] == {"url": "unix:/var/run/rspamd/normal.sock", "timeout": 3, "unavailable": "defer",
-                             "max_wait": 3600, "concurrency": 8}
+                             "max_wait": 3600, "concurrency": 8,
+                             "controller": "unix:/var/run/rspamd/controller.sock",
+                             "redis": {"servers": ["/var/run/redis/redis.sock"], "sentinels": [],
+                                       "master_name": None, "sentinel_watch_time": 60, "db": 0}}
 
 
 @pytest.mark.parametrize("text,key", [
+    ("rspamd:\n  controller: http://127.0.0.1:11334\n", "rspamd.controller"),
+    ("rspamd:\n  redis:\n    servers: []\n", "rspamd.redis.servers"),
+    ("rspamd:\n  redis:\n    servers: ['redis host:6379']\n", "rspamd.redis.servers.0"),
+    ("rspamd:\n  redis:\n    servers: ['10.0.0.1:6379\"; x = 1']\n", "rspamd.redis.servers.0"),
+    ("rspamd:\n  redis:\n    sentinels: ['/run/sentinel.sock']\n    master_name: m\n", "rspamd.redis.sentinels.0"),
+    ("rspamd:\n  redis:\n    sentinels: ['10.0.0.5:26379']\n", "rspamd.redis.master_name"),
+    ("rspamd:\n  redis:\n    sentinels: ['10.0.0.5:26379']\n    master_name: 'a$b'\n", "rspamd.redis.master_name"),
+    ("rspamd:\n  redis:\n    sentinel_watch_time: 0\n", "rspamd.redis.sentinel_watch_time"),
+    ("rspamd:\n  redis:\n    password: x\n", "rspamd.redis.password"),
     ("rspamd:\n  timeout: -1\n", "rspamd.timeout"),
     ("rspamd:\n  url: ftp://x\n", "rspamd.url"),
     ("rspamd:\n  url: https://127.0.0.1:11333\n", "rspamd.url"),

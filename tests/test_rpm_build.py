@@ -207,6 +207,9 @@ def test_scriptlets_guard_on_the_instance_count(package):
     install = parts["postinstall"].split("else")[0]
     assert install.index("ie-config rspamd-files install") < install.index("systemctl restart rspamd.service")
     assert "ie-config rspamd-files remove" in parts["preuninstall"]
+    # the learning files (imunifyemail.rspamd_learning) before Rspamd (re)starts, gone on erase
+    assert install.index("ie-config rspamd-learning --no-restart") < install.index("systemctl restart rspamd.service")
+    assert "ie-config rspamd-learning --remove" in parts["preuninstall"]
     assert "ie-config rspamd-files check" in parts["posttrans"]
     print("\n" + scripts)
 

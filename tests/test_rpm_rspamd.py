@@ -2,7 +2,7 @@
 included from a block in each /etc/rspamd/{local.d,override.d} file: imunifyemail.rspamd_files), on a
 server without Rspamd files of its own and on one whose administrator has some: valid against the
 system's stock rspamd.conf; the scanner and the controller on unix sockets only the product's user and
-root may use, the proxy and fuzzy workers off, no TCP listener at all, whatever the administrator's
+root may use, the proxy worker off, the fuzzy storage on loopback UDP only, no TCP listener at all, whatever the administrator's
 local.d and override.d say; Rspamd's limits as options.inc writes them, merged with the administrator's
 options (ours over their local.d, their override.d over ours); greylisting and Rspamd's rate limits
 off, every network check left as Rspamd ships it; the offline overrides stay in devtools/ (sandbox and
@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from devtools.namespace import Namespace
+from devtools.redis import RedisProcess
 from devtools.rspamd import SYSTEM_CONFDIR, layered_confdir
 from devtools.stack import NsRspamd
 from devtools.users import ensure_hosted_user
@@ -116,16 +117,21 @@ def worker(dump: str, name: str) -> str:
     return found.group(1)
 
 
-def test_scanner_and_controller_on_product_only_sockets_proxy_and_fuzzy_off(confdir):
+def test_scanner_and_controller_on_product_only_sockets_proxy_off_fuzzy_on_loopback(confdir):
     workers = section(confdir, "worker")
     for name, sock in (("normal", "normal.sock"), ("controller", "controller.sock")):
         binds = re.findall(r'bind_socket = "([^"]*)";', worker(workers, name))
         assert binds == [f"/run/rspamd/{sock} mode=0660 owner=_rspamd group=_imunifyemail"], (name, binds)
-    for name in ("rspamd_proxy", "fuzzy"):
-        text = worker(workers, name)
-        assert values(text, "enabled") == ["false"]
-        assert re.findall(r'bind_socket = "([^"]*)";', text) == \
-            [f"/run/rspamd/{name.replace('rspamd_', '')}.sock mode=0600 owner=_rspamd"]
+    text = worker(workers, "rspamd_proxy")
+    assert values(text, "enabled") == ["false"]
+    assert re.findall(r'bind_socket = "([^"]*)";', text) == ["/run/rspamd/proxy.sock mode=0600 owner=_rspamd"]
+    # The fuzzy storage (what the administrator taught): UDP only in Rspamd 3.4, on loopback, and no
+    # address may write there (allow_update empty): only a client with its secret key
+    # (imunifyemail.rspamd_learning; tests/system/test_learning.py)
+    text = worker(workers, "fuzzy")
+    assert re.findall(r'bind_socket = "([^"]*)";', text) == ["127.0.0.1:11335"]
+    assert values(text, "count") == ["1"] and values(text, "backend") == ['"redis"']
+    assert "localhost" not in text and values(text, "allow_update") in ([], ["[]"]), text
 
 
 def test_rspamd_limits_are_written_out_and_read(confdirs):
@@ -192,13 +198,19 @@ def production_rspamd():
     base.chmod(0o755)
     admin = admin_layer(base / "admin", ADMIN_FILES)
     ns = Namespace(net=True).start()
+    # with a Redis and the learning files `ie-config rspamd-learning` writes (the RPM's %post). Rspamd 3.4's
+    # controller crashes on /stat (and is respawned) when Bayes's Redis is unreachable.
+    redis = RedisProcess(base / "redis", wrap=ns.enter_argv)
     proc = NsRspamd(ns, base / "rspamd", dbdir=base / "db", main_config=SYSTEM_CONFDIR / "rspamd.conf",
-                    layers=(admin,))
+                    layers=(admin,), redis=config.validate({"rspamd": {"redis": {"servers": [str(redis.socket)]}}},
+                                                           "test")["rspamd"]["redis"])
     try:
+        redis.start()
         proc.start()
         yield proc
     finally:
         proc.stop()
+        redis.stop()
         ns.stop()
         shutil.rmtree(base, ignore_errors=True)
 
@@ -216,7 +228,7 @@ def test_production_rspamd_listens_on_its_sockets_only(production_rspamd):
     inet = listeners(rspamd.ns, pids, "-t", "-u", "-w")
     unix = listeners(rspamd.ns, pids, "-x")
     print(f"\nss -ltuwnp: {inet}\nss -lxnp: {unix}")
-    assert inet == []
+    assert inet == ["127.0.0.1:11335"]   # the fuzzy storage, UDP (tests/system/test_learning.py)
     assert unix == sorted([str(rspamd.socket), str(rspamd.controller_socket),
                            str(rspamd.dbdir / "rspamd.sock")])   # + the stock control socket, 0600
     # _rspamd:_imunifyemail 0660, given by Rspamd running unprivileged (a member of _imunifyemail)
@@ -224,7 +236,6 @@ def test_production_rspamd_listens_on_its_sockets_only(production_rspamd):
     log = (rspamd.logdir / "rspamd.log").read_text(errors="replace")
     assert "cannot change owner" not in log and "cannot change mode" not in log
     assert re.search(r"worker of type rspamd_proxy\(\S+proxy.sock mode=0600 owner=_rspamd\) is disabled", log)
-    assert re.search(r"worker of type fuzzy\(\S+fuzzy.sock mode=0600 owner=_rspamd\) is disabled", log)
 
 
 def probe(user: str, address: str, *requests: str, drop_groups: bool = False) -> dict:

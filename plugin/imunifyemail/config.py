@@ -24,6 +24,12 @@ def _obj(properties: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+_TCP_ADDRESS = {"type": "string", "pattern": "^([A-Za-z0-9][A-Za-z0-9.-]*|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$",
+                "pattern_means": "host:port"}
+_REDIS_ADDRESS = {"type": "string",
+                  "pattern": "^(/[A-Za-z0-9._/-]+|([A-Za-z0-9][A-Za-z0-9.-]*|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5})$",
+                  "pattern_means": "a unix socket's path or host:port"}
+
 SCHEMA: Dict[str, Any] = _obj({
     "rspamd": _obj({
         "url": {"type": "string", "pattern": "^(unix:/.*[^/]|http://[^/:]+(:[0-9]{1,5})?/?|http://\\[[0-9A-Fa-f:.]+\\](:[0-9]{1,5})?/?)$",
@@ -43,6 +49,30 @@ SCHEMA: Dict[str, Any] = _obj({
         "max_wait": {"type": "integer", "minimum": 0, "maximum": 345600, "default": 3600,
                      "description": "seconds a message may wait for Rspamd (from when Exim received it) before "
                                     "it passes unscanned, with unavailable: defer"},
+        "controller": {"type": "string", "pattern": "^unix:/.*[^/]$", "pattern_means": "unix:/path/to/socket",
+                       "default": "unix:" + paths.RSPAMD_CONTROLLER,
+                       "description": "Rspamd's controller, where the administrator's decisions are learned "
+                                      "(/learnspam, /fuzzyadd, ...): its unix socket only (resolved under "
+                                      "$IMUNIFYEMAIL_ROOT; rpm/rspamd/override.d binds it for _imunifyemail "
+                                      "and root only: Rspamd trusts any peer of it without a password)"},
+        "redis": _obj({
+            "servers": {"type": "array", "minItems": 1, "items": _REDIS_ADDRESS,
+                        "default": [paths.REDIS_SOCKET],
+                        "description": "the Redis where Rspamd's fuzzy storage and Bayes keep what the "
+                                       "administrator taught: a unix socket path or host:port; a shared one "
+                                       "makes a fleet learn together (with sentinels: the masters Rspamd "
+                                       "starts with). Rendered by `ie-config rspamd-redis`"},
+            "sentinels": {"type": "array", "items": _TCP_ADDRESS, "default": [],
+                          "description": "Redis Sentinels (host:port) Rspamd asks for the master (and follows "
+                                         "its fail-over); needs master_name"},
+            "master_name": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9._-]{1,64}$",
+                            "pattern_means": "a Sentinel master name (letters, digits, . _ -)", "default": None,
+                            "description": "the master's name in the Sentinels' configuration"},
+            "sentinel_watch_time": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 60,
+                                    "description": "seconds between two questions to the Sentinels"},
+            "db": {"type": "integer", "minimum": 0, "maximum": 255, "default": 0,
+                   "description": "the Redis database number (0: the default one)"},
+        }),
         "concurrency": {"type": "integer", "minimum": 1, "maximum": 1024, "default": 8,
                         "description": "scans sent to Rspamd at once; one account's at most half of them, so one "
                                        "account's flood or slow message never holds up the others' mail"},
@@ -168,6 +198,10 @@ def validate(data: Any, source: str) -> Config:
     if cfg["exim"]["timeout"] <= cfg["rspamd"]["timeout"]:
         raise ConfigError(f"{source}: exim.timeout: {cfg['exim']['timeout']} must be more than rspamd.timeout "
                           f"({cfg['rspamd']['timeout']}): Exim would give up before the scan")
+    redis = cfg["rspamd"]["redis"]
+    if redis["sentinels"] and redis["master_name"] is None:
+        raise ConfigError(f"{source}: rspamd.redis.master_name: needed with rspamd.redis.sentinels (the name "
+                          "of the master the Sentinels watch)")
     return cfg
 
 

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 import pytest
 
 from devtools import samples
+from devtools.waiting import eventually
 
 from .conftest import EXIM_USER, SCREENSHOTS
 
@@ -175,6 +176,40 @@ def test_delete(tab, site):
     assert "1 email(s) deleted permanently" in page.get_by_role("status").inner_text()
     tab.shot("deleted")
     assert site.root.held(subject="deleteme") == [] and site.released("deleteme") == []
+
+
+def test_delete_as_spam_and_release_as_not_spam(tab, site):
+    """The administrator's decisions teach Rspamd (issue 19): Delete's "Delete as spam" option, then
+    "Release as not spam" on the near copy that lesson held; both in the audit trail
+    (tests/system/test_learning.py shows the whole story through Exim)."""
+    [first] = site.hold("demo1", "learnweb", 1, raw_of=lambda n: samples.campaign(
+        "Mr. Web Browser", sender="learnweb@demo1.test", subject="learnweb campaign"))
+    tab.be("root")
+    page = tab.page
+    page.get_by_label("Search").fill("learnweb")
+    page.get_by_role("button", name="Apply").click()
+    page.locator("tr", has_text="learnweb campaign").get_by_role("button", name="Delete").click()
+    page.get_by_label("Delete as spam").check()
+    tab.shot("delete-as-spam-confirm")
+    page.get_by_role("button", name="Yes, delete 1 email(s)").click()
+    assert "1 email(s) deleted and learned as spam" in page.get_by_role("status").inner_text()
+    # A near copy from demo2 is held once Rspamd's storage has the lesson (it writes every 2 s)
+    near = samples.campaign("Mr. Near Copy", sender="learnweb@demo2.test", subject="learnweb near")
+    eventually(lambda: site.root.send(near, sender="learnweb@demo2.test").verdict == "hold", "the near copy held")
+    [copy] = site.root.held(subject="learnweb near")
+    assert copy.reasons == ["spam"]
+    page.get_by_label("Search").fill("learnweb near")
+    page.get_by_role("button", name="Apply").click()
+    page.locator("tr", has_text="learnweb near").get_by_role("link", name="View Email").click()
+    page.get_by_role("button", name="Release as not spam").click()
+    assert page.get_by_role("heading").first.inner_text() == "Release as not spam 1 email(s)?"
+    tab.shot("release-not-spam-confirm")
+    page.get_by_role("button", name="Yes, release as not spam 1 email(s)").click()
+    assert "1 email(s) released and learned as not spam" in page.get_by_role("status").inner_text()
+    assert site.root.held(subject="learnweb") == []
+    entries = site.root.cli_json("audit", "list")["items"]
+    learned = {(e["action"], tuple(e["ids"]), e["outcome"], e["via"]) for e in entries if e["action"].startswith("learn")}
+    assert {("learn_spam", (first,), "ok", "whm"), ("learn_ham", (copy.email_id,), "ok", "whm")} <= learned
 
 
 def am_object(site, so_type: str, name: str) -> dict:

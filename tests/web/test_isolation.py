@@ -99,6 +99,23 @@ def test_paging_after_another_accounts_email_is_not_found_as_an_unknown_one(site
     assert admin_get(site, f"/admin/quarantine?after={theirs}")[0] == 200
 
 
+def test_a_hosted_users_decisions_teach_the_filter_nothing(site):
+    """"Release as not spam" is the administrator's action only; a user's "as spam" is ignored: their
+    delete teaches nothing (a spammer who owns the account must not train the filter; issue 19)."""
+    ids = site.hold("demo1", "userlearn", 2)
+    token = token_of(site, "demo1")
+    refused = user_post(site, "demo1", "/user/emails", [("csrf_token", token), ("action", "release_ham"),
+                                                        ("ids", ids[0]), ("confirm", "yes")])
+    assert refused["status"] == 400 and sorted(m.email_id for m in site.root.held(subject="userlearn")) == sorted(ids)
+    confirm = user_post(site, "demo1", "/user/emails", [("csrf_token", token), ("action", "delete"), ("ids", ids[0])])
+    assert confirm["status"] == 200 and "Delete as spam" not in Page(confirm["body"]).all_text
+    done = user_post(site, "demo1", "/user/emails", [("csrf_token", token), ("action", "delete"), ("ids", ids[0]),
+                                                     ("as_spam", "on"), ("confirm", "yes")])
+    assert done["status"] == 303 and [m.email_id for m in site.root.held(subject="userlearn")] == [ids[1]]
+    entries = site.root.cli_json("audit", "list")["items"]
+    assert [e["action"] for e in entries if ids[0] in e["ids"]] == ["delete"]   # no lesson
+
+
 def test_state_changes_need_this_callers_token(site, mail):
     mine = mail["demo1"][0]
     fields = [("action", "delete"), ("ids", mine), ("confirm", "yes")]

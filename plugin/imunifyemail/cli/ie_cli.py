@@ -18,7 +18,7 @@ from ..context import Context
 from ..core import trust
 from ..core.accounts import FOLLOW_DEFAULT, MAX_LIMIT_BYTES, ROOT, STATES
 from ..core.verdict import REASONS, WHITELISTS
-from ..errors import ActionError
+from ..errors import ActionError, InvalidInput
 from ..ops import accounts as account_ops
 from ..ops import caller as callers
 from ..ops import emails as email_ops
@@ -157,6 +157,9 @@ def emails_show(env: Context, email_id: str, account: str, as_json: bool) -> Non
                      "raised; either ends by itself.")
 @click.option("--ids", multiple=True, required=True, metavar="strings",
               help="Comma-separated email ids to release")
+@click.option("--not-spam", is_flag=True,
+              help="Also teach the filter: Rspamd learns them as not spam (those held as spam), so similar "
+                   "mail passes from now on; the release happens even if Rspamd cannot learn")
 @account_option
 @click.option("--whitelist-sender", is_flag=True,
               help="Also whitelist each email's sender (its sender email) until --for/--until ends")
@@ -164,24 +167,45 @@ def emails_show(env: Context, email_id: str, account: str, as_json: bool) -> Non
               help="Also raise the sender limit each email reached to N an hour until --for/--until ends")
 @trust_time_options("the whitelisting or the raised limit ends")
 @pass_env
-def emails_release(env: Context, ids: Sequence[str], account: str, whitelist_sender: bool,
+def emails_release(env: Context, ids: Sequence[str], account: str, not_spam: bool, whitelist_sender: bool,
                    raise_limit: Optional[int], for_: Optional[str], until: Optional[str]) -> None:
     grant = trust_ops.grant_of(whitelist_sender, raise_limit, for_, until, env.clock())
-    if grant is None:
+    if not_spam and grant is not None:   # one step does one thing: teach the filter, or trust the sender
+        raise InvalidInput("use --not-spam on its own, without --whitelist-sender or --raise-limit")
+    if not_spam:
+        _, report = email_ops.release_not_spam(env, ADMIN, split_ids(ids), account)
+        emit_lessons(report)
+    elif grant is None:
         email_ops.release(env, ADMIN, split_ids(ids), account)
     else:
         emit(output.granted_text(trust_ops.release(env, ADMIN, split_ids(ids), grant, account), grant))
     emit("OK")
 
 
+def emit_lessons(report) -> None:
+    """What the filter learned, on stdout; what it could not, on stderr (the action itself was done)."""
+    if report.learned:
+        emit(report.learned_line())
+    for email_id, why in report.not_learned().items():
+        click.echo(f"warning: {email_id} not learned: {why}", err=True)
+
+
 @emails.command("remove", short_help="remove emails from the quarantine",
                 help="Remove emails from the quarantine permanently.")
 @click.option("--ids", multiple=True, required=True, metavar="strings",
               help="Comma-separated email ids to remove")
+@click.option("--as-spam", is_flag=True,
+              help="Also teach the filter: Rspamd learns them as spam (not those held only for a sender "
+                   "limit), so similar mail from any account is held from now on; they are deleted even if "
+                   "Rspamd cannot learn")
 @account_option
 @pass_env
-def emails_remove(env: Context, ids: Sequence[str], account: str) -> None:
-    email_ops.remove(env, ADMIN, split_ids(ids), account)
+def emails_remove(env: Context, ids: Sequence[str], account: str, as_spam: bool) -> None:
+    if as_spam:
+        _, report = email_ops.remove_as_spam(env, ADMIN, split_ids(ids), account)
+        emit_lessons(report)
+    else:
+        email_ops.remove(env, ADMIN, split_ids(ids), account)
     emit("OK")
 
 

@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence
 
 import click
 
-from .. import __version__, config, logs, rspamd_files, shapes
+from .. import __version__, config, logs, rspamd_files, rspamd_learning, shapes
 from ..context import Context
 from ..errors import ActionError
 from ..exim import patcher, rebuild_hook, services, snippets
@@ -164,6 +164,31 @@ def upgrade() -> None:
     rebuild_hook.install()
     click.echo("Imunify Email upgraded: services restarted, filter " +
                ("re-applied in Exim's configuration" if outcome.rebuilt else "already current in Exim's configuration"))
+
+
+@cli.command("rspamd-learning", short_help="point Rspamd's learning at config.yaml's rspamd.redis",
+             help="Write the files Rspamd's learning reads from /etc/rspamd: where its fuzzy storage and Bayes keep "
+                  "what the administrator taught (config.yaml rspamd.redis: a local Redis, or a fleet's shared "
+                  "one or its Sentinels) and the local fuzzy storage's secret keypair (made once); then restart "
+                  "Rspamd when one changed (imunifyemail.rspamd_learning).")
+@click.option("--no-restart", is_flag=True, help="Do not restart Rspamd (the RPM restarts it itself)")
+@click.option("--remove", is_flag=True, hidden=True, help="Delete the files (the RPM's erase)")
+def rspamd_learning_command(no_restart: bool, remove: bool) -> None:
+    if remove:
+        for path in rspamd_learning.remove():
+            click.echo(f"{path}: removed")
+        return
+    cfg = config.load()
+    changed = rspamd_learning.install(cfg["rspamd"]["redis"])
+    for path in changed:
+        click.echo(f"{path}: written")
+    if not changed:
+        click.echo("Rspamd's learning settings are current: nothing to change")
+    elif not no_restart:
+        proc = services.systemctl("try-restart", "rspamd.service")
+        if proc.returncode != 0:
+            raise ActionError(f"systemctl try-restart rspamd.service failed: {(proc.stderr or proc.stdout).strip()}")
+        click.echo("Rspamd restarted")
 
 
 @cli.group("rspamd-files", cls=Group, hidden=True,

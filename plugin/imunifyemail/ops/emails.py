@@ -9,6 +9,7 @@ from ..context import Context
 from ..core import accounts as account_rules
 from ..core import autorelease
 from ..core import view
+from ..core.learning import LEARN_HAM, LEARN_SPAM, Report
 from ..core.ids import canonical_uuid
 from ..core.limits import DOMAIN, SENDER_EMAIL, SCRIPT
 from ..core.verdict import REASONS
@@ -19,7 +20,7 @@ from ..store.activity import ObjectNotFound
 from ..store.settings import load_server_limits
 from ..store.listing import NEWEST_FIRST, OLDEST_FIRST, ListQuery, NotFound, StoredMessage
 from ..store.quarantine import Freed
-from . import accounts, audit
+from . import accounts, audit, learning
 from .caller import Caller
 from .paging import MAX_PAGE
 
@@ -216,3 +217,21 @@ def remove(ctx: Context, caller: Caller, email_ids: Sequence[str], account: Opti
         raise NotFoundError(f'email "{exc.args[0]}" not found') from None
     audit.record_mail(ctx, caller, "delete", messages, [m.email_id for m in messages])
     return freed
+
+
+def remove_as_spam(ctx: Context, caller: Caller, email_ids: Sequence[str],
+                   account: Optional[str] = None) -> Tuple[Freed, Report]:
+    """Delete messages as spam: Rspamd learns them first (what it cannot learn is reported, and the
+    messages are deleted all the same)."""
+    messages = get_messages(ctx, caller, email_ids, account)
+    report = learning.teach(ctx, caller, messages, LEARN_SPAM)
+    return remove(ctx, caller, [m.email_id for m in messages], account), report
+
+
+def release_not_spam(ctx: Context, caller: Caller, email_ids: Sequence[str],
+                     account: Optional[str] = None) -> Tuple[List[str], Report]:
+    """Release messages as not spam: Rspamd learns them first (what it cannot learn is reported, and
+    the messages are released all the same)."""
+    messages = get_messages(ctx, caller, email_ids, account)
+    report = learning.teach(ctx, caller, messages, LEARN_HAM)
+    return release(ctx, caller, [m.email_id for m in messages], account), report

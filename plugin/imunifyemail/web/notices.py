@@ -9,6 +9,12 @@ from flask import request
 NOTICES = {
     "released": "{n} email(s) released and sent to their recipients.",
     "deleted": "{n} email(s) deleted permanently.",
+    "deleted_spam": "{n} email(s) deleted and learned as spam: similar mail from any account is held from now on.",
+    "deleted_unlearned": "{n} email(s) deleted, but the filter could not learn from every one (is Rspamd "
+                         "running?): see the audit trail.",
+    "released_ham": "{n} email(s) released and learned as not spam: similar mail passes from now on.",
+    "released_unlearned": "{n} email(s) released, but the filter could not learn from every one (is Rspamd "
+                          "running?): see the audit trail.",
     "purged": "Quarantine purged: {n} email(s) deleted.",
     "limit": "Sender limit updated.",
     "suggested": "Suggested limit applied: it is now the sender object's own hourly limit.",

@@ -8,7 +8,7 @@ operations: a user's request for another account's email is "not found".
 from flask import Blueprint, abort, g, redirect, render_template, request
 
 from ..core import accounts as account_rules
-from ..core import autorelease, view
+from ..core import autorelease, learning, view
 from ..core.verdict import REASONS
 from ..ops import accounts as account_ops
 from ..ops import activity as am_ops
@@ -23,6 +23,8 @@ PAGE_SIZES = (25, 50, 100)
 SEARCH_IN = ("subject", "sender", "recipient")
 MAX_PLAIN_BYTES = 1 << 20
 ACTIONS = {"release": "Release & Send", "delete": "Delete"}
+RELEASE_HAM = "release_ham"   # the administrator's: release and teach the filter (core/learning.py)
+ADMIN_ACTIONS = {**ACTIONS, RELEASE_HAM: "Release as not spam"}
 
 
 def _query(area: str) -> email_ops.EmailQuery:
@@ -92,7 +94,9 @@ def email_page(area: str, email_id: str):
     elif mode == "plain":
         plain = held.judged_raw[:MAX_PLAIN_BYTES].decode("utf-8", "replace")
     trusting = trust.page_parts(ctx, g.caller, held.message) if area == "admin" else {}   # issue 19
+    not_spam = learning.offered(learning.LEARN_HAM, g.caller.is_admin, held.message.reasons)
     return render_template("email.html", area=area, held=held, msg=held.message, mode=mode, body=body,
+                           not_spam=not_spam,
                            attachments=attachments, plain=plain, truncated=len(held.judged_raw) > MAX_PLAIN_BYTES,
                            headers=held.judged.headers, space=ctx.space.report(), **trusting)
 
@@ -100,7 +104,8 @@ def email_page(area: str, email_id: str):
 def action(area: str):
     """Release & Send or Delete the selected emails: a confirmation page first, then the deed."""
     ctx = context()
-    what = forms.choice(request.form, "action", "Action", tuple(ACTIONS))
+    actions = ADMIN_ACTIONS if g.caller.is_admin else ACTIONS
+    what = forms.choice(request.form, "action", "Action", tuple(actions))
     if what is None:
         abort(400, "Choose Release & Send or Delete.")
     ids = forms.id_list(request.form.getlist("ids"))
@@ -108,13 +113,25 @@ def action(area: str):
     back = request.form.get("back") or ""
     if not forms.switch(request.form, "confirm"):
         quota = email_ops.release_quota(ctx, g.caller) if what == "release" and not g.caller.is_admin else None
-        return render_template("confirm_emails.html", area=area, what=what, label=ACTIONS[what], messages=messages,
+        as_spam = what == "delete" and any(learning.offered(learning.LEARN_SPAM, g.caller.is_admin, m.reasons)
+                                           for m in messages)
+        return render_template("confirm_emails.html", area=area, what=what, label=actions[what], messages=messages,
                                quota=quota, cost=sum(account_rules.release_cost(m.recipients) for m in messages),
-                               back=back if back.startswith(("/", "?")) else "", space=ctx.space.report())
+                               offer_as_spam=as_spam, back=back if back.startswith(("/", "?")) else "",
+                               space=ctx.space.report())
+    ids = [m.email_id for m in messages]
+    if what == RELEASE_HAM:
+        done, report = email_ops.release_not_spam(ctx, g.caller, ids)
+        return redirect(link(f"{area}.quarantine", notice="released_ham" if not report.failed else "released_unlearned",
+                             n=len(done)), 303)
     if what == "release":
-        done = email_ops.release(ctx, g.caller, [m.email_id for m in messages])
+        done = email_ops.release(ctx, g.caller, ids)
         return redirect(link(f"{area}.quarantine", notice="released", n=len(done)), 303)
-    freed = email_ops.remove(ctx, g.caller, [m.email_id for m in messages])
+    if g.caller.is_admin and forms.switch(request.form, "as_spam"):
+        freed, report = email_ops.remove_as_spam(ctx, g.caller, ids)
+        return redirect(link(f"{area}.quarantine", notice="deleted_spam" if not report.failed else "deleted_unlearned",
+                             n=freed.count), 303)
+    freed = email_ops.remove(ctx, g.caller, ids)
     return redirect(link(f"{area}.quarantine", notice="deleted", n=freed.count), 303)
 
 
