@@ -137,8 +137,13 @@ def sender_object(obj: ObjectStats, stats, verified: bool = True, **parents: str
         "messages": obj.messages,
         "name": obj.name,
         "quarantined": obj.quarantined,
-        "rateLimited": limits.rate_limited(obj.last_hour, stats.server),
+        "rateLimited": limits.rate_limited(obj.usage, stats.server),
         "whitelisted": verified and stats.whitelist.covers(obj.type, obj.name),
+        # beyond the seed: the limit over the last 24 hours (0 = unlimited), what counts against it now
+        "dailyExclusion": obj.daily_override is not None,
+        "dailyLimit": limits.effective_daily(obj.type, obj.daily_override, stats.server),
+        "dailyRateLimited": limits.daily_limited(obj.usage, stats.server),
+        "dailyUsed": limits.used_today(obj.usage, stats.server.limit_mode),
     }
     if obj.type == limits.ACCOUNT:
         out["domains"] = [sender_object(d, stats, verified, account_id=obj.id) for d in obj.domains] or None

@@ -2,8 +2,10 @@
 events of the last hour.
 
 Buckets (one row per object and minute) answer statistics over any
-``--since`` within the retention; events (one row per object and sent
-message, kept an hour) answer the limits over exactly the last 60 minutes.
+``--since`` within the retention, and the daily limits over the last 24 hours
+to the minute (the last 1440 buckets of an object; read only for an object
+under a daily limit); events (one row per object and sent message, kept an
+hour) answer the hourly limits over exactly the last 60 minutes.
 Checking a message against its limits and counting it as sent happen in one
 transaction (:meth:`Activity.reserve`), so concurrent messages cannot all
 slip under a limit; a message whose re-injection then fails is uncounted.
@@ -33,7 +35,7 @@ class ObjectNotFound(Exception):
 @dataclass(frozen=True)
 class Outcome:
     allowed: bool
-    offenders: Tuple[Usage, ...] = ()
+    offenders: Tuple[limits.Over, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class SenderObject:
     id: str
     type: str
     limit_override: Optional[int]
+    daily_override: Optional[int] = None
 
     def __getitem__(self, key: str):   # read like the row it came from
         return getattr(self, key)
@@ -48,6 +51,19 @@ class SenderObject:
 
 def bucket_of(at: float) -> int:
     return int(at) // BUCKET_SECONDS * BUCKET_SECONDS
+
+
+def day_start(now: float) -> int:
+    """The first minute bucket of the daily limits' window at ``now``: this minute and the 1439
+    before it. A bucket counts while ``bucket > now - DAY``, as an event at ``bucket`` would."""
+    return bucket_of(now) - limits.DAY_SECONDS + BUCKET_SECONDS
+
+
+_COLUMNS = "id, type, limit_override, daily_override"
+
+
+def _sender_object(row) -> SenderObject:
+    return SenderObject(row["id"], row["type"], row["limit_override"], row["daily_override"])
 
 
 class Activity:
@@ -67,8 +83,7 @@ class Activity:
         if known is not None:
             return known
         row = self.conn.execute(
-            "SELECT id, type, limit_override FROM sender_objects WHERE type = ? AND parent_id = ? AND name = ?",
-            key).fetchone()
+            f"SELECT {_COLUMNS} FROM sender_objects WHERE type = ? AND parent_id = ? AND name = ?", key).fetchone()
         if row is None:
             new_id = str(uuid.uuid4())
             self.conn.execute(
@@ -76,7 +91,7 @@ class Activity:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (new_id, so_type, name, account_id or new_id, parent_id, int(self.clock())))
             return SenderObject(new_id, so_type, None)   # remembered once committed: read again next time
-        found = SenderObject(row["id"], row["type"], row["limit_override"])
+        found = _sender_object(row)
         self._objects_seen[key] = found
         return found
 
@@ -106,35 +121,59 @@ class Activity:
         """The message's objects as they are, creating none (readers): one never seen has no
         override and no mail, under a stand-in id of its own."""
         def find(so_type: str, name: str, parent_id: str, _account_id) -> SenderObject:
-            row = self.conn.execute("SELECT id, type, limit_override FROM sender_objects"
+            row = self.conn.execute(f"SELECT {_COLUMNS} FROM sender_objects"
                                     " WHERE type = ? AND parent_id = ? AND name = ?", (so_type, parent_id, name)).fetchone()
-            return (SenderObject(row["id"], row["type"], row["limit_override"]) if row is not None
+            return (_sender_object(row) if row is not None
                     else SenderObject(f"unseen:{so_type}:{parent_id}:{name}", so_type, None))
         return self._tree(find, *who)
 
-    def windows(self, objects: Sequence[SenderObject], now: float, server: ServerLimits) -> Dict[str, Window]:
-        """What each limited object sent in the last 60 minutes, weighed by the limit mode."""
-        out: Dict[str, Window] = {}
+    def windows(self, objects: Sequence[SenderObject], now: float,
+                server: ServerLimits) -> Dict[str, Tuple[Window, ...]]:
+        """What each limited object sent in its limits' windows, weighed by the limit mode: the last
+        60 minutes message by message, the last 24 hours minute by minute (a bucket counts as sent at
+        its minute's start: :func:`day_start`)."""
+        out: Dict[str, Tuple[Window, ...]] = {}
         for obj in objects:
-            limit = limits.effective_limit(obj.type, obj.limit_override, server)
-            if limit <= 0 or obj.id in out:
+            if obj.id in out:
                 continue
-            rows = self.conn.execute("SELECT at, recipients FROM am_events WHERE object_id = ? AND at > ? ORDER BY at",
-                                     (obj.id, now - limits.WINDOW_SECONDS)).fetchall()
-            out[obj.id] = Window(limit, tuple((r[0], limits.weight(server.limit_mode, r[1])) for r in rows))
+            mine = []
+            limit = limits.effective_limit(obj.type, obj.limit_override, server)
+            if limit > 0:
+                rows = self.conn.execute("SELECT at, recipients FROM am_events WHERE object_id = ? AND at > ?"
+                                         " ORDER BY at", (obj.id, now - limits.WINDOW_SECONDS)).fetchall()
+                mine.append(Window(limit, tuple((r[0], limits.weight(server.limit_mode, r[1])) for r in rows)))
+            daily = limits.effective_daily(obj.type, obj.daily_override, server)
+            if daily > 0:
+                column = "recipients" if server.limit_mode == limits.BY_RECIPIENTS else "messages"
+                rows = self.conn.execute(f"SELECT bucket, {column} FROM am_buckets WHERE object_id = ? AND bucket >= ?"
+                                         f" AND {column} > 0", (obj.id, day_start(now))).fetchall()
+                mine.append(Window(daily, tuple((float(r[0]), r[1]) for r in rows), limits.DAY_SECONDS))
+            if mine:
+                out[obj.id] = tuple(mine)
         return out
 
     def usage(self, objects: Sequence[SenderObject], now: float, server: ServerLimits) -> List[Usage]:
-        """What each object sent in the last 60 minutes — counted only for objects with a limit."""
+        """What each object sent in the last 60 minutes and the last 24 hours — each counted only for
+        objects with a limit over it."""
         out = []
         for obj in objects:
-            messages = recipients = 0
+            messages = recipients = day_messages = day_recipients = 0
             if limits.effective_limit(obj.type, obj.limit_override, server) > 0:
                 messages, recipients = self.conn.execute(
                     "SELECT COUNT(*), COALESCE(SUM(recipients), 0) FROM am_events WHERE object_id = ? AND at > ?",
                     (obj.id, now - limits.WINDOW_SECONDS)).fetchone()
-            out.append(Usage(obj.type, obj.id, obj.limit_override, messages, recipients))
+            if limits.effective_daily(obj.type, obj.daily_override, server) > 0:
+                day_messages, day_recipients = self.day_usage(obj.id, now)
+            out.append(Usage(obj.type, obj.id, obj.limit_override, messages, recipients, obj.daily_override,
+                             day_messages, day_recipients))
         return out
+
+    def day_usage(self, object_id: str, now: float) -> Tuple[int, int]:
+        """(messages, recipients) the object sent in the last 24 hours, to the minute: one indexed
+        range of at most 1440 buckets."""
+        return self.conn.execute(
+            "SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(recipients), 0) FROM am_buckets"
+            " WHERE object_id = ? AND bucket >= ?", (object_id, day_start(now))).fetchone()
 
     # -- counting ------------------------------------------------------------
 
@@ -176,6 +215,8 @@ class Activity:
         """Check a message against its objects' limits; if it fits, count it as sent
         (a message that does not fit is counted by :meth:`record_quarantined` once held)."""
         now = self.clock()
+        if limits.over_cap(recipients, server):   # held whatever was sent: nothing to read
+            return Outcome(False, tuple(limits.offenders((), recipients, server)))
         with transaction(self.conn):
             objects = self._objects(*who)
             offenders = limits.offenders(self.usage(objects, now, server), recipients, server)
@@ -223,11 +264,19 @@ class Activity:
         return row
 
     def set_override(self, object_id: str, override: Optional[int]) -> None:
-        """Tier 2: the object's own limit (0 = unlimited), or None: back to the server default."""
+        """Tier 2: the object's own hourly limit (0 = unlimited), or None: back to the server default."""
+        self._set("limit_override", object_id, override)
+
+    def set_daily_override(self, object_id: str, override: Optional[int]) -> None:
+        """Tier 2: the object's own daily limit (0 = unlimited), or None: back to the server default."""
+        self._set("daily_override", object_id, override)
+
+    def _set(self, column: str, object_id: str, value: Optional[int]) -> None:
         with transaction(self.conn):
-            if not self.conn.execute("UPDATE sender_objects SET limit_override = ? WHERE id = ?",
-                                     (override, object_id)).rowcount:
+            if not self.conn.execute(f"UPDATE sender_objects SET {column} = ? WHERE id = ?",
+                                     (value, object_id)).rowcount:
                 raise ObjectNotFound(object_id)
+        self._objects_seen.clear()   # this connection's own commit does not move its data_version
 
 
 # -- an account's objects as a whole (the cPanel account hooks) ------------------------

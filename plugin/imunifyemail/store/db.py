@@ -203,6 +203,10 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     # every writer does, in its own transaction); the mail path reads it per message on a connection
     # of its own, which the daemon's own counting commits do not disturb (store/settings.py)
     lambda conn: _settings_stamp(conn),
+    # issue 19, limits: a sender object's own daily limit (NULL: the server's default for its type)
+    """
+    ALTER TABLE sender_objects ADD COLUMN daily_override INTEGER CHECK (daily_override IS NULL OR daily_override >= 0)
+    """,
 ]
 
 # What store/settings.Snapshot is read from: a change to any of these moves the stamp on. Accounts only
