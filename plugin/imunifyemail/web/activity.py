@@ -50,25 +50,30 @@ def monitor():
     return render_template("activity.html", area="admin", rows=_rows(tree), frames=frames, since=since, search=search,
                            chart=chart.hourly_svg(series, title), chart_title=title, pages=pages,
                            totals=(sum(s for _, s, _ in series), sum(q for _, _, q in series)), notice=notice(),
-                           space=ctx.space.report())
+                           max_recipients=am_ops.server_settings(ctx).max_recipients, space=ctx.space.report())
 
 
 def sender_limit(object_id: str):
-    """Update sender limit: switch the object's own limit on (and set it) or off (the server default)."""
+    """Update sender limit: switch the object's own hourly and daily limits on (and set them) or off (the
+    server default)."""
     ctx = context()
     obj = am_ops.get_object(ctx, object_id)
     server = am_ops.server_settings(ctx)
     if request.method == "POST":
-        if forms.switch(request.form, "override"):
-            value = forms.integer(request.form, "limit", "Limit", None)
-            if value is None:
-                value = 0
-        else:
-            value = limits.NO_OVERRIDE
-        am_ops.set_limit(ctx, g.caller, obj["id"], obj["type"], value)
+        am_ops.set_limit(ctx, g.caller, obj["id"], obj["type"], _own("override", "limit", "Limit"),
+                         _own("daily_override", "daily_limit", "Daily limit"))
         return redirect(link("admin.activity", notice="limit"), 303)
     return render_template("sender_limit.html", area="admin", obj=obj, noun=am_ops.NOUNS[obj["type"]],
-                           server_limit=server.for_type(obj["type"]), space=ctx.space.report())
+                           server_limit=server.for_type(obj["type"]), server_daily=server.daily_for_type(obj["type"]),
+                           space=ctx.space.report())
+
+
+def _own(switch: str, field: str, label: str) -> int:
+    """A limit of the object's own from the form (empty: 0, unlimited), or -1: the server default."""
+    if not forms.switch(request.form, switch):
+        return limits.NO_OVERRIDE
+    value = forms.integer(request.form, field, label, None)
+    return 0 if value is None else value
 
 
 def whitelist(object_id: str):

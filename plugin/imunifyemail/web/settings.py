@@ -1,4 +1,4 @@
-"""Settings pages: the server's sender limits and limit mode, the filter settings, and each account's
+"""Settings pages: the server's sender limits (hourly, daily, recipients in one message) and limit mode, the filter settings, and each account's
 quarantine (space limit, used space, state, releases per hour, purge; restoring a contained one)."""
 from flask import Blueprint, g, redirect, render_template, request
 
@@ -34,9 +34,14 @@ def page():
 
 
 def save_limits():
+    """The hourly and daily defaults, the limit mode and the recipient cap; a field left out is unchanged."""
     ctx = context()
     changes = {t: forms.integer(request.form, t, f"{t.replace('_', ' ').capitalize()} limit", -1)
                for t in limits.TYPES}
+    changes.update({f"daily_{t}": forms.integer(request.form, f"daily_{t}",
+                                                f"{t.replace('_', ' ').capitalize()} daily limit", -1)
+                    for t in limits.TYPES})
+    changes["max_recipients"] = forms.integer(request.form, "max_recipients", "Recipients in one message", -1)
     changes["limit_mode"] = forms.integer(request.form, "limit_mode", "Limit mode", -1)
     am_ops.set_server_settings(ctx, g.caller, changes)
     return redirect(link("admin.settings", notice="saved"), 303)
