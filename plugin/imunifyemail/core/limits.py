@@ -53,7 +53,7 @@ class ServerLimits:
         return getattr(self, so_type)
 
     def daily_for_type(self, so_type: str) -> int:
-        return getattr(self, "daily_" + so_type)
+        return getattr(self, _DAILY_KEY[so_type])
 
     @property
     def any_daily(self) -> bool:
@@ -66,7 +66,8 @@ class ServerLimits:
 
 
 SERVER_KEYS = ("account", "domain", "limit_mode", "script", "sender_email")   # the seed's
-DAILY_KEYS = tuple("daily_" + t for t in TYPES)
+_DAILY_KEY = {t: "daily_" + t for t in TYPES}
+DAILY_KEYS = tuple(_DAILY_KEY.values())
 ADDED_KEYS = (*DAILY_KEYS, "max_recipients")   # beyond the seed: added to its JSON
 SETTABLE_KEYS = (*SERVER_KEYS, *ADDED_KEYS)
 LEAVE = -1                # `am server-settings set --domain=-1`: leave it as it is
@@ -157,19 +158,25 @@ class Over:
 
 def offenders(objects: Iterable[Usage], recipients: int, server: ServerLimits) -> List[Over]:
     """The limits this message would exceed: the recipient cap alone when it is over it (then the
-    objects' counts do not matter), else each object's hourly and daily limit it would go over."""
+    objects' counts do not matter), else each object's hourly and daily limit it would go over.
+    (Written out for speed: it runs for every message; the tiers are :func:`effective_limit` and
+    :func:`effective_daily`, the counts :func:`used` and :func:`used_today`.)"""
     if over_cap(recipients, server):
         return [Over("", "", PER_MESSAGE, server.max_recipients, recipients)]
-    mode = server.limit_mode
-    cost = weight(mode, recipients)
+    by_recipients = server.limit_mode == BY_RECIPIENTS
+    cost = recipients if by_recipients else 1
     out = []
     for u in objects:
-        hourly = u.override if u.override is not None else server.for_type(u.so_type)
-        if hourly > 0 and used(u, mode) + cost > hourly:
-            out.append(Over(u.so_type, u.object_id, HOURLY, hourly, used(u, mode) + cost))
-        daily = effective_daily(u.so_type, u.daily_override, server)
-        if daily > 0 and used_today(u, mode) + cost > daily:
-            out.append(Over(u.so_type, u.object_id, DAILY, daily, used_today(u, mode) + cost))
+        hourly = u.override if u.override is not None else getattr(server, u.so_type)
+        if hourly > 0:
+            total = (u.recipients if by_recipients else u.messages) + cost
+            if total > hourly:
+                out.append(Over(u.so_type, u.object_id, HOURLY, hourly, total))
+        daily = u.daily_override if u.daily_override is not None else getattr(server, _DAILY_KEY[u.so_type])
+        if daily > 0:
+            total = (u.day_recipients if by_recipients else u.day_messages) + cost
+            if total > daily:
+                out.append(Over(u.so_type, u.object_id, DAILY, daily, total))
     return out
 
 

@@ -19,10 +19,10 @@ from ..core import limits
 from ..core.autorelease import Window
 from ..core.limits import ServerLimits, Usage
 from . import audit, events, verdicts
+from .day_counts import DayCounts, bucket_of, day_start
 from .db import Clock, system_clock, transaction
 from .verdicts import Remembered
 
-BUCKET_SECONDS = 60
 # The whole server's counts, a bucket series of its own (the Activity Monitor's chart);
 # it has no sender_objects row, so statistics per object never see it.
 SERVER_TOTAL = "server"
@@ -49,16 +49,6 @@ class SenderObject:
         return getattr(self, key)
 
 
-def bucket_of(at: float) -> int:
-    return int(at) // BUCKET_SECONDS * BUCKET_SECONDS
-
-
-def day_start(now: float) -> int:
-    """The first minute bucket of the daily limits' window at ``now``: this minute and the 1439
-    before it. A bucket counts while ``bucket > now - DAY``, as an event at ``bucket`` would."""
-    return bucket_of(now) - limits.DAY_SECONDS + BUCKET_SECONDS
-
-
 _COLUMNS = "id, type, limit_override, daily_override"
 
 
@@ -74,6 +64,8 @@ class Activity:
         # Forgotten whenever another connection has committed (an override set, an account renamed).
         self._objects_seen: Dict[Tuple[str, str, str], SenderObject] = {}
         self._seen_version: Optional[int] = None
+        self.day_counts = DayCounts(conn)   # the daily limits' running sums (store/day_counts.py)
+        self._counting = False              # this connection counts mail (the daemon's)
 
     # -- sender objects ----------------------------------------------------
 
@@ -97,11 +89,19 @@ class Activity:
 
     def _objects(self, account: str, domain: str, sender_email: str, script: str) -> List[SenderObject]:
         """The message's objects, created on first sight (inside the caller's transaction)."""
+        self._forget_if_changed()
+        return self._tree(self._object, account, domain, sender_email, script)
+
+    def _forget_if_changed(self) -> None:
+        """What is kept from the database goes once another connection has committed. Past minutes'
+        buckets are written only by the connection that counts mail (others only delete a whole
+        account's objects, whose ids never come back): that one keeps its daily sums."""
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._seen_version:
             self._objects_seen.clear()
+            if not self._counting:
+                self.day_counts.forget()
             self._seen_version = version
-        return self._tree(self._object, account, domain, sender_email, script)
 
     @staticmethod
     def _tree(get, account: str, domain: str, sender_email: str, script: str) -> List[SenderObject]:
@@ -156,6 +156,8 @@ class Activity:
         """What each object sent in the last 60 minutes and the last 24 hours — each counted only for
         objects with a limit over it."""
         out = []
+        if not self._counting and (server.any_daily or any(obj.daily_override for obj in objects)):
+            self._forget_if_changed()   # (the counting connection keeps its daily sums)
         for obj in objects:
             messages = recipients = day_messages = day_recipients = 0
             if limits.effective_limit(obj.type, obj.limit_override, server) > 0:
@@ -169,17 +171,15 @@ class Activity:
         return out
 
     def day_usage(self, object_id: str, now: float) -> Tuple[int, int]:
-        """(messages, recipients) the object sent in the last 24 hours, to the minute: one indexed
-        range of at most 1440 buckets."""
-        return self.conn.execute(
-            "SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(recipients), 0) FROM am_buckets"
-            " WHERE object_id = ? AND bucket >= ?", (object_id, day_start(now))).fetchone()
+        """(messages, recipients) the object sent in the last 24 hours, to the minute (:mod:`.day_counts`)."""
+        return self.day_counts.of(object_id, now)
 
     # -- counting ------------------------------------------------------------
 
     def _count(self, object_ids: Sequence[str], bucket: int, messages: int, recipients: int,
                quarantined: int) -> None:
         object_ids = (*object_ids, SERVER_TOTAL)
+        self._counting = True
         self.conn.executemany(
             "INSERT INTO am_buckets (object_id, bucket, messages, recipients, quarantined) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (object_id, bucket) DO UPDATE SET messages = messages + excluded.messages,"
@@ -197,6 +197,7 @@ class Activity:
 
     def uncount(self, objects: Sequence[SenderObject], recipients: int, at: float) -> None:
         """Take back :meth:`count_sent` (inside the caller's transaction): its re-injection failed."""
+        self.day_counts.forget()   # a past minute may change
         self.conn.executemany(
             "DELETE FROM am_events WHERE rowid = (SELECT rowid FROM am_events"
             " WHERE object_id = ? AND at = ? AND recipients = ? LIMIT 1)",
@@ -247,6 +248,7 @@ class Activity:
     def prune(self, retention_seconds: int) -> None:
         """The daemon's housekeeping: what has outlived the window or the retention period."""
         now = self.clock()
+        self.day_counts.forget()
         with transaction(self.conn):
             self.conn.execute("DELETE FROM am_events WHERE at <= ?", (now - limits.WINDOW_SECONDS,))
             self.conn.execute("DELETE FROM am_buckets WHERE bucket < ?", (bucket_of(now - retention_seconds),))

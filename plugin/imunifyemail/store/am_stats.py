@@ -13,7 +13,8 @@ from typing import Dict, List, Optional, Tuple
 from ..core import limits
 from ..core.limits import Usage
 from ..core.window import HOUR
-from .activity import bucket_of, day_start
+from .activity import bucket_of
+from .day_counts import day_start
 
 
 @dataclass
