@@ -158,21 +158,17 @@ class Activity:
         out = []
         if not self._counting and (server.any_daily or any(obj.daily_override for obj in objects)):
             self._forget_if_changed()   # (the counting connection keeps its daily sums)
+        daily = [obj.id for obj in objects if limits.effective_daily(obj.type, obj.daily_override, server) > 0]
+        today = self.day_counts.of_many(daily, now) if daily else {}
         for obj in objects:
-            messages = recipients = day_messages = day_recipients = 0
+            messages = recipients = 0
             if limits.effective_limit(obj.type, obj.limit_override, server) > 0:
                 messages, recipients = self.conn.execute(
                     "SELECT COUNT(*), COALESCE(SUM(recipients), 0) FROM am_events WHERE object_id = ? AND at > ?",
                     (obj.id, now - limits.WINDOW_SECONDS)).fetchone()
-            if limits.effective_daily(obj.type, obj.daily_override, server) > 0:
-                day_messages, day_recipients = self.day_usage(obj.id, now)
             out.append(Usage(obj.type, obj.id, obj.limit_override, messages, recipients, obj.daily_override,
-                             day_messages, day_recipients))
+                             *today.get(obj.id, (0, 0))))
         return out
-
-    def day_usage(self, object_id: str, now: float) -> Tuple[int, int]:
-        """(messages, recipients) the object sent in the last 24 hours, to the minute (:mod:`.day_counts`)."""
-        return self.day_counts.of(object_id, now)
 
     # -- counting ------------------------------------------------------------
 

@@ -10,7 +10,7 @@ itself — another connection's commit (the caller watches ``PRAGMA data_version
 look after a start (or a forget) sums its day once.
 """
 import sqlite3
-from typing import Dict, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from ..core.window import DAY
 
@@ -27,19 +27,6 @@ def day_start(now: float) -> int:
     return bucket_of(now) - DAY + BUCKET_SECONDS
 
 
-# One statement per object and minute passed: the minutes that left the window (negative) and those from
-# the last look to this one, ranges of the primary key (an OR of them would make SQLite read all the
-# object's buckets); this minute's kept apart. Columns: past messages, past recipients, this minute's.
-_SLID = ("SELECT COALESCE(SUM(CASE WHEN bucket < :minute THEN m END), 0),"
-         " COALESCE(SUM(CASE WHEN bucket < :minute THEN r END), 0),"
-         " COALESCE(SUM(CASE WHEN bucket = :minute THEN m END), 0),"
-         " COALESCE(SUM(CASE WHEN bucket = :minute THEN r END), 0) FROM ("
-         "SELECT bucket, -messages AS m, -recipients AS r FROM am_buckets"
-         " WHERE object_id = :id AND bucket >= :gone_from AND bucket < :gone_to"
-         " UNION ALL SELECT bucket, messages, recipients FROM am_buckets"
-         " WHERE object_id = :id AND bucket >= :since AND bucket <= :minute)")
-
-
 class DayCounts:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
@@ -51,21 +38,43 @@ class DayCounts:
 
     def of(self, object_id: str, now: float) -> Tuple[int, int]:
         """(messages, recipients) the object sent in the last 24 hours up to ``now``."""
-        minute = bucket_of(now)
-        known = self._past.get(object_id)
-        if known is not None and known[0] == minute:
-            current = self.conn.execute("SELECT messages, recipients FROM am_buckets WHERE object_id = ?"
-                                        " AND bucket = ?", (object_id, minute)).fetchone() or (0, 0)
-            return known[1] + current[0], known[2] + current[1]
-        start = day_start(now)
-        if known is not None and known[0] < minute <= known[0] + DAY - BUCKET_SECONDS:
-            # the window's start moved from known's to now's: what left it goes, what became past comes
-            since, past_messages, past_recipients = known
-            gone_from = day_start(since)
-        else:   # first sight, a day gone by, or the clock set back: the whole day
-            since, past_messages, past_recipients = start, 0, 0
-            gone_from = start   # nothing gone
-        moved = self.conn.execute(_SLID, {"id": object_id, "minute": minute, "since": since, "gone_from": gone_from,
-                                          "gone_to": start}).fetchone()
-        self._past[object_id] = (minute, past_messages + moved[0], past_recipients + moved[1])
-        return past_messages + moved[0] + moved[2], past_recipients + moved[1] + moved[3]
+        return self.of_many((object_id,), now)[object_id]
+
+    def of_many(self, object_ids: Sequence[str], now: float) -> Dict[str, Tuple[int, int]]:
+        """The same for several objects (a message's), in one statement: for each, the minutes that left
+        the window since its last look (taken off), those from then to this one, and this one —
+        ranges of the primary key, one after another (an OR of them would make SQLite read all the
+        object's buckets)."""
+        minute, start = bucket_of(now), day_start(now)
+        parts: List[str] = []
+        params: List[object] = []
+        base: Dict[str, Tuple[int, int]] = {}
+        for oid in dict.fromkeys(object_ids):
+            known = self._past.get(oid)
+            if known is not None and known[0] <= minute <= known[0] + DAY - BUCKET_SECONDS:
+                since, base[oid] = known[0], (known[1], known[2])
+                if since < minute:   # what left the window meanwhile
+                    parts.append(_GONE)
+                    params += (oid, oid, day_start(since), start)
+            else:   # first sight, a day gone by, or the clock set back: the whole day
+                since, base[oid] = start, (0, 0)
+            parts.append(_SINCE)
+            params += (oid, oid, since, minute)
+        rows = {r[0]: r[1:] for r in self.conn.execute(_SUMS.format(" UNION ALL ".join(parts)),
+                                                         (minute, minute, minute, minute, *params))}
+        out = {}
+        for oid, (messages, recipients) in base.items():
+            past_m, past_r, now_m, now_r = rows.get(oid, (0, 0, 0, 0))
+            self._past[oid] = (minute, messages + past_m, recipients + past_r)
+            out[oid] = (messages + past_m + now_m, recipients + past_r + now_r)
+        return out
+
+
+_GONE = ("SELECT ? AS id, bucket, -messages AS m, -recipients AS r FROM am_buckets"
+         " WHERE object_id = ? AND bucket >= ? AND bucket < ?")
+_SINCE = ("SELECT ? AS id, bucket, messages AS m, recipients AS r FROM am_buckets"
+          " WHERE object_id = ? AND bucket >= ? AND bucket <= ?")
+# Per object: its past minutes' change (messages, recipients), then this minute's.
+_SUMS = ("SELECT id, SUM(CASE WHEN bucket < ? THEN m ELSE 0 END), SUM(CASE WHEN bucket < ? THEN r ELSE 0 END),"
+         " SUM(CASE WHEN bucket = ? THEN m ELSE 0 END), SUM(CASE WHEN bucket = ? THEN r ELSE 0 END)"
+         " FROM ({}) GROUP BY id")
