@@ -184,6 +184,8 @@ def run() -> None:
         line("daily limits on / off: core verdict rate", f"{rate_on / rate_off:.2f}", "(goal >= 0.95)")
         line("daily limits on / off: limit steps per second (1 / mean)",
              f"{(sum(off) / len(off)) / (sum(on) / len(on)):.2f}", "(goal >= 0.95)")
+        line("daily limits on / off: median limit step (off / on)", f"{pct(off, 50) / pct(on, 50):.2f}",
+             "(goal >= 0.95)")
         path = tmp / "stats.db"
         started = time.perf_counter()
         populate_objects(path)

@@ -41,40 +41,41 @@ class DayCounts:
         return self.of_many((object_id,), now)[object_id]
 
     def of_many(self, object_ids: Sequence[str], now: float) -> Dict[str, Tuple[int, int]]:
-        """The same for several objects (a message's), in one statement: for each, the minutes that left
-        the window since its last look (taken off), those from then to this one, and this one —
-        ranges of the primary key, one after another (an OR of them would make SQLite read all the
-        object's buckets)."""
+        """The same for several objects (a message's), in one statement of primary-key ranges, one after
+        another (an OR of them would make SQLite read all the object's buckets): for each object, the
+        minutes that left the window since its last look (taken off) and those from then to this one
+        (few rows, summed here), or on first sight its whole day summed by SQLite; this minute apart."""
         minute, start = bucket_of(now), day_start(now)
         parts: List[str] = []
         params: List[object] = []
-        base: Dict[str, Tuple[int, int]] = {}
+        past: Dict[str, List[int]] = {}
+        current: Dict[str, List[int]] = {}
         for oid in dict.fromkeys(object_ids):
             known = self._past.get(oid)
+            current[oid] = [0, 0]
             if known is not None and known[0] <= minute <= known[0] + DAY - BUCKET_SECONDS:
-                since, base[oid] = known[0], (known[1], known[2])
-                if since < minute:   # what left the window meanwhile
+                past[oid] = [known[1], known[2]]
+                if known[0] < minute:   # what left the window meanwhile
                     parts.append(_GONE)
-                    params += (oid, oid, day_start(since), start)
+                    params += (oid, oid, day_start(known[0]), start)
+                parts.append(_SINCE)
+                params += (oid, oid, known[0], minute)
             else:   # first sight, a day gone by, or the clock set back: the whole day
-                since, base[oid] = start, (0, 0)
-            parts.append(_SINCE)
-            params += (oid, oid, since, minute)
-        rows = {r[0]: r[1:] for r in self.conn.execute(_SUMS.format(" UNION ALL ".join(parts)),
-                                                         (minute, minute, minute, minute, *params))}
+                past[oid] = [0, 0]
+                parts += (_DAY, _SINCE)
+                params += (oid, start, oid, start, minute, oid, oid, minute, minute)
+        for oid, bucket, messages, recipients in self.conn.execute(" UNION ALL ".join(parts), params):
+            into = current[oid] if bucket == minute else past[oid]
+            into[0] += messages or 0
+            into[1] += recipients or 0
         out = {}
-        for oid, (messages, recipients) in base.items():
-            past_m, past_r, now_m, now_r = rows.get(oid, (0, 0, 0, 0))
-            self._past[oid] = (minute, messages + past_m, recipients + past_r)
-            out[oid] = (messages + past_m + now_m, recipients + past_r + now_r)
+        for oid, (messages, recipients) in past.items():
+            self._past[oid] = (minute, messages, recipients)
+            out[oid] = (messages + current[oid][0], recipients + current[oid][1])
         return out
 
 
-_GONE = ("SELECT ? AS id, bucket, -messages AS m, -recipients AS r FROM am_buckets"
-         " WHERE object_id = ? AND bucket >= ? AND bucket < ?")
-_SINCE = ("SELECT ? AS id, bucket, messages AS m, recipients AS r FROM am_buckets"
-          " WHERE object_id = ? AND bucket >= ? AND bucket <= ?")
-# Per object: its past minutes' change (messages, recipients), then this minute's.
-_SUMS = ("SELECT id, SUM(CASE WHEN bucket < ? THEN m ELSE 0 END), SUM(CASE WHEN bucket < ? THEN r ELSE 0 END),"
-         " SUM(CASE WHEN bucket = ? THEN m ELSE 0 END), SUM(CASE WHEN bucket = ? THEN r ELSE 0 END)"
-         " FROM ({}) GROUP BY id")
+_GONE = "SELECT ?, bucket, -messages, -recipients FROM am_buckets WHERE object_id = ? AND bucket >= ? AND bucket < ?"
+_SINCE = "SELECT ?, bucket, messages, recipients FROM am_buckets WHERE object_id = ? AND bucket >= ? AND bucket <= ?"
+_DAY = ("SELECT ?, ?, SUM(messages), SUM(recipients) FROM am_buckets"   # the past minutes, as one row
+        " WHERE object_id = ? AND bucket >= ? AND bucket < ?")
