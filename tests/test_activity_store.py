@@ -161,25 +161,46 @@ def test_day_usage_is_read_only_for_objects_under_a_daily_limit(am):
 
 def test_the_days_running_sums_always_equal_the_buckets_summed_afresh(am):
     """DayCounts slides each object's sum on as minutes pass; whatever the steps (seconds, minutes,
-    hours, more than a day, the clock set back, a count taken back), it equals the plain sum."""
+    hours, more than a day, the clock set back), a count taken back, pruning at the shortest retention
+    (a day), and objects that send now and then, it equals the plain sum of the buckets."""
     import random
     from imunifyemail.store.day_counts import day_start
     rng = random.Random(19)
-    server = ServerLimits(daily_account=10 ** 9)
+    server = ServerLimits(daily_account=10 ** 9, daily_domain=10 ** 9, daily_sender_email=10 ** 9,
+                          daily_script=10 ** 9)
+    senders = [WHO, ("demo1", "demo1.test", "b@demo1.test", ""), ("demo1", "other.test", "c@other.test", "")]
     t, sent = T0, []
-    for step in range(400):
-        t += rng.choice((0, 1, 7, 59, 60, 61, 600, 3599, 3 * 3600, 86340, 86400, 90000, -120, -7200))
+    for step in range(600):
+        t += rng.choice((0, 1, 7, 59, 60, 61, 600, 900, 3599, 3 * 3600, 86340, 86400, 90000, -120, -7200))
         am.clock_obj.t = t
+        who = rng.choice(senders)
         recipients = rng.randint(1, 5)
-        assert am.reserve(WHO, recipients, server).allowed
-        sent.append((t, recipients))
+        assert am.reserve(who, recipients, server).allowed
+        sent.append((who, t, recipients))
         if step % 37 == 0:   # a re-injection failed: taken back (a past minute changes)
-            at, n = sent.pop(rng.randrange(len(sent)))
+            back, at, n = sent.pop(rng.randrange(len(sent)))
             with db.transaction(am.conn):
-                am.uncount(am.objects(WHO), n, at)
-        probe = t + rng.choice((0, 30, 3600, 86399))
-        [acct] = [u for u in am.usage(am.lookup(WHO), probe, server) if u.so_type == "account"]
-        fresh = am.conn.execute(
-            "SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(recipients), 0) FROM am_buckets"
-            " WHERE object_id = ? AND bucket >= ? AND bucket <= ?", (account_id(am), day_start(probe), probe)).fetchone()
-        assert (acct.day_messages, acct.day_recipients) == tuple(fresh), step
+                am.uncount(am.objects(back), n, at)
+        if step % 23 == 0:
+            am.prune(retention_seconds=86400)
+        probe = t + rng.choice((0, 30, 900, 3600, 86399))
+        objects = am.lookup(rng.choice(senders))
+        for u in am.usage(objects, probe, server):
+            fresh = am.conn.execute(
+                "SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(recipients), 0) FROM am_buckets"
+                " WHERE object_id = ? AND bucket >= ? AND bucket <= ?", (u.object_id, day_start(probe), probe)).fetchone()
+            assert (u.day_messages, u.day_recipients) == tuple(fresh), (step, u.so_type)
+
+
+def test_a_minute_leaves_the_day_exactly_when_it_is_24_hours_old_whatever_was_read_ahead(am):
+    from imunifyemail.store.day_counts import AHEAD
+    server = ServerLimits(daily_account=100)
+    am.reserve(WHO, 1, server)   # at T0, a whole minute
+    objects = am.lookup(WHO)
+
+    def today(at):
+        return [(u.day_messages, u.day_recipients) for u in am.usage(objects, at, server) if u.so_type == "account"]
+    # looked at when T0's minute is the last one read ahead of the window's start, then just after it left
+    assert today(T0 + 86400 - 60 - AHEAD) == [(1, 1)]
+    assert today(T0 + 86400 - 1) == [(1, 1)]
+    assert today(T0 + 86400) == [(0, 0)]

@@ -244,7 +244,7 @@ class Activity:
     def prune(self, retention_seconds: int) -> None:
         """The daemon's housekeeping: what has outlived the window or the retention period."""
         now = self.clock()
-        self.day_counts.forget()
+        self.day_counts.prune(now, bucket_of(now - retention_seconds))
         with transaction(self.conn):
             self.conn.execute("DELETE FROM am_events WHERE at <= ?", (now - limits.WINDOW_SECONDS,))
             self.conn.execute("DELETE FROM am_buckets WHERE bucket < ?", (bucket_of(now - retention_seconds),))

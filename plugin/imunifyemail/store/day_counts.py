@@ -2,19 +2,24 @@
 
 The day is the object's minute buckets: this minute and the 1439 before it (:func:`day_start`). Summing
 1440 rows for each object of each message would cost the mail path more than the rest of its limit
-step, so each object's sum of the window's *past* minutes is kept here, slid on as minutes pass (the
-minutes that left the window taken off, those that became past added: a few rows), and only the
-current minute is read each time. Past minutes change only where the caller calls
-:meth:`DayCounts.forget`: a count taken back, pruning, and — for a connection that does not count mail
-itself — another connection's commit (the caller watches ``PRAGMA data_version``). An object's first
-look after a start (or a forget) sums its day once.
+step, so each object's sum of the window's *past* minutes is kept here and slid on as minutes pass:
+the minutes that became past are added (a few rows), those that leave the window are taken off — from
+the buckets of the window's next minutes of leaving, read ahead every quarter of an hour. Only that and
+the current minute are read per message: for a message's objects, one statement of primary-key ranges.
+
+Past minutes change only where the caller calls :meth:`DayCounts.forget`: a count taken back, and — for
+a connection that does not count mail itself — another connection's commit (the caller watches
+``PRAGMA data_version``). Pruning deletes only buckets older than a day (:meth:`DayCounts.prune`). An
+object's first look after a start (or a forget, or a day without a look) sums its day once.
 """
 import sqlite3
+from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 from ..core.window import DAY
 
 BUCKET_SECONDS = 60   # store/activity.py's minute buckets
+AHEAD = 900           # how far past the window's start the buckets that leave it next are read
 
 
 def bucket_of(at: float) -> int:
@@ -27,55 +32,83 @@ def day_start(now: float) -> int:
     return bucket_of(now) - DAY + BUCKET_SECONDS
 
 
+@dataclass
+class _Sums:
+    """One object's day as of ``minute``: its past minutes' sums, and the buckets that leave the window
+    next (those from its start up to ``read_to``, oldest first)."""
+    minute: int
+    messages: int
+    recipients: int
+    leaving: List[Tuple[int, int, int]]
+    read_to: int
+
+
+# Each part yields (object id, kind, bucket, messages, recipients); a statement is a UNION ALL of them
+# (an OR of ranges would make SQLite read all the object's buckets).
+_DAY = ("SELECT ?, 'd', 0, SUM(messages), SUM(recipients) FROM am_buckets"   # past minutes as one row
+        " WHERE object_id = ? AND bucket >= ? AND bucket < ?")
+_NEW = "SELECT ?, 'n', bucket, messages, recipients FROM am_buckets WHERE object_id = ? AND bucket >= ? AND bucket <= ?"
+_AHEAD = "SELECT ?, 'a', bucket, messages, recipients FROM am_buckets WHERE object_id = ? AND bucket >= ? AND bucket < ?"
+
+
 class DayCounts:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        # object id -> (the minute when summed, messages and recipients of the window's minutes before it)
-        self._past: Dict[str, Tuple[int, int, int]] = {}
+        self._sums: Dict[str, _Sums] = {}
 
     def forget(self) -> None:
-        self._past.clear()
+        self._sums.clear()
+
+    def prune(self, now: float, deleted_before: int) -> None:
+        """Before buckets older than ``deleted_before`` are deleted: forget the objects not looked at for a
+        day (their next look sums the day anyway) and any whose buckets still to leave might go unread."""
+        idle = bucket_of(now) - DAY
+        self._sums = {oid: s for oid, s in self._sums.items() if s.minute > idle and s.read_to >= deleted_before}
 
     def of(self, object_id: str, now: float) -> Tuple[int, int]:
         """(messages, recipients) the object sent in the last 24 hours up to ``now``."""
         return self.of_many((object_id,), now)[object_id]
 
     def of_many(self, object_ids: Sequence[str], now: float) -> Dict[str, Tuple[int, int]]:
-        """The same for several objects (a message's), in one statement of primary-key ranges, one after
-        another (an OR of them would make SQLite read all the object's buckets): for each object, the
-        minutes that left the window since its last look (taken off) and those from then to this one
-        (few rows, summed here), or on first sight its whole day summed by SQLite; this minute apart."""
+        """The same for several objects (a message's), in one statement."""
         minute, start = bucket_of(now), day_start(now)
         parts: List[str] = []
         params: List[object] = []
-        past: Dict[str, List[int]] = {}
-        current: Dict[str, List[int]] = {}
+        sums: Dict[str, _Sums] = {}
         for oid in dict.fromkeys(object_ids):
-            known = self._past.get(oid)
-            current[oid] = [0, 0]
-            if known is not None and known[0] <= minute <= known[0] + DAY - BUCKET_SECONDS:
-                past[oid] = [known[1], known[2]]
-                if known[0] < minute:   # what left the window meanwhile
-                    parts.append(_GONE)
-                    params += (oid, oid, day_start(known[0]), start)
-                parts.append(_SINCE)
-                params += (oid, oid, known[0], minute)
+            known = self._sums.get(oid)
+            if known is not None and known.minute <= minute <= known.minute + DAY - BUCKET_SECONDS:
+                parts.append(_NEW)   # from its last look's minute (past now, or still this one) to this one
+                params += (oid, oid, known.minute, minute)
+                if start > known.read_to:   # past what was read ahead: the gap, and what leaves next
+                    parts.append(_AHEAD)
+                    params += (oid, oid, known.read_to, start + AHEAD)
+                    known.read_to = start + AHEAD
             else:   # first sight, a day gone by, or the clock set back: the whole day
-                past[oid] = [0, 0]
-                parts += (_DAY, _SINCE)
-                params += (oid, start, oid, start, minute, oid, oid, minute, minute)
-        for oid, bucket, messages, recipients in self.conn.execute(" UNION ALL ".join(parts), params):
-            into = current[oid] if bucket == minute else past[oid]
-            into[0] += messages or 0
-            into[1] += recipients or 0
+                known = _Sums(minute, 0, 0, [], start + AHEAD)
+                parts += (_DAY, _NEW, _AHEAD)
+                params += (oid, oid, start, minute, oid, oid, minute, minute, oid, oid, start, start + AHEAD)
+            sums[oid] = known
+        current = {oid: [0, 0] for oid in sums}
+        for oid, kind, bucket, messages, recipients in self.conn.execute(" UNION ALL ".join(parts), params):
+            s = sums[oid]
+            if kind == "a":
+                s.leaving.append((bucket, messages, recipients))
+            elif kind == "d" or bucket < minute:   # the day's past, or minutes become past since
+                s.messages += messages or 0
+                s.recipients += recipients or 0
+            else:
+                current[oid] = [messages, recipients]
         out = {}
-        for oid, (messages, recipients) in past.items():
-            self._past[oid] = (minute, messages, recipients)
-            out[oid] = (messages + current[oid][0], recipients + current[oid][1])
+        for oid, s in sums.items():
+            s.leaving.sort()
+            gone = 0
+            while gone < len(s.leaving) and s.leaving[gone][0] < start:   # left the window: taken off
+                s.messages -= s.leaving[gone][1]
+                s.recipients -= s.leaving[gone][2]
+                gone += 1
+            del s.leaving[:gone]
+            s.minute = minute
+            self._sums[oid] = s
+            out[oid] = (s.messages + current[oid][0], s.recipients + current[oid][1])
         return out
-
-
-_GONE = "SELECT ?, bucket, -messages, -recipients FROM am_buckets WHERE object_id = ? AND bucket >= ? AND bucket < ?"
-_SINCE = "SELECT ?, bucket, messages, recipients FROM am_buckets WHERE object_id = ? AND bucket >= ? AND bucket <= ?"
-_DAY = ("SELECT ?, ?, SUM(messages), SUM(recipients) FROM am_buckets"   # the past minutes, as one row
-        " WHERE object_id = ? AND bucket >= ? AND bucket < ?")
