@@ -4,8 +4,9 @@ The day is the object's minute buckets: this minute and the 1439 before it (:fun
 1440 rows for each object of each message would cost the mail path more than the rest of its limit
 step, so each object's sum of the window's *past* minutes is kept here and slid on as minutes pass:
 the minutes that became past are added (a few rows), those that leave the window are taken off — from
-the buckets of the window's next minutes of leaving, read ahead every quarter of an hour. Only that and
-the current minute are read per message: for a message's objects, one statement of primary-key ranges.
+the buckets of the window's next minutes of leaving, read a little ahead (a bucket read costs more than
+a range seek: an hour read ahead cost more than it saved). Per message, for its objects: one statement
+of primary-key ranges, most of them empty.
 
 Past minutes change only where the caller calls :meth:`DayCounts.forget`: a count taken back, and — for
 a connection that does not count mail itself — another connection's commit (the caller watches
@@ -19,7 +20,7 @@ from typing import Dict, List, Sequence, Tuple
 from ..core.window import DAY
 
 BUCKET_SECONDS = 60   # store/activity.py's minute buckets
-AHEAD = 900           # how far past the window's start the buckets that leave it next are read
+AHEAD = 120           # how far past the window's start the buckets that leave it next are read
 
 
 def bucket_of(at: float) -> int:
@@ -46,9 +47,10 @@ class _Sums:
 # Each part yields (object id, kind, bucket, messages, recipients); a statement is a UNION ALL of them
 # (an OR of ranges would make SQLite read all the object's buckets).
 _DAY = ("SELECT ?, 'd', 0, SUM(messages), SUM(recipients) FROM am_buckets"   # past minutes as one row
-        " WHERE object_id = ? AND bucket >= ? AND bucket < ?")
+        " WHERE object_id = ? AND bucket >= ? AND bucket < ? HAVING COUNT(*) > 0")
 _NEW = "SELECT ?, 'n', bucket, messages, recipients FROM am_buckets WHERE object_id = ? AND bucket >= ? AND bucket <= ?"
 _AHEAD = "SELECT ?, 'a', bucket, messages, recipients FROM am_buckets WHERE object_id = ? AND bucket >= ? AND bucket < ?"
+_PARTS = " UNION ALL ".join((_DAY, _NEW, _AHEAD))
 
 
 class DayCounts:
@@ -76,18 +78,21 @@ class DayCounts:
         params: List[object] = []
         sums: Dict[str, _Sums] = {}
         for oid in dict.fromkeys(object_ids):
+            # Every object gets all three parts (an empty range where one is not needed): one statement
+            # per number of objects, which SQLite prepares once, not one per combination.
             known = self._sums.get(oid)
             if known is not None and known.minute <= minute <= known.minute + DAY - BUCKET_SECONDS:
-                parts.append(_NEW)   # from its last look's minute (past now, or still this one) to this one
-                params += (oid, oid, known.minute, minute)
+                day = (0, 0)   # nothing: the past is known
+                new = (known.minute, minute)   # from its last look's minute (past now, or still this one)
+                ahead = (0, 0)
                 if start > known.read_to:   # past what was read ahead: the gap, and what leaves next
-                    parts.append(_AHEAD)
-                    params += (oid, oid, known.read_to, start + AHEAD)
+                    ahead = (known.read_to, start + AHEAD)
                     known.read_to = start + AHEAD
             else:   # first sight, a day gone by, or the clock set back: the whole day
                 known = _Sums(minute, 0, 0, [], start + AHEAD)
-                parts += (_DAY, _NEW, _AHEAD)
-                params += (oid, oid, start, minute, oid, oid, minute, minute, oid, oid, start, start + AHEAD)
+                day, new, ahead = (start, minute), (minute, minute), (start, start + AHEAD)
+            parts.append(_PARTS)
+            params += (oid, oid, *day, oid, oid, *new, oid, oid, *ahead)
             sums[oid] = known
         current = {oid: [0, 0] for oid in sums}
         for oid, kind, bucket, messages, recipients in self.conn.execute(" UNION ALL ".join(parts), params):
