@@ -204,3 +204,19 @@ def test_a_minute_leaves_the_day_exactly_when_it_is_24_hours_old_whatever_was_re
     assert today(T0 + 86400 - 60 - AHEAD) == [(1, 1)]
     assert today(T0 + 86400 - 1) == [(1, 1)]
     assert today(T0 + 86400) == [(0, 0)]
+
+
+def test_a_group_of_messages_rolled_back_across_a_minute_leaves_no_count_behind(am):
+    """The daemon commits a group of messages at once (store/db.py's transaction nests as a savepoint):
+    when that commit fails, what its messages counted, in the minute just passed too, is gone."""
+    server = ServerLimits(daily_account=100)
+    am.clock_obj.t = T0 + 30
+    assert am.reserve(WHO, 1, server).allowed
+    am.conn.execute("BEGIN IMMEDIATE")   # the group
+    am.clock_obj.t = T0 + 50
+    assert am.reserve(WHO, 1, server).allowed
+    am.clock_obj.t = T0 + 70   # the next minute, in the same group: T0's minute is past now
+    assert am.reserve(WHO, 1, server).allowed
+    am.conn.execute("ROLLBACK")   # the group's commit failed
+    [acct] = [u for u in am.usage(am.lookup(WHO), T0 + 80, server) if u.so_type == "account"]
+    assert (acct.day_messages, acct.day_recipients) == (1, 1)

@@ -14,7 +14,7 @@ a connection that does not count mail itself — another connection's commit (th
 object's first look after a start (or a forget, or a day without a look) sums its day once.
 """
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Sequence, Tuple
 
 from ..core.window import DAY
@@ -35,9 +35,11 @@ def day_start(now: float) -> int:
 
 @dataclass
 class _Sums:
-    """One object's day as of ``minute``: its past minutes' sums, and the buckets that leave the window
-    next (those from its start up to ``read_to``, oldest first)."""
-    minute: int
+    """One object's day: the sums of its minutes from the window's start up to ``settled`` (exclusive),
+    and the buckets that leave the window next (those from its start up to ``read_to``, oldest first).
+    The last minute before the current one is not settled: a transaction that wrote it may still be
+    rolled back (the store thread commits a group of messages at once), so it is read again."""
+    settled: int
     messages: int
     recipients: int
     leaving: List[Tuple[int, int, int]]
@@ -65,7 +67,7 @@ class DayCounts:
         """Before buckets older than ``deleted_before`` are deleted: forget the objects not looked at for a
         day (their next look sums the day anyway) and any whose buckets still to leave might go unread."""
         idle = bucket_of(now) - DAY
-        self._sums = {oid: s for oid, s in self._sums.items() if s.minute > idle and s.read_to >= deleted_before}
+        self._sums = {oid: s for oid, s in self._sums.items() if s.settled > idle and s.read_to >= deleted_before}
 
     def of(self, object_id: str, now: float) -> Tuple[int, int]:
         """(messages, recipients) the object sent in the last 24 hours up to ``now``."""
@@ -74,6 +76,7 @@ class DayCounts:
     def of_many(self, object_ids: Sequence[str], now: float) -> Dict[str, Tuple[int, int]]:
         """The same for several objects (a message's), in one statement."""
         minute, start = bucket_of(now), day_start(now)
+        settled = minute - BUCKET_SECONDS
         parts: List[str] = []
         params: List[object] = []
         sums: Dict[str, _Sums] = {}
@@ -81,29 +84,29 @@ class DayCounts:
             # Every object gets all three parts (an empty range where one is not needed): one statement
             # per number of objects, which SQLite prepares once, not one per combination.
             known = self._sums.get(oid)
-            if known is not None and known.minute <= minute <= known.minute + DAY - BUCKET_SECONDS:
-                day = (0, 0)   # nothing: the past is known
-                new = (known.minute, minute)   # from its last look's minute (past now, or still this one)
-                ahead = (0, 0)
-                if start > known.read_to:   # past what was read ahead: the gap, and what leaves next
-                    ahead = (known.read_to, start + AHEAD)
-                    known.read_to = start + AHEAD
+            if known is not None and known.settled < minute <= known.settled + DAY - BUCKET_SECONDS:
+                s = replace(known, leaving=list(known.leaving))   # kept only once the statement has run
+                day, new, ahead = (0, 0), (s.settled, minute), (0, 0)
+                if start > s.read_to:   # past what was read ahead: the gap, and what leaves next
+                    ahead = (s.read_to, start + AHEAD)
+                    s.read_to = start + AHEAD
             else:   # first sight, a day gone by, or the clock set back: the whole day
-                known = _Sums(minute, 0, 0, [], start + AHEAD)
-                day, new, ahead = (start, minute), (minute, minute), (start, start + AHEAD)
+                s = _Sums(settled, 0, 0, [], start + AHEAD)
+                day, new, ahead = (start, settled), (settled, minute), (start, start + AHEAD)
             parts.append(_PARTS)
             params += (oid, oid, *day, oid, oid, *new, oid, oid, *ahead)
-            sums[oid] = known
-        current = {oid: [0, 0] for oid in sums}
+            sums[oid] = s
+        recent = {oid: [0, 0] for oid in sums}   # the minute before this one, and this one
         for oid, kind, bucket, messages, recipients in self.conn.execute(" UNION ALL ".join(parts), params):
             s = sums[oid]
             if kind == "a":
                 s.leaving.append((bucket, messages, recipients))
-            elif kind == "d" or bucket < minute:   # the day's past, or minutes become past since
+            elif kind == "d" or bucket < settled:
                 s.messages += messages or 0
                 s.recipients += recipients or 0
             else:
-                current[oid] = [messages, recipients]
+                recent[oid][0] += messages
+                recent[oid][1] += recipients
         out = {}
         for oid, s in sums.items():
             s.leaving.sort()
@@ -113,7 +116,7 @@ class DayCounts:
                 s.recipients -= s.leaving[gone][2]
                 gone += 1
             del s.leaving[:gone]
-            s.minute = minute
+            s.settled = settled
             self._sums[oid] = s
-            out[oid] = (s.messages + current[oid][0], s.recipients + current[oid][1])
+            out[oid] = (s.messages + recent[oid][0], s.recipients + recent[oid][1])
         return out
