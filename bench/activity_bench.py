@@ -1,9 +1,11 @@
 """Activity Monitor: the core's verdict rate, the latency the limit step adds
-to a message, and `am stats` over 10,000 accounts / 100,000 objects."""
+to a message — each with daily limits off and on, as a ratio — and `am stats`
+over 10,000 accounts / 100,000 objects."""
 import shutil
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from bench.stats import line, ms, pct
@@ -15,7 +17,6 @@ from imunifyemail.core.message import ScriptHeader
 from imunifyemail.core.verdict import FilterSettings, Scan, Whitelist, before_scan, decide
 from imunifyemail.store import db
 from imunifyemail.store.activity import Activity, bucket_of
-from imunifyemail.store.settings import save_server_limits
 from imunifyemail import shapes
 from imunifyemail.ops.activity import Stats
 from imunifyemail.store.am_stats import StatsQuery, stats
@@ -38,15 +39,20 @@ class _Directory:
         return name in self.accounts
 
 
-def core_rate(count: int = 200_000) -> float:
+HOURLY = ServerLimits(account=500, domain=200, sender_email=100, script=50)
+# The same with daily limits on every type and the recipient cap: what "daily limits on" costs.
+DAILY = replace(HOURLY, daily_account=5000, daily_domain=2000, daily_sender_email=1000, daily_script=500,
+                max_recipients=50)
+
+
+def core_rate(server: ServerLimits = HOURLY, count: int = 200_000) -> float:
     directory = _Directory(1000)
     whitelist = Whitelist(sender_emails=frozenset(f"vip{i}@site{i}.example" for i in range(100)),
                           sender_domains=frozenset({"trusted.example"}))
-    server = ServerLimits(account=500, domain=200, sender_email=100, script=50)
     settings = FilterSettings()
     scan = Scan("no action", 1.2, ("A", "B"), "3.4")
     script = ScriptHeader("site1.example/x.php for 1.2.3.4", "site1.example", "/x.php")
-    usages = [Usage(t, "id", None, 42, 42) for t in limits.TYPES]
+    usages = [Usage(t, "id", None, 42, 42, None, 420, 420) for t in limits.TYPES]
     started = time.perf_counter()
     for i in range(count):
         who = attribute(f"sender{i % 50}@site{i % 1000}.example", Meta(uid=1000 + i % 7), script, directory)
@@ -57,26 +63,72 @@ def core_rate(count: int = 200_000) -> float:
     return count / (time.perf_counter() - started)
 
 
-def reserve_latency(tmp: Path, count: int = 3000):
-    """As the daemon does it: its connection never checkpoints; a thread does."""
-    conn = db.no_auto_checkpoint(db.connect(tmp / "reserve.db"))
-    checkpointer = db.Checkpointer(tmp / "reserve.db")
+WHO_COUNT = 3000   # messages per reserve run, 0.5 s apart (daemon time)
+
+
+def _who(i: int):
+    return (f"user{i % 200}", f"site{i % 200}.example", f"s{i % 1000}@site{i % 200}.example",
+            f"site{i % 200}.example/mail.php")
+
+
+def reserve_db(path: Path) -> None:
+    """The objects the reserve runs use, each with a full day behind it: a minute bucket in each of the
+    last 1440 minutes (the most a daily limit ever sums per object), and the hour's events."""
+    conn = db.connect(path)
+    activity = Activity(conn, clock=Clock(NOW - 1))
+    for i in range(1000):
+        activity.reserve(_who(i), 1, ServerLimits())
+    ids = [r[0] for r in conn.execute("SELECT id FROM sender_objects")]
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("BEGIN")
+    conn.executemany("INSERT OR IGNORE INTO am_buckets VALUES (?, ?, 1, 1, 0)",
+                     [(oid, bucket_of(NOW - 60 * m)) for oid in ids for m in range(1, 1440)])
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def reserve_latency(path: Path, server: ServerLimits, first: int):
+    """As the daemon does it: its connection never checkpoints; a thread does. Messages ``first`` to
+    ``first + WHO_COUNT`` (each run's own, so runs in turn see the same amount of history), timed after
+    one untimed message of each sender (a running daemon has seen its senders: each object's day is
+    summed once per start, then slid on)."""
+    conn = db.no_auto_checkpoint(db.connect(path))
+    checkpointer = db.Checkpointer(path)
     checkpointer.start()
-    clock = Clock(NOW)
+    clock = Clock(NOW - 600)
     activity = Activity(conn, clock=clock)
-    server = save_server_limits(conn, {"account": 1_000_000, "domain": 1_000_000, "sender_email": 1_000_000,
-                                       "script": 1_000_000})
+    for i in range(first - 1000, first):
+        activity.reserve(_who(i), 1, server)
     samples = []
-    for i in range(count):
-        clock.t = NOW + i * 0.5
-        who = (f"user{i % 200}", f"site{i % 200}.example", f"s{i % 1000}@site{i % 200}.example",
-               f"site{i % 200}.example/mail.php")
+    for i in range(first, first + WHO_COUNT):
+        clock.t = NOW + (i - first) * 0.5
         started = time.perf_counter()
-        activity.reserve(who, 1, server)
+        assert activity.reserve(_who(i), 1, server).allowed
         samples.append(time.perf_counter() - started)
     checkpointer.stop()
     conn.close()
-    return pct(samples, 50), pct(samples, 99)
+    return samples
+
+
+UNLIMITED = ServerLimits(account=1_000_000, domain=1_000_000, sender_email=1_000_000, script=1_000_000)
+UNLIMITED_DAILY = replace(UNLIMITED, daily_account=10 ** 9, daily_domain=10 ** 9, daily_sender_email=10 ** 9,
+                          daily_script=10 ** 9, max_recipients=1000)
+
+
+def daily_ratios(tmp: Path, rounds: int = 3):
+    """Daily limits on against off in the same run, in turns (off, on, off, on, ...) so the machine's
+    load weighs on both alike: the core's verdict rate (best of each), and the limit step's median."""
+    off_rates, on_rates = [], []
+    for _ in range(rounds):
+        off_rates.append(core_rate(HOURLY))
+        on_rates.append(core_rate(DAILY))
+    path = tmp / "daily.db"
+    reserve_db(path)
+    off, on = [], []
+    for r in range(rounds):
+        off += reserve_latency(path, UNLIMITED, 10_000 * (2 * r + 1))
+        on += reserve_latency(path, UNLIMITED_DAILY, 10_000 * (2 * r + 2))
+    return max(off_rates), max(on_rates), off, on
 
 
 def populate_objects(path: Path, accounts: int = 10_000, per_account: int = 10) -> None:
@@ -118,14 +170,22 @@ def stats_latency(path: Path, query: StatsQuery, runs: int = 20):
 
 def run() -> None:
     print("Activity Monitor")
-    line("core verdict rate (attribution + whitelist + limits, no I/O)", f"{core_rate():,.0f} /s",
-         "(goal >= 20,000/s)")
     tmp = Path(tempfile.mkdtemp(prefix="ie-bench-am-", dir="/var/tmp"))
     try:
-        p50, p99 = reserve_latency(tmp)
-        line("latency the limit step adds per message (check + count,", f"p50 {ms(p50)}  p99 {ms(p99)}",
+        rate_off, rate_on, off, on = daily_ratios(tmp)
+        line("core verdict rate (attribution + whitelist + limits, no I/O)", f"{rate_off:,.0f} /s",
+             "(goal >= 20,000/s)")
+        line("latency the limit step adds per message (check + count,", f"p50 {ms(pct(off, 50))}  p99 {ms(pct(off, 99))}",
              "(goal p99 <= 2 ms)")
         print("  real SQLite, synchronous=FULL)")
+        line("  the same with daily limits and the recipient cap on", f"{rate_on:,.0f} /s; "
+             f"p50 {ms(pct(on, 50))}  p99 {ms(pct(on, 99))}")
+        print("  (each object with a full day of minute buckets behind it)")
+        line("daily limits on / off: core verdict rate", f"{rate_on / rate_off:.2f}", "(goal >= 0.95)")
+        line("daily limits on / off: limit steps per second (1 / mean)",
+             f"{(sum(off) / len(off)) / (sum(on) / len(on)):.2f}", "(goal >= 0.95)")
+        line("daily limits on / off: median limit step (off / on)", f"{pct(off, 50) / pct(on, 50):.2f}",
+             "(goal >= 0.95)")
         path = tmp / "stats.db"
         started = time.perf_counter()
         populate_objects(path)

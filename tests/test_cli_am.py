@@ -4,6 +4,7 @@ Activity is recorded through the real store API on the real SQLite database;
 the CLI reads it at the real time, so the store's clock is real time shifted
 into the past where a test places activity there.
 """
+import json
 import time
 
 import pytest
@@ -62,11 +63,12 @@ Usage:
   ie-cli am limit set [flags]
 
 Flags:
-  -h, --help             help for set
-      --id string        The id of sender object
-      --limit int        The limit value, 0 means unlimited, -1 removes the sender object's own limit (the server default applies again) (default -1)
-      --observe int      1: observe mode (its limits count and report who would be held, holding nothing), 0: enforce its limits, -1: follow the server's setting; unchanged without the flag
-      --so-type string   supported values: [account domain sender_email script]
+      --daily-limit int   The sender object's own limit over the last 24 hours, 0 means unlimited, -1 removes it (the server default applies again); unchanged when not given
+  -h, --help              help for set
+      --id string         The id of sender object
+      --limit int         The limit value, 0 means unlimited, -1 removes the sender object's own limit (the server default applies again) (default -1)
+      --observe int       1: observe mode (its limits count and report who would be held, holding nothing), 0: enforce its limits, -1: follow the server's setting; unchanged without the flag
+      --so-type string    supported values: [account domain sender_email script]
 """
 
 LIMIT_HELP = """\
@@ -85,29 +87,25 @@ Flags:
 Use "ie-cli am limit [command] --help" for more information about a command.
 """
 
+# The seed's, with the keys added beyond it (daily limits, the recipient cap) in their sorted places
 SEED_SERVER_SETTINGS_1 = """\
 New server settings is:
 {
     "account": 0,
+    "daily_account": 0,
+    "daily_domain": 0,
+    "daily_script": 0,
+    "daily_sender_email": 0,
     "domain": 100,
     "limit_mode": 2,
+    "max_recipients": 0,
     "observe": 0,
     "script": 0,
     "sender_email": 0
 }
 """
 
-SEED_SERVER_SETTINGS_2 = """\
-New server settings is:
-{
-    "account": 0,
-    "domain": 100,
-    "limit_mode": 1,
-    "observe": 0,
-    "script": 0,
-    "sender_email": 0
-}
-"""
+SEED_SERVER_SETTINGS_2 = SEED_SERVER_SETTINGS_1.replace('"limit_mode": 2', '"limit_mode": 1')
 
 
 def activity(env, ago: float = 0.0) -> Activity:
@@ -155,6 +153,20 @@ def sender_email_item(data: dict) -> dict:
     return the_account(data)["domains"][0]["sender_emails"][0]
 
 
+ADDED_KEYS = ("dailyExclusion", "dailyLimit", "dailyRateLimited", "dailyUsed")   # beyond the seed
+
+
+def seed_keys(data):
+    """``am stats`` JSON without the keys added beyond the seed (each object has all of them)."""
+    if isinstance(data, list):
+        return [seed_keys(x) for x in data]
+    if isinstance(data, dict):
+        if "id" in data:
+            assert set(ADDED_KEYS) <= set(data), data
+        return {k: seed_keys(v) for k, v in data.items() if k not in ADDED_KEYS}
+    return data
+
+
 # -- help ---------------------------------------------------------------------
 
 def test_root_help_lists_am(ie):
@@ -192,6 +204,10 @@ def test_server_settings_help_says_what_minus_one_and_zero_mean(ie):
         line = next(ln for ln in out.splitlines() if ln.strip().startswith(flag))
         assert line.endswith("(default -1)") and "-1 leaves it unchanged" in line, line
     assert "0 means unlimited" in out
+    for flag in ("--daily-account int", "--daily-domain int", "--daily-script int", "--daily-sender-email int",
+                 "--max-recipients int"):
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(flag))
+        assert line.endswith("(default -1)") and "-1 leaves it unchanged" in line, line
 
 
 # -- stats: the seed's shape --------------------------------------------------
@@ -210,7 +226,7 @@ def test_stats_matches_the_seed_example_key_for_key(ie):
     assert result.exit_code == 0, result
     acct, dom, sender = (object_id(ie, "account", "domain"), object_id(ie, "domain", "domain.com"),
                          object_id(ie, "sender_email", "test@domain.com"))
-    assert result.json() == {"accounts": [{
+    assert seed_keys(result.json()) == {"accounts": [{
         "domains": [{
             "account_id": acct, "exclusion": False, "id": dom, "limit": 0, "messages": 1, "name": "domain.com",
             "quarantined": 1, "rateLimited": False, **BEYOND_THE_SEED,
@@ -223,7 +239,7 @@ def test_stats_matches_the_seed_example_key_for_key(ie):
         "rateLimited": False, "scripts": None, "whitelisted": False, **BEYOND_THE_SEED}]}
     # printed as the seed prints it: keys sorted, four-space indent
     lines = result.stdout.splitlines()
-    assert lines[:4] == ["{", '    "accounts": [', "        {", '            "domains": [']
+    assert lines[:3] == ["{", '    "accounts": [', "        {"] and '            "domains": [' in lines
     assert '            "scripts": null,' in lines
 
 
@@ -235,9 +251,10 @@ def test_stats_scripts_and_null_domains(ie):
     demo1, demo2 = data["accounts"]
     assert [s["name"] for s in demo1["scripts"]] == ["demo1.test/x.php"]
     script = demo1["scripts"][0]
-    assert sorted(script) == ["account_id", "exclusion", "id", "limit", "messages", "name", "observe", "observing",
-                              "quarantined", "raised_limit", "raised_until", "rateLimited", "suggested_daily_limit",
-                              "suggested_limit", "whitelisted", "whitelisted_until"]
+    assert sorted(seed_keys(script)) == sorted(["account_id", "exclusion", "id", "limit", "messages", "name",
+                                                "quarantined", "rateLimited", "whitelisted", *BEYOND_THE_SEED])
+    assert {k: script[k] for k in ADDED_KEYS} == {"dailyExclusion": False, "dailyLimit": 0,
+                                                  "dailyRateLimited": False, "dailyUsed": 2}
     assert (script["account_id"], script["messages"], script["quarantined"]) == (demo1["id"], 2, 0)
     assert demo1["messages"] == 2 and demo1["domains"][0]["sender_emails"][0]["messages"] == 2
     assert demo2["domains"] is None
@@ -388,6 +405,44 @@ def test_limit_set_for_each_type_and_upper_case_id(ie):
     assert acct["domains"][0]["sender_emails"][0]["exclusion"] is False
 
 
+def test_daily_limit_set_and_removed_leaves_the_hourly_one(ie):
+    send(ie, n=3)
+    sid = object_id(ie, "sender_email", "a@demo1.test")
+    ie.invoke("am", "limit", "set", "--id", sid, "--limit", "7", "--so-type", "sender_email")
+    result = ie.invoke("am", "limit", "set", "--id", sid, "--daily-limit", "3", "--so-type", "sender_email")
+    assert (result.exit_code, result.stdout) == (0, "OK\n"), result
+    row = ie.conn.execute("SELECT limit_override, daily_override FROM sender_objects WHERE id = ?", (sid,)).fetchone()
+    assert tuple(row) == (7, 3)
+    item = sender_email_item(stats(ie))
+    assert (item["limit"], item["dailyLimit"], item["dailyExclusion"], item["dailyUsed"], item["dailyRateLimited"]) \
+        == (7, 3, True, 3, True)
+    ie.invoke("am", "server-settings", "set", "--daily-sender-email", "50")
+    ie.invoke("am", "limit", "set", "--id", sid, "--daily-limit", "-1", "--so-type", "sender_email")
+    item = sender_email_item(stats(ie))
+    assert (item["limit"], item["dailyLimit"], item["dailyExclusion"], item["dailyRateLimited"]) == (7, 50, False, False)
+    both = ie.invoke("am", "limit", "set", "--id", sid, "--limit", "2", "--daily-limit", "0", "--so-type", "sender_email")
+    assert both.stdout == "OK\n"
+    assert tuple(ie.conn.execute("SELECT limit_override, daily_override FROM sender_objects WHERE id = ?",
+                                 (sid,)).fetchone()) == (2, 0)
+    assert ie.conn.execute("SELECT detail FROM audit WHERE action = 'sender limit' ORDER BY id DESC").fetchone()[0] \
+        == '{"daily_limit": 0, "limit": 2, "name": "a@demo1.test", "type": "sender_email"}'
+
+
+def test_daily_limit_errors_change_nothing(ie):
+    send(ie)
+    dom = object_id(ie, "domain", "demo1.test")
+    ie.invoke("am", "limit", "set", "--id", dom, "--limit", "4", "--daily-limit", "40", "--so-type", "domain")
+    for args, fragments in (
+            (("--daily-limit", "-2"), ("invalid daily limit -2", "-1 to remove")),
+            (("--daily-limit", str(2**40)), ("invalid daily limit",)),
+            (("--limit", "5", "--daily-limit", "-3"), ("invalid daily limit -3",)),
+            (("--limit", "-9", "--daily-limit", "5"), ("invalid limit -9",)),
+            (("--daily-limit", "x"), ("--daily-limit", "not a valid integer"))):
+        assert_error(ie.invoke("am", "limit", "set", "--id", dom, "--so-type", "domain", *args), *fragments)
+    assert tuple(ie.conn.execute("SELECT limit_override, daily_override FROM sender_objects WHERE id = ?",
+                                 (dom,)).fetchone()) == (4, 40)
+
+
 def test_rate_limited_when_at_the_limit(ie):
     send(ie, n=2)
     sid = object_id(ie, "sender_email", "a@demo1.test")
@@ -430,8 +485,10 @@ def test_limit_set_errors_change_nothing(ie):
 def test_server_settings_defaults(ie):
     result = ie.invoke("am", "server-settings")
     assert (result.exit_code, result.stderr) == (0, "")
-    assert result.stdout == ('{\n    "account": 0,\n    "domain": 0,\n    "limit_mode": 1,\n    "observe": 0,\n'
-                             '    "script": 0,\n    "sender_email": 0\n}\n')
+    assert result.stdout == ('{\n    "account": 0,\n    "daily_account": 0,\n    "daily_domain": 0,\n'
+                             '    "daily_script": 0,\n    "daily_sender_email": 0,\n    "domain": 0,\n'
+                             '    "limit_mode": 1,\n    "max_recipients": 0,\n    "observe": 0,\n    "script": 0,\n'
+                             '    "sender_email": 0\n}\n')
 
 
 def test_server_settings_set_the_seed_examples(ie):
@@ -454,6 +511,37 @@ def test_server_settings_minus_one_leaves_values_unchanged(ie):
     assert unchanged.stdout.startswith("New server settings is:\n{\n")
     assert load_server_limits(ie.conn) == ServerLimits(account=10, domain=20, script=5, sender_email=40,
                                                        limit_mode=2)
+
+
+def test_server_settings_set_daily_limits_and_the_cap(ie):
+    result = ie.invoke("am", "server-settings", "set", "--daily-account", "1000", "--daily-domain", "500",
+                       "--daily-script", "100", "--daily-sender-email", "200", "--max-recipients", "50")
+    assert result.exit_code == 0, result
+    printed = json.loads(result.stdout.split("\n", 1)[1])
+    assert {k: printed[k] for k in ("daily_account", "daily_domain", "daily_script", "daily_sender_email",
+                                    "max_recipients")} == {"daily_account": 1000, "daily_domain": 500,
+                                                           "daily_script": 100, "daily_sender_email": 200,
+                                                           "max_recipients": 50}
+    ie.invoke("am", "server-settings", "set", "--daily-domain", "-1", "--max-recipients", "0", "--account", "9")
+    assert load_server_limits(ie.conn) == ServerLimits(account=9, daily_account=1000, daily_domain=500,
+                                                       daily_script=100, daily_sender_email=200)
+    send(ie)
+    acct = the_account(stats(ie))
+    assert (acct["dailyLimit"], acct["domains"][0]["dailyLimit"], acct["scripts"][0]["dailyLimit"],
+            acct["domains"][0]["sender_emails"][0]["dailyLimit"], acct["dailyUsed"]) == (1000, 500, 100, 200, 1)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (("--daily-account", "-2"), ("invalid daily-account limit -2", "-1 to leave it unchanged")),
+    (("--daily-sender-email", str(2**40)), ("invalid daily-sender-email limit",)),
+    (("--max-recipients", "-5"), ("invalid max-recipients -5",)),
+    (("--daily-domain", "5", "--max-recipients", "-5"), ("invalid max-recipients -5",)),
+    (("--max-recipients", "lots"), ("--max-recipients", "not a valid integer")),
+])
+def test_server_settings_bad_daily_values_change_nothing(ie, args, fragments):
+    ie.invoke("am", "server-settings", "set", "--daily-domain", "9", "--max-recipients", "3")
+    assert_error(ie.invoke("am", "server-settings", "set", *args), *fragments)
+    assert load_server_limits(ie.conn) == ServerLimits(daily_domain=9, max_recipients=3)
 
 
 def test_server_default_shows_in_stats(ie):

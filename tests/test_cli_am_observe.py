@@ -102,7 +102,7 @@ def test_observed_lists_the_would_be_holds_newest_first(ie):
     assert {k: item[k] for k in ("exim_id", "account", "sender", "recipients", "object_id", "type", "name",
                                  "limit", "limit_mode", "used")} == {
         "exim_id": "1abcde-000002-AB", "account": "demo1", "sender": "a@demo1.test", "recipients": 1,
-        "object_id": sid, "type": "sender_email", "name": "a@demo1.test", "limit": 2, "limit_mode": 1, "used": 2}
+        "object_id": sid, "type": "sender_email", "name": "a@demo1.test", "limit": 2, "limit_mode": 1, "used": 3}
     assert abs(item["time"] - time.time()) < 600 and item["text"] == "sender_email a@demo1.test: 2 messages an hour"
     wide = ie.invoke("am", "observed", "--since", str(3 * HOUR)).json()
     assert wide["max_count"] == 2 and [i["exim_id"] for i in wide["items"]] == ["1abcde-000002-AB",
@@ -128,7 +128,7 @@ def test_observed_with_nothing_observed(ie):
 
 # -- suggested limits -------------------------------------------------------------------
 
-def test_suggested_limits_in_stats_and_apply_suggested_sets_the_hourly_one(ie):
+def test_suggested_limits_in_stats_and_apply_suggested_sets_them(ie):
     hours = {2: 3, 5: 5, 30: 1, 24 * 40: 50}     # hours ago: messages (40 days ago: out of the 30)
     stamps = []
     for hours_ago, n in hours.items():
@@ -146,8 +146,10 @@ def test_suggested_limits_in_stats_and_apply_suggested_sets_the_hourly_one(ie):
     result = ie.invoke("am", "limit", "apply-suggested", "--id", sid)
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.json() == {"id": sid, "limit": 10, "suggested_limit": 10, "suggested_daily_limit": 2 * p95_days}
-    assert own(ie, sid)["limit_override"] == 10
-    assert audit(ie, "sender limit")[-1] == {"type": "sender_email", "name": "a@demo1.test", "limit": 10}
+    assert tuple(ie.conn.execute("SELECT limit_override, daily_override FROM sender_objects WHERE id = ?",
+                                 (sid,)).fetchone()) == (10, 2 * p95_days)
+    assert audit(ie, "sender limit")[-1] == {"type": "sender_email", "name": "a@demo1.test", "limit": 10,
+                                             "daily_limit": 2 * p95_days}
 
     ie.invoke("am", "server-settings", "set", "--limit-mode", "2")     # recipients: each message had 1
     send(ie, recipients=40, ago=HOUR * 3)

@@ -192,3 +192,14 @@ def test_the_digest_names_the_sender_limits_that_were_reached():
     assert "  sender_email news@demo1.test: 100 messages an hour (demo1)       2" in text
     assert "  account demo2: 40 recipients an hour (demo2)" in text
     assert "Sender limits reached" not in compose([ev(1)]).get_content()
+
+
+def test_the_digest_says_which_window_a_limit_counts_and_names_the_recipient_cap():
+    from imunifyemail.core.limits import BY_RECIPIENTS, DAILY, PER_MESSAGE, Reached
+    daily = Reached("account", "demo1", 500, 1, DAILY)
+    cap = Reached("", "", 50, BY_RECIPIENTS, PER_MESSAGE)
+    events = [Event(1, 1_700_000_001, "held", "demo1", ("ratelimit",), "a@demo1.test", "", "e1", (daily,)),
+              Event(2, 1_700_000_002, "held", "demo1", ("ratelimit",), "a@demo1.test", "", "e2", (cap,))]
+    text = compose(events).get_content()
+    assert "  account demo1: 500 messages a day (demo1)" in text
+    assert "  more than 50 recipients in one message (demo1)" in text

@@ -301,7 +301,7 @@ def test_the_webhook_gets_every_event_once_in_batches(server, clock, receiver, m
     hold(clock, reasons=("ratelimit",), limits=(NEWS_LIMIT,))
     assert notify(clock).posted == 1 and hook.events() == [1, 2, 3, 4, 5, 6]
     assert hook.posts[-1][1]["events"][0]["limits"] == [
-        {"type": "sender_email", "name": "news@demo1.test", "limit": 20, "limit_mode": 1}]
+        {"type": "sender_email", "name": "news@demo1.test", "limit": 20, "limit_mode": 1, "window": "hour"}]
 
 
 def test_a_failing_webhook_is_retried_then_kept_for_the_next_run_and_never_stops_the_digest(

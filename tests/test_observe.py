@@ -94,8 +94,8 @@ def test_server_observe_passes_counts_once_and_records_each_would_be_hold(am):
     items, total = observed.since(am.conn, int(T0), 10)
     assert total == 3
     assert [(o.exim_id, o.limit.so_type, o.limit.limit, o.used) for o in items] == [   # newest first
-        ("1aaaaa-000003-AA", "sender_email", 2, 3), ("1aaaaa-000003-AA", "domain", 3, 3),
-        ("1aaaaa-000002-AA", "sender_email", 2, 2)]
+        ("1aaaaa-000003-AA", "sender_email", 2, 4), ("1aaaaa-000003-AA", "domain", 3, 4),
+        ("1aaaaa-000002-AA", "sender_email", 2, 3)]   # what counted against the limit, the message included
     first = items[-1].as_dict()
     assert (first["account"], first["sender"], first["recipients"], first["name"], first["time"]) == (
         "demo1", "a@demo1.test", 1, "a@demo1.test", int(T0))
@@ -151,7 +151,7 @@ def test_concurrent_observed_messages_are_each_counted_once(tmp_path):
     am = Activity(conn)
     assert _sent(am) == 40
     used = sorted(r[0] for r in conn.execute("SELECT used FROM am_observed"))
-    assert used == list(range(5, 40))      # each message saw every one counted before it
+    assert used == list(range(6, 41))      # each message saw every one counted before it (and counts itself)
     conn.close()
 
 

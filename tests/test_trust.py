@@ -131,10 +131,10 @@ def test_a_raised_limit_lets_mail_through_until_its_end_then_the_own_limit_holds
     for _ in range(3):
         assert am.reserve(WHO, 1, server).allowed   # 5 in the hour now
     refused = am.reserve(WHO, 1, server)
-    assert not refused.allowed and refused.offenders[0].override == 5
+    assert not refused.allowed and refused.offenders[0].limit == 5
     clock.t = T0 + 600   # the raise ended: the object's own 3 an hour again (5 sent)
     again = am.reserve(WHO, 1, server)
-    assert not again.allowed and again.offenders[0].override == 3
+    assert not again.allowed and again.offenders[0].limit == 3
     assert conn.execute("SELECT raised_limit FROM sender_objects WHERE id = ?", (sid,)).fetchone()[0] == 5
 
 

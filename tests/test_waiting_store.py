@@ -127,3 +127,50 @@ def test_a_sender_whitelisted_since_its_mail_was_held_leaves_at_once_and_is_coun
     whitelist_add(store.conn, "sender", [("domain", "demo2.test")])
     [p] = waiting.pick(store.activity, T0 + 30, LIMITS, 10)
     assert p.message.email_id == other
+
+
+# -- daily limits and the recipient cap ----------------------------------------------------
+
+D = 86400
+DAILY = ServerLimits(sender_email=100, daily_sender_email=2)
+
+
+def test_automatic_release_waits_for_the_daily_limit_though_the_hour_has_room(store):
+    for _ in range(2):
+        assert store.activity.reserve(("demo1", "demo1.test", "a@demo1.test", ""), 1, DAILY).allowed
+    held = hold(store, "a@demo1.test", "over the day")
+    store.clock.t = T0 + 2 * H
+    assert waiting.pick(store.activity, store.clock.t, DAILY, 10) == []
+    # the day counts to the minute: T0's minute leaves the window 24 hours after it began
+    assert waiting.expected(store.activity, ["demo1"], store.clock.t, DAILY) == {held: T0 + D}
+    store.clock.t = T0 + D - 1
+    assert waiting.pick(store.activity, store.clock.t, DAILY, 10) == []
+    store.clock.t = T0 + D
+    [p] = waiting.pick(store.activity, store.clock.t, DAILY, 10)
+    assert p.message.email_id == held and buckets(store, "a@demo1.test") == (3, 3)
+
+
+def test_mail_held_by_the_recipient_cap_never_leaves_on_its_own(store):
+    cap = ServerLimits(max_recipients=2)
+    big = store.quarantine.add(NewMessage(account="demo1", sender="a@demo1.test", subject="big",
+                                          recipients=tuple(f"r{i}@remote.example" for i in range(3)),
+                                          reasons=("ratelimit",)), b"Subject: big\r\n\r\nhi\r\n").email_id
+    small = hold(store, "a@demo1.test", "small")
+    assert waiting.expected(store.activity, ["demo1"], T0, cap) == {small: T0}
+    assert [p.message.email_id for p in waiting.pick(store.activity, T0, cap, 10)] == [small]
+    store.clock.t = T0 + 30 * D
+    assert waiting.pick(store.activity, store.clock.t, cap, 10) == []
+    # a cap raised since (or none) lets it go; so does whitelisting its sender (no limit applies)
+    assert [p.message.email_id for p in waiting.pick(store.activity, store.clock.t, ServerLimits(max_recipients=3), 10)] \
+        == [big]
+
+
+def test_a_whitelisted_sender_is_exempt_from_the_cap_too(store):
+    from imunifyemail.store.settings import whitelist_add
+    cap = ServerLimits(max_recipients=1)
+    big = store.quarantine.add(NewMessage(account="demo1", sender="a@demo1.test", subject="big",
+                                          recipients=("r1@remote.example", "r2@remote.example"),
+                                          reasons=("ratelimit",)), b"Subject: big\r\n\r\nhi\r\n").email_id
+    assert waiting.pick(store.activity, T0, cap, 10) == []
+    whitelist_add(store.conn, "sender", [("email", "a@demo1.test")])
+    assert [p.message.email_id for p in waiting.pick(store.activity, T0 + 5, cap, 10)] == [big]

@@ -141,19 +141,24 @@ def sender_object(obj: ObjectStats, stats, verified: bool = True, **parents: str
         **parents,
         "exclusion": obj.override is not None,
         "id": obj.id,
-        "limit": limits.effective_limit(obj.type, obj.last_hour.override, stats.server),   # a raise included
+        "limit": limits.effective_limit(obj.type, obj.usage.override, stats.server),   # a raise included
         "messages": obj.messages,
         "name": obj.name,
         "observe": observe.FOLLOW_SERVER if obj.observe is None else obj.observe,
         "observing": observe.observing(obj.observe, stats.server.observe),
         "quarantined": obj.quarantined,
-        "rateLimited": limits.rate_limited(obj.last_hour, stats.server),
+        "rateLimited": limits.rate_limited(obj.usage, stats.server),
         "whitelisted": verified and stats.whitelist.covers(obj.type, obj.name),
         **stats.suggestions.get(obj.id, suggest.Suggestion(None, None)).as_dict(),
         # issue 19: trust for a while (unix times; null when there is none, or it is for good)
         "raised_limit": obj.raised_limit,
         "raised_until": obj.raised_until,
         "whitelisted_until": stats.whitelist.ends(obj.type, obj.name) if verified else None,
+        # beyond the seed: the limit over the last 24 hours (0 = unlimited), what counts against it now
+        "dailyExclusion": obj.daily_override is not None,
+        "dailyLimit": limits.effective_daily(obj.type, obj.daily_override, stats.server),
+        "dailyRateLimited": limits.daily_limited(obj.usage, stats.server),
+        "dailyUsed": limits.used_today(obj.usage, stats.server.limit_mode),
     }
     if obj.type == limits.ACCOUNT:
         out["domains"] = [sender_object(d, stats, verified, account_id=obj.id) for d in obj.domains] or None

@@ -10,12 +10,14 @@ the subject and restores any setting it changes.
 import json
 import re
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import List, Optional
 
 import pytest
 
+from devtools.clocked_daemon import set_offset
 from devtools.stack import MailStack
 from devtools.testroot import remove_unless_kept
 
@@ -66,6 +68,30 @@ def stack(daemon_user):
     s = make_stack("ie-system-", config_extra={"metrics": {"interval": 1}})
     yield s
     drop_stack(s)
+
+
+@pytest.fixture(scope="module")
+def clocked(daemon_user):
+    """A stack of its own per module whose daemon's clock the test moves (devtools/clocked_daemon.py):
+    ``stack.move_clock(t)``."""
+    base = Path(tempfile.mkdtemp(prefix="ie-clocked-", dir="/tmp"))
+    base.chmod(0o755)
+    offset = base / "clock-offset"
+    set_offset(offset, 0)
+    stack = MailStack(base, net=True, daemon_argv=("-m", "devtools.clocked_daemon", str(offset)))
+    stack.build()
+    try:
+        stack.start()
+        stack.offset = 0.0
+
+        def move(to: float) -> None:
+            """The daemon's clock reads ``to`` now (and runs on from there)."""
+            stack.offset = to - time.time()
+            set_offset(offset, stack.offset)
+        stack.move_clock = move
+        yield stack
+    finally:
+        drop_stack(stack)
 
 
 @pytest.fixture

@@ -5,42 +5,14 @@ system's plus an offset read from a file), so an hour passes without waiting for
 import collections
 import json
 import math
-import tempfile
 import time
-from pathlib import Path
-
-import pytest
 
 from devtools import cpanel_standins, samples
-from devtools.clocked_daemon import set_offset
-from devtools.stack import MailStack
 from imunifyemail.store import db
 
-from .conftest import drop_stack, held, settle, sunk, wait_held, wait_sunk
+from .conftest import held, settle, sunk, wait_held, wait_sunk
 
 H = 3600
-
-
-@pytest.fixture(scope="module")
-def clocked(daemon_user):
-    base = Path(tempfile.mkdtemp(prefix="ie-clocked-", dir="/tmp"))
-    base.chmod(0o755)
-    offset = base / "clock-offset"
-    set_offset(offset, 0)
-    stack = MailStack(base, net=True, daemon_argv=("-m", "devtools.clocked_daemon", str(offset)))
-    stack.build()
-    try:
-        stack.start()
-        stack.offset = 0.0
-
-        def move(to: float) -> None:
-            """The daemon's clock reads ``to`` now (and runs on from there)."""
-            stack.offset = to - time.time()
-            set_offset(offset, stack.offset)
-        stack.move_clock = move
-        yield stack
-    finally:
-        drop_stack(stack)
 
 
 def send(stack, sender: str, subject: str, spam: bool = False) -> None:

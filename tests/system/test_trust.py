@@ -6,7 +6,7 @@ import json
 import time
 
 from .conftest import held, settle, sunk, wait_held, wait_sunk
-from .test_automatic import clocked, send  # noqa: F401 (the clocked stack: a fixture of this module too)
+from .test_automatic import send
 
 H = 3600
 
@@ -19,7 +19,7 @@ def daemon_now(stack) -> float:
     return time.time() + stack.offset
 
 
-def test_release_and_whitelist_the_sender_until_a_time_then_its_spam_is_held_again(clocked, token):  # noqa: F811
+def test_release_and_whitelist_the_sender_until_a_time_then_its_spam_is_held_again(clocked, token):
     stack = clocked
     sender = f"{token}@demo1.test"
     stack.ie_cli("settings", "--auto-release", "off")
@@ -50,7 +50,7 @@ def test_release_and_whitelist_the_sender_until_a_time_then_its_spam_is_held_aga
         ("whitelist add", {"list": "sender", "values": [sender], "until": iso(end)})]
 
 
-def test_release_and_raise_the_limit_lets_mail_through_until_it_ends(clocked, token):  # noqa: F811
+def test_release_and_raise_the_limit_lets_mail_through_until_it_ends(clocked, token):
     stack = clocked
     sender = f"{token}@demo2.test"
     stack.ie_cli("settings", "--auto-release", "off")

@@ -233,15 +233,21 @@ def test_activity_monitor_update_sender_limit(tab, site, scenery):
     row.get_by_role("link", name="Update sender limit").click()
     page.get_by_label("Use a limit of its own").check()
     page.get_by_label("Limit per hour (0 = unlimited)").fill("7")
+    page.get_by_label("Use a daily limit of its own").check()
+    page.get_by_label("Limit per day, last 24 hours (0 = unlimited)").fill("70")
     tab.shot("sender-limit")
     page.get_by_role("button", name="Save").click()
     assert "Sender limit updated" in page.get_by_role("status").inner_text()
     item = am_object(site, "sender_email", "newsletter@demo2.test")
-    assert (item["exclusion"], item["limit"]) == (True, 7)
+    assert (item["exclusion"], item["limit"], item["dailyExclusion"], item["dailyLimit"]) == (True, 7, True, 70)
+    daily = page.locator("tr", has_text="newsletter@demo2.test").locator("td.daily")
+    assert re.fullmatch(r"\d+ / 70 \(own\)", daily.inner_text().strip()), daily.inner_text()
     page.locator("tr", has_text="newsletter@demo2.test").get_by_role("link", name="Update sender limit").click()
     page.get_by_label("Use a limit of its own").uncheck()
+    page.get_by_label("Use a daily limit of its own").uncheck()
     page.get_by_role("button", name="Save").click()
-    assert am_object(site, "sender_email", "newsletter@demo2.test")["exclusion"] is False
+    item = am_object(site, "sender_email", "newsletter@demo2.test")
+    assert (item["exclusion"], item["dailyExclusion"], item["dailyLimit"]) == (False, False, 0)
 
 
 def test_whitelist_a_domain_with_the_confirmation(tab, site, scenery):
@@ -320,12 +326,12 @@ def test_settings_change_limits_and_a_bad_value_changes_nothing(tab, site):
     tab.be("root")
     page = tab.page
     page.get_by_role("link", name="Settings").click()
-    page.get_by_label("Domain").fill("250")
+    page.get_by_label("Domain", exact=True).fill("250")
     page.get_by_label("number of recipients").check()
-    page.locator("form", has=page.get_by_label("Domain")).get_by_role("button", name="Save Changes").click()
+    page.locator("form", has=page.get_by_label("Domain", exact=True)).get_by_role("button", name="Save Changes").click()
     assert "Changes saved" in page.get_by_role("status").inner_text()
     assert json.loads(site.root.cli("am", "server-settings").stdout) == {
-        "account": 0, "domain": 250, "limit_mode": 2, "observe": 0, "script": 0, "sender_email": 0}
+        "account": 0, "domain": 250, "limit_mode": 2, "observe": 0, "script": 0, "sender_email": 0, **NO_DAILY_LIMITS}
     page.locator("tr", has_text="demo1").get_by_role("link", name="Add").click()
     field = page.get_by_label("Releases per hour by its user")
     field.evaluate("input => input.removeAttribute('max')")   # past the browser's own check: the server's
@@ -380,6 +386,40 @@ def test_settings_quarantine_defaults_and_an_account_following_them(tab, site, s
         assert (item["releases_limit"], item["releases_limit_default"]) == (8, True)
     finally:
         cli("quarantine-defaults", "set", "-s", "100", "-r", "5")
+NO_DAILY_LIMITS = {"daily_account": 0, "daily_domain": 0, "daily_script": 0, "daily_sender_email": 0,
+                   "max_recipients": 0}
+
+
+def test_settings_daily_limits_and_the_recipient_cap_show_in_the_activity_monitor(tab, site, scenery):
+    tab.be("root")
+    page = tab.page
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("Account per day").fill("1000")
+    page.get_by_label("Sender email per day").fill("200")
+    page.get_by_label("Most recipients in one message (0 = no cap)").fill("50")
+    form = page.locator("form", has=page.get_by_label("Account per day"))
+    form.get_by_role("button", name="Save Changes").click()
+    assert "Changes saved" in page.get_by_role("status").inner_text()
+    wanted = {"account": 0, "domain": 0, "limit_mode": 1, "script": 0, "sender_email": 0, **NO_DAILY_LIMITS,
+              "daily_account": 1000, "daily_sender_email": 200, "max_recipients": 50}
+    assert json.loads(site.root.cli("am", "server-settings").stdout) == wanted
+    tab.shot("settings-daily-limits")
+    try:
+        field = page.get_by_label("Domain per day")
+        field.evaluate("input => input.removeAttribute('min')")   # past the browser's own check: the server's
+        field.fill("-5")
+        form.get_by_role("button", name="Save Changes").click()
+        assert "invalid daily-domain limit -5" in page.locator("main").inner_text()
+        assert json.loads(site.root.cli("am", "server-settings").stdout) == wanted
+        page.get_by_role("link", name="Activity Monitor").click()
+        assert "Recipients in one message: at most 50" in page.locator("main").inner_text()
+        daily = page.locator("tr", has_text="newsletter@demo2.test").locator("td.daily")
+        assert re.fullmatch(r"\d+ / 200", daily.inner_text().strip()), daily.inner_text()
+        account = page.locator("tr.depth-0", has_text="demo2").first.locator("td.daily")
+        assert re.fullmatch(r"\d+ / 1000", account.inner_text().strip()), account.inner_text()
+    finally:
+        site.root.cli("am", "server-settings", "set", "--daily-account", "0", "--daily-sender-email", "0",
+                      "--max-recipients", "0")
 
 
 def test_the_hosted_users_page(tab, site, scenery):

@@ -1,7 +1,8 @@
 """``ie-cli am``: the Activity Monitor, as the seed document describes it.
 
 ``stats`` prints the nested view of sender objects, ``limit set`` a sender
-object's own hourly limit, ``server-settings`` the default limits; beyond
+object's own hourly (and, beyond the seed, daily) limit, ``server-settings`` the
+default limits; beyond
 the seed, ``whitelist add|remove`` whitelists a domain or sender email object
 (the same list as ``ie-cli whitelist sender``). Rules live in
 :mod:`imunifyemail.ops.activity`; errors are translated by ``ie_cli.run``.
@@ -75,6 +76,9 @@ def limit() -> None:
 
 
 @limit.command("set", short_help="set limit for the sender object(s)", help="set limit for the sender object(s)")
+@click.option("--daily-limit", type=int, default=None,
+              help="The sender object's own limit over the last 24 hours, 0 means unlimited, -1 removes it "
+                   "(the server default applies again); unchanged when not given")
 @click.option("--id", "object_id", help="The id of sender object")
 @click.option("--limit", "value", type=int, default=limits.NO_OVERRIDE,
               help="The limit value, 0 means unlimited, -1 removes the sender object's own limit "
@@ -84,26 +88,28 @@ def limit() -> None:
                    "0: enforce its limits, -1: follow the server's setting; unchanged without the flag")
 @click.option("--so-type", help=f"supported values: [{' '.join(limits.TYPES)}]")
 @click.pass_context
-def limit_set(ctx: click.Context, object_id: Optional[str], value: int, observe: Optional[int],
-              so_type: Optional[str]) -> None:
+def limit_set(ctx: click.Context, daily_limit: Optional[int], object_id: Optional[str], value: int,
+              observe: Optional[int], so_type: Optional[str]) -> None:
     env = ctx.obj
     if not object_id:
         raise click.UsageError("required flag --id is missing: the id of a sender object (see ie-cli am stats)")
     if not so_type:
         raise click.UsageError(f"required flag --so-type is missing: one of [{' '.join(limits.TYPES)}]")
-    # The seed's: without --limit, the own limit goes; but --observe alone changes only that.
-    set_limit = observe is None or ctx.get_parameter_source("value") != click.core.ParameterSource.DEFAULT
-    am_ops.validate_object_settings(value if set_limit else None, observe)   # both, before either changes
+    # The seed's: without --limit, the own limit goes; but --observe or --daily-limit alone changes only that.
+    given = ctx.get_parameter_source("value") != click.core.ParameterSource.DEFAULT
+    hourly = value if given or (daily_limit is None and observe is None) else None
+    am_ops.validate_object_settings(hourly, observe, daily_limit)   # all, before any changes
     if observe is not None:
         am_ops.set_observe(env, ADMIN, object_id, so_type, observe)
-    if set_limit:
-        am_ops.set_limit(env, ADMIN, object_id, so_type, value)
+    if hourly is not None or daily_limit is not None:
+        am_ops.set_limit(env, ADMIN, object_id, so_type, hourly, daily_limit)
     click.echo("OK")
 
 
 @limit.command("apply-suggested", short_help="make the sender object's suggested limit its own",
-               help="Make the sender object's suggested hourly limit its own: twice the 95th percentile of what it\n"
-                    "sent per hour over the last 30 days (the hours it sent mail in), in the limit mode's unit.\n"
+               help="Make the sender object's suggested limits its own: twice the 95th percentile of what it\n"
+                    "sent per hour (and per day) over the last 30 days (the hours, days it sent mail in), in the\n"
+                    "limit mode's unit: the hourly limit, and the daily limit when there is a daily suggestion.\n"
                     "Prints the limit set and the suggestions (am stats shows them as suggested_limit and\n"
                     "suggested_daily_limit).")
 @click.option("--id", "object_id", help="The id of sender object")
@@ -144,16 +150,18 @@ def server_settings(ctx: click.Context) -> None:
         click.echo(output.am_json(shapes.server_settings(am_ops.server_settings(ctx.obj))))
 
 
-def _type_limit_option(so_type: str):
-    flag = "--" + so_type.replace("_", "-")
-    return click.option(flag, so_type, type=int, default=-1,
-                        help=f"The default hourly limit of every {so_type.replace('_', ' ')} sender object, "
+def _type_limit_option(so_type: str, daily: bool = False):
+    flag = "--" + ("daily-" if daily else "") + so_type.replace("_", "-")
+    window = "limit over the last 24 hours" if daily else "hourly limit"
+    return click.option(flag, ("daily_" if daily else "") + so_type, type=int, default=-1,
+                        help=f"The default {window} of every {so_type.replace('_', ' ')} sender object, "
                              "0 means unlimited, -1 leaves it unchanged")
 
 
 @server_settings.command("set", short_help="set the server sender limit settings",
-                         help="Set the server sender limit settings: the limit mode and the default limit per "
-                              "sender object type\n(messages, or recipients, within the last 60 minutes). "
+                         help="Set the server sender limit settings: the limit mode and the default limits per "
+                              "sender object type\n(messages, or recipients, within the last 60 minutes and "
+                              "within the last 24 hours), and the most\nrecipients one message may have. "
                               "0 means unlimited, -1 leaves a value unchanged.")
 @click.option("--limit-mode", type=int, default=-1,
               help="1 limits by the number of messages (sender), 2 by the number of recipients; "
@@ -165,12 +173,16 @@ def _type_limit_option(so_type: str):
 @_type_limit_option(limits.DOMAIN)
 @_type_limit_option(limits.SCRIPT)
 @_type_limit_option(limits.SENDER_EMAIL)
+@_type_limit_option(limits.ACCOUNT, daily=True)
+@_type_limit_option(limits.DOMAIN, daily=True)
+@_type_limit_option(limits.SCRIPT, daily=True)
+@_type_limit_option(limits.SENDER_EMAIL, daily=True)
+@click.option("--max-recipients", type=int, default=-1,
+              help="The most recipients one message may have (more: held as ratelimit, whitelisted senders "
+                   "excepted), 0 means no cap, -1 leaves it unchanged")
 @pass_env
-def server_settings_set(env, limit_mode: int, observe: int, account: int, domain: int, script: int,
-                        sender_email: int) -> None:
-    new = am_ops.set_server_settings(env, ADMIN, {
-        "limit_mode": limit_mode, "observe": observe, "account": account, "domain": domain, "script": script,
-        "sender_email": sender_email})
+def server_settings_set(env, **values: int) -> None:
+    new = am_ops.set_server_settings(env, ADMIN, values)
     click.echo("New server settings is:")
     click.echo(output.am_json(shapes.server_settings(new)))
 

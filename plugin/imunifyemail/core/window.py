@@ -4,6 +4,7 @@ Sender limits, containment of a compromised account, a hosted user's release quo
 quarantine deleted lately and the statistics' default timeframe all mean these same 60 minutes.
 """
 HOUR = 3600
+DAY = 86400   # the daily sender limits' window (core/limits.py)
 
 
 def hour_before(now: float) -> float:

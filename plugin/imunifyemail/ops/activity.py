@@ -155,32 +155,41 @@ def _account_of(ctx: Context, row) -> Optional[str]:
         return None
 
 
-def validate_object_settings(limit: Optional[int] = None, observe_value: Optional[int] = None) -> None:
+def validate_object_settings(limit: Optional[int] = None, observe_value: Optional[int] = None,
+                             daily_limit: Optional[int] = None) -> None:
     """A sender object's own settings (None: not given), all checked before any is changed."""
     for error in (None if limit is None else limits.limit_error(limit, "limit", "to remove the override"),
+                  None if daily_limit is None else limits.limit_error(daily_limit, "daily limit",
+                                                                      "to remove the override"),
                   None if observe_value is None else observe.observe_error(observe_value,
                                                                            "to follow the server's setting")):
         if error:
             raise InvalidInput(error)
 
 
-def set_limit(ctx: Context, caller: Caller, object_id: Optional[str], so_type: Optional[str], limit: int) -> None:
-    """Tier 2: the object's own hourly limit; 0 = unlimited, -1 = remove it (the
-    server default applies again). The object must be of type ``so_type``."""
+def set_limit(ctx: Context, caller: Caller, object_id: Optional[str], so_type: Optional[str], limit: Optional[int],
+              daily_limit: Optional[int] = None) -> None:
+    """Tier 2: the object's own hourly limit and/or daily limit; 0 = unlimited, -1 = remove it (the
+    server default applies again), None = leave it as it is. The object must be of type ``so_type``.
+    Both values are checked before either is stored."""
     require_admin(caller, "change sender limits")
     so_type = validate_so_type(so_type)
     canonical = validate_object_id(object_id)
-    validate_object_settings(limit=limit)
+    validate_object_settings(limit=limit, daily_limit=daily_limit)
     row = get_object(ctx, canonical)
     if row["type"] != so_type:
         raise InvalidInput(f'sender object "{canonical}" is {NOUNS[row["type"]]}, not {NOUNS[so_type]}')
+    detail = {"type": so_type, "name": row["name"]}
     try:
-        ctx.activity.set_override(canonical, limits.override_of(limit))
+        if limit is not None:
+            ctx.activity.set_override(canonical, limits.override_of(limit))
+            detail["limit"] = "server default" if limit == limits.NO_OVERRIDE else limit
+        if daily_limit is not None:
+            ctx.activity.set_daily_override(canonical, limits.override_of(daily_limit))
+            detail["daily_limit"] = "server default" if daily_limit == limits.NO_OVERRIDE else daily_limit
     except ObjectNotFound:   # removed meanwhile
         raise NotFoundError(f'sender object "{canonical}" not found') from None
-    audit.record(ctx, caller, "sender limit", account=_account_of(ctx, row), ids=[canonical],
-                 detail={"type": so_type, "name": row["name"],
-                         "limit": "server default" if limit == limits.NO_OVERRIDE else limit})
+    audit.record(ctx, caller, "sender limit", account=_account_of(ctx, row), ids=[canonical], detail=detail)
 
 
 def set_observe(ctx: Context, caller: Caller, object_id: Optional[str], so_type: Optional[str], value: int) -> None:
@@ -217,10 +226,7 @@ def apply_suggested(ctx: Context, caller: Caller, object_id: Optional[str]) -> A
     if suggestion.hourly is None:
         raise InvalidInput(f'{row["type"].replace("_", " ")} "{row["name"]}" sent nothing in the last '
                            f"{suggest.HISTORY_DAYS} days: no limit to suggest")
-    set_limit(ctx, caller, row["id"], row["type"], suggestion.hourly)
-    # issue 19 merge (daily limits): apply the daily suggestion here too, when there is one —
-    #     if suggestion.daily is not None: ctx.activity.set_daily_override(row["id"], suggestion.daily)
-    # (and add it to the audit entry set_limit writes, or a second entry).
+    set_limit(ctx, caller, row["id"], row["type"], suggestion.hourly, suggestion.daily)   # one audit entry
     return Applied(row["id"], suggestion.hourly, suggestion)
 
 
@@ -247,20 +253,21 @@ def server_settings(ctx: Context) -> ServerLimits:
 
 
 def set_server_settings(ctx: Context, caller: Caller, changes: Dict[str, Optional[int]]) -> ServerLimits:
-    """Tier 1: the default hourly limit per object type and the limit mode;
-    -1 (or None) leaves a value unchanged. All values are checked first."""
+    """Tier 1: the default hourly and daily limit per object type, the limit mode and the cap on one
+    message's recipients; -1 (or None) leaves a value unchanged. All values are checked first."""
     require_admin(caller, "change the server's sender limits")
-    unknown = sorted(set(changes) - set(limits.SERVER_KEYS))
+    unknown = sorted(set(changes) - set(limits.SETTABLE_KEYS))
     if unknown:
         raise InvalidInput(f"unknown server setting: {unknown[0]}")
     valid = {}
-    for key in limits.SERVER_KEYS:
+    for key in limits.SETTABLE_KEYS:
         value = changes.get(key)
         if value is None or value == limits.LEAVE:
             continue
+        what = "max-recipients" if key == "max_recipients" else f"{key.replace('_', '-')} limit"
         error = (limits.limit_mode_error(value) if key == "limit_mode" else
                  observe.observe_error(value, None) if key == "observe" else
-                 limits.limit_error(value, f"{key.replace('_', '-')} limit", "to leave it unchanged"))
+                 limits.limit_error(value, what, "to leave it unchanged"))
         if error:
             raise InvalidInput(error)
         valid[key] = value

@@ -2,8 +2,10 @@
 events of the last hour.
 
 Buckets (one row per object and minute) answer statistics over any
-``--since`` within the retention; events (one row per object and sent
-message, kept an hour) answer the limits over exactly the last 60 minutes.
+``--since`` within the retention, and the daily limits over the last 24 hours
+to the minute (the last 1440 buckets of an object; read only for an object
+under a daily limit); events (one row per object and sent message, kept an
+hour) answer the hourly limits over exactly the last 60 minutes.
 Checking a message against its limits and counting it as sent happen in one
 transaction (:meth:`Activity.reserve`), so concurrent messages cannot all
 slip under a limit; a message whose re-injection then fails is uncounted.
@@ -17,10 +19,10 @@ from ..core import limits, observe, trust
 from ..core.autorelease import Window
 from ..core.limits import ServerLimits, Usage
 from . import audit, events, observed, verdicts
+from .day_counts import DayCounts, bucket_of, day_start
 from .db import Clock, system_clock, transaction
 from .verdicts import Remembered
 
-BUCKET_SECONDS = 60
 # The whole server's counts, a bucket series of its own (the Activity Monitor's chart);
 # it has no sender_objects row, so statistics per object never see it.
 SERVER_TOTAL = "server"
@@ -33,8 +35,8 @@ class ObjectNotFound(Exception):
 @dataclass(frozen=True)
 class Outcome:
     allowed: bool
-    offenders: Tuple[Usage, ...] = ()
-    observed: Tuple[Usage, ...] = ()   # passed by observe mode: the limits that would have held it
+    offenders: Tuple[limits.Over, ...] = ()
+    observed: Tuple[limits.Over, ...] = ()   # passed by observe mode: the limits that would have held it
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,13 @@ class SenderObject:
     id: str
     type: str
     limit_override: Optional[int]
+    daily_override: Optional[int] = None
     observe: Optional[int] = None   # its own observe setting (core/observe.py); None: the server's
-    raised_limit: Optional[int] = None     # its limit raised until raised_until (core/trust.py)
+    raised_limit: Optional[int] = None     # its hourly limit raised until raised_until (core/trust.py)
     raised_until: Optional[int] = None
 
     def override_at(self, now: float) -> Optional[int]:
-        """Its own limit in force at ``now`` (a raise while it lasts)."""
+        """Its own hourly limit in force at ``now`` (a raise while it lasts)."""
         return trust.override_at(self.limit_override, self.raised_limit, self.raised_until, now)
 
     def __getitem__(self, key: str):   # read like the row it came from
@@ -56,16 +59,12 @@ class SenderObject:
 
 # (connection, at, action, account, ids, detail): an audit entry in the caller's transaction
 Note = Callable[[sqlite3.Connection, int, str, Optional[str], Sequence[str], Dict[str, object]], None]
-_OBJECT_COLUMNS = "id, type, limit_override, observe, raised_limit, raised_until"
+_COLUMNS = "id, type, limit_override, daily_override, observe, raised_limit, raised_until"
 
 
 def _sender_object(row: sqlite3.Row) -> SenderObject:
-    return SenderObject(row["id"], row["type"], row["limit_override"], row["observe"], row["raised_limit"],
-                        row["raised_until"])
-
-
-def bucket_of(at: float) -> int:
-    return int(at) // BUCKET_SECONDS * BUCKET_SECONDS
+    return SenderObject(row["id"], row["type"], row["limit_override"], row["daily_override"], row["observe"],
+                        row["raised_limit"], row["raised_until"])
 
 
 class Activity:
@@ -76,6 +75,8 @@ class Activity:
         # Forgotten whenever another connection has committed (an override set, an account renamed).
         self._objects_seen: Dict[Tuple[str, str, str], SenderObject] = {}
         self._seen_version: Optional[int] = None
+        self.day_counts = DayCounts(conn)   # the daily limits' running sums (store/day_counts.py)
+        self._counting = False              # this connection counts mail (the daemon's)
 
     # -- sender objects ----------------------------------------------------
 
@@ -85,8 +86,7 @@ class Activity:
         if known is not None:
             return known
         row = self.conn.execute(
-            f"SELECT {_OBJECT_COLUMNS} FROM sender_objects WHERE type = ? AND parent_id = ? AND name = ?",
-            key).fetchone()
+            f"SELECT {_COLUMNS} FROM sender_objects WHERE type = ? AND parent_id = ? AND name = ?", key).fetchone()
         if row is None:
             new_id = str(uuid.uuid4())
             self.conn.execute(
@@ -100,11 +100,19 @@ class Activity:
 
     def _objects(self, account: str, domain: str, sender_email: str, script: str) -> List[SenderObject]:
         """The message's objects, created on first sight (inside the caller's transaction)."""
+        self._forget_if_changed()
+        return self._tree(self._object, account, domain, sender_email, script)
+
+    def _forget_if_changed(self) -> None:
+        """What is kept from the database goes once another connection has committed. Past minutes'
+        buckets are written only by the connection that counts mail (others only delete a whole
+        account's objects, whose ids never come back): that one keeps its daily sums."""
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._seen_version:
             self._objects_seen.clear()
+            if not self._counting:
+                self.day_counts.forget()
             self._seen_version = version
-        return self._tree(self._object, account, domain, sender_email, script)
 
     @staticmethod
     def _tree(get, account: str, domain: str, sender_email: str, script: str) -> List[SenderObject]:
@@ -124,27 +132,45 @@ class Activity:
         """The message's objects as they are, creating none (readers): one never seen has no
         override and no mail, under a stand-in id of its own."""
         def find(so_type: str, name: str, parent_id: str, _account_id) -> SenderObject:
-            row = self.conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM sender_objects"
+            row = self.conn.execute(f"SELECT {_COLUMNS} FROM sender_objects"
                                     " WHERE type = ? AND parent_id = ? AND name = ?", (so_type, parent_id, name)).fetchone()
             return (_sender_object(row) if row is not None
                     else SenderObject(f"unseen:{so_type}:{parent_id}:{name}", so_type, None))
         return self._tree(find, *who)
 
-    def windows(self, objects: Sequence[SenderObject], now: float, server: ServerLimits) -> Dict[str, Window]:
-        """What each limited object sent in the last 60 minutes, weighed by the limit mode."""
-        out: Dict[str, Window] = {}
+    def windows(self, objects: Sequence[SenderObject], now: float,
+                server: ServerLimits) -> Dict[str, Tuple[Window, ...]]:
+        """What each limited object sent in its limits' windows, weighed by the limit mode: the last
+        60 minutes message by message, the last 24 hours minute by minute (a bucket counts as sent at
+        its minute's start: :func:`day_start`)."""
+        out: Dict[str, Tuple[Window, ...]] = {}
         for obj in objects:
-            limit = limits.effective_limit(obj.type, obj.override_at(now), server)
-            if limit <= 0 or obj.id in out:
+            if obj.id in out:
                 continue
-            rows = self.conn.execute("SELECT at, recipients FROM am_events WHERE object_id = ? AND at > ? ORDER BY at",
-                                     (obj.id, now - limits.WINDOW_SECONDS)).fetchall()
-            out[obj.id] = Window(limit, tuple((r[0], limits.weight(server.limit_mode, r[1])) for r in rows))
+            mine = []
+            limit = limits.effective_limit(obj.type, obj.override_at(now), server)
+            if limit > 0:
+                rows = self.conn.execute("SELECT at, recipients FROM am_events WHERE object_id = ? AND at > ?"
+                                         " ORDER BY at", (obj.id, now - limits.WINDOW_SECONDS)).fetchall()
+                mine.append(Window(limit, tuple((r[0], limits.weight(server.limit_mode, r[1])) for r in rows)))
+            daily = limits.effective_daily(obj.type, obj.daily_override, server)
+            if daily > 0:
+                column = "recipients" if server.limit_mode == limits.BY_RECIPIENTS else "messages"
+                rows = self.conn.execute(f"SELECT bucket, {column} FROM am_buckets WHERE object_id = ? AND bucket >= ?"
+                                         f" AND {column} > 0", (obj.id, day_start(now))).fetchall()
+                mine.append(Window(daily, tuple((float(r[0]), r[1]) for r in rows), limits.DAY_SECONDS))
+            if mine:
+                out[obj.id] = tuple(mine)
         return out
 
     def usage(self, objects: Sequence[SenderObject], now: float, server: ServerLimits) -> List[Usage]:
-        """What each object sent in the last 60 minutes — counted only for objects with a limit."""
+        """What each object sent in the last 60 minutes and the last 24 hours — each counted only for
+        objects with a limit over it."""
         out = []
+        if not self._counting and (server.any_daily or any(obj.daily_override for obj in objects)):
+            self._forget_if_changed()   # (the counting connection keeps its daily sums)
+        daily = [obj.id for obj in objects if limits.effective_daily(obj.type, obj.daily_override, server) > 0]
+        today = self.day_counts.of_many(daily, now) if daily else {}
         for obj in objects:
             messages = recipients = 0
             override = obj.override_at(now)
@@ -152,7 +178,8 @@ class Activity:
                 messages, recipients = self.conn.execute(
                     "SELECT COUNT(*), COALESCE(SUM(recipients), 0) FROM am_events WHERE object_id = ? AND at > ?",
                     (obj.id, now - limits.WINDOW_SECONDS)).fetchone()
-            out.append(Usage(obj.type, obj.id, override, messages, recipients))
+            out.append(Usage(obj.type, obj.id, override, messages, recipients, obj.daily_override,
+                             *today.get(obj.id, (0, 0))))
         return out
 
     # -- counting ------------------------------------------------------------
@@ -160,6 +187,7 @@ class Activity:
     def _count(self, object_ids: Sequence[str], bucket: int, messages: int, recipients: int,
                quarantined: int) -> None:
         object_ids = (*object_ids, SERVER_TOTAL)
+        self._counting = True
         self.conn.executemany(
             "INSERT INTO am_buckets (object_id, bucket, messages, recipients, quarantined) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (object_id, bucket) DO UPDATE SET messages = messages + excluded.messages,"
@@ -177,6 +205,7 @@ class Activity:
 
     def uncount(self, objects: Sequence[SenderObject], recipients: int, at: float) -> None:
         """Take back :meth:`count_sent` (inside the caller's transaction): its re-injection failed."""
+        self.day_counts.forget()   # a past minute may change
         self.conn.executemany(
             "DELETE FROM am_events WHERE rowid = (SELECT rowid FROM am_events"
             " WHERE object_id = ? AND at = ? AND recipients = ? LIMIT 1)",
@@ -197,6 +226,8 @@ class Activity:
         is counted by :meth:`record_quarantined` once stored). One transaction: concurrent messages
         each see the ones counted before them."""
         now = self.clock()
+        if limits.over_cap(recipients, server) and not server.observe:   # held whatever was sent: nothing to read
+            return Outcome(False, tuple(limits.offenders((), recipients, server)))
         with transaction(self.conn):
             objects = self._objects(*who)
             offenders = limits.offenders(self.usage(objects, now, server), recipients, server)
@@ -209,8 +240,7 @@ class Activity:
             if judged.observed:
                 observed.insert(self.conn, int(now), exim_id, who, recipients,
                                 limits.reached(judged.observed, who, server),
-                                [limits.used(u, server.limit_mode) for u in judged.observed],
-                                [u.object_id for u in judged.observed])
+                                [o.used for o in judged.observed], [o.object_id for o in judged.observed])
             return Outcome(True, observed=judged.observed)
 
     def record_sent(self, who: Tuple[str, str, str, str], recipients: int,
@@ -234,6 +264,7 @@ class Activity:
         """The daemon's housekeeping: what has outlived the window or the retention period; ``note``
         records in the audit trail each trust that ended (ops/audit.insert_daemon)."""
         now = self.clock()
+        self.day_counts.prune(now, bucket_of(now - retention_seconds))
         with transaction(self.conn):
             self.conn.execute("DELETE FROM am_events WHERE at <= ?", (now - limits.WINDOW_SECONDS,))
             self.conn.execute("DELETE FROM am_buckets WHERE bucket < ?", (bucket_of(now - retention_seconds),))
@@ -280,11 +311,19 @@ class Activity:
                 raise ObjectNotFound(object_id)
 
     def set_override(self, object_id: str, override: Optional[int]) -> None:
-        """Tier 2: the object's own limit (0 = unlimited), or None: back to the server default."""
+        """Tier 2: the object's own hourly limit (0 = unlimited), or None: back to the server default."""
+        self._set("limit_override", object_id, override)
+
+    def set_daily_override(self, object_id: str, override: Optional[int]) -> None:
+        """Tier 2: the object's own daily limit (0 = unlimited), or None: back to the server default."""
+        self._set("daily_override", object_id, override)
+
+    def _set(self, column: str, object_id: str, value: Optional[int]) -> None:
         with transaction(self.conn):
-            if not self.conn.execute("UPDATE sender_objects SET limit_override = ? WHERE id = ?",
-                                     (override, object_id)).rowcount:
+            if not self.conn.execute(f"UPDATE sender_objects SET {column} = ? WHERE id = ?",
+                                     (value, object_id)).rowcount:
                 raise ObjectNotFound(object_id)
+        self._objects_seen.clear()   # this connection's own commit does not move its data_version
 
     def set_observe(self, object_id: str, own: Optional[int]) -> None:
         """The object's own observe setting (1 observe, 0 enforce), or None: the server's."""

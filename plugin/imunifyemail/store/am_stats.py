@@ -14,6 +14,7 @@ from ..core import limits, trust
 from ..core.limits import Usage
 from ..core.window import HOUR
 from .activity import bucket_of
+from .day_counts import day_start
 
 DAY = 86400
 
@@ -48,8 +49,8 @@ def _page_sql(q: StatsQuery) -> str:
     for so_type, param in child:
         clauses.append(f"EXISTS (SELECT 1 FROM sender_objects c WHERE c.account_id = o.id AND c.type = '{so_type}'"
                        f" AND c.name = :{param} AND {_ACTIVE.format(obj='c.id')})")
-    return ("SELECT o.id, o.name, o.limit_override, o.observe, o.raised_limit, o.raised_until FROM sender_objects o"
-            " WHERE " + " AND ".join(clauses)
+    return ("SELECT o.id, o.name, o.limit_override, o.daily_override, o.observe, o.raised_limit, o.raised_until"
+            " FROM sender_objects o WHERE " + " AND ".join(clauses)
             + " ORDER BY o.name LIMIT :limit OFFSET :offset")
 
 
@@ -62,7 +63,9 @@ class ObjectStats:
     override: Optional[int]
     messages: int               # sent in the window
     quarantined: int            # held in the window
-    last_hour: Usage            # what its limit is checked against now (its override: the one in force)
+    usage: Usage                # what its limits are checked against now (last 60 minutes, last 24 hours;
+    #                             its hourly override: the one in force, a raise included)
+    daily_override: Optional[int] = None
     domains: List["ObjectStats"] = field(default_factory=list)
     scripts: List["ObjectStats"] = field(default_factory=list)
     sender_emails: List["ObjectStats"] = field(default_factory=list)
@@ -81,8 +84,8 @@ def stats(conn: sqlite3.Connection, q: StatsQuery, now: float) -> List[ObjectSta
         return []
     ids = [r["id"] for r in page]
     marks = ",".join("?" * len(ids))
-    objects = conn.execute(f"SELECT id, type, name, account_id, parent_id, limit_override, observe, raised_limit,"
-                           f" raised_until FROM sender_objects"
+    objects = conn.execute(f"SELECT id, type, name, account_id, parent_id, limit_override, daily_override, observe,"
+                           f" raised_limit, raised_until FROM sender_objects"
                            f" WHERE account_id IN ({marks})", ids).fetchall()
     in_page = f"SELECT id FROM sender_objects WHERE account_id IN ({marks})"
     sums = {r[0]: (r[1], r[2]) for r in conn.execute(
@@ -91,14 +94,19 @@ def stats(conn: sqlite3.Connection, q: StatsQuery, now: float) -> List[ObjectSta
     recent = {r[0]: (r[1], r[2]) for r in conn.execute(
         f"SELECT object_id, COUNT(*), SUM(recipients) FROM am_events"
         f" WHERE object_id IN ({in_page}) AND at > ? GROUP BY object_id", (*ids, now - limits.WINDOW_SECONDS))}
+    today = {r[0]: (r[1], r[2]) for r in conn.execute(
+        f"SELECT object_id, SUM(messages), SUM(recipients) FROM am_buckets"
+        f" WHERE object_id IN ({in_page}) AND bucket >= ? GROUP BY object_id", (*ids, day_start(now)))}
 
     def node(obj: sqlite3.Row, so_type: str) -> ObjectStats:
         messages, quarantined = sums.get(obj["id"], (0, 0))
         last = recent.get(obj["id"], (0, 0))
+        day = today.get(obj["id"], (0, 0))
         raised = trust.applies(obj["raised_until"], now) and obj["raised_limit"] is not None
+        hourly = trust.override_at(obj["limit_override"], obj["raised_limit"], obj["raised_until"], now)
         return ObjectStats(obj["id"], so_type, obj["name"], obj["limit_override"], messages or 0, quarantined or 0,
-                           Usage(so_type, obj["id"], trust.override_at(obj["limit_override"], obj["raised_limit"],
-                                                                       obj["raised_until"], now), last[0], last[1] or 0),
+                           Usage(so_type, obj["id"], hourly, last[0], last[1] or 0,
+                                 obj["daily_override"], day[0] or 0, day[1] or 0), obj["daily_override"],
                            observe=obj["observe"],
                            raised_limit=obj["raised_limit"] if raised else None,
                            raised_until=obj["raised_until"] if raised else None)

@@ -203,7 +203,7 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     # every writer does, in its own transaction); the mail path reads it per message on a connection
     # of its own, which the daemon's own counting commits do not disturb (store/settings.py)
     lambda conn: _settings_stamp(conn),
-    # issue 19, observe: a sender object's own observe setting (NULL: the server's), and the messages
+    # 13: a sender object's own observe setting (NULL: the server's), and the messages
     # observe mode passed that a limit would have held, one row per limit they found full
     """
     ALTER TABLE sender_objects ADD COLUMN observe INTEGER CHECK (observe IS NULL OR observe IN (0, 1));
@@ -219,11 +219,12 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
         name TEXT NOT NULL,
         limit_value INTEGER NOT NULL,
         limit_mode INTEGER NOT NULL,
+        window TEXT NOT NULL DEFAULT 'hour',
         used INTEGER NOT NULL
     );
     CREATE INDEX am_observed_by_time ON am_observed (at)
     """,
-    # issue 19, trust: a whitelist entry that ends by itself (NULL: permanent), and a sender object's
+    # 14: a whitelist entry that ends by itself (NULL: permanent), and a sender object's
     # hourly limit raised until a time (its own limit, or the server default, applies again after)
     """
     ALTER TABLE whitelist ADD COLUMN expires_at INTEGER;
@@ -232,7 +233,7 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     ALTER TABLE sender_objects ADD COLUMN raised_until INTEGER;
     CREATE INDEX sender_objects_raised ON sender_objects (raised_until) WHERE raised_until IS NOT NULL
     """,
-    # issue 20, quarantine defaults: whether an account's space limit and releases limit are its own (1)
+    # 15: whether an account's space limit and releases limit are its own (1)
     # or follow the server's defaults (0: a new default is written into them, store/accounts.py). Own
     # are those the administrator set (the audit trail says so) and releases limits other than the
     # only default there was (5)
@@ -247,7 +248,7 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
         WHERE action = 'account edit' AND account IS NOT NULL AND json_valid(detail)
         AND json_extract(detail, '$.releases_limit') IS NOT NULL)
     """,
-    # issue 20, incoming: an account's own switch of the incoming filter (no row: on), the daily
+    # 16: an account's own switch of the incoming filter (no row: on), the daily
     # spam/ham counts of the mail it received (day: UTC YYYY-MM-DD), and each recipient's copy routed
     # (Exim id / address), so that a retry gets the same answer and is not counted again
     """
@@ -269,6 +270,10 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
         PRIMARY KEY (account, day)
     );
     CREATE INDEX incoming_daily_by_day ON incoming_daily (day)
+    """,
+    # 17: a sender object's own daily limit (NULL: the server's default for its type)
+    """
+    ALTER TABLE sender_objects ADD COLUMN daily_override INTEGER CHECK (daily_override IS NULL OR daily_override >= 0)
     """,
 ]
 

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-from ..core.limits import Reached
+from ..core.limits import HOURLY, Reached
 from ..core.notifications import AUTO_RELEASED, CONTAINED, HELD
 
 # the kinds of event (the core's words) are this module's vocabulary too
@@ -39,7 +39,7 @@ def insert(conn: sqlite3.Connection, at: int, kind: str, account: str, reasons: 
 def _limits(text: str) -> Tuple[Reached, ...]:
     if not text:
         return ()
-    return tuple(Reached(d["type"], d["name"], d["limit"], d["limit_mode"]) for d in json.loads(text))
+    return tuple(Reached(d["type"], d["name"], d["limit"], d["limit_mode"], d.get("window", HOURLY)) for d in json.loads(text))
 
 
 def limits_of(conn: sqlite3.Connection, email_id: str, held_at: int) -> Tuple[Reached, ...]:

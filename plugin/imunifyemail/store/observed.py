@@ -17,14 +17,15 @@ class Observed:
     sender: str
     recipients: int
     object_id: str
-    limit: Reached   # the limit that would have held it (type, name, limit, mode)
-    used: int        # what that object had sent in the window before this message
+    limit: Reached   # the limit that would have held it (type, name, limit, mode, window)
+    used: int        # what counted against it in its window, this message included
 
     def as_dict(self) -> dict:
         return {"id": self.id, "time": self.at, "exim_id": self.exim_id, "account": self.account,
                 "sender": self.sender, "recipients": self.recipients, "object_id": self.object_id,
                 "type": self.limit.so_type, "name": self.limit.name, "limit": self.limit.limit,
-                "limit_mode": self.limit.limit_mode, "used": self.used, "text": self.limit.text}
+                "limit_mode": self.limit.limit_mode, "window": self.limit.window, "used": self.used,
+                "text": self.limit.text}
 
 
 def insert(conn: sqlite3.Connection, at: int, exim_id: str, who: Tuple[str, str, str, str], recipients: int,
@@ -32,8 +33,8 @@ def insert(conn: sqlite3.Connection, at: int, exim_id: str, who: Tuple[str, str,
     """Within the caller's transaction: ``who`` is the message's (account, domain, sender email, script)."""
     conn.executemany(
         "INSERT INTO am_observed (at, exim_id, account, sender, recipients, object_id, type, name, limit_value,"
-        " limit_mode, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(at, exim_id, who[0], who[2], recipients, oid, r.so_type, r.name, r.limit, r.limit_mode, u)
+        " limit_mode, window, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(at, exim_id, who[0], who[2], recipients, oid, r.so_type, r.name, r.limit, r.limit_mode, r.window, u)
          for r, u, oid in zip(reached, used, object_ids)])
 
 
@@ -43,7 +44,7 @@ def since(conn: sqlite3.Connection, start: int, limit: int, offset: int = 0) -> 
                         (start, limit, offset)).fetchall()
     total = conn.execute("SELECT COUNT(*) FROM am_observed WHERE at >= ?", (start,)).fetchone()[0]
     return [Observed(r["id"], r["at"], r["exim_id"], r["account"], r["sender"], r["recipients"], r["object_id"],
-                     Reached(r["type"], r["name"], r["limit_value"], r["limit_mode"]), r["used"])
+                     Reached(r["type"], r["name"], r["limit_value"], r["limit_mode"], r["window"]), r["used"])
             for r in rows], total
 
 

@@ -94,7 +94,8 @@ def plan(activity: Activity, account: str, now: float, server: ServerLimits,
     windows = activity.windows([o for objs in objects.values() for o in objs], now, server)
     when = autorelease.schedule(
         now, [autorelease.Queued(m.email_id, () if m.email_id in exempt else tuple(o.id for o in objects[m.email_id]),
-                                 len(m.recipients)) for m in waiting], windows, server.limit_mode)
+                                 len(m.recipients), m.email_id not in exempt and limits.over_cap(len(m.recipients), server))
+              for m in waiting], windows, server.limit_mode)
     return [Planned(m, objects[m.email_id], when[m.email_id], m.email_id in exempt) for m in waiting]
 
 

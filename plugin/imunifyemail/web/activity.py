@@ -53,36 +53,42 @@ def monitor():
                            chart=chart.hourly_svg(series, title), chart_title=title, pages=pages,
                            totals=(sum(s for _, s, _ in series), sum(q for _, _, q in series)), notice=notice(),
                            server_observe=am_ops.server_settings(ctx).observe, would_be=would_be,
-                           would_be_total=would_be_total, space=ctx.space.report())
+                           would_be_total=would_be_total, max_recipients=am_ops.server_settings(ctx).max_recipients,
+                           space=ctx.space.report())
 
 
 def sender_limit(object_id: str):
-    """Update sender limit: switch the object's own limit on (and set it) or off (the server default);
-    and its observe mode (follow the server, observe, enforce)."""
+    """Update sender limit: switch the object's own hourly and daily limits on (and set them) or off (the
+    server default); and its observe mode (follow the server, observe, enforce)."""
     ctx = context()
     obj = am_ops.get_object(ctx, object_id)
     server = am_ops.server_settings(ctx)
     own_observe = observe.FOLLOW_SERVER if obj["observe"] is None else obj["observe"]
     if request.method == "POST":
-        if forms.switch(request.form, "override"):
-            value = forms.integer(request.form, "limit", "Limit", None)
-            if value is None:
-                value = 0
-        else:
-            value = limits.NO_OVERRIDE
+        hourly = _own("override", "limit", "Limit")
+        daily = _own("daily_override", "daily_limit", "Daily limit")
         wanted = int(forms.choice(request.form, "observe", "Observe mode", ("-1", "0", "1"), str(own_observe)))
-        am_ops.validate_object_settings(value, wanted)   # both, before either changes
+        am_ops.validate_object_settings(hourly, wanted, daily)   # all, before any changes
         if wanted != own_observe:
             am_ops.set_observe(ctx, g.caller, obj["id"], obj["type"], wanted)
-        am_ops.set_limit(ctx, g.caller, obj["id"], obj["type"], value)
+        am_ops.set_limit(ctx, g.caller, obj["id"], obj["type"], hourly, daily)
         return redirect(link("admin.activity", notice="limit"), 303)
     return render_template("sender_limit.html", area="admin", obj=obj, noun=am_ops.NOUNS[obj["type"]],
-                           server_limit=server.for_type(obj["type"]), own_observe=own_observe,
-                           server_observe=server.observe, space=ctx.space.report())
+                           server_limit=server.for_type(obj["type"]), server_daily=server.daily_for_type(obj["type"]),
+                           own_observe=own_observe, server_observe=server.observe, space=ctx.space.report())
+
+
+def _own(switch: str, field: str, label: str) -> int:
+    """A limit of the object's own from the form (empty: 0, unlimited), or -1: the server default."""
+    if not forms.switch(request.form, switch):
+        return limits.NO_OVERRIDE
+    value = forms.integer(request.form, field, label, None)
+    return 0 if value is None else value
 
 
 def apply_suggested(object_id: str):
-    """The one action beside a suggested limit: make it the object's own hourly limit."""
+    """The one action beside a suggested limit: make it the object's own limit (hourly, and daily when
+    there is a daily suggestion)."""
     ctx = context()
     am_ops.apply_suggested(ctx, g.caller, object_id)
     return redirect(link("admin.activity", notice="suggested"), 303)

@@ -17,7 +17,7 @@ NOTICES = {
                           "running?): see the audit trail.",
     "purged": "Quarantine purged: {n} email(s) deleted.",
     "limit": "Sender limit updated.",
-    "suggested": "Suggested limit applied: it is now the sender object's own hourly limit.",
+    "suggested": "Suggested limits applied: they are now the sender object's own hourly and daily limits.",
     "whitelisted": "Added to the sender whitelist: its mail is no longer scanned or limited.",
     "unwhitelisted": "Removed from the sender whitelist.",
     "saved": "Changes saved.",

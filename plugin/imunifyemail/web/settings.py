@@ -1,6 +1,6 @@
-"""Settings pages: the server's sender limits and limit mode, the filter settings, the quarantine defaults,
-and each account's quarantine (space limit, used space, state, releases per hour, purge; restoring a
-contained one)."""
+"""Settings pages: the server's sender limits (hourly, daily, recipients in one message), limit mode and
+observe mode, the filter settings, the quarantine defaults, and each account's quarantine (space limit,
+used space, state, releases per hour, purge; restoring a contained one)."""
 from flask import Blueprint, g, redirect, render_template, request
 
 from ..core import limits
@@ -35,9 +35,14 @@ def page():
 
 
 def save_limits():
+    """The hourly and daily defaults, the limit mode and the recipient cap; a field left out is unchanged."""
     ctx = context()
     changes = {t: forms.integer(request.form, t, f"{t.replace('_', ' ').capitalize()} limit", -1)
                for t in limits.TYPES}
+    changes.update({f"daily_{t}": forms.integer(request.form, f"daily_{t}",
+                                                f"{t.replace('_', ' ').capitalize()} daily limit", -1)
+                    for t in limits.TYPES})
+    changes["max_recipients"] = forms.integer(request.form, "max_recipients", "Recipients in one message", -1)
     changes["limit_mode"] = forms.integer(request.form, "limit_mode", "Limit mode", -1)
     changes["observe"] = 1 if forms.switch(request.form, "observe") else 0
     am_ops.set_server_settings(ctx, g.caller, changes)
