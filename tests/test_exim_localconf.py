@@ -80,3 +80,17 @@ def test_spool_header_file_as_exim_writes_it():
 def test_a_spool_file_that_is_not_one_is_refused(good, bad):
     with pytest.raises(spool.SpoolError):
         spool.parse_header_file("1xWA0I-00008L-06", HEADER_FILE.replace(good, bad, 1))
+
+
+def test_the_snippets_fill_in_on_a_real_server_whose_root_is_slash(monkeypatch):
+    """On the server itself ($IMUNIFYEMAIL_ROOT unset) the incoming router's paths are the system's own:
+    the root is empty in them, and that is no error (the RPM's %post renders the snippets so)."""
+    from imunifyemail import config, paths
+    from imunifyemail.exim import snippets
+    monkeypatch.delenv(paths.ROOT_ENV, raising=False)
+    defaults = config.validate({}, "defaults")
+    filled = snippets.values(defaults)
+    assert (filled["ROOT"], filled["USERDOMAINS"]) == ("", "/etc/userdomains")
+    monkeypatch.setenv(paths.ROOT_ENV, "/tmp/a root")   # a space would break Exim's syntax
+    with pytest.raises(snippets.SnippetError, match="cannot be used in Exim.s configuration"):
+        snippets.values(defaults)

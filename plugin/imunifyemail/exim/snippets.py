@@ -48,10 +48,10 @@ def values(cfg: config.Config) -> Dict[str, str]:
         raise SnippetError(f"exim.socket: {socket_path!r} cannot be used in Exim's configuration "
                            "(letters, digits and ._/+- only)")
     timeout = cfg["exim"]["timeout"]
-    root = str(paths.root()).rstrip("/")
+    root = str(paths.root()).rstrip("/")   # "" on a real server: paths are the system's own
     userdomains = str(paths.system_path(paths.USERDOMAINS))
-    for what, value in (("the root", root or "/"), ("/etc/userdomains", userdomains)):
-        if not _SAFE_PATH.match(value):
+    for what, value in (("the root", root), ("/etc/userdomains", userdomains)):
+        if value and not _SAFE_PATH.match(value):
             raise SnippetError(f"{what}: {value!r} cannot be used in Exim's configuration")
     return {"SOCKET": socket_path, "TIMEOUT": str(int(timeout) if float(timeout).is_integer() else timeout),
             "ROOT": root, "USERDOMAINS": userdomains, "FOLDER": JUNK_FOLDER}
