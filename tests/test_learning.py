@@ -58,7 +58,7 @@ def test_a_test_message_is_never_learned():
     (208, "<x@y> has been already learned as spam, ignore it", True),
     (404, "<x@y> has been already learned as spam, ignore it", True),   # Rspamd 3.4's learn cache
     (404, "no classifiers defined", False),
-    (403, "process fuzzy error", False),                                 # e.g. its Redis down
+    (403, "process fuzzy error", False),                                 # its fuzzy storage refusing
     (500, "", False),
 ])
 def test_what_counts_as_learned(status, error, ok):

@@ -67,8 +67,8 @@ REQUESTS: Dict[str, List[Request]] = {
 
 # Rspamd 3.4's controller answers 404 "<id> has been already learned as spam, ignore it" (208 on another
 # path) when Bayes has learned this very message before: a lesson all the same (the bulk delete of a
-# campaign's identical copies). With its Redis down it says the same, but the fuzzy request before it
-# has failed then.
+# campaign's identical copies). With its Redis down it says the same, and its fuzzy storage takes the
+# write (queued; dropped after a few failed syncs): Rspamd 3.4 gives no sign of a Redis that is down.
 ALREADY_LEARNED = 208
 _ALREADY_LEARNED_TEXT = "has been already learned as"
 
