@@ -47,6 +47,7 @@ import http.client
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -162,6 +163,13 @@ def _rspamd_ids() -> tuple[int, int]:
             "`apt-get install --no-install-recommends rspamd redis-server` (make deps)"
         ) from None
     return pw.pw_uid, pw.pw_gid
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _world_traversable(path: Path) -> bool:
@@ -301,10 +309,12 @@ class RspamdProcess:
     def start(self, timeout: float = 120.0) -> None:
         """Start Rspamd and wait until a GTUBE scan on the socket is rejected, then check the sockets'
         owner, group and mode. Raises RuntimeError (with the tail of Rspamd's log) if it exits or its
-        sockets are not the production ones, TimedOut if it is not ready within ``timeout`` seconds."""
+        sockets are not the production ones, TimedOut if it is not ready within ``timeout`` seconds.
+        With the learning files (``redis=``), also wait until the fuzzy storage takes our rule's writes."""
         if self.running():
             raise RuntimeError(f"rspamd already running (pid {self.pid})")
         self._prepare_dirs()
+        log_start = {path: _size(path) for path in self._log_paths()}   # a restart appends to the log
         self._log_file = open(self.log_path, "ab")
         self._proc = subprocess.Popen(
             self.command(), stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
@@ -336,6 +346,24 @@ class RspamdProcess:
         if problem:
             self.stop()
             raise RuntimeError(f"{problem}\n{self.log_tail()}")
+        if self.redis is not None:
+            self._wait_storage_takes_writes(log_start, timeout)
+
+    def _wait_storage_takes_writes(self, log_start: dict, timeout: float) -> None:
+        """Rspamd 3.4's fuzzy storage answers every write 403 ("process fuzzy error") until it has read the
+        map of the keys allowed to write, 0-2 s after it starts listening (longer on a loaded machine;
+        the scanner answers long before): a test teaching it at once would be refused. It logs the read."""
+        writers = re.compile(r"read hash of [1-9]\d* elements from " +
+                             re.escape(str(self.confdir / rspamd_learning.WRITERS_FILE)) + "$", re.M)
+
+        def read_writers() -> bool:
+            return any(writers.search(self._log_since(path, offset)) for path, offset in log_start.items())
+        try:
+            eventually(read_writers, "rspamd's fuzzy storage to read its writers map", timeout, interval=0.1,
+                       describe=self.log_tail)
+        except TimedOut:
+            self.stop()
+            raise
 
     def socket_problem(self) -> str:
         """Why the sockets are not ``_rspamd:_imunifyemail`` 0660 as in production ("" when they are).
@@ -426,11 +454,23 @@ class RspamdProcess:
             raise RuntimeError(f"rspamd controller {path} answered {resp.status}: {body[:500]!r}")
         return json.loads(body)
 
+    def _log_paths(self):
+        return (self.log_path, self.logdir / "rspamd.log")
+
+    @staticmethod
+    def _log_since(path: Path, offset: int) -> str:
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
     def log_tail(self, lines: int = 40) -> str:
         """The end of Rspamd's log: the console's, or ``LOGDIR/rspamd.log`` when the main config logs to a
         file (the stock rspamd.conf)."""
         out = []
-        for path in (self.log_path, self.logdir / "rspamd.log"):
+        for path in self._log_paths():
             try:
                 data = path.read_bytes()
             except OSError:

@@ -67,14 +67,30 @@ REQUESTS: Dict[str, List[Request]] = {
 
 # Rspamd 3.4's controller answers 404 "<id> has been already learned as spam, ignore it" (208 on another
 # path) when Bayes has learned this very message before: a lesson all the same (the bulk delete of a
-# campaign's identical copies). With its Redis down it says the same, but the fuzzy request before it
-# has failed then.
+# campaign's identical copies). With its Redis down it says the same, and its fuzzy storage takes the
+# write (queued; dropped after a few failed syncs): Rspamd 3.4 gives no sign of a Redis that is down.
 ALREADY_LEARNED = 208
 _ALREADY_LEARNED_TEXT = "has been already learned as"
 
 
 def answered_ok(status: int, error: str = "") -> bool:
     return status in (200, ALREADY_LEARNED) or (status == 404 and _ALREADY_LEARNED_TEXT in error)
+
+
+# Rspamd 3.4's fuzzy storage answers every write 403 "process fuzzy error" from its start until it has
+# read the map of the keys allowed to write (imunifyemail-fuzzy-writers.map): it schedules that read
+# 0-2 s after it starts listening (longer on a loaded server), so a lesson given just after Rspamd
+# (re)started is refused; one given before the storage listens times out ("IO timeout with fuzzy
+# storage", after the rule's 1 s x 3 retransmits). Both pass by themselves: the request is asked again
+# for at most this long, once per decision (a storage that really refuses our key costs one wait).
+STORAGE_STARTING = ((403, "process fuzzy error"), (500, "IO timeout with fuzzy storage"))
+STORAGE_START_PATIENCE = 8.0   # seconds
+STORAGE_START_POLL = 0.5
+
+
+def storage_starting(path: str, status: int, error: str) -> bool:
+    """Whether Rspamd's answer to a fuzzy request may be its storage still starting (worth asking again)."""
+    return path.startswith("/fuzzy") and (status, error) in STORAGE_STARTING
 
 
 @dataclass

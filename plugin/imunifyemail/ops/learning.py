@@ -7,6 +7,7 @@ and audited, and never stops the release or delete. Rspamd's controller is asked
 (the web app).
 """
 import logging
+import time
 from typing import Dict, List, Optional, Sequence
 
 from ..context import Context
@@ -27,6 +28,7 @@ def teach(ctx: Context, caller: Caller, messages: Sequence[StoredMessage], kind:
     Never raises for Rspamd's sake: the caller goes on with its release or delete."""
     report = learning.Report(kind)
     controller = controller or Controller.from_config(ctx.config)
+    patience = _Patience(learning.STORAGE_START_PATIENCE)
     unreachable = ""
     for msg in messages:
         why = learning.refusal(kind, caller.is_admin, msg.reasons)
@@ -45,7 +47,7 @@ def teach(ctx: Context, caller: Caller, messages: Sequence[StoredMessage], kind:
                 report.skipped[msg.email_id] = why
                 continue
             try:
-                failure = _lesson(controller, raw, kind)
+                failure = _lesson(controller, raw, kind, patience)
             except ControllerError as exc:
                 unreachable = failure = str(exc)
             if failure:
@@ -58,10 +60,31 @@ def teach(ctx: Context, caller: Caller, messages: Sequence[StoredMessage], kind:
     return report
 
 
-def _lesson(controller: Controller, raw: bytes, kind: str) -> str:
+class _Patience:
+    """The time one decision may still spend asking Rspamd's fuzzy storage again while it starts."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.deadline: Optional[float] = None   # the clock runs from the first wait
+
+    def wait(self) -> bool:
+        """Sleep one poll interval; False (at once) when the time is spent."""
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.seconds
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(learning.STORAGE_START_POLL, left))
+        return True
+
+
+def _lesson(controller: Controller, raw: bytes, kind: str, patience: _Patience) -> str:
     """"" when Rspamd learned ``raw`` as ``kind``; else what went wrong."""
     for path, headers in learning.REQUESTS[kind]:
         status, error = controller.post(path, raw, headers)
+        # a fuzzy storage just (re)started refuses for a moment (core/learning.py STORAGE_STARTING)
+        while learning.storage_starting(path, status, error) and patience.wait():
+            status, error = controller.post(path, raw, headers)
         if path == "/fuzzydel" and status != 200:
             continue   # nothing to take off the spam list
         if not learning.answered_ok(status, error):
