@@ -9,13 +9,24 @@ import os
 import pwd
 import stat
 
+import pytest
+
 from devtools import samples
 from devtools.stack import PYTHON
 from devtools.waiting import eventually
 
-from .conftest import settle, sunk, wait_held, wait_sunk
+from .conftest import drop_stack, make_stack, settle, sunk, wait_held, wait_sunk
 
 SPAM_SYMBOL, HAM_SYMBOL = "IMUNIFYEMAIL_FUZZY_SPAM", "IMUNIFYEMAIL_FUZZY_HAM"
+
+
+@pytest.fixture(scope="module")
+def stack(daemon_user):
+    """A stack of its own: what these tests teach Rspamd (an executable's fuzzy hashes among them) must
+    not hold the other tests' mail on the shared stack."""
+    s = make_stack("ie-learning-")
+    yield s
+    drop_stack(s)
 
 
 def symbols(stack, raw: bytes) -> dict:

@@ -35,7 +35,7 @@ def test_observe_mode_holds_nothing_and_lists_the_would_be_holds(stack, token):
 
         items = _observed(stack, sender)
         assert [(i["type"], i["name"], i["limit"], i["used"], i["recipients"], i["account"]) for i in items] == [
-            ("sender_email", sender, 2, 3, 2, "demo1"), ("sender_email", sender, 2, 2, 1, "demo1")]
+            ("sender_email", sender, 2, 4, 2, "demo1"), ("sender_email", sender, 2, 3, 1, "demo1")]   # the message counted
         exim_log = stack.exim_log()
         for item in items:   # Exim's ids of messages it delivered
             assert f"{item['exim_id']} <= {sender} " in exim_log and f"{item['exim_id']} => " in exim_log

@@ -288,7 +288,7 @@ def test_observe_mode_lists_would_be_holds_and_the_suggested_limit_applies_in_on
     assert "sender_email notices@demo1.test: 1 messages an hour" in observed.first.inner_text()
     tab.shot("activity-observe")
     row.get_by_role("button", name="Apply").click()
-    assert "Suggested limit applied" in page.get_by_role("status").inner_text()
+    assert "Suggested limits applied" in page.get_by_role("status").inner_text()
     item = am_object(site, "sender_email", sender)
     assert (item["exclusion"], item["limit"], item["observe"]) == (True, suggested["suggested_limit"], 1)
 
@@ -298,7 +298,7 @@ def test_observe_mode_lists_would_be_holds_and_the_suggested_limit_applies_in_on
     item = am_object(site, "sender_email", sender)
     assert (item["limit"], item["observe"], item["observing"]) == (suggested["suggested_limit"], 0, False)
 
-    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("navigation").get_by_role("link", name="Settings").click()   # (the page names it too)
     page.get_by_label("Observe mode").check()
     page.locator("form", has=page.get_by_label("Domain")).get_by_role("button", name="Save Changes").click()
     assert json.loads(root.cli("am", "server-settings").stdout)["observe"] == 1
@@ -400,7 +400,7 @@ def test_settings_daily_limits_and_the_recipient_cap_show_in_the_activity_monito
     form = page.locator("form", has=page.get_by_label("Account per day"))
     form.get_by_role("button", name="Save Changes").click()
     assert "Changes saved" in page.get_by_role("status").inner_text()
-    wanted = {"account": 0, "domain": 0, "limit_mode": 1, "script": 0, "sender_email": 0, **NO_DAILY_LIMITS,
+    wanted = {"account": 0, "domain": 0, "limit_mode": 1, "observe": 0, "script": 0, "sender_email": 0, **NO_DAILY_LIMITS,
               "daily_account": 1000, "daily_sender_email": 200, "max_recipients": 50}
     assert json.loads(site.root.cli("am", "server-settings").stdout) == wanted
     tab.shot("settings-daily-limits")
