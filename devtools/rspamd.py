@@ -60,6 +60,7 @@ from typing import Optional, Sequence
 from devtools.waiting import TimedOut, eventually
 from devtools.users import RSPAMD_USER, PRODUCT_GROUP, ensure_rspamd_serves_product
 from imunifyemail import rspamd_files, rspamd_learning
+from imunifyemail.unix_http import UnixHTTPConnection
 
 DEFAULT_DBDIR = Path("/var/tmp/imunifyemail-rspamd-db")
 SYSTEM_CONFDIR = Path("/etc/rspamd")
@@ -97,24 +98,6 @@ _BENCH_LISTENER = """\
 bind_socket = "127.0.0.1:{port}";
 """
 BENCH_LISTENER_FILE = "bench-listener.inc"
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """``http.client`` over a unix socket (Rspamd's workers listen on one)."""
-
-    def __init__(self, path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 def layered_confdir(target: Path, layers: Sequence[Path] = (OFFLINE_CONFDIR,),

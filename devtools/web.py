@@ -5,10 +5,8 @@ workers drop to ``_imunifyemail``), optionally with the sandbox's loopback liste
 ``/healthz`` answers on both sockets. :func:`unix_request` speaks HTTP/1.1 over a unix socket, as the
 WHM and cPanel CGIs do.
 """
-import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,20 +14,9 @@ from typing import Dict, Optional, Tuple
 
 from devtools.rspamd import free_port
 from devtools.waiting import TimedOut, eventually
+from imunifyemail.unix_http import UnixHTTPConnection
 
 WEB = Path(sys.executable).with_name("imunifyemail-web")
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 60):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.path)
-        self.sock = sock
 
 
 def unix_request(path: str, method: str, target: str, body: bytes = b"",

@@ -7,32 +7,16 @@ the socket's mode is the whole check, so no TCP controller is ever accepted here
 """
 import http.client
 import json
-import socket
 from typing import Dict, Tuple
 
 from . import paths
+from .unix_http import UnixHTTPConnection
 
 UNIX_PREFIX = "unix:"
 
 
 class ControllerError(Exception):
     """The controller could not be asked (not running, refused, timed out): the message says why."""
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 class Controller:
@@ -48,7 +32,7 @@ class Controller:
 
     def post(self, path: str, body: bytes, headers: Dict[str, str]) -> Tuple[int, str]:
         """POST ``body`` to ``path``: (HTTP status, Rspamd's error text or "" when it succeeded)."""
-        conn = _UnixHTTPConnection(self.socket_path, self.timeout)
+        conn = UnixHTTPConnection(self.socket_path, self.timeout)
         try:
             conn.putrequest("POST", path, skip_accept_encoding=True)
             for name, value in headers.items():

@@ -12,13 +12,11 @@ sees the old file or the new one, never a part. With the ``metrics`` setting off
 """
 import asyncio
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional, Tuple
 
-from .. import __version__
+from .. import __version__, atomic
 from ..core.metrics import Gauges, MailCounters, Room, render
 from ..exim import queue
 from ..exim.spool import Spool
@@ -31,22 +29,9 @@ QUEUE_SHARE = 10   # the spool is read at most 1/QUEUE_SHARE of the time
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` at once. The temporary name does not end in ``.prom``: the
-    collector reads only those."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o640)   # it names accounts: for its collector's group only (metrics.group)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Replace ``path`` with ``data`` at once; it names accounts: for its collector's group only
+    (metrics.group)."""
+    atomic.write_atomically(path, data, 0o640)
 
 
 def remove_leftovers(path: Path) -> None:

@@ -12,14 +12,12 @@ tried again at the next run; containment and mail do not wait for it.
 """
 import json
 import logging
-import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .. import cpanel, paths
+from .. import atomic, cpanel, paths
 from ..context import Context
 from ..core import containment
 from ..ops import audit
@@ -83,19 +81,7 @@ def _load(path: Path) -> Tuple[Dict[str, int], Dict[str, str]]:
 
 
 def _save(path: Path, held: Dict[str, int], failing: Dict[str, str]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:   # mkstemp's mode: 0600, root's
-            json.dump({"held": held, "failing": failing}, fh, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic.write_atomically(path, json.dumps({"held": held, "failing": failing}, sort_keys=True).encode(), 0o600)
 
 
 def sync(ctx: Context) -> Report:

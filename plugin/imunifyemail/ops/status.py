@@ -9,7 +9,6 @@ import asyncio
 import errno
 import http.client
 import os
-import socket
 import sqlite3
 import stat
 import time
@@ -26,6 +25,7 @@ from ..exim.spool import Spool
 from ..protocol import clients, scan
 from ..store import db, settings
 from ..store.space import SpaceReport
+from ..unix_http import UnixHTTPConnection
 
 PROBE_TIMEOUT = 3.0
 WEB_SOCKETS = (("admin_socket", paths.ADMIN_SOCKET), ("user_socket", paths.USER_SOCKET))
@@ -131,20 +131,9 @@ def daemon_answers(socket_path: str) -> bool:
         return False
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
 def web_answers(socket_path: str) -> bool:
     """The web app serves on this socket: ``GET /healthz`` answers ``200 ok``."""
-    conn = _UnixHTTPConnection(socket_path, PROBE_TIMEOUT)
+    conn = UnixHTTPConnection(socket_path, PROBE_TIMEOUT)
     try:
         conn.request("GET", "/healthz")
         resp = conn.getresponse()
