@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -22,7 +23,8 @@ from imunifyemail.store import db
 from imunifyemail.store.quarantine import NewMessage, Quarantine, StoredMessage
 
 IE_CLI = Path(sys.executable).parent / "ie-cli"
-T0 = 1_700_000_000
+# Yesterday, midnight UTC: mail held then is within `emails list`'s default --since 30d.
+T0 = (int(time.time()) // 86400 - 1) * 86400
 
 @dataclass
 class Result:

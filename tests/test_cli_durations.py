@@ -47,13 +47,15 @@ def test_am_observed_since_takes_durations(ie):
 
 def test_emails_list_since_a_duration_or_a_unix_time(ie):
     now = int(time.time())
+    ancient = ie.add(subject="ancient", at=now - 31 * 86400)
     old = ie.add(subject="old", at=now - 3 * 3600)
     new = ie.add(subject="new", at=now - 600)
 
     def ids(*flags):
         return [i["email_id"] for i in ie.invoke("emails", "list", "--json", *flags).json()["items"]]
 
-    assert ids() == [new.email_id, old.email_id]   # no --since: everything held, as the seed lists it
+    assert ids() == ids("--since", "30d") == [new.email_id, old.email_id]   # the default: the last 30 days
+    assert ids("--since", "0") == [new.email_id, old.email_id, ancient.email_id]   # since the epoch: all
     assert ids("--since", "1h") == ids("--since", "60m") == [new.email_id]
     assert ids("--since", "4h") == ids("--since", "1d") == [new.email_id, old.email_id]
     assert ids("--since", "5m") == []

@@ -121,9 +121,9 @@ def emails() -> None:
 @click.option("--recipient", help="Recipient to filter (part of the address)")
 @click.option("--subject", help="Subject to filter (part of the subject)")
 @click.option("--reason", type=click.Choice(REASONS), help=f"Reason to filter, one of: [{' '.join(REASONS)}]")
-@click.option("--since", type=SinceTime(),
+@click.option("--since", type=SinceTime(), default="30d", show_default=True,
               help="Only emails received within this long before now (100s, 5m, 1h, 5d), or at or after this "
-                   "unix time (a bare number)")
+                   "unix time (a bare number; 0: all)")
 @click.option("--until", type=Count(), help="Only emails received before this time (unix seconds)")
 @click.option("--unattributed", is_flag=True,
               help="With -a root: only the mail held under root itself (no account could be blamed)")
