@@ -9,8 +9,9 @@ import click
 
 from ..ops import caller as callers
 from ..ops import incoming as incoming_ops
-from . import output
+from . import durations, output
 from .cobra import Group
+from .durations import Duration
 
 ADMIN = callers.admin(callers.CLI)
 _SWITCH = click.Choice(["on", "off"], case_sensitive=False)
@@ -28,12 +29,12 @@ def incoming() -> None:
                   help="Daily counts of the inbound mail the incoming filter scored, per account (UTC days, "
                        "newest first): spam (delivered to Junk, or to the inbox of a whitelisted recipient) "
                        "and ham.")
-@click.option("--since", default=incoming_ops.DEFAULT_SINCE, show_default=True,
+@click.option("--since", type=Duration(), default=durations.text(incoming_ops.DEFAULT_SINCE),
               help="From how long ago: seconds, or a duration such as 100s, 5m, 1h, 5d")
 @click.option("-a", "--account", help="Only this account")
 @click.option("--json", "as_json", is_flag=True, help="Output in JSON format")
 @click.pass_obj
-def stats(env, since: str, account: Optional[str], as_json: bool) -> None:
+def stats(env, since: int, account: Optional[str], as_json: bool) -> None:
     found = incoming_ops.stats(env, ADMIN, since, account)
     if as_json:
         click.echo(output.to_json(found, indent=2))

@@ -1,7 +1,6 @@
 """The incoming filter's operations: each account's switch, and the daily spam/ham counts
 (``ie-cli incoming``, WHM → Statistics). Turning the filter itself on and off is Exim's
 configuration: ``ie-config enable-incoming`` (:mod:`imunifyemail.exim.patcher`)."""
-import re
 from typing import Dict, List, Optional
 
 from .. import cpanel
@@ -11,17 +10,7 @@ from ..store import incoming as stored
 from . import audit
 from .caller import Caller, require_admin
 
-DEFAULT_SINCE = "30d"
-_DURATION = re.compile(r"^(\d+)([smhd]?)$")
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def since_seconds(text: str) -> int:
-    """``--since``: seconds (the seed's integers) or a duration: ``100s``, ``5m``, ``1h``, ``5d``."""
-    m = _DURATION.match(str(text).strip().lower())
-    if m is None:
-        raise InvalidInput(f"--since: {text!r} is not a duration (seconds, or a number with s, m, h or d)")
-    return int(m.group(1)) * _UNIT[m.group(2)]
+DEFAULT_SINCE = 30 * 86400   # seconds: the last 30 days
 
 
 def _known(name: str) -> None:
@@ -45,10 +34,11 @@ def accounts(ctx: Context) -> List[Dict[str, object]]:
     return [{"account": name, "incoming": name not in off} for name in sorted(cpanel.known_accounts())]
 
 
-def stats(ctx: Context, caller: Caller, since: str = DEFAULT_SINCE, account: Optional[str] = None) -> Dict:
-    """Daily spam/ham counts from the day ``since`` ago (UTC days), newest first, with their totals."""
+def stats(ctx: Context, caller: Caller, seconds: int = DEFAULT_SINCE, account: Optional[str] = None) -> Dict:
+    """Daily spam/ham counts from the day ``seconds`` ago (UTC days), newest first, with their totals."""
     require_admin(caller, "see the incoming filter's statistics")
-    seconds = since_seconds(since)
+    if seconds < 0:
+        raise InvalidInput(f"invalid since {seconds}: must be 0 or more seconds")
     if account is not None:
         _known(account)
     first_day = stored.day_of(ctx.now() - seconds)

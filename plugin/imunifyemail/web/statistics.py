@@ -8,7 +8,7 @@ from . import context, forms
 from .links import link
 from .notices import notice
 
-PERIODS = {"week": "7d", "month": "30d", "quarter": "90d"}
+PERIODS = {"week": 7 * 86400, "month": 30 * 86400, "quarter": 90 * 86400}
 
 
 def page():
