@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ..core import limits, observe, trust
 from ..core.autorelease import Window
 from ..core.limits import ServerLimits, Usage
-from . import audit, events, observed, verdicts
+from . import am_hours, audit, events, observed, verdicts
 from .day_counts import DayCounts, bucket_of, day_start
 from .db import Clock, system_clock, transaction
 from .verdicts import Remembered
@@ -210,10 +210,12 @@ class Activity:
             "DELETE FROM am_events WHERE rowid = (SELECT rowid FROM am_events"
             " WHERE object_id = ? AND at = ? AND recipients = ? LIMIT 1)",
             [(obj.id, at, recipients) for obj in objects])
-        self.conn.executemany(
-            "UPDATE am_buckets SET messages = messages - 1, recipients = recipients - ?"
-            " WHERE object_id = ? AND bucket = ? AND messages > 0",
-            [(recipients, oid, bucket_of(at)) for oid in (*(o.id for o in objects), SERVER_TOTAL)])
+        bucket = bucket_of(at)
+        for oid in (*(o.id for o in objects), SERVER_TOTAL):
+            if self.conn.execute("UPDATE am_buckets SET messages = messages - 1, recipients = recipients - ?"
+                                 " WHERE object_id = ? AND bucket = ? AND messages > 0",
+                                 (recipients, oid, bucket)).rowcount:
+                am_hours.uncount(self.conn, oid, bucket, recipients)
 
     def objects(self, who: Tuple[str, str, str, str]) -> List[SenderObject]:
         """The message's objects, created on first sight (inside the caller's transaction)."""
@@ -267,6 +269,8 @@ class Activity:
         self.day_counts.prune(now, bucket_of(now - retention_seconds))
         with transaction(self.conn):
             self.conn.execute("DELETE FROM am_events WHERE at <= ?", (now - limits.WINDOW_SECONDS,))
+            am_hours.roll_up(self.conn, now)   # before the buckets go: their hours are summed first
+            am_hours.prune(self.conn, bucket_of(now - retention_seconds))
             self.conn.execute("DELETE FROM am_buckets WHERE bucket < ?", (bucket_of(now - retention_seconds),))
             verdicts.prune(self.conn, int(now))
             self._end_trust(now, note)
@@ -359,5 +363,6 @@ def delete_account_objects(conn: sqlite3.Connection, name: str) -> int:
     ids = [r[0] for r in conn.execute("SELECT id FROM sender_objects WHERE account_id = ?", (root,))]
     for table in ("am_events", "am_buckets", "am_observed"):
         conn.executemany(f"DELETE FROM {table} WHERE object_id = ?", [(i,) for i in ids])
+    am_hours.delete_objects(conn, ids)
     conn.execute("DELETE FROM sender_objects WHERE account_id = ?", (root,))
     return len(ids)

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..core import limits, trust
 from ..core.limits import Usage
 from ..core.window import HOUR
+from . import am_hours
 from .activity import bucket_of
 from .day_counts import day_start
 
@@ -156,23 +157,36 @@ def hourly(conn: sqlite3.Connection, object_id: str, since: int, now: float) -> 
 def period_totals(conn: sqlite3.Connection, object_ids: Sequence[str], since: float, limit_mode: int,
                   chunk: int = 500) -> Dict[str, Tuple[List[int], List[int]]]:
     """Per object: what it sent in each hour, and in each (UTC) day, from ``since`` on, in the limit
-    mode's unit (messages or recipients); periods without mail are left out. One grouped range of
-    the buckets' primary key per object (what ``core/suggest.py`` suggests a limit from)."""
+    mode's unit (messages or recipients); periods without mail are left out (what ``core/suggest.py``
+    suggests a limit from). Complete hours the daemon has rolled up come from ``am_hours``; the
+    minute buckets only for the rest: the part of an hour ``since`` falls in, and the hours after
+    the rollup's mark (normally the current one)."""
     column = "recipients" if limit_mode == limits.BY_RECIPIENTS else "messages"
+    first = bucket_of(since)
+    whole = -(-first // HOUR) * HOUR      # the first hour wholly after ``since``
+    mark = am_hours.done(conn)
+    tail = first if mark is None else max(mark, whole)   # minute buckets from here on
     hours: Dict[str, Dict[int, int]] = {}
     ids = list(dict.fromkeys(object_ids))
     for i in range(0, len(ids), chunk):
         part = ids[i:i + chunk]
-        rows = conn.execute(
-            f"SELECT object_id, bucket / {HOUR} AS hour, SUM({column}) FROM am_buckets"
-            f" WHERE object_id IN ({','.join('?' * len(part))}) AND bucket >= ? GROUP BY object_id, hour",
-            (*part, bucket_of(since))).fetchall()
-        for object_id, hour, total in rows:
+        marks = ",".join("?" * len(part))
+        sql = (f"SELECT object_id, bucket / {HOUR} AS hour, SUM({column}) FROM am_buckets"
+               f" WHERE object_id IN ({marks}) AND bucket >= ? GROUP BY object_id, hour")
+        args: List[object] = [*part, tail]
+        if mark is not None:
+            sql += (f" UNION ALL SELECT object_id, bucket / {HOUR}, SUM({column}) FROM am_buckets"
+                    f" WHERE object_id IN ({marks}) AND bucket >= ? AND bucket < ? GROUP BY object_id"
+                    f" UNION ALL SELECT object_id, hour / {HOUR}, {column} FROM am_hours"
+                    f" WHERE object_id IN ({marks}) AND hour >= ? AND hour < ?")
+            args += [*part, first, min(whole, tail), *part, whole, tail]
+        for object_id, hour, total in conn.execute(sql, args):
             if total:
-                hours.setdefault(object_id, {})[hour] = total
+                per_hour = hours.setdefault(object_id, {})
+                per_hour[hour] = per_hour.get(hour, 0) + total
     out: Dict[str, Tuple[List[int], List[int]]] = {}
     for object_id in ids:
-        per_hour = hours.get(object_id, {})
+        per_hour = {h: t for h, t in hours.get(object_id, {}).items() if t}
         per_day: Dict[int, int] = {}
         for hour, total in per_hour.items():
             per_day[hour * HOUR // DAY] = per_day.get(hour * HOUR // DAY, 0) + total
