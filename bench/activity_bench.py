@@ -5,6 +5,8 @@ import shutil
 import tempfile
 import time
 import uuid
+from types import SimpleNamespace
+from typing import List
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +20,9 @@ from imunifyemail.core.verdict import FilterSettings, Scan, Whitelist, before_sc
 from imunifyemail.store import db
 from imunifyemail.store.activity import Activity, bucket_of
 from imunifyemail import shapes
+from imunifyemail.ops import activity as ops_activity
 from imunifyemail.ops.activity import Stats
+from imunifyemail.ops.caller import CLI, Caller
 from imunifyemail.store.am_stats import StatsQuery, stats
 
 NOW = 1_800_000_000.0
@@ -168,6 +172,77 @@ def stats_latency(path: Path, query: StatsQuery, runs: int = 20):
     return pct(samples, 50), pct(samples, 95), result
 
 
+SUGGEST_DAYS = 30
+
+
+def populate_suggestions(path: Path, accounts: int = 25, others: int = 200) -> List[str]:
+    """A first page of ``accounts`` accounts whose objects (the account, its domain, 2 sender emails and
+    a script) each sent a message every minute for 30 days, then ``others`` accounts (later in name
+    order) active in the last hour; the page's object ids."""
+    conn = db.connect(path)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("BEGIN")
+    objects, page = [], []
+    for a in range(accounts + others):
+        acct, dom = str(uuid.uuid4()), str(uuid.uuid4())
+        tree = [(acct, "account", f"user{a:05d}", acct, ""), (dom, "domain", f"site{a}.example", acct, acct),
+                (str(uuid.uuid4()), "sender_email", f"a@site{a}.example", acct, dom),
+                (str(uuid.uuid4()), "sender_email", f"b@site{a}.example", acct, dom),
+                (str(uuid.uuid4()), "script", f"site{a}.example/mail.php", acct, acct)]
+        objects += tree
+        if a < accounts:
+            page += [t[0] for t in tree]
+    conn.executemany("INSERT INTO sender_objects (id, type, name, account_id, parent_id, created_at)"
+                     " VALUES (?, ?, ?, ?, ?, 0)", objects)
+    conn.execute("CREATE TEMP TABLE page (id TEXT)")
+    conn.executemany("INSERT INTO temp.page VALUES (?)", [(i,) for i in page])
+    last = bucket_of(NOW)
+    conn.execute("INSERT INTO am_buckets (object_id, bucket, messages, recipients, quarantined)"
+                 " WITH RECURSIVE minute(b) AS (SELECT ? UNION ALL SELECT b + 60 FROM minute WHERE b < ?)"
+                 " SELECT p.id, m.b, 1, 1 + m.b / 60 % 3, 0 FROM temp.page p CROSS JOIN minute m",
+                 (last - SUGGEST_DAYS * 86400 + 60, last))
+    conn.executemany("INSERT OR IGNORE INTO am_buckets VALUES (?, ?, 1, 1, 0)",
+                     [(o[0], last - 60 * (i % 50), ) for i, o in enumerate(objects[5 * accounts:])])
+    conn.execute("COMMIT")
+    conn.close()
+    return page
+
+
+def suggestions_latency(path: Path, runs: int = 10):
+    """``am stats`` with each object's suggested limits (ops.activity.stats, as the WHM page and
+    ie-cli call it): the first page, 25 accounts."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        conn = db.connect(path)
+        ctx = SimpleNamespace(conn=conn, clock=lambda: NOW)
+        result = ops_activity.stats(ctx, Caller(None, CLI), StatsQuery())
+        conn.close()
+        samples.append(time.perf_counter() - started)
+    return pct(samples, 50), pct(samples, 95), result
+
+
+def roll_up(path: Path) -> None:
+    """What the daemon's housekeeping does (Activity.prune): the complete hours summed."""
+    conn = db.connect(path)
+    Activity(conn, clock=Clock(NOW)).prune(90 * 86400)
+    conn.close()
+
+
+def suggestions_bench(tmp: Path) -> None:
+    path = tmp / "suggest.db"
+    started = time.perf_counter()
+    page = populate_suggestions(path)
+    print(f"  ({len(page)} objects x 30 days of minutes loaded in {time.perf_counter() - started:.1f} s)")
+    p50, p95, result = suggestions_latency(path, runs=3)
+    line("am stats with suggestions, first page of 25 accounts,", f"p50 {ms(p50)}  p95 {ms(p95)}")
+    print("  each object sending every minute for 30 days: before the rollup (minute buckets)")
+    roll_up(path)
+    p50, p95, after = suggestions_latency(path)
+    assert after.suggestions == result.suggestions and len(after.suggestions) == len(page)
+    line("  the same with the daemon's hourly rollup done", f"p50 {ms(p50)}  p95 {ms(p95)}")
+
+
 def run() -> None:
     print("Activity Monitor")
     tmp = Path(tempfile.mkdtemp(prefix="ie-bench-am-", dir="/var/tmp"))
@@ -198,6 +273,7 @@ def run() -> None:
             assert result["accounts"], label
             goal = "(goal <= 200 ms)" if query.offset == 0 and query.domain is None else ""
             line(label, f"p50 {ms(p50)}  p95 {ms(p95)}", goal)
+        suggestions_bench(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print()
