@@ -17,6 +17,9 @@ HOUR, DAY = 3600, 86400
 RETENTION = 90 * DAY
 
 
+STEP = am_hours.STEP_HOURS * HOUR
+
+
 def _who(n: int) -> Tuple[str, str, str, str]:
     acct = f"demo{n % 3}"
     return (acct, f"{acct}.test", f"s{n % 4}@{acct}.test", f"{acct}.test/m.php" if n % 5 == 0 else "")
@@ -84,10 +87,16 @@ def test_period_totals_from_the_rollup_equal_the_minute_grouping(am):
     _check(am, rng, now)
 
     am.clock_obj.t = now
-    am.prune(RETENTION)   # the daemon's housekeeping rolls up every complete hour
-    assert am_hours.done(am.conn) == (now // HOUR) * HOUR
+    am.prune(RETENTION)   # the daemon's housekeeping: up to the current hour, and STEP back
+    assert am_hours.span(am.conn) == ((now // HOUR) * HOUR - STEP, (now // HOUR) * HOUR)
     assert am.conn.execute("SELECT COUNT(*) FROM am_hours").fetchone()[0] > 0
-    _check(am, rng, now)
+    _check(am, rng, now)   # the days not backfilled yet from the minute buckets
+    for n in range(int(3 * DAY // STEP) + 1):   # STEP more each run, until no minute is older
+        am.prune(RETENTION)
+        if n % 4 == 0:
+            _check(am, rng, now)
+    first = am_hours.span(am.conn)[0]
+    assert first <= T0 and am.conn.execute("SELECT MIN(hour) FROM am_hours").fetchone()[0] == T0 // HOUR * HOUR
 
     # the current hour, and the next one (not rolled up yet: the daemon has not run since)
     sent += _send(am, rng, now, now + HOUR + 600, 200)
@@ -116,7 +125,8 @@ def test_period_totals_from_the_rollup_equal_the_minute_grouping(am):
 def test_rollup_keeps_the_minute_buckets_retention(am):
     _send(am, random.Random(7), T0, T0 + 3 * DAY, 1500)
     am.clock_obj.t = T0 + 3 * DAY
-    am.prune(RETENTION)
+    for _ in range(int(3 * DAY // STEP) + 1):   # all rolled up
+        am.prune(RETENTION)
     cutoff = T0 + DAY + 1800   # half an hour into a day's second hour
     am.clock_obj.t = cutoff + DAY
     am.prune(DAY)
@@ -144,3 +154,22 @@ def test_a_count_taken_back_after_the_rollup_leaves_the_other_minutes_alone(am):
     assert tuple(am.conn.execute("SELECT messages, recipients FROM am_hours WHERE object_id = ? AND hour = ?",
                                  (sender, T0)).fetchone()) == (1, 3)
     assert am_stats.period_totals(am.conn, [sender], T0, 2)[sender] == ([3], [3])
+
+
+def test_each_run_sums_at_most_a_day_forward_and_a_day_back(am):
+    """The housekeeping runs on the store thread (mail waits): a daemon back after days away, or a first
+    run over 30 days of minutes, rolls up STEP each way per run, the totals right all along."""
+    rng = random.Random(11)
+    _send(am, rng, T0, T0 + 2 * HOUR, 100)
+    am.clock_obj.t = T0 + 2 * HOUR
+    am.prune(RETENTION)
+    start = am_hours.span(am.conn)
+    _send(am, rng, T0 + 2 * HOUR, T0 + 4 * DAY, 800)   # the daemon away for days
+    am.clock_obj.t = T0 + 4 * DAY
+    am.prune(RETENTION)
+    assert am_hours.span(am.conn)[1] == start[1] + STEP
+    _check(am, rng, T0 + 4 * DAY)
+    for _ in range(int(4 * DAY // STEP)):
+        am.prune(RETENTION)
+    assert am_hours.span(am.conn)[1] == (T0 + 4 * DAY) // HOUR * HOUR
+    _check(am, rng, T0 + 4 * DAY)

@@ -1,41 +1,58 @@
 """Each sender object's hourly sums of its minute buckets (``am_hours``), rolled up off the mail path.
 
-The daemon's housekeeping (``Activity.prune``) rolls up every complete hour since the last rollup in
-one grouped insert, and moves the mark (``am_hours_done``: the first hour not rolled up) on. Readers
-take complete hours before the mark from here and only later minutes from ``am_buckets``; without a
-mark (the daemon has not rolled up yet) everything comes from the minute buckets. Minute buckets stay
-the truth: nothing here is read on the mail path.
+The daemon's housekeeping (``Activity.prune``, on the store thread: the mail path waits while it
+runs) rolls up the complete hours since the last rollup, and STEP_HOURS of the past not rolled up yet, so
+that each run is short even on a server with 30 days of minute buckets (the first days after an
+upgrade backfill STEP_HOURS per run: 30 days in 10 hours). ``am_hours_done`` says which hours are rolled up: ``[first, hour)``.
+Readers take those from here and every other minute from ``am_buckets``; without a row (the daemon has
+not rolled up yet) everything comes from the minute buckets. Minute buckets stay the truth: nothing
+here is read on the mail path.
 """
 import sqlite3
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 from ..core.window import HOUR
 
+STEP_HOURS = 6   # at most this many hours summed forward, and as many backward, per run (a short pause)
+
+
+def span(conn: sqlite3.Connection) -> Optional[Tuple[int, int]]:
+    """The hours rolled up, ``(first, end)``: from ``first`` up to (not including) ``end``; None: none."""
+    row = conn.execute("SELECT first, hour FROM am_hours_done WHERE id = 1").fetchone()
+    return (row[0], row[1]) if row is not None else None
+
 
 def done(conn: sqlite3.Connection) -> Optional[int]:
-    """The first hour (its start) not rolled up yet; None: nothing is."""
-    row = conn.execute("SELECT hour FROM am_hours_done WHERE id = 1").fetchone()
-    return row[0] if row is not None else None
+    """The first hour (its start) after the rolled-up ones; None: nothing is rolled up."""
+    found = span(conn)
+    return found[1] if found is not None else None
 
 
-def roll_up(conn: sqlite3.Connection, now: float) -> None:
-    """Sum every complete hour since the mark (inside the caller's transaction). The first time, all
-    of the minute buckets' past hours."""
-    mark = done(conn)
-    current = int(now) // HOUR * HOUR
-    if mark is not None and mark >= current:
-        return
-    # WHERE before ON CONFLICT: SQLite's rule for an upsert from a SELECT. A conflict means the
-    # mark was lost or the clock went back: the buckets' sums replace the row.
+def _sum(conn: sqlite3.Connection, start: int, end: int) -> None:
+    # WHERE before ON CONFLICT: SQLite's rule for an upsert from a SELECT. A conflict means the clock
+    # went back: the buckets' sums replace the row.
     conn.execute(
         f"INSERT INTO am_hours (object_id, hour, messages, recipients)"
         f" SELECT object_id, bucket / {HOUR} * {HOUR} AS h, SUM(messages), SUM(recipients) FROM am_buckets"
         f" WHERE bucket >= ? AND bucket < ? GROUP BY object_id, h"
         f" ON CONFLICT (object_id, hour) DO UPDATE SET messages = excluded.messages,"
-        f" recipients = excluded.recipients",
-        (mark if mark is not None else 0, current))
-    conn.execute("INSERT INTO am_hours_done (id, hour) VALUES (1, ?)"
-                 " ON CONFLICT (id) DO UPDATE SET hour = excluded.hour", (current,))
+        f" recipients = excluded.recipients", (start, end))
+
+
+def roll_up(conn: sqlite3.Connection, now: float) -> None:
+    """Sum the complete hours since the last rollup and the hours of the past before the first one (inside
+    the caller's transaction), each at most STEP_HOURS: the first run starts at the current hour."""
+    current = int(now) // HOUR * HOUR
+    first, end = span(conn) or (current, current)
+    if end < current:   # forward: normally the one hour just complete
+        step = min(current, end + STEP_HOURS * HOUR)
+        _sum(conn, end, step)
+        end = step
+    if conn.execute("SELECT 1 FROM am_buckets WHERE bucket < ? LIMIT 1", (first,)).fetchone():   # backward
+        _sum(conn, first - STEP_HOURS * HOUR, first)
+        first -= STEP_HOURS * HOUR
+    conn.execute("INSERT INTO am_hours_done (id, first, hour) VALUES (1, ?, ?)"
+                 " ON CONFLICT (id) DO UPDATE SET first = excluded.first, hour = excluded.hour", (first, end))
 
 
 def prune(conn: sqlite3.Connection, cutoff: int) -> None:
@@ -44,8 +61,8 @@ def prune(conn: sqlite3.Connection, cutoff: int) -> None:
     about to go had (only those since the last prune are left), so its sums stay theirs."""
     hour = int(cutoff) // HOUR * HOUR
     conn.execute("DELETE FROM am_hours WHERE hour < ?", (hour,))
-    mark = done(conn)
-    if mark is None or hour >= mark or hour == cutoff:
+    rolled = span(conn)
+    if rolled is None or not rolled[0] <= hour < rolled[1] or hour == cutoff:
         return
     going = "SELECT {} FROM am_buckets b WHERE b.object_id = am_hours.object_id AND b.bucket >= :h AND b.bucket < :c"
     conn.execute(f"UPDATE am_hours SET messages = messages - ({going.format('SUM(messages)')}),"
@@ -57,8 +74,8 @@ def prune(conn: sqlite3.Connection, cutoff: int) -> None:
 def uncount(conn: sqlite3.Connection, object_id: str, bucket: int, recipients: int) -> None:
     """Take one message back from a rolled-up hour, as from its minute bucket (inside the caller's
     transaction; the caller has taken it from the bucket)."""
-    mark = done(conn)
-    if mark is not None and bucket < mark:
+    rolled = span(conn)
+    if rolled is not None and rolled[0] <= bucket < rolled[1]:
         conn.execute("UPDATE am_hours SET messages = messages - 1, recipients = recipients - ?"
                      " WHERE object_id = ? AND hour = ? AND messages > 0",
                      (recipients, object_id, bucket // HOUR * HOUR))

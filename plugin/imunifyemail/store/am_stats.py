@@ -159,32 +159,35 @@ def period_totals(conn: sqlite3.Connection, object_ids: Sequence[str], since: fl
     """Per object: what it sent in each hour, and in each (UTC) day, from ``since`` on, in the limit
     mode's unit (messages or recipients); periods without mail are left out (what ``core/suggest.py``
     suggests a limit from). Complete hours the daemon has rolled up come from ``am_hours``; the
-    minute buckets only for the rest: the part of an hour ``since`` falls in, and the hours after
-    the rollup's mark (normally the current one)."""
+    minute buckets only for the rest (:mod:`.am_hours`)."""
     column = "recipients" if limit_mode == limits.BY_RECIPIENTS else "messages"
     first = bucket_of(since)
     whole = -(-first // HOUR) * HOUR      # the first hour wholly after ``since``
-    mark = am_hours.done(conn)
-    tail = first if mark is None else max(mark, whole)   # minute buckets from here on
+    rolled = am_hours.span(conn)
+    # The rollup's hours in [lo, hi); the minute buckets before lo (the part of an hour ``since`` falls
+    # in, hours not backfilled yet) and from hi on (normally the current hour).
+    lo, hi = (first, first) if rolled is None else (max(whole, rolled[0]), max(whole, rolled[1]))
+    if lo >= hi:
+        lo = hi = first
     ids = list(dict.fromkeys(object_ids))
     out: Dict[str, Tuple[List[int], List[int]]] = {oid: ([], []) for oid in ids}
     for i in range(0, len(ids), chunk):
         part = ids[i:i + chunk]
         marks = ",".join("?" * len(part))
-        # Each hour from one source only: the buckets after ``tail``, the buckets of the hour
-        # ``since`` falls in, the rollup's hours between.
-        parts = (f"SELECT object_id, bucket / {HOUR} AS hour, SUM({column}) AS total FROM am_buckets"
-                 f" WHERE object_id IN ({marks}) AND bucket >= ? GROUP BY object_id, hour")
-        args: List[object] = [*part, tail]
-        if mark is not None:
-            parts += (f" UNION ALL SELECT object_id, bucket / {HOUR}, SUM({column}) FROM am_buckets"
-                      f" WHERE object_id IN ({marks}) AND bucket >= ? AND bucket < ? GROUP BY object_id"
-                      f" UNION ALL SELECT object_id, hour / {HOUR}, {column} FROM am_hours"
-                      f" WHERE object_id IN ({marks}) AND hour >= ? AND hour < ?")
-            args += [*part, first, min(whole, tail), *part, whole, tail]
+        minutes = (f"SELECT object_id, bucket / {HOUR} AS hour, SUM({column}) AS total FROM am_buckets"
+                   f" WHERE object_id IN ({marks}) AND bucket >= ? AND bucket < ? GROUP BY object_id, hour")
+        parts, args = [minutes], [*part, hi, 2 ** 62]
+        if lo > first:
+            parts.append(minutes)
+            args += [*part, first, lo]
+        if lo < hi:
+            parts.append(f"SELECT object_id, hour / {HOUR}, {column} FROM am_hours"
+                         f" WHERE object_id IN ({marks}) AND hour >= ? AND hour < ?")
+            args += [*part, lo, hi]
+        sql = " UNION ALL ".join(parts)
         # A row per object and day, its hours' totals in one string: a page's 30 days of hours are
         # some 100,000 values, which Python would otherwise fetch one row each.
-        rows = conn.execute(f"SELECT object_id, SUM(total), group_concat(total) FROM ({parts})"
+        rows = conn.execute(f"SELECT object_id, SUM(total), group_concat(total) FROM ({sql})"
                             f" WHERE total GROUP BY object_id, hour * {HOUR} / {DAY}", args)
         for object_id, day_total, hour_totals in rows:
             hours, days = out[object_id]

@@ -276,8 +276,8 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
     ALTER TABLE sender_objects ADD COLUMN daily_override INTEGER CHECK (daily_override IS NULL OR daily_override >= 0)
     """,
     # 18: each sender object's hourly sums of its minute buckets (issue 19, observe's suggestions: 30 days
-    # of hours instead of 43,200 minutes), rolled up by the daemon's housekeeping; the hour (start) up
-    # to which the rollup is complete (no row: nothing rolled up yet, store/am_hours.py)
+    # of hours instead of 43,200 minutes), rolled up by the daemon's housekeeping; the hours [first, hour)
+    # the rollup holds (no row: nothing rolled up yet, store/am_hours.py)
     """
     CREATE TABLE am_hours (
         object_id TEXT NOT NULL,
@@ -287,7 +287,8 @@ MIGRATIONS: List[Union[str, Callable[[sqlite3.Connection], None]]] = [
         PRIMARY KEY (object_id, hour)
     ) WITHOUT ROWID;
     CREATE INDEX am_hours_by_hour ON am_hours (hour);
-    CREATE TABLE am_hours_done (id INTEGER PRIMARY KEY CHECK (id = 1), hour INTEGER NOT NULL)
+    CREATE TABLE am_hours_done (id INTEGER PRIMARY KEY CHECK (id = 1), first INTEGER NOT NULL,
+                                hour INTEGER NOT NULL)
     """,
 ]
 
