@@ -13,9 +13,12 @@ import pytest
 from devtools.packages import Packages, SigningKey
 from devtools.redis import RedisProcess
 from devtools.rspamd import RspamdProcess, free_port
+from devtools.clock import Clock
 from devtools.users import ensure_system_user
 from devtools.testroot import TestRoot
 from imunifyemail import config, paths
+from imunifyemail.store import db
+from imunifyemail.store.activity import Activity
 from tests.cli_helpers import IERoot
 
 DAEMON_USER = "_imunifyemail"
@@ -125,3 +128,15 @@ def packages(tmp_path_factory, signing_key):
 def rpms(packages):
     """The local flavour (this machine's Python): release 1 and 2."""
     return packages["local"]
+
+
+@pytest.fixture
+def am(tmp_path, request):
+    """The Activity Monitor's store on a database of its own, on a clock the test moves
+    (``am.clock_obj.t``), starting at the test module's ``T0``."""
+    conn = db.connect(tmp_path / "q.db")
+    clock = Clock(request.module.T0)
+    a = Activity(conn, clock)
+    a.clock_obj = clock
+    yield a
+    conn.close()

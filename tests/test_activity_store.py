@@ -1,25 +1,14 @@
 """The Activity Monitor's counters on real SQLite, with an injected clock."""
 import pytest
 
-from devtools.clock import Clock
 
 from imunifyemail.core.limits import DAILY, HOURLY, PER_MESSAGE, ServerLimits, limit_error, limit_mode_error
 from imunifyemail.store import db
-from imunifyemail.store.activity import Activity, ObjectNotFound
+from imunifyemail.store.activity import ObjectNotFound
 from imunifyemail.store.settings import load_server_limits, save_server_limits
 
 T0 = 1_800_000_000.0
 WHO = ("demo1", "demo1.test", "a@demo1.test", "demo1.test/x.php")
-
-
-@pytest.fixture
-def am(tmp_path):
-    conn = db.connect(tmp_path / "q.db")
-    clock = Clock(T0)
-    a = Activity(conn, clock)
-    a.clock_obj = clock
-    yield a
-    conn.close()
 
 
 def counts(am, so_type="account"):

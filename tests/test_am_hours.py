@@ -4,13 +4,11 @@ rolled up yet, after a count taken back, and after an account is deleted. Real S
 import random
 from typing import Dict, List, Tuple
 
-import pytest
 
-from devtools.clock import Clock
 
 from imunifyemail.core.limits import ServerLimits
-from imunifyemail.store import am_hours, am_stats, db
-from imunifyemail.store.activity import Activity, bucket_of, delete_account_objects
+from imunifyemail.store import am_hours, am_stats
+from imunifyemail.store.activity import bucket_of, delete_account_objects
 
 T0 = 1_800_000_000.0 - 1_800_000_000.0 % 86400   # a midnight (UTC)
 HOUR, DAY = 3600, 86400
@@ -42,16 +40,6 @@ def _minute_grouping(conn, object_ids, since, limit_mode) -> Dict[str, Tuple[Lis
 
 def _sorted(totals):
     return {oid: (sorted(h), sorted(d)) for oid, (h, d) in totals.items()}
-
-
-@pytest.fixture
-def am(tmp_path):
-    conn = db.connect(tmp_path / "q.db")
-    clock = Clock(T0)
-    a = Activity(conn, clock)
-    a.clock_obj = clock
-    yield a
-    conn.close()
 
 
 def _send(am, rng, start: float, end: float, count: int) -> List[Tuple[float, Tuple[str, str, str, str], int]]:

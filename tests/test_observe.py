@@ -3,7 +3,6 @@ import threading
 
 import pytest
 
-from devtools.clock import Clock
 
 from imunifyemail.core import observe, suggest
 from imunifyemail.core.limits import ServerLimits, Usage
@@ -64,16 +63,6 @@ def test_observe_values_are_checked_with_a_reason():
 
 
 # -- the store ---------------------------------------------------------------------
-
-@pytest.fixture
-def am(tmp_path):
-    conn = db.connect(tmp_path / "q.db")
-    clock = Clock(T0)
-    a = Activity(conn, clock)
-    a.clock_obj = clock
-    yield a
-    conn.close()
-
 
 def _id(am, so_type):
     return am.conn.execute("SELECT id FROM sender_objects WHERE type = ?", (so_type,)).fetchone()[0]
