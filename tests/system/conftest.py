@@ -20,6 +20,7 @@ import pytest
 from devtools.clocked_daemon import set_offset
 from devtools.stack import MailStack
 from devtools.testroot import remove_unless_kept
+from imunifyemail.store import db
 
 
 def pytest_collection_modifyitems(items):
@@ -135,3 +136,12 @@ def sender_counts(stack: MailStack, sender: str) -> Optional[dict]:
                 if item["name"] == sender:
                     return {"account": account["name"], "domain": domain["name"], **item}
     return None
+
+
+def query(stack, sql: str, *args) -> list:
+    """Rows of the stack's database, read-only (what the daemon stored)."""
+    conn = db.connect(stack.root / "var/imunifyemail/quarantine/storage/quarantine.db", readonly=True)
+    try:
+        return [tuple(r) for r in conn.execute(sql, args)]
+    finally:
+        conn.close()

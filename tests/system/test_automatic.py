@@ -8,9 +8,8 @@ import math
 import time
 
 from devtools import cpanel_standins, samples
-from imunifyemail.store import db
 
-from .conftest import held, settle, sunk, wait_held, wait_sunk
+from .conftest import held, query, settle, sunk, wait_held, wait_sunk
 
 H = 3600
 
@@ -19,14 +18,6 @@ def send(stack, sender: str, subject: str, spam: bool = False) -> None:
     build = samples.gtube if spam else samples.ham
     with stack.smtp_connection(login=sender) as smtp:   # the account's own mailbox, authenticated
         smtp.sendmail(sender, ["far@remote.example"], build(sender=sender, subject=subject))
-
-
-def query(stack, sql: str, *args) -> list:
-    conn = db.connect(stack.root / "var/imunifyemail/quarantine/storage/quarantine.db", readonly=True)
-    try:
-        return [tuple(r) for r in conn.execute(sql, args)]
-    finally:
-        conn.close()
 
 
 def account(stack, name: str) -> dict:

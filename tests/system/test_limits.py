@@ -3,9 +3,8 @@ import json
 import time
 
 from devtools import samples
-from imunifyemail.store import db
 
-from .conftest import held, sender_counts, settle, sunk, wait_held, wait_sunk
+from .conftest import held, query, sender_counts, settle, sunk, wait_held, wait_sunk
 
 
 def test_a_message_over_the_limit_is_held_and_its_release_delivers_it_once_uncounted(stack, token):
@@ -46,14 +45,6 @@ def test_a_message_over_the_limit_is_held_and_its_release_delivers_it_once_uncou
 # -- issue 19: the recipient cap and daily limits ------------------------------------------
 
 H, D = 3600, 86400
-
-
-def query(stack, sql: str, *args) -> list:
-    conn = db.connect(stack.root / "var/imunifyemail/quarantine/storage/quarantine.db", readonly=True)
-    try:
-        return [tuple(r) for r in conn.execute(sql, args)]
-    finally:
-        conn.close()
 
 
 def held_limits(stack, email_id: str) -> list:
