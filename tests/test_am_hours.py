@@ -1,6 +1,7 @@
-"""The hourly rollup of the minute buckets (store/am_hours.py): the suggestions' period totals read it
-and give what grouping the minute buckets gives, before the daemon rolls up, after, with an hour not
-rolled up yet, after a count taken back, and after an account is deleted. Real SQLite, injected clock."""
+"""The hourly rollup of the minute buckets (store/am_hours.py): the suggestions' period totals and the
+Activity Monitor's last 24 hours read it and give what the minute buckets give, before the daemon
+rolls up, after, with an hour not rolled up yet, after a count taken back, and after an account is
+deleted. Real SQLite, injected clock."""
 import random
 from typing import Dict, List, Tuple
 
@@ -38,6 +39,13 @@ def _minute_grouping(conn, object_ids, since, limit_mode) -> Dict[str, Tuple[Lis
     return out
 
 
+def _minute_sums(conn, object_ids, first: int) -> Dict[str, Tuple[int, int]]:
+    """What the Activity Monitor's last 24 hours summed before the rollup: every minute bucket."""
+    return {r[0]: (r[1], r[2]) for r in conn.execute(
+        "SELECT object_id, SUM(messages), SUM(recipients) FROM am_buckets WHERE bucket >= ? GROUP BY object_id",
+        (first,)) if r[0] in object_ids}
+
+
 def _sorted(totals):
     return {oid: (sorted(h), sorted(d)) for oid, (h, d) in totals.items()}
 
@@ -65,6 +73,8 @@ def _check(am, rng, now: float) -> None:
         for mode in (1, 2):
             assert _sorted(am_stats.period_totals(am.conn, ids, since, mode, chunk=7)) == \
                 _minute_grouping(am.conn, ids, since, mode), (since, mode)
+        assert am_stats.window_sums(am.conn, ids, bucket_of(since), chunk=7) == \
+            _minute_sums(am.conn, ids, bucket_of(since)), since
 
 
 def test_period_totals_from_the_rollup_equal_the_minute_grouping(am):

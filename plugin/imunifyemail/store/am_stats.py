@@ -95,9 +95,7 @@ def stats(conn: sqlite3.Connection, q: StatsQuery, now: float) -> List[ObjectSta
     recent = {r[0]: (r[1], r[2]) for r in conn.execute(
         f"SELECT object_id, COUNT(*), SUM(recipients) FROM am_events"
         f" WHERE object_id IN ({in_page}) AND at > ? GROUP BY object_id", (*ids, now - limits.WINDOW_SECONDS))}
-    today = {r[0]: (r[1], r[2]) for r in conn.execute(
-        f"SELECT object_id, SUM(messages), SUM(recipients) FROM am_buckets"
-        f" WHERE object_id IN ({in_page}) AND bucket >= ? GROUP BY object_id", (*ids, day_start(now)))}
+    today = window_sums(conn, [r["id"] for r in objects], day_start(now))
 
     def node(obj: sqlite3.Row, so_type: str) -> ObjectStats:
         messages, quarantined = sums.get(obj["id"], (0, 0))
@@ -154,6 +152,43 @@ def hourly(conn: sqlite3.Connection, object_id: str, since: int, now: float) -> 
     return [(h, *found.get(h, (0, 0))) for h in range(first, int(now) // HOUR * HOUR + 1, HOUR)]
 
 
+def _rolled_span(conn: sqlite3.Connection, first: int) -> Tuple[int, int]:
+    """The rolled-up hours to read from ``am_hours`` for the minute buckets from ``first`` on, ``[lo, hi)``;
+    the minute buckets before lo (the part of an hour ``first`` falls in, hours not backfilled yet) and
+    from hi on (normally the current hour). lo == hi: every minute from the buckets."""
+    whole = -(-first // HOUR) * HOUR      # the first hour wholly after ``first``
+    rolled = am_hours.span(conn)
+    lo, hi = (first, first) if rolled is None else (max(whole, rolled[0]), max(whole, rolled[1]))
+    return (first, first) if lo >= hi else (lo, hi)
+
+
+def window_sums(conn: sqlite3.Connection, object_ids: Sequence[str], first: int,
+                chunk: int = 500) -> Dict[str, Tuple[int, int]]:
+    """Per object with mail from the minute bucket ``first`` on: (messages, recipients). The rolled-up
+    hours from ``am_hours``, the minutes around them from ``am_buckets``: a day is 24 rows an object,
+    not 1,440."""
+    lo, hi = _rolled_span(conn, first)
+    ids = list(dict.fromkeys(object_ids))
+    out: Dict[str, Tuple[int, int]] = {}
+    for i in range(0, len(ids), chunk):
+        part = ids[i:i + chunk]
+        marks = ",".join("?" * len(part))
+        minutes = (f"SELECT object_id, messages, recipients FROM am_buckets"
+                   f" WHERE object_id IN ({marks}) AND bucket >= ? AND bucket < ?")
+        parts, args = [minutes], [*part, hi, 2 ** 62]
+        if lo > first:
+            parts.append(minutes)
+            args += [*part, first, lo]
+        if lo < hi:
+            parts.append(f"SELECT object_id, messages, recipients FROM am_hours"
+                         f" WHERE object_id IN ({marks}) AND hour >= ? AND hour < ?")
+            args += [*part, lo, hi]
+        out.update((r[0], (r[1], r[2])) for r in conn.execute(
+            f"SELECT object_id, SUM(messages), SUM(recipients) FROM ({' UNION ALL '.join(parts)})"
+            f" GROUP BY object_id", args))
+    return out
+
+
 def period_totals(conn: sqlite3.Connection, object_ids: Sequence[str], since: float, limit_mode: int,
                   chunk: int = 500) -> Dict[str, Tuple[List[int], List[int]]]:
     """Per object: what it sent in each hour, and in each (UTC) day, from ``since`` on, in the limit
@@ -162,13 +197,7 @@ def period_totals(conn: sqlite3.Connection, object_ids: Sequence[str], since: fl
     minute buckets only for the rest (:mod:`.am_hours`)."""
     column = "recipients" if limit_mode == limits.BY_RECIPIENTS else "messages"
     first = bucket_of(since)
-    whole = -(-first // HOUR) * HOUR      # the first hour wholly after ``since``
-    rolled = am_hours.span(conn)
-    # The rollup's hours in [lo, hi); the minute buckets before lo (the part of an hour ``since`` falls
-    # in, hours not backfilled yet) and from hi on (normally the current hour).
-    lo, hi = (first, first) if rolled is None else (max(whole, rolled[0]), max(whole, rolled[1]))
-    if lo >= hi:
-        lo = hi = first
+    lo, hi = _rolled_span(conn, first)
     ids = list(dict.fromkeys(object_ids))
     out: Dict[str, Tuple[List[int], List[int]]] = {oid: ([], []) for oid in ids}
     for i in range(0, len(ids), chunk):

@@ -15,15 +15,33 @@ TIMEFRAMES = ((HOUR, "Last hour"), (86400, "Last 24 hours"), (7 * 86400, "Last 7
 PAGE = 25
 
 
+_SAMPLE_ID = "00000000-0000-4000-8000-000000000000"
+_OBJECT_LINKS = (("quarantine", "admin.quarantine", "object"), ("limit", "admin.sender_limit", "object_id"),
+                 ("apply", "admin.apply_suggested", "object_id"), ("whitelist", "admin.whitelist", "object_id"))
+
+
+def _object_links(object_id: str, templates: dict) -> dict:
+    return {name: text.replace(_SAMPLE_ID, object_id) for name, text in templates.items()}
+
+
 def _rows(tree: dict) -> list:
-    """The nested objects as table rows with their depth: account, its domains and their senders, its scripts."""
+    """The nested objects as table rows with their depth and their actions' links: account, its domains
+    and their senders, its scripts."""
+    # Each action's link built once per page, not per row (a page has some 1,000): object ids are
+    # canonical UUIDs, which paths and queries carry unchanged, so putting one in is the same link.
+    templates = {name: link(endpoint, **{arg: _SAMPLE_ID}) for name, endpoint, arg in _OBJECT_LINKS}
     rows = []
+
+    def add(depth: int, kind: str, obj: dict) -> None:
+        rows.append((depth, kind, obj, _object_links(obj["id"], templates)))
     for account in tree["accounts"]:
-        rows.append((0, "account", account))
+        add(0, "account", account)
         for domain in account.get("domains") or []:
-            rows.append((1, "domain", domain))
-            rows.extend((2, "sender_email", s) for s in domain.get("sender_emails") or [])
-        rows.extend((1, "script", s) for s in account.get("scripts") or [])
+            add(1, "domain", domain)
+            for s in domain.get("sender_emails") or []:
+                add(2, "sender_email", s)
+        for s in account.get("scripts") or []:
+            add(1, "script", s)
     return rows
 
 
